@@ -1,0 +1,166 @@
+# d365-cdc-handler: a C custom handler for Azure Functions that keeps Redis
+# and SQL current from Dynamics 365 / Dataverse change messages.
+#
+#   make            build the handler and assemble build/app (the script root)
+#   make check      the whole test suite (installs missing packages as root)
+#   make asan       the suite under AddressSanitizer + UBSan
+#   make demo       the main job: the pipeline on a private local Redis
+#   make bench      the benchmark; writes docs/performance.md
+#   make fuzz       libFuzzer over body handling + decoding + mapping
+#   make help       every target
+
+BUILD ?= build
+CC ?= cc
+SAN ?=
+FUZZ_SECONDS ?= 60
+PKGS := libmicrohttpd libcjson hiredis libcurl openssl odbc
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wpedantic -Wstrict-prototypes -Wwrite-strings -Wshadow \
+        -Wmissing-prototypes -Wformat=2 -Wno-format-truncation -Wno-missing-field-initializers -Wvla
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -pthread
+ALL_LDFLAGS := $(LDFLAGS) -pthread
+LIBS := $(PKG_LIBS) -lm
+
+ifeq ($(SAN),1)
+  ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  ALL_LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+  Q :=
+  QCC =
+else
+  Q := @
+  QCC = @printf '  CC      %s\n' $<;
+endif
+
+HANDLER_SRCS := $(filter-out handler/main.c,$(wildcard handler/*.c))
+HANDLER_OBJS := $(HANDLER_SRCS:%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ := $(BUILD)/obj/handler/main.o
+LIB := $(BUILD)/libhandler.a
+BIN := $(BUILD)/handler
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+HOSTEMU_SRCS := $(wildcard tests/hostemu/*.c)
+HOSTEMU_OBJS := $(HOSTEMU_SRCS:%.c=$(BUILD)/obj/%.o)
+HOSTEMU := $(BUILD)/hostemu
+
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
+
+FUNCTIONS := $(patsubst function_app/%/function.json,%,$(wildcard function_app/*/function.json))
+APP := $(BUILD)/app
+
+.PHONY: all deps handler app zip run demo check unit e2e asan fuzz fuzz-build bench lint \
+        format format-check clean help tools
+
+all: deps-check handler app tools
+
+help:
+	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
+	@echo 'Other targets: deps app zip run unit e2e fuzz-build lint format format-check clean'
+	@echo 'Variables: BUILD=dir SAN=1 (sanitizers) CC=clang V=1 FUZZ_SECONDS=n'
+
+# Install missing Debian packages (as root) or print the command to do it.
+deps:
+	$(Q)sh tests/scripts/deps.sh install
+
+deps-check:
+	$(Q)sh tests/scripts/deps.sh check-build
+
+handler: $(BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(QCC)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(HANDLER_OBJS)
+	$(Q)rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(LIB)
+	@printf '  LD      %s\n' $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(MAIN_OBJ) $(LIB) $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/check.h
+	@mkdir -p $(dir $@)
+	@printf '  CC      %s\n' $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+$(HOSTEMU): $(HOSTEMU_OBJS) $(LIB)
+	@printf '  LD      %s\n' $@
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(HOSTEMU_OBJS) $(LIB) $(LIBS)
+
+$(BUILD)/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	@printf '  CC      %s\n' $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
+tools: $(HOSTEMU) $(TOOL_BINS)
+
+# The script root the Functions host runs: host.json, one folder per
+# function, the handler binary. local.settings.json is copied for `func start`
+# but never into the zip.
+app: $(BIN)
+	$(Q)rm -rf $(APP) && mkdir -p $(APP)
+	$(Q)cp host.json local.settings.json $(APP)/
+	$(Q)for f in $(FUNCTIONS); do mkdir -p $(APP)/$$f && cp function_app/$$f/function.json $(APP)/$$f/; done
+	$(Q)if [ -f function_app/mapping.json ]; then cp function_app/mapping.json $(APP)/; fi
+	$(Q)install -m 0755 $(BIN) $(APP)/handler
+	@echo "  APP     $(APP) ($(FUNCTIONS))"
+
+zip: app
+	$(Q)sh tests/scripts/package.sh $(APP) $(BUILD)/d365-cdc-handler.zip
+
+run: all
+	$(Q)sh tests/scripts/run.sh $(BUILD)
+
+demo: deps all
+	$(Q)sh tests/scripts/demo.sh $(BUILD)
+
+unit: $(UNIT_BINS)
+	$(Q)sh tests/run.sh unit $(BUILD)
+
+e2e: all
+	$(Q)sh tests/run.sh e2e $(BUILD)
+
+check: deps all $(UNIT_BINS)
+	$(Q)sh tests/run.sh all $(BUILD)
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CFLAGS='-O1 -g' check
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz-build:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=clang \
+	  CFLAGS='-O1 -g -fsanitize=fuzzer-no-link,address,undefined' $(BUILD)/fuzz/libhandler.a
+	$(Q)for t in $(FUZZ_TARGETS); do \
+	  clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+	    -o $(BUILD)/fuzz/$$t tests/fuzz/$$t.c $(BUILD)/fuzz/libhandler.a $(LIBS) -pthread || exit 1; \
+	done
+
+fuzz: fuzz-build
+	$(Q)sh tests/scripts/fuzz.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+bench: deps all
+	$(Q)sh tests/scripts/bench.sh $(BUILD)
+
+lint:
+	$(Q)sh tests/scripts/lint.sh
+
+format:
+	$(Q)clang-format -i handler/*.[ch] tests/unit/*.[ch] $(wildcard tests/hostemu/*.[ch] tests/fuzz/*.c tests/tools/*.c)
+
+format-check:
+	$(Q)clang-format --dry-run --Werror handler/*.[ch] tests/unit/*.[ch] $(wildcard tests/hostemu/*.[ch] tests/fuzz/*.c tests/tools/*.c)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(HANDLER_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(HOSTEMU_OBJS:.o=.d)
