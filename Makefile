@@ -47,6 +47,10 @@ BIN := $(BUILD)/handler
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
+# C programs that need a server (Redis, PostgreSQL); run by tests/e2e/*.sh
+ITEST_SRCS := $(wildcard tests/itest/itest_*.c)
+ITEST_BINS := $(ITEST_SRCS:tests/itest/%.c=$(BUILD)/itest/%)
+
 HOSTEMU_SRCS := $(wildcard tests/hostemu/*.c)
 HOSTEMU_OBJS := $(HOSTEMU_SRCS:%.c=$(BUILD)/obj/%.o)
 HOSTEMU := $(BUILD)/hostemu
@@ -93,6 +97,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/check.h
 	@printf '  CC      %s\n' $<
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
+$(BUILD)/itest/%: tests/itest/%.c $(LIB) tests/unit/check.h
+	@mkdir -p $(dir $@)
+	@printf '  CC      %s\n' $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+
 $(HOSTEMU): $(HOSTEMU_OBJS) $(LIB)
 	@printf '  LD      %s\n' $@
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(HOSTEMU_OBJS) $(LIB) $(LIBS)
@@ -102,7 +111,7 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIB)
 	@printf '  CC      %s\n' $<
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(LIBS)
 
-tools: $(HOSTEMU) $(TOOL_BINS)
+tools: $(HOSTEMU) $(TOOL_BINS) $(ITEST_BINS)
 
 # The script root the Functions host runs: host.json, one folder per
 # function, the handler binary. local.settings.json is copied for `func start`
@@ -154,11 +163,12 @@ bench: deps all
 lint:
 	$(Q)sh tests/scripts/lint.sh
 
+FORMAT_FILES = handler/*.[ch] tests/unit/*.[ch] $(wildcard tests/hostemu/*.[ch] tests/fuzz/*.c tests/tools/*.c tests/itest/*.c)
 format:
-	$(Q)clang-format -i handler/*.[ch] tests/unit/*.[ch] $(wildcard tests/hostemu/*.[ch] tests/fuzz/*.c tests/tools/*.c)
+	$(Q)clang-format -i $(FORMAT_FILES)
 
 format-check:
-	$(Q)clang-format --dry-run --Werror handler/*.[ch] tests/unit/*.[ch] $(wildcard tests/hostemu/*.[ch] tests/fuzz/*.c tests/tools/*.c)
+	$(Q)clang-format --dry-run --Werror $(FORMAT_FILES)
 
 clean:
 	rm -rf $(BUILD)
