@@ -376,7 +376,6 @@ enum app_result redis_cmd_begin(struct buf *b, size_t argc)
 
 enum app_result redis_cmd_arg(struct buf *b, const void *p, size_t n)
 {
-  APP_RETURN_IF_FAILED(buf_reserve(b, n + 24));
   APP_RETURN_IF_FAILED(resp_len_line(b, '$', n));
   APP_RETURN_IF_FAILED(buf_append(b, p, n));
   return buf_append(b, "\r\n", 2);
