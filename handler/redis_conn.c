@@ -499,6 +499,14 @@ enum app_result redis_tls_create(const struct redis_conninfo *ci, struct redis_t
    * may complete partially */
   SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   if (ci->ca_file && *ci->ca_file) {
+    FILE *f = fopen(ci->ca_file, "r");
+    if (!f) {
+      char tmp[128];
+      r = app_err_set(err, APP_ERR_TLS, "TLS: cannot open CA file '%s' (CDC_REDIS_CA_FILE): %s",
+                      ci->ca_file, strerror_r(errno, tmp, sizeof tmp));
+      goto out;
+    }
+    fclose(f);
     if (SSL_CTX_load_verify_locations(t->ctx, ci->ca_file, NULL) != 1) {
       ssl_error_text(why, sizeof why);
       r = app_err_set(err, APP_ERR_TLS, "TLS: cannot load CA file '%s' (CDC_REDIS_CA_FILE): %s",
@@ -1180,9 +1188,13 @@ static enum app_result handshake(struct redis_conn *c, const struct redis_connin
       redis_reply_error(x, err, "redis %s: SELECT %d (defaultDatabase) failed", c->peer,
                         ci->database);
       r = config_fail(err);
-    } else if (x->len >= 6 && (!memcmp(x->str, "NOAUTH", 6) || !memcmp(x->str, "NOPERM", 6))) {
+    } else if (x->len >= 6 && !memcmp(x->str, "NOAUTH", 6)) {
       redis_reply_error(x, err, "redis %s: connection setup refused (set password= or user= in "
                         "RedisConnection)", c->peer);
+      r = config_fail(err);
+    } else if (x->len >= 6 && !memcmp(x->str, "NOPERM", 6)) {
+      redis_reply_error(x, err, "redis %s: the Redis user lacks a permission the handler needs "
+                        "(ACL: +@read +@write +@scripting +@stream on its keys)", c->peer);
       r = config_fail(err);
     } else {
       r = redis_reply_error(x, err, "redis %s: connection setup failed", c->peer);

@@ -19,16 +19,16 @@
 static const char *itest_overrides[32];
 static size_t itest_noverrides;
 
-static const char *itest_lookup(const char *name)
+static inline const char *itest_lookup(const char *name)
 {
   size_t i, n = strlen(name);
   for (i = 0; i < itest_noverrides; i++)
     if (!strncmp(itest_overrides[i], name, n) && itest_overrides[i][n] == '=')
       return itest_overrides[i] + n + 1;
-  return NULL;
+  return getenv(name); /* e.g. CDC_REDIS_CA_FILE from the test script */
 }
 
-static void itest_set(const char *name_eq_value)
+static inline void itest_set(const char *name_eq_value)
 {
   size_t i, n = strcspn(name_eq_value, "=");
   for (i = 0; i < itest_noverrides; i++)
@@ -43,7 +43,7 @@ static void itest_set(const char *name_eq_value)
 static char itest_conn_buf[512];
 
 /* RedisConnection for 127.0.0.1:$REDIS_PORT, or $REDIS_CONN when set. */
-static const char *itest_connstr(void)
+static inline const char *itest_connstr(void)
 {
   const char *c = getenv("REDIS_CONN"), *port = getenv("REDIS_PORT");
   if (c && *c)
@@ -54,7 +54,7 @@ static const char *itest_connstr(void)
   return itest_conn_buf;
 }
 
-static struct redis_sink *itest_sink(struct app_config *cfg)
+static inline struct redis_sink *itest_sink(struct app_config *cfg)
 {
   struct app_err err = {0};
   struct redis_sink *s = NULL;
@@ -72,7 +72,7 @@ static struct redis_sink *itest_sink(struct app_config *cfg)
 
 /* ---- documents ---- */
 
-static void itest_version(struct doc *d, int64_t ts, uint64_t rowver)
+static inline void itest_version(struct doc *d, int64_t ts, uint64_t rowver)
 {
   d->version.ts_ms = ts;
   d->version.row_version = rowver;
@@ -83,7 +83,7 @@ static void itest_version(struct doc *d, int64_t ts, uint64_t rowver)
 
 /* A document with properties given as name, JSON pairs, ending with NULL.
  * A name "name@annotation" adds an annotation to the previous property. */
-static struct doc *itest_doc(struct arena *a, enum cdc_op op, const char *table, const char *id,
+static inline struct doc *itest_doc(struct arena *a, enum cdc_op op, const char *table, const char *id,
                              int64_t ts, bool full, ...)
 {
   struct doc *d = arena_alloc(a, sizeof *d);
@@ -125,7 +125,7 @@ static struct doc *itest_doc(struct arena *a, enum cdc_op op, const char *table,
   return d;
 }
 
-static struct doc *itest_rel_doc(struct arena *a, enum cdc_op op, const char *table,
+static inline struct doc *itest_rel_doc(struct arena *a, enum cdc_op op, const char *table,
                                  const char *id, const char *relationship, int64_t ts,
                                  const char *rtable, const char *const *rids, size_t n)
 {
@@ -143,7 +143,7 @@ static struct doc *itest_rel_doc(struct arena *a, enum cdc_op op, const char *ta
   return d;
 }
 
-static enum app_result itest_apply(struct redis_sink *s, struct doc **docs, size_t n,
+static inline enum app_result itest_apply(struct redis_sink *s, struct doc **docs, size_t n,
                                    struct sink_stats *st, struct app_err *err)
 {
   struct sink_batch b;
@@ -160,7 +160,7 @@ static enum app_result itest_apply(struct redis_sink *s, struct doc **docs, size
 
 /* Run one command (argv, NULL-terminated) on a pooled connection; caller
  * frees the reply with freeReplyObject. NULL on failure. */
-static redisReply *itest_cmd(struct redis_sink *s, ...)
+static inline redisReply *itest_cmd(struct redis_sink *s, ...)
 {
   const char *argv[64];
   size_t argc = 0, nread = 0;
@@ -193,7 +193,7 @@ static redisReply *itest_cmd(struct redis_sink *s, ...)
   return rep;
 }
 
-static long long itest_int(struct redis_sink *s, ...)
+static inline long long itest_int(struct redis_sink *s, ...)
 {
   const char *argv[16];
   size_t argc = 0;
@@ -218,7 +218,7 @@ static long long itest_int(struct redis_sink *s, ...)
 }
 
 /* A numeric field of INFO <section>, e.g. ("commandstats", "cmdstat_evalsha:calls"). */
-static long long itest_info(struct redis_sink *s, const char *section, const char *field)
+static inline long long itest_info(struct redis_sink *s, const char *section, const char *field)
 {
   redisReply *r = itest_cmd(s, "INFO", section, NULL);
   long long v = -1;
@@ -259,7 +259,7 @@ static long long itest_info(struct redis_sink *s, const char *section, const cha
 
 /* ---- reads ---- */
 
-static const struct redis_read_prop *itest_prop(const struct redis_record *rec, const char *name)
+static inline const struct redis_read_prop *itest_prop(const struct redis_record *rec, const char *name)
 {
   size_t i;
   for (i = 0; i < rec->nprops; i++)
@@ -268,13 +268,13 @@ static const struct redis_read_prop *itest_prop(const struct redis_record *rec, 
   return NULL;
 }
 
-static const char *itest_prop_json(const struct redis_record *rec, const char *name)
+static inline const char *itest_prop_json(const struct redis_record *rec, const char *name)
 {
   const struct redis_read_prop *p = itest_prop(rec, name);
   return p ? p->json : NULL;
 }
 
-static struct redis_record itest_read(struct redis_sink *s, struct arena *a, const char *table,
+static inline struct redis_record itest_read(struct redis_sink *s, struct arena *a, const char *table,
                                       const char *id)
 {
   struct redis_record rec;
