@@ -174,8 +174,8 @@ static enum app_result doc_items(enum bcmd c, const struct doc *d, const char *p
     for (k = 0; k < d->nrelated; k++) {
       buf_reset(line);
       buf_reset(tmp);
-      APP_RETURN_IF_FAILED(redis_sink_rel_key(tmp, prefix, d->related[k].table,
-                                              d->related[k].id, d->relationship));
+      APP_RETURN_IF_FAILED(
+          redis_sink_rel_key(tmp, prefix, d->related[k].table, d->related[k].id, d->relationship));
       APP_RETURN_IF_FAILED(arg(line, tmp->data, tmp->len));
       buf_reset(tmp);
       APP_RETURN_IF_FAILED(buf_printf(tmp, "%s:%s", d->table, d->id));
@@ -188,14 +188,13 @@ static enum app_result doc_items(enum bcmd c, const struct doc *d, const char *p
   return APP_ERR_UNSUPPORTED;
 }
 
-static enum app_result check_keys(enum bcmd c, const struct doc *d, size_t i,
-                                  struct app_err *err)
+static enum app_result check_keys(enum bcmd c, const struct doc *d, size_t i, struct app_err *err)
 {
   size_t k;
   if (!redis_sink_name_ok(d->table, false) || !redis_sink_name_ok(d->id, true))
     return app_err_set(err, APP_ERR_INPUT,
-                       "redis binding: document %zu: table '%.64s' / id '%.64s' cannot be a key",
-                       i, d->table ? d->table : "", d->id ? d->id : "");
+                       "redis binding: document %zu: table '%.64s' / id '%.64s' cannot be a key", i,
+                       d->table ? d->table : "", d->id ? d->id : "");
   if (c == B_SADD || c == B_SREM) {
     if (!redis_sink_name_ok(d->relationship, false))
       return app_err_set(err, APP_ERR_INPUT,
@@ -205,8 +204,7 @@ static enum app_result check_keys(enum bcmd c, const struct doc *d, size_t i,
       if (!redis_sink_name_ok(d->related[k].table, false) ||
           !redis_sink_name_ok(d->related[k].id, true))
         return app_err_set(err, APP_ERR_INPUT,
-                           "redis binding: document %zu: related record %zu cannot be a key", i,
-                           k);
+                           "redis binding: document %zu: related record %zu cannot be a key", i, k);
   }
   return APP_OK;
 }

@@ -50,9 +50,9 @@ bool redis_bindings_expressible(const char *command, const struct doc *d);
  *   APP_ERR_LIMIT        out_json reached its ceiling
  * On failure out_json is left as it was. */
 APP_NODISCARD enum app_result redis_bindings_outputs(const struct doc *const *docs, size_t n,
-                                                     const char *binding_name,
-                                                     const char *command, const char *prefix,
-                                                     struct buf *out_json, struct app_err *err);
+                                                     const char *binding_name, const char *command,
+                                                     const char *prefix, struct buf *out_json,
+                                                     struct app_err *err);
 
 /* Append s[0..n) percent-encoded as described above (exposed for tests). */
 APP_NODISCARD enum app_result redis_bindings_encode(struct buf *b, const char *s, size_t n);

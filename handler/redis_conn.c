@@ -30,13 +30,28 @@
 /* ====================================================================== */
 
 /* Options StackExchange.Redis accepts that change nothing for us. */
-static const char *const ignored_options[] = {
-    "allowAdmin",     "asyncTimeout",     "channelPrefix",   "configChannel",
-    "configCheckSeconds", "connectRetry", "highPriorityThreads", "keepAlive",
-    "preserveAsyncOrder", "proxy",        "resolveDns",      "responseTimeout",
-    "serviceName",    "sslProtocols",     "tiebreaker",      "version",
-    "writeBuffer",    "checkCertificateRevocation", "tunnel", "setlib",
-    "protocol",       NULL};
+static const char *const ignored_options[] = {"allowAdmin",
+                                              "asyncTimeout",
+                                              "channelPrefix",
+                                              "configChannel",
+                                              "configCheckSeconds",
+                                              "connectRetry",
+                                              "highPriorityThreads",
+                                              "keepAlive",
+                                              "preserveAsyncOrder",
+                                              "proxy",
+                                              "resolveDns",
+                                              "responseTimeout",
+                                              "serviceName",
+                                              "sslProtocols",
+                                              "tiebreaker",
+                                              "version",
+                                              "writeBuffer",
+                                              "checkCertificateRevocation",
+                                              "tunnel",
+                                              "setlib",
+                                              "protocol",
+                                              NULL};
 
 static char *trim(char *s)
 {
@@ -56,8 +71,7 @@ static bool parse_bool(const char *v, bool *out)
     *out = true;
     return true;
   }
-  if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") ||
-      !strcasecmp(v, "off")) {
+  if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off")) {
     *out = false;
     return true;
   }
@@ -182,8 +196,8 @@ static enum app_result apply_option(struct redis_conninfo *ci, const char *key, 
                          "boolean (true/false)",
                          pos, v);
   } else if (!strcasecmp(key, "connectTimeout") || !strcasecmp(key, "syncTimeout")) {
-    int *field = !strcasecmp(key, "connectTimeout") ? &ci->connect_timeout_ms
-                                                    : &ci->sync_timeout_ms;
+    int *field =
+        !strcasecmp(key, "connectTimeout") ? &ci->connect_timeout_ms : &ci->sync_timeout_ms;
     if (!parse_int(v, 1, 3600000, field))
       return app_err_set(err, APP_ERR_CONFIG,
                          "RedisConnection: option %s at position %zu: '%s' is not a number of "
@@ -639,8 +653,8 @@ static enum app_result tls_fail(struct redis_conn *c, int ssl_rc, int e, const c
   if (kind == SSL_ERROR_SYSCALL) {
     ERR_clear_error();
     if (e == 0)
-      return app_err_set(err, APP_ERR_IO, "redis %s: %s: connection closed by the server",
-                         c->peer, what);
+      return app_err_set(err, APP_ERR_IO, "redis %s: %s: connection closed by the server", c->peer,
+                         what);
     return sock_fail(err, e, what, c->peer);
   }
   if (kind == SSL_ERROR_ZERO_RETURN) {
@@ -881,13 +895,13 @@ static enum app_result tls_handshake(struct redis_conn *c, const struct redis_co
   if (is_ip_literal(name)) {
     /* no SNI for addresses (RFC 6066); check the IP SAN instead */
     if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), name) != 1)
-      return app_err_set(err, APP_ERR_TLS, "redis %s: bad IP address '%s' for the check",
-                         c->peer, name);
+      return app_err_set(err, APP_ERR_TLS, "redis %s: bad IP address '%s' for the check", c->peer,
+                         name);
   } else {
     SSL_set_tlsext_host_name(c->ssl, name);
     if (SSL_set1_host(c->ssl, name) != 1)
-      return app_err_set(err, APP_ERR_TLS, "redis %s: bad host name '%s' for the check",
-                         c->peer, name);
+      return app_err_set(err, APP_ERR_TLS, "redis %s: bad host name '%s' for the check", c->peer,
+                         name);
   }
   for (;;) {
     int rc, kind;
@@ -1189,12 +1203,16 @@ static enum app_result handshake(struct redis_conn *c, const struct redis_connin
                         ci->database);
       r = config_fail(err);
     } else if (x->len >= 6 && !memcmp(x->str, "NOAUTH", 6)) {
-      redis_reply_error(x, err, "redis %s: connection setup refused (set password= or user= in "
-                        "RedisConnection)", c->peer);
+      redis_reply_error(x, err,
+                        "redis %s: connection setup refused (set password= or user= in "
+                        "RedisConnection)",
+                        c->peer);
       r = config_fail(err);
     } else if (x->len >= 6 && !memcmp(x->str, "NOPERM", 6)) {
-      redis_reply_error(x, err, "redis %s: the Redis user lacks a permission the handler needs "
-                        "(ACL: +@read +@write +@scripting +@stream on its keys)", c->peer);
+      redis_reply_error(x, err,
+                        "redis %s: the Redis user lacks a permission the handler needs "
+                        "(ACL: +@read +@write +@scripting +@stream on its keys)",
+                        c->peer);
       r = config_fail(err);
     } else {
       r = redis_reply_error(x, err, "redis %s: connection setup failed", c->peer);
@@ -1213,8 +1231,7 @@ out:
 
 enum app_result redis_conn_open(const struct redis_conninfo *ci, struct redis_tls *tls,
                                 const char *setup, size_t setup_len, size_t nsetup,
-                                int64_t deadline_ms, struct redis_conn **out,
-                                struct app_err *err)
+                                int64_t deadline_ms, struct redis_conn **out, struct app_err *err)
 {
   struct redis_conn *c;
   struct addrinfo *res = NULL, *ai;
@@ -1224,8 +1241,7 @@ enum app_result redis_conn_open(const struct redis_conninfo *ci, struct redis_tl
   *out = NULL;
   c = xcalloc(1, sizeof *c);
   c->fd = -1;
-  snprintf(c->peer, sizeof c->peer, "%s%s%s:%d", v6 ? "[" : "", ci->host, v6 ? "]" : "",
-           ci->port);
+  snprintf(c->peer, sizeof c->peer, "%s%s%s:%d", v6 ? "[" : "", ci->host, v6 ? "]" : "", ci->port);
   c->reader = redisReaderCreate();
   if (!c->reader) {
     r = app_err_set(err, APP_ERR_NOMEM, "redis %s: cannot create a reply reader", c->peer);

@@ -24,8 +24,8 @@
 
 /* ---- connection string (pure) ---------------------------------------- */
 
-#define RCONN_DEFAULT_PORT 6379
-#define RCONN_DEFAULT_TLS_PORT 6380 /* StackExchange.Redis: ssl=true and no port */
+#define RCONN_DEFAULT_PORT       6379
+#define RCONN_DEFAULT_TLS_PORT   6380 /* StackExchange.Redis: ssl=true and no port */
 #define RCONN_DEFAULT_TIMEOUT_MS 5000
 
 /* A parsed RedisConnection setting (StackExchange.Redis format):
@@ -38,10 +38,10 @@
  * first is used (a primary/replica list from the portal starts with the
  * primary). IPv6 literals are written [::1]:6380 (or bare, without port). */
 struct redis_conninfo {
-  char *host;             /* host name or IP literal without brackets */
-  int port;               /* 1..65535 */
-  char *user;             /* NULL: default user */
-  char *password;         /* NULL: no AUTH. Secret: never logged */
+  char *host;     /* host name or IP literal without brackets */
+  int port;       /* 1..65535 */
+  char *user;     /* NULL: default user */
+  char *password; /* NULL: no AUTH. Secret: never logged */
   bool ssl;
   char *ssl_host;         /* name checked in the certificate and sent as SNI; NULL: host */
   int connect_timeout_ms; /* TCP connect + TLS handshake + AUTH/SELECT */
@@ -87,11 +87,11 @@ APP_NODISCARD enum app_result redis_cmd_argv(struct buf *b, size_t argc, const c
 /* ---- error replies ------------------------------------------------------ */
 
 enum redis_reply_class {
-  RREPLY_OK = 0,         /* not an error reply */
-  RREPLY_NOSCRIPT,       /* EVALSHA of a script the server does not have */
-  RREPLY_RETRY,          /* transient: LOADING, BUSY, TRYAGAIN, OOM, MASTERDOWN, CLUSTERDOWN */
-  RREPLY_RETRY_RECONNECT,/* transient, but this connection is wrong: READONLY (a replica) */
-  RREPLY_FATAL           /* retrying cannot help: WRONGTYPE, NOPERM, NOAUTH, MOVED, ERR ... */
+  RREPLY_OK = 0,          /* not an error reply */
+  RREPLY_NOSCRIPT,        /* EVALSHA of a script the server does not have */
+  RREPLY_RETRY,           /* transient: LOADING, BUSY, TRYAGAIN, OOM, MASTERDOWN, CLUSTERDOWN */
+  RREPLY_RETRY_RECONNECT, /* transient, but this connection is wrong: READONLY (a replica) */
+  RREPLY_FATAL            /* retrying cannot help: WRONGTYPE, NOPERM, NOAUTH, MOVED, ERR ... */
 };
 
 /* Classify a reply (NULL counts as fatal). */
@@ -139,9 +139,8 @@ struct redis_conn;
  * TLS and CONFIG failures are permanent: retrying cannot fix them. */
 APP_NODISCARD enum app_result redis_conn_open(const struct redis_conninfo *ci,
                                               struct redis_tls *tls, const char *setup,
-                                              size_t setup_len, size_t nsetup,
-                                              int64_t deadline_ms, struct redis_conn **out,
-                                              struct app_err *err);
+                                              size_t setup_len, size_t nsetup, int64_t deadline_ms,
+                                              struct redis_conn **out, struct app_err *err);
 
 /* Close and free. NULL-safe. */
 void redis_conn_close(struct redis_conn *c);
@@ -161,9 +160,9 @@ void redis_conn_close(struct redis_conn *c);
  *   APP_ERR_NOMEM    hiredis ran out of memory
  * After any failure the connection is broken (redis_conn_broken). */
 APP_NODISCARD enum app_result redis_conn_exchange(struct redis_conn *c, const char *cmds,
-                                                  size_t len, size_t nreplies,
-                                                  redisReply **replies, size_t *out_nread,
-                                                  int64_t deadline_ms, struct app_err *err);
+                                                  size_t len, size_t nreplies, redisReply **replies,
+                                                  size_t *out_nread, int64_t deadline_ms,
+                                                  struct app_err *err);
 
 /* Did an exchange fail (or the caller mark it)? A broken connection must
  * not be reused: the protocol stream may be out of step. */

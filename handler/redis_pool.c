@@ -11,7 +11,7 @@
 #include <time.h>
 
 #define POOL_BACKOFF_FIRST_MS 100
-#define POOL_BACKOFF_MAX_MS 5000
+#define POOL_BACKOFF_MAX_MS   5000
 
 struct redis_pool {
   pthread_mutex_t mu;

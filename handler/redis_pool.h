@@ -21,9 +21,8 @@ struct redis_pool;
  * context cannot be made (bad CA file). Caller frees with
  * redis_pool_destroy. */
 APP_NODISCARD enum app_result redis_pool_create(struct redis_conninfo *ci, size_t size,
-                                                const char *setup, size_t setup_len,
-                                                size_t nsetup, struct redis_pool **out,
-                                                struct app_err *err);
+                                                const char *setup, size_t setup_len, size_t nsetup,
+                                                struct redis_pool **out, struct app_err *err);
 
 /* Close every idle connection and free the pool. Every borrowed connection
  * must have been released. NULL-safe. */

@@ -50,8 +50,8 @@ static void copy_version(char *dst, const char *s, size_t n)
 static enum app_result bad_data(const char *table, const char *id, const char *what,
                                 struct app_err *err)
 {
-  return app_err_set(err, APP_ERR_REDIS, "redis read %s %s: unexpected stored data (%s)", table,
-                     id, what);
+  return app_err_set(err, APP_ERR_REDIS, "redis read %s %s: unexpected stored data (%s)", table, id,
+                     what);
 }
 
 /* annotations: the JSON object text after the version in an m: field */
@@ -360,8 +360,8 @@ enum app_result redis_read_related(struct redis_pool *pool, const char *prefix, 
       continue;
     m[k].table = arena_strndup(a, f->str, (size_t)(colon - f->str));
     m[k].id = arena_strndup(a, colon + 1, f->len - (size_t)(colon - f->str) - 1);
-    m[k].entity_set = arena_strndup(a, v->str + CDC_VERSION_TEXT_LEN + 16,
-                                    v->len - CDC_VERSION_TEXT_LEN - 16);
+    m[k].entity_set =
+        arena_strndup(a, v->str + CDC_VERSION_TEXT_LEN + 16, v->len - CDC_VERSION_TEXT_LEN - 16);
     if (!m[k].table || !m[k].id || !m[k].entity_set) {
       r = arena_full(err);
       goto out;

@@ -37,8 +37,8 @@ struct redis_record {
   const char *table; /* as asked */
   const char *id;
   enum redis_record_state state;
-  char version_text[CDC_VERSION_TEXT_LEN + 1]; /* latest change applied; "" when none */
-  int64_t op_time_ms;                          /* its OperationCreatedOn; 0 when none */
+  char version_text[CDC_VERSION_TEXT_LEN + 1];    /* latest change applied; "" when none */
+  int64_t op_time_ms;                             /* its OperationCreatedOn; 0 when none */
   char deleted_version[CDC_VERSION_TEXT_LEN + 1]; /* latest Delete; "" when none */
   bool needs_reread;                              /* a truncated change was seen */
   char reread_version[CDC_VERSION_TEXT_LEN + 1];  /* its version; "" when none */
@@ -57,9 +57,9 @@ struct redis_record {
  *   APP_ERR_TIMEOUT, APP_ERR_TLS: as redis_pool_acquire / redis_conn_exchange
  * Strings in *out live in arena a. */
 APP_NODISCARD enum app_result redis_read_record(struct redis_pool *pool, const char *prefix,
-                                                struct arena *a, const char *table,
-                                                const char *id, int64_t deadline_ms,
-                                                struct redis_record *out, struct app_err *err);
+                                                struct arena *a, const char *table, const char *id,
+                                                int64_t deadline_ms, struct redis_record *out,
+                                                struct app_err *err);
 
 /* Read n records (refs[i].table, refs[i].id) in one pipelined round trip
  * into out[0..n). Same results as redis_read_record. */
@@ -73,10 +73,9 @@ APP_NODISCARD enum app_result redis_read_records(struct redis_pool *pool, const 
  * and entity set of each associated member, sorted by table then id;
  * disassociated members are left out. Same results as redis_read_record. */
 APP_NODISCARD enum app_result redis_read_related(struct redis_pool *pool, const char *prefix,
-                                                 struct arena *a, const char *table,
-                                                 const char *id, const char *relationship,
-                                                 int64_t deadline_ms,
-                                                 struct doc_related **out_members,
-                                                 size_t *out_n, struct app_err *err);
+                                                 struct arena *a, const char *table, const char *id,
+                                                 const char *relationship, int64_t deadline_ms,
+                                                 struct doc_related **out_members, size_t *out_n,
+                                                 struct app_err *err);
 
 #endif

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#define SINK_BACKOFF_MAX_MS 5000
+#define SINK_BACKOFF_MAX_MS     5000
 #define SINK_MAX_PIPELINE_BYTES ((size_t)512 * 1024 * 1024)
 
 struct redis_sink {
@@ -118,8 +118,8 @@ enum app_result redis_sink_create(const struct app_config *cfg, struct redis_sin
 
   s = xcalloc(1, sizeof *s);
   s->prefix = xstrdup(cfg->key_prefix);
-  s->poison_stream = xstrdup(cfg->poison_stream && *cfg->poison_stream ? cfg->poison_stream
-                                                                       : "d365:poison");
+  s->poison_stream =
+      xstrdup(cfg->poison_stream && *cfg->poison_stream ? cfg->poison_stream : "d365:poison");
   s->poison_maxlen = cfg->poison_maxlen > 0 ? cfg->poison_maxlen : 10000;
   s->tombstone_ttl_s = cfg->tombstone_ttl_s > 0 ? cfg->tombstone_ttl_s : 604800;
   s->retry_initial_ms = cfg->retry_initial_ms > 0 ? cfg->retry_initial_ms : 100;
@@ -168,13 +168,13 @@ struct cmd {
   size_t off, len; /* bytes in the prepared pipeline */
   size_t item;     /* document or poison index */
   enum cmd_kind kind;
-  bool done;       /* reply seen and accepted */
-  bool noscript;   /* last reply was NOSCRIPT */
+  bool done;     /* reply seen and accepted */
+  bool noscript; /* last reply was NOSCRIPT */
   long long result;
 };
 
 struct plan {
-  struct buf all;  /* every command, prepared once */
+  struct buf all; /* every command, prepared once */
   struct cmd *cmds;
   size_t ncmds;
 };
@@ -269,8 +269,8 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
   buf_reset(key);
   APP_RETURN_IF_FAILED(redis_sink_record_key(key, s->prefix, d->table, d->id));
   if (d->needs_reread) {
-    APP_RETURN_IF_FAILED(script_head(b, s, 0, key->data, key->len, "r", ver, d->op_time_ms, ttl,
-                                     "", ""));
+    APP_RETURN_IF_FAILED(
+        script_head(b, s, 0, key->data, key->len, "r", ver, d->op_time_ms, ttl, "", ""));
     APP_RETURN_IF_FAILED(add_cmd(p, start, i, CMD_SCRIPT));
     /* the ops to-do list lives outside the record's slot: a separate
      * command in the same pipeline (GT: a redelivery does not move it) */
@@ -324,8 +324,8 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
       buf_reset(key);
       APP_RETURN_IF_FAILED(
           redis_sink_rel_key(key, s->prefix, rel->table, rel->id, d->relationship));
-      APP_RETURN_IF_FAILED(script_head(b, s, 2, key->data, key->len, mode, ver, d->op_time_ms,
-                                       ttl, now, before));
+      APP_RETURN_IF_FAILED(
+          script_head(b, s, 2, key->data, key->len, mode, ver, d->op_time_ms, ttl, now, before));
       buf_reset(tmp);
       APP_RETURN_IF_FAILED(buf_printf(tmp, "%s:%s", d->table, d->id));
       APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data, tmp->len));
@@ -348,8 +348,7 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
         for (a = 0; a < pr->nann; a++) {
           if (a)
             APP_RETURN_IF_FAILED(buf_append_char(tmp, ','));
-          APP_RETURN_IF_FAILED(
-              buf_append_json_str(tmp, pr->ann[a].name, strlen(pr->ann[a].name)));
+          APP_RETURN_IF_FAILED(buf_append_json_str(tmp, pr->ann[a].name, strlen(pr->ann[a].name)));
           APP_RETURN_IF_FAILED(buf_append_char(tmp, ':'));
           APP_RETURN_IF_FAILED(buf_append(tmp, pr->ann[a].json, pr->ann[a].json_len));
         }
@@ -372,15 +371,17 @@ static enum app_result plan_poison(struct plan *p, const struct redis_sink *s,
   snprintf(dc, sizeof dc, "%d", x->delivery_count);
   snprintf(enq, sizeof enq, "%lld", (long long)x->enqueued_ms);
   {
-    const char *argv[] = {"XADD", s->poison_stream, "MAXLEN", "~", maxlen, "*",
-                          "reason", x->reason ? x->reason : "",
-                          "message_id", x->message_id ? x->message_id : "",
-                          "function", batch->function ? batch->function : "",
-                          "invocation_id", batch->invocation_id ? batch->invocation_id : "",
+    const char *argv[] = {"XADD",           s->poison_stream,
+                          "MAXLEN",         "~",
+                          maxlen,           "*",
+                          "reason",         x->reason ? x->reason : "",
+                          "message_id",     x->message_id ? x->message_id : "",
+                          "function",       batch->function ? batch->function : "",
+                          "invocation_id",  batch->invocation_id ? batch->invocation_id : "",
                           "delivery_count", dc,
-                          "enqueued_ms", enq,
-                          "content_type", x->content_type ? x->content_type : "",
-                          "body", x->body ? x->body : ""};
+                          "enqueued_ms",    enq,
+                          "content_type",   x->content_type ? x->content_type : "",
+                          "body",           x->body ? x->body : ""};
     size_t lens[sizeof argv / sizeof argv[0]];
     size_t k, n = sizeof argv / sizeof argv[0];
     for (k = 0; k < n; k++)
@@ -422,8 +423,8 @@ static enum app_result plan_build(struct plan *p, const struct redis_sink *s,
       cdc_version_text(&d->version, ver);
     r = plan_doc(p, s, d, ver, i, &key, &tmp);
     if (r != APP_OK)
-      r = app_err_set(err, r, "redis sink: document %zu (%s %s): pipeline larger than %zu bytes",
-                      i, d->table, d->id, p->all.max);
+      r = app_err_set(err, r, "redis sink: document %zu (%s %s): pipeline larger than %zu bytes", i,
+                      d->table, d->id, p->all.max);
   }
   for (i = 0; i < batch->npoison && r == APP_OK; i++) {
     r = plan_poison(p, s, batch, i);
@@ -438,10 +439,10 @@ static enum app_result plan_build(struct plan *p, const struct redis_sink *s,
 /* ---- one attempt ---- */
 
 struct attempt {
-  enum app_result r;  /* first failure of this attempt */
+  enum app_result r; /* first failure of this attempt */
   struct app_err err;
   bool permanent;
-  bool reconnect;     /* READONLY: drop the idle connections too */
+  bool reconnect; /* READONLY: drop the idle connections too */
 };
 
 static void attempt_fail(struct attempt *a, enum app_result r, const struct app_err *e,
@@ -501,9 +502,9 @@ static void take_replies(struct cmd *cmds, const size_t *idx, size_t n, redisRep
 }
 
 static enum app_result exchange(struct redis_conn *conn, struct plan *p, const size_t *idx,
-                                size_t n, const char *prefix, size_t prefix_len,
-                                size_t nprefix, int64_t deadline, redisReply **replies,
-                                struct buf *out, size_t *out_nread, struct app_err *err)
+                                size_t n, const char *prefix, size_t prefix_len, size_t nprefix,
+                                int64_t deadline, redisReply **replies, struct buf *out,
+                                size_t *out_nread, struct app_err *err)
 {
   size_t j;
   buf_reset(out);
@@ -511,8 +512,7 @@ static enum app_result exchange(struct redis_conn *conn, struct plan *p, const s
     APP_RETURN_IF_FAILED(buf_append(out, prefix, prefix_len));
   if (!nprefix && n == p->ncmds) {
     /* the common case: everything, as prepared */
-    return redis_conn_exchange(conn, p->all.data, p->all.len, n, replies, out_nread, deadline,
-                               err);
+    return redis_conn_exchange(conn, p->all.data, p->all.len, n, replies, out_nread, deadline, err);
   }
   for (j = 0; j < n; j++) {
     enum app_result r = buf_append(out, p->all.data + p->cmds[idx[j]].off, p->cmds[idx[j]].len);
@@ -538,8 +538,8 @@ static bool conn_error_permanent(enum app_result r)
 }
 
 static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_batch *batch,
-                        size_t *idx, redisReply **replies, struct buf *out,
-                        struct sink_stats *st, struct attempt *a)
+                        size_t *idx, redisReply **replies, struct buf *out, struct sink_stats *st,
+                        struct attempt *a)
 {
   struct redis_conn *conn = NULL;
   size_t n = 0, j, nread = 0;

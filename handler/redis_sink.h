@@ -63,10 +63,8 @@ void redis_sink_destroy(struct redis_sink *s);
  *   APP_ERR_LIMIT    the pipeline or its replies passed a size cap
  * On failure some writes may have been applied: they are idempotent, so
  * redelivering the batch is safe. */
-APP_NODISCARD enum app_result redis_sink_apply(struct redis_sink *s,
-                                               const struct sink_batch *batch,
-                                               struct sink_stats *out_stats,
-                                               struct app_err *err);
+APP_NODISCARD enum app_result redis_sink_apply(struct redis_sink *s, const struct sink_batch *batch,
+                                               struct sink_stats *out_stats, struct app_err *err);
 
 /* The connection pool (borrowed, valid until redis_sink_destroy), shared
  * with the read functions (redis_read.h). */

@@ -83,8 +83,8 @@ static inline void itest_version(struct doc *d, int64_t ts, uint64_t rowver)
 
 /* A document with properties given as name, JSON pairs, ending with NULL.
  * A name "name@annotation" adds an annotation to the previous property. */
-static inline struct doc *itest_doc(struct arena *a, enum cdc_op op, const char *table, const char *id,
-                             int64_t ts, bool full, ...)
+static inline struct doc *itest_doc(struct arena *a, enum cdc_op op, const char *table,
+                                    const char *id, int64_t ts, bool full, ...)
 {
   struct doc *d = arena_alloc(a, sizeof *d);
   struct doc_prop *props = arena_alloc(a, 64 * sizeof *props);
@@ -126,8 +126,8 @@ static inline struct doc *itest_doc(struct arena *a, enum cdc_op op, const char 
 }
 
 static inline struct doc *itest_rel_doc(struct arena *a, enum cdc_op op, const char *table,
-                                 const char *id, const char *relationship, int64_t ts,
-                                 const char *rtable, const char *const *rids, size_t n)
+                                        const char *id, const char *relationship, int64_t ts,
+                                        const char *rtable, const char *const *rids, size_t n)
 {
   struct doc *d = itest_doc(a, op, table, id, ts, false, NULL);
   struct doc_related *r = arena_alloc(a, (n ? n : 1) * sizeof *r);
@@ -144,7 +144,7 @@ static inline struct doc *itest_rel_doc(struct arena *a, enum cdc_op op, const c
 }
 
 static inline enum app_result itest_apply(struct redis_sink *s, struct doc **docs, size_t n,
-                                   struct sink_stats *st, struct app_err *err)
+                                          struct sink_stats *st, struct app_err *err)
 {
   struct sink_batch b;
   memset(&b, 0, sizeof b);
@@ -259,7 +259,8 @@ static inline long long itest_info(struct redis_sink *s, const char *section, co
 
 /* ---- reads ---- */
 
-static inline const struct redis_read_prop *itest_prop(const struct redis_record *rec, const char *name)
+static inline const struct redis_read_prop *itest_prop(const struct redis_record *rec,
+                                                       const char *name)
 {
   size_t i;
   for (i = 0; i < rec->nprops; i++)
@@ -274,8 +275,8 @@ static inline const char *itest_prop_json(const struct redis_record *rec, const 
   return p ? p->json : NULL;
 }
 
-static inline struct redis_record itest_read(struct redis_sink *s, struct arena *a, const char *table,
-                                      const char *id)
+static inline struct redis_record itest_read(struct redis_sink *s, struct arena *a,
+                                             const char *table, const char *id)
 {
   struct redis_record rec;
   struct app_err err = {0};

@@ -15,7 +15,7 @@
 
 #include <time.h>
 
-#define T0 INT64_C(1731053106000)
+#define T0      INT64_C(1731053106000)
 #define COUNTER "00000000-0000-0000-ffff-000000000000"
 
 static void rec_id(char *out, int b, int i)
@@ -39,8 +39,7 @@ static enum app_result apply_batch(struct redis_sink *s, struct arena *a, int b,
   {
     char *bj = arena_alloc(a, 16);
     snprintf(bj, 16, "%d", b);
-    docs[size] =
-        itest_doc(a, CDC_OP_UPDATE, "account", COUNTER, T0 + b, false, "last", bj, NULL);
+    docs[size] = itest_doc(a, CDC_OP_UPDATE, "account", COUNTER, T0 + b, false, "last", bj, NULL);
   }
   return itest_apply(s, docs, (size_t)size + 1, st, err);
 }

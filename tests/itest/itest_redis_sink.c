@@ -6,7 +6,7 @@
 
 #include <pthread.h>
 
-#define T0 INT64_C(1731053106000)
+#define T0    INT64_C(1731053106000)
 #define ID(n) "00000000-0000-0000-0000-0000000000" #n
 
 static struct arena A;
@@ -104,8 +104,8 @@ static void test_full_row(struct redis_sink *s)
   CHECK_STREQ(itest_prop_json(&rec, "z"), "\"c\"");
   CHECK_STREQ(itest_prop_json(&rec, "w"), "\"w\"");
   /* a newer full row (post image) drops older properties it does not list */
-  f4 = itest_doc(&A, CDC_OP_UPDATE, "account", ID(04), T0 + 4000, true, "x", "\"x4\"", "z",
-                 "null", NULL);
+  f4 = itest_doc(&A, CDC_OP_UPDATE, "account", ID(04), T0 + 4000, true, "x", "\"x4\"", "z", "null",
+                 NULL);
   apply1(s, f4);
   rec = itest_read(s, &A, "account", ID(04));
   CHECK_INTEQ(rec.nprops, 2);
@@ -132,8 +132,8 @@ static void test_delete(struct redis_sink *s, const struct app_config *cfg)
                  "\"B\"", NULL);
   c1->ttl_seconds = 1000;
   d3 = itest_doc(&A, CDC_OP_DELETE, "account", ID(05), T0 + 3000, false, NULL);
-  u2 = itest_doc(&A, CDC_OP_UPDATE, "account", ID(05), T0 + 2000, false, "name", "\"zombie\"",
-                 NULL);
+  u2 =
+      itest_doc(&A, CDC_OP_UPDATE, "account", ID(05), T0 + 2000, false, "name", "\"zombie\"", NULL);
   apply1(s, c1);
   CHECK_INTEQ(apply1(s, d3).applied, 1);
   CHECK_INTEQ(apply1(s, u2).stale, 1);
@@ -147,15 +147,13 @@ static void test_delete(struct redis_sink *s, const struct app_config *cfg)
             "tombstone TTL %lld, want ~%d", ttl, cfg->tombstone_ttl_s);
 
   TEST_CASE("a newer change revives a deleted record");
-  u4 = itest_doc(&A, CDC_OP_UPDATE, "account", ID(05), T0 + 4000, false, "name", "\"back\"",
-                 NULL);
+  u4 = itest_doc(&A, CDC_OP_UPDATE, "account", ID(05), T0 + 4000, false, "name", "\"back\"", NULL);
   CHECK_INTEQ(apply1(s, u4).applied, 1);
   rec = itest_read(s, &A, "account", ID(05));
   CHECK_INTEQ(rec.state, RREC_LIVE);
   CHECK_INTEQ(rec.nprops, 1);
   CHECK_STREQ(itest_prop_json(&rec, "name"), "\"back\"");
-  CHECK_INTEQ(itest_int(s, "TTL", "d365:{account:00000000-0000-0000-0000-000000000005}", NULL),
-              -1);
+  CHECK_INTEQ(itest_int(s, "TTL", "d365:{account:00000000-0000-0000-0000-000000000005}", NULL), -1);
 
   TEST_CASE("a delete older than a partial update");
   u5 = itest_doc(&A, CDC_OP_UPDATE, "account", ID(06), T0 + 5000, false, "a", "1", NULL);
@@ -308,10 +306,10 @@ static void test_exact_values(struct redis_sink *s)
   TEST_CASE("values and annotations read back exactly");
   d = itest_doc(&A, CDC_OP_CREATE, "account", ID(10), T0, true, "revenue",
                 "12345678901234567890.1234567890",
-                "revenue@OData.Community.Display.V1.FormattedValue", "\"$12,345,678,901,234,567,890.12\"",
-                "big", "9007199254740993", "scale", "1.0000000000", "name",
-                "\"caf\xc3\xa9 \\\"q\\\" \\u0000 \\ud83d\\ude00\"", "_ownerid_value",
-                "\"11111111-2222-3333-4444-555555555555\"",
+                "revenue@OData.Community.Display.V1.FormattedValue",
+                "\"$12,345,678,901,234,567,890.12\"", "big", "9007199254740993", "scale",
+                "1.0000000000", "name", "\"caf\xc3\xa9 \\\"q\\\" \\u0000 \\ud83d\\ude00\"",
+                "_ownerid_value", "\"11111111-2222-3333-4444-555555555555\"",
                 "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname", "\"systemuser\"",
                 "_ownerid_value@OData.Community.Display.V1.FormattedValue", "\"Jo \\\"X\\\"\"",
                 "nothing", "null", "tags", "[1,{\"a\":[]}]", NULL);
@@ -420,11 +418,21 @@ static void test_poison(struct redis_sink *s)
   CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
   if (r && r->elements == 2) {
     redisReply *f = r->element[0]->element[1];
-    static const char *const want[] = {"reason", "body is not JSON: line 1, column 1",
-                                       "message_id", "msg-1", "function", "ChangeQueue",
-                                       "invocation_id", "inv-42", "delivery_count", "3",
-                                       "enqueued_ms", "1731053106123", "content_type",
-                                       "application/json", "body"};
+    static const char *const want[] = {"reason",
+                                       "body is not JSON: line 1, column 1",
+                                       "message_id",
+                                       "msg-1",
+                                       "function",
+                                       "ChangeQueue",
+                                       "invocation_id",
+                                       "inv-42",
+                                       "delivery_count",
+                                       "3",
+                                       "enqueued_ms",
+                                       "1731053106123",
+                                       "content_type",
+                                       "application/json",
+                                       "body"};
     size_t i;
     CHECK_INTEQ(f->elements, 16);
     for (i = 0; i < 15 && i < f->elements; i++)
@@ -453,8 +461,8 @@ static void test_batch_round_trips(struct redis_sink *s)
   for (i = 0; i < N; i++) {
     char *id = arena_alloc(&A, 40);
     snprintf(id, 40, "00000000-0000-0000-0001-%012zu", i);
-    docs[i] = itest_doc(&A, CDC_OP_CREATE, "account", id, T0, true, "name", "\"batch\"",
-                        "revenue", "1.50", "accountnumber", "\"A-1\"", NULL);
+    docs[i] = itest_doc(&A, CDC_OP_CREATE, "account", id, T0, true, "name", "\"batch\"", "revenue",
+                        "1.50", "accountnumber", "\"A-1\"", NULL);
   }
   calls0 = itest_info(s, "commandstats", "cmdstat_evalsha:calls");
   total0 = itest_info(s, "stats", "total_commands_processed");
@@ -496,8 +504,7 @@ static void test_fatal(struct redis_sink *s)
   int64_t t0;
 
   TEST_CASE("WRONGTYPE fails at once with the server's text");
-  r = itest_cmd(s, "SET", "d365:{account:00000000-0000-0000-0000-000000000015}", "not ours",
-                NULL);
+  r = itest_cmd(s, "SET", "d365:{account:00000000-0000-0000-0000-000000000015}", "not ours", NULL);
   if (r)
     freeReplyObject(r);
   d = itest_doc(&A, CDC_OP_UPDATE, "account", ID(15), T0, false, "n", "1", NULL);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #define S(lit) lit, sizeof(lit) - 1
-#define VER "001731053106000000000000000000123450000000007"
+#define VER    "001731053106000000000000000000123450000000007"
 
 static const struct doc_annotation name_ann[] = {
     {"OData.Community.Display.V1.FormattedValue", S("\"Contoso  Ltd\"")}};
@@ -15,8 +15,8 @@ static const struct doc_prop props[] = {
     {"name", "name", DOC_STRING, DOC_T_TEXT, S("\"Contoso  Ltd \\\"HQ\\\"\""), NULL, 0, name_ann,
      1},
     {"revenue", "revenue", DOC_NUMBER, DOC_T_DECIMAL, S("1000.5000000000"), NULL, 0, NULL, 0},
-    {"description", "description", DOC_STRING, DOC_T_TEXT, S("\"50% off\\ttabs\\nnew line\""),
-     NULL, 0, NULL, 0},
+    {"description", "description", DOC_STRING, DOC_T_TEXT, S("\"50% off\\ttabs\\nnew line\""), NULL,
+     0, NULL, 0},
 };
 
 static struct doc make_doc(enum cdc_op op, bool full)
@@ -109,13 +109,12 @@ static void test_hset_del(void)
   TEST_CASE("HSET: one field per property and annotation");
   buf_init(&out, 0);
   CHECK_INTEQ(redis_bindings_outputs(docs, 3, "h", "HSET", "d365", &out, &err), APP_OK);
-  CHECK_STREQ(out.data,
-              "\"h\":[\"d365:{account:5f1c2a3b-0000-0000-0000-000000000001} "
-              "name \\\"Contoso%20%20Ltd%20\\\\\\\"HQ\\\\\\\"\\\" "
-              "name@OData.Community.Display.V1.FormattedValue \\\"Contoso%20%20Ltd\\\" "
-              "revenue 1000.5000000000 "
-              "description \\\"50%25%20off\\\\ttabs\\\\nnew%20line\\\" "
-              "_version " VER " _op_time 1731053106000\"]");
+  CHECK_STREQ(out.data, "\"h\":[\"d365:{account:5f1c2a3b-0000-0000-0000-000000000001} "
+                        "name \\\"Contoso%20%20Ltd%20\\\\\\\"HQ\\\\\\\"\\\" "
+                        "name@OData.Community.Display.V1.FormattedValue \\\"Contoso%20%20Ltd\\\" "
+                        "revenue 1000.5000000000 "
+                        "description \\\"50%25%20off\\\\ttabs\\\\nnew%20line\\\" "
+                        "_version " VER " _op_time 1731053106000\"]");
   check_no_split(out.data, 1);
 
   TEST_CASE("DEL: deletes only");
@@ -178,8 +177,7 @@ static void test_refusals(void)
   buf_init(&out, 0);
   TEST_CASE("unsupported command");
   CHECK_INTEQ(buf_append_str(&out, "{"), APP_OK);
-  CHECK_INTEQ(redis_bindings_outputs(docs, 1, "x", "LPUSH", "p", &out, &err),
-              APP_ERR_UNSUPPORTED);
+  CHECK_INTEQ(redis_bindings_outputs(docs, 1, "x", "LPUSH", "p", &out, &err), APP_ERR_UNSUPPORTED);
   CHECK_CONTAINS(err.msg, "command 'LPUSH' is not supported");
   CHECK_STREQ(out.data, "{");
 

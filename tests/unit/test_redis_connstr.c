@@ -22,8 +22,7 @@ static const struct ok_case ok_cases[] = {
     {"127.0.0.1:6379", "127.0.0.1", 6379, NULL, NULL, false, NULL, 5000, 5000, 0, 1, ""},
     /* the string the Azure portal shows */
     {"contoso.redis.cache.windows.net:6380,password=abc+/def==,ssl=True,abortConnect=False",
-     "contoso.redis.cache.windows.net", 6380, NULL, "abc+/def==", true, NULL, 5000, 5000, 0, 1,
-     ""},
+     "contoso.redis.cache.windows.net", 6380, NULL, "abc+/def==", true, NULL, 5000, 5000, 0, 1, ""},
     /* no port: 6379, or 6380 with ssl (StackExchange.Redis SetDefaultPorts) */
     {"redis.local", "redis.local", 6379, NULL, NULL, false, NULL, 5000, 5000, 0, 1, ""},
     {"redis.local,ssl=true", "redis.local", 6380, NULL, NULL, true, NULL, 5000, 5000, 0, 1, ""},
