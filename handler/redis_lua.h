@@ -102,6 +102,9 @@ static const char redis_lua_apply[] =
     "  for i = 1, n do fields[3 + i] = 'm:' .. ARGV[4 + 3 * i] end\n"
     "  local cur = hmget(fields)\n"
     "  local floor = cur[2]\n"
+    /* no _ver, _floor or _reread: the key does not exist yet, so there is
+     * nothing to drop and no TTL to remove (two calls saved per create) */
+    "  local fresh = not (cur[1] or cur[2] or cur[3])\n"
     "  local set, changed = {}, false\n"
     "  local keep = full and {} or nil\n"
     "  for i = 1, n do\n"
@@ -116,7 +119,7 @@ static const char redis_lua_apply[] =
     "    end\n"
     "  end\n"
     "  if full and newer(ver, floor) then\n"
-    "    drop_older(keep)\n"
+    "    if not fresh then drop_older(keep) end\n"
     "    set[#set + 1] = '_floor'; set[#set + 1] = ver\n"
     "    if cur[3] and newer(ver, cur[3]) then redis.call('HDEL', key, '_reread') end\n"
     "    changed = true\n"
@@ -128,7 +131,8 @@ static const char redis_lua_apply[] =
     "  end\n"
     "  if not changed then return 0 end\n"
     "  chunked('HSET', set, 4000)\n"
-    "  arm(tonumber(ARGV[4]))\n"
+    "  local ttl = tonumber(ARGV[4])\n"
+    "  if ttl > 0 or not fresh then arm(ttl) end\n"
     "  return 1\n"
     "elseif mode == 'd' then\n"
     "  local cur = redis.call('HMGET', key, '_ver', '_floor', '_reread')\n"
