@@ -6,6 +6,7 @@
  *                                         an account Create) in batches of
  *                                         BATCH; print changes/s and round
  *                                         trips per change
+ *   itest_redis_bench script              print the apply script (exact bytes)
  *   itest_redis_bench args                print the apply script's SHA and the
  *                                         arguments of one such document, for
  *                                         redis-benchmark (key and id made
@@ -107,8 +108,10 @@ int main(int argc, char **argv)
     rc = apply(s, (size_t)atol(argv[2]), (size_t)atol(argv[3]));
   else if (argc == 2 && !strcmp(argv[1], "args"))
     rc = args(s);
+  else if (argc == 2 && !strcmp(argv[1], "script"))
+    rc = fputs(redis_sink_script(), stdout) < 0;
   else
-    fprintf(stderr, "usage: itest_redis_bench apply BATCH TOTAL | args\n");
+    fprintf(stderr, "usage: itest_redis_bench apply BATCH TOTAL | args | script\n");
   redis_sink_destroy(s);
   config_cleanup(&cfg);
   return rc;
