@@ -988,6 +988,51 @@ static void test_escaping(void)
   map_config_free(cfg);
 }
 
+static void test_raw_values(void)
+{
+  struct map_config *cfg = NULL;
+  struct app_err err = {0};
+  struct dv_value inner[] = {vlex(DV_RAW, "[1,{\"a\":null}]"), vlex(DV_RAW, "{\"a\":")};
+  struct dv_attr attrs[] = {
+      {"new_rawstr", vlex(DV_RAW, "\"x\\u00e9\""), NULL},
+      {"new_rawnum", vlex(DV_RAW, "1.50"), NULL},
+      {"new_rawnull", vlex(DV_RAW, "null"), NULL},
+      {"new_arr", vitems(DV_ARRAY, inner, 1), NULL},
+  };
+  struct cdc_change ch = change("account", ACC, CDC_OP_UPDATE, "Update");
+  char *got;
+
+  TEST_CASE("raw values");
+  CHECK(map_config_default(&cfg, &err) == APP_OK);
+  if (!cfg)
+    return;
+  ch.attrs = attrs;
+  ch.nattrs = N(attrs);
+  EXPECT(cfg, &ch,
+         "{" ETAG ",\"accountid\":\"" ACC "\",\"new_rawstr\":\"x\\u00e9\",\"new_rawnum\":1.50,"
+         "\"new_rawnull\":null,\"new_arr\":[[1,{\"a\":null}]]}");
+  CHECK_PROP("new_rawstr", DOC_STRING, DOC_T_JSON);
+  CHECK_PROP("new_rawnum", DOC_NUMBER, DOC_T_JSON);
+  CHECK_PROP("new_rawnull", DOC_NULL, DOC_T_JSON);
+  CHECK_PROP("new_arr", DOC_ARRAY, DOC_T_JSON);
+  if (prop("new_rawstr"))
+    CHECK_STREQ(prop("new_rawstr")->text, "x\xc3\xa9"); /* decoded */
+  if (prop("new_rawnull"))
+    CHECK(prop("new_rawnull")->text == NULL);
+  /* raw text that is not JSON never reaches a document */
+  attrs[3].value = vitems(DV_ARRAY, inner, 2);
+  got = run(cfg, &ch);
+  CHECK_CONTAINS(got, "ERR input: table account record " ACC
+                      ": column new_arr: raw value is not JSON: ");
+  free(got);
+  attrs[0].value = vlex(DV_RAW, "tru");
+  got = run(cfg, &ch);
+  CHECK_CONTAINS(got, "ERR input: table account record " ACC
+                      ": column new_rawstr: raw value is not JSON: ");
+  free(got);
+  map_config_free(cfg);
+}
+
 static void test_limits(void)
 {
   struct map_config *cfg = NULL;
@@ -1047,6 +1092,7 @@ int main(void)
   test_dates();
   test_annotation_filters();
   test_escaping();
+  test_raw_values();
   test_limits();
   arena_cleanup(&arena);
   return check_report("test_docmap");
