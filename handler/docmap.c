@@ -1075,8 +1075,19 @@ static enum app_result build_related(struct ctx *c, struct doc *d)
     return out_of_arena(c);
   for (i = 0; i < ch->nrelated; i++) {
     const struct dv_ref *ref = &ch->related[i];
+    size_t j;
     if (!ref->logical_name || !*ref->logical_name || !ref->id || !*ref->id)
       return fail(c, APP_ERR_INPUT, NULL, "related record %zu has no LogicalName or Id", i);
+    /* both end up in keys and entity set names: hold them to their shapes */
+    for (j = 0; ref->logical_name[j]; j++) {
+      char ch2 = ref->logical_name[j];
+      if (!((ch2 >= 'a' && ch2 <= 'z') || (ch2 >= '0' && ch2 <= '9') || ch2 == '_'))
+        return fail(c, APP_ERR_INPUT, NULL, "related record %zu: \"%.60s\" is not a logical name",
+                    i, ref->logical_name);
+    }
+    if (!is_guid(ref->id, strlen(ref->id)))
+      return fail(c, APP_ERR_INPUT, NULL, "related record %zu: id \"%.60s\" is not a GUID", i,
+                  ref->id);
     rel[i].table = ref->logical_name;
     rel[i].id = ref->id;
     rel[i].entity_set = c->r->entity_set_of(c->r->ctx, ref->logical_name, c->a);

@@ -719,6 +719,14 @@ static void test_messages(void)
     rel[1].id = NULL;
     EXPECT(full, &ch,
            "ERR input: table account record " ACC ": related record 1 has no LogicalName or Id");
+    rel[1].id = "42";
+    EXPECT(full, &ch,
+           "ERR input: table account record " ACC ": related record 1: id \"42\" is not a GUID");
+    rel[1].id = "11111111-0000-0000-0000-000000000002";
+    rel[2].logical_name = "new_project:x";
+    EXPECT(full, &ch,
+           "ERR input: table account record " ACC
+           ": related record 2: \"new_project:x\" is not a logical name");
   }
   {
     /* truncated context: table and id only, re-read needed */
