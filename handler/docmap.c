@@ -943,8 +943,8 @@ static enum app_result collect(struct ctx *c, const struct dv_entity *image,
                                const struct dv_attr ***out_cols, size_t *out_n)
 {
   const struct cdc_change *ch = c->ch;
-  size_t n = ch->nattrs + (image ? image->nattrs : 0), i, k = 0, dup;
-  const struct dv_attr **cols = arena_alloc(c->a, (n ? n : 1) * sizeof *cols);
+  size_t n = ch->nattrs + (image ? image->nattrs : 0) + 1, i, k = 0, dup, j;
+  const struct dv_attr **cols = arena_alloc(c->a, n * sizeof *cols);
   struct nameset seen = {0}, img = {0};
   bool *used = NULL;
 
@@ -964,7 +964,6 @@ static enum app_result collect(struct ctx *c, const struct dv_entity *image,
   }
   for (i = 0; i < ch->nattrs; i++) {
     const struct dv_attr *at = &ch->attrs[i];
-    size_t j;
     if (!at->name || !*at->name)
       return fail(c, APP_ERR_INPUT, NULL, "a column has no name");
     if (!nameset_add(&seen, at->name, i, &dup))
@@ -974,6 +973,23 @@ static enum app_result collect(struct ctx *c, const struct dv_entity *image,
       at = &image->attrs[j]; /* the image holds the value as stored */
     }
     cols[k++] = at;
+  }
+  if (ch->op == CDC_OP_ASSIGN && ch->assignee && !nameset_find(&seen, "ownerid", &j)) {
+    /* an Assign says who the new owner is; write it even when the decoder
+     * did not also put it among the columns */
+    struct dv_attr *owner = arena_alloc(c->a, sizeof *owner);
+    if (!owner)
+      return out_of_arena(c);
+    memset(owner, 0, sizeof *owner);
+    owner->name = "ownerid";
+    owner->value.kind = DV_ENTITYREF;
+    owner->value.ref = *ch->assignee;
+    if (used && nameset_find(&img, "ownerid", &j)) {
+      used[j] = true; /* as for every column: the image holds the value as stored */
+      cols[k++] = &image->attrs[j];
+    } else {
+      cols[k++] = owner;
+    }
   }
   for (i = 0; used && i < image->nattrs; i++)
     if (!used[i])

@@ -678,6 +678,12 @@ static void test_messages(void)
     EXPECT(cfg, &ch,
            "{" ETAG ",\"accountid\":\"" ACC "\",\"_ownerid_value" FV "\":\"Sales Team\","
            "\"_ownerid_value" LN "\":\"team\",\"_ownerid_value\":\"" TEAM "\"}");
+    /* the owner comes from Assignee when the columns lack it */
+    ch.nattrs = 0;
+    assignee.name = "Sales Team";
+    EXPECT(cfg, &ch,
+           "{" ETAG ",\"accountid\":\"" ACC "\",\"_ownerid_value" FV "\":\"Sales Team\","
+           "\"_ownerid_value" LN "\":\"team\",\"_ownerid_value\":\"" TEAM "\"}");
   }
   {
     struct dv_attr upd[] = {{"telephone1", vs("+1 555 0199"), NULL}};
