@@ -1613,12 +1613,10 @@ enum app_result map_change(const struct map_config *cfg, struct arena *a,
   size_t i;
 
   *out_verdict = MAP_SKIP_TABLE;
-  if (!ch->table || !is_lower_ident(ch->table))
-    return app_err_set(err, APP_ERR_INPUT, "change for table \"%.60s\": not a logical name",
-                       ch->table ? ch->table : "(none)");
-  if (!ch->id || !is_guid_text(ch->id))
-    return app_err_set(err, APP_ERR_INPUT, "table %s: record id \"%.60s\" is not a GUID", ch->table,
-                       ch->id ? ch->id : "(none)");
+  /* a truncated context of an unknown message may name no table: nothing
+   * can accept it, and it is not poison either */
+  if (!ch->table || !*ch->table)
+    return APP_OK;
   t = table_rules(cfg, ch->table, &listed);
   if (!t)
     return APP_OK;
@@ -1630,6 +1628,14 @@ enum app_result map_change(const struct map_config *cfg, struct arena *a,
     *out_verdict = MAP_SKIP_ECHO;
     return APP_OK;
   }
+  /* the filters passed: from here on, bad input is poison. Table and id
+   * end up in keys and names, so hold them to their shapes. */
+  if (!is_lower_ident(ch->table))
+    return app_err_set(err, APP_ERR_INPUT, "change for table \"%.60s\": not a logical name",
+                       ch->table);
+  if (!ch->id || !is_guid_text(ch->id))
+    return app_err_set(err, APP_ERR_INPUT, "table %s: record id \"%.60s\" is not a GUID", ch->table,
+                       ch->id ? ch->id : "(none)");
   if (ch->op == CDC_OP_ASSOCIATE || ch->op == CDC_OP_DISASSOCIATE) {
     bool kept = t->all_relationships;
     if (!ch->relationship || !*ch->relationship)

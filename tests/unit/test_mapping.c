@@ -546,10 +546,17 @@ static void test_bad_changes(void)
   TEST_CASE("changes that cannot be mapped");
   CHECK(map_config_default(&cfg, &err) == APP_OK);
   arena_init(&a, 0);
-  ch = change("account", CDC_OP_CREATE, "Create");
+  /* no table (a truncated unknown message): skipped, not poison */
+  ch = change("account", CDC_OP_OTHER, "new_CustomAction");
   ch.table = NULL;
-  CHECK(map_change(cfg, &a, &ch, &v, &d, &err) == APP_ERR_INPUT);
-  CHECK_STREQ(err.msg, "change for table \"(none)\": not a logical name");
+  ch.id = NULL;
+  CHECK(map_change(cfg, &a, &ch, &v, &d, &err) == APP_OK);
+  CHECK(v == MAP_SKIP_TABLE);
+  /* a malformed table or id of a message that is skipped anyway is not poison */
+  ch.table = "Acc ount";
+  CHECK(map_change(cfg, &a, &ch, &v, &d, &err) == APP_OK);
+  CHECK(v == MAP_SKIP_MESSAGE);
+  ch = change("account", CDC_OP_CREATE, "Create");
   ch.table = "Acc ount";
   CHECK(map_change(cfg, &a, &ch, &v, &d, &err) == APP_ERR_INPUT);
   CHECK_STREQ(err.msg, "change for table \"Acc ount\": not a logical name");
