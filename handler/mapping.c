@@ -673,13 +673,17 @@ static enum app_result parse_table(struct pctx *p, const cJSON *obj, struct spec
       if (star && !strstr(it->valuestring, "{table}"))
         return perr(p, "the \"*\" default must contain \"{table}\" (e.g. \"dbo.{table}\"), or "
                        "every table would share one SQL table");
-      /* check the shape with {table} filled in */
-      for (src = it->valuestring; (hole = strstr(src, "{table}")) && o < sizeof sample / 2;
-           src = hole + 7) {
-        o += (size_t)snprintf(sample + o, sizeof sample - o, "%.*s%s", (int)(hole - src), src, "t");
+      /* check the shape with {table} filled in; the length check comes
+       * first so the sample (never longer than the value) fits */
+      if (strlen(it->valuestring) > 2 * MAP_MAX_NAME + 1)
+        return perr(p, "longer than %d characters", 2 * MAP_MAX_NAME + 1);
+      for (src = it->valuestring; (hole = strstr(src, "{table}")); src = hole + 7) {
+        memcpy(sample + o, src, (size_t)(hole - src));
+        o += (size_t)(hole - src);
+        sample[o++] = 't';
       }
-      snprintf(sample + o, sizeof sample - o, "%s", src);
-      if (strlen(it->valuestring) > 2 * MAP_MAX_NAME || !is_sql_table(sample))
+      memcpy(sample + o, src, strlen(src) + 1);
+      if (!is_sql_table(sample))
         return perr(p,
                     "%s is not a valid SQL table name (\"name\" or \"schema.name\": "
                     "letters, digits and '_')",

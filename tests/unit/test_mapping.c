@@ -295,6 +295,11 @@ static const struct bad_case bad[] = {
     {T("{\"sql_table\":\"a.b.c\"}"),
      "mapping.json: tables.account.sql_table: \"a.b.c\" is not a valid SQL table name (\"name\" "
      "or \"schema.name\": letters, digits and '_')"},
+    {T("{\"sql_table\":\"{table}{table}{table}{table}{table}{table}{table}{table}{table}{table}"
+       "{table}{table}{table}{table}{table}{table}{table}{table}{table}{table}{table}{table}"
+       "{table}{table}{table}{table}{table}{table}{table}{table}{table}{table}{table}{table}"
+       "{table}{table}{table}{table}{table}{table}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}"),
+     "mapping.json: tables.account.sql_table: longer than 257 characters"},
     {T("{\"sql_table\":7}"),
      "mapping.json: tables.account.sql_table: expected a table name such as \"dbo.account\", got "
      "7"},
@@ -372,6 +377,7 @@ static void test_good_configs(void)
       "{\"tables\":{\"account\":{\"keep\":[\"name\"],\"required\":[\"accountid\"]}}}",
       "{\"tables\":{\"account\":{\"mask\":{\"a\":{\"redact\":null},\"b\":{\"redact\":\"x\"}}}}}",
       "{\"tables\":{\"*\":{\"sql_table\":\"{table}\"},\"account\":{\"sql_table\":\"dbo.acct\"}}}",
+      "{\"tables\":{\"*\":{\"sql_table\":\"crm.{table}_{table}\"}}}",
       "{\"accept_tables\":[\"account\",\"contact\"],\"tables\":{\"*\":{},\"account\":{}}}",
       "{\"tables\":{\"account\":{\"messages\":[\"Associate\"],\"relationships\":[]}}}",
       "{\"tables\":{\"account\":{\"ttl_seconds\":0}},\"echo_suppression\":{}}",
