@@ -865,9 +865,13 @@ static enum app_result make_prop(struct ctx *c, const struct dv_attr *at,
 {
   const struct dv_value *v = &at->value;
   const char *formatted = at->formatted;
-  bool lookup = v->kind == DV_ENTITYREF;
+  bool lookup;
   struct doc_annotation *ann;
   size_t nann = 0;
+
+  if (v->kind == DV_ALIASED && v->nitems)
+    v = &v->items[0]; /* an AliasedValue stands for its value, lookups included */
+  lookup = v->kind == DV_ENTITYREF;
 
   if (v->kind == DV_NULL && null_is_lookup(c, at->name, rule))
     lookup = true;

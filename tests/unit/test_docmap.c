@@ -359,7 +359,8 @@ static void test_composite_values(void)
   struct dv_value ref_items[] = {vref("lead", ZERO, NULL)};
   struct dv_value arr_items[] = {vnum("1"), vs("a"), vnull(), vdate(0)};
   struct dv_value aliased_items[] = {vnum("7")};
-  struct dv_attr attrs[5 + 5];
+  struct dv_value aliased_ref_items[] = {vref("systemuser", USER, "Jane Doe")};
+  struct dv_attr attrs[5 + 6];
   struct cdc_change ch = change("email", OPP, CDC_OP_CREATE, "Create");
 
   TEST_CASE("composite values");
@@ -396,6 +397,7 @@ static void test_composite_values(void)
   attrs[7] = (struct dv_attr){"new_aliased", aliased, NULL};
   attrs[8] = (struct dv_attr){"new_multi", empty_multi, NULL};
   attrs[9] = (struct dv_attr){"activityid", vs(OPP), NULL};
+  attrs[10] = (struct dv_attr){"new_aliasedref", vitems(DV_ALIASED, aliased_ref_items, 1), NULL};
   ch.attrs = attrs;
   ch.nattrs = N(attrs);
   EXPECT(cfg, &ch,
@@ -413,7 +415,9 @@ static void test_composite_values(void)
          "\"new_raw\":{\"__type\":\"Weird:ns\",\"x\":[1,2.50]},"
          "\"new_aliased\":7,"
          "\"new_multi\":null,"
-         "\"activityid\":\"" OPP "\"}");
+         "\"activityid\":\"" OPP "\","
+         "\"_new_aliasedref_value" FV "\":\"Jane Doe\",\"_new_aliasedref_value" LN
+         "\":\"systemuser\",\"_new_aliasedref_value\":\"" USER "\"}");
   CHECK_STREQ(last_doc.key_name, "activityid");
   CHECK_STREQ(last_doc.entity_set, "emails");
   CHECK(last_doc.full_row);
