@@ -1101,7 +1101,8 @@ static enum app_result build_related(struct ctx *c, struct doc *d)
     /* both end up in keys and entity set names: hold them to their shapes */
     for (j = 0; ref->logical_name[j]; j++) {
       char ch2 = ref->logical_name[j];
-      if (!((ch2 >= 'a' && ch2 <= 'z') || (ch2 >= '0' && ch2 <= '9') || ch2 == '_'))
+      if (j == DOCMAP_MAX_NAME ||
+          !((ch2 >= 'a' && ch2 <= 'z') || (ch2 >= '0' && ch2 <= '9') || ch2 == '_'))
         return fail(c, APP_ERR_INPUT, NULL, "related record %zu: \"%.60s\" is not a logical name",
                     i, ref->logical_name);
     }

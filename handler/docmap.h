@@ -35,6 +35,8 @@
 #define DOCMAP_ANN_FORMATTED "OData.Community.Display.V1.FormattedValue"
 #define DOCMAP_ANN_LOOKUP    "Microsoft.Dynamics.CRM.lookuplogicalname"
 
+/* Longest logical name of a related record (as mapping.h MAP_MAX_NAME). */
+#define DOCMAP_MAX_NAME 128
 /* Nesting of Entity/array values rendered as JSON; deeper is poison. */
 #define DOCMAP_MAX_DEPTH 32
 /* Largest JSON text built for one composite value (arrays, entities). */

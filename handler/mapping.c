@@ -1645,6 +1645,10 @@ enum app_result map_change(const struct map_config *cfg, struct arena *a,
     if (!ch->relationship || !*ch->relationship)
       return app_err_set(err, APP_ERR_INPUT, "table %s record %s: %s without a relationship name",
                          ch->table, ch->id, cdc_op_name(ch->op));
+    if (!is_ident(ch->relationship, strlen(ch->relationship)))
+      return app_err_set(err, APP_ERR_INPUT,
+                         "table %s record %s: relationship \"%.60s\" is not a schema name",
+                         ch->table, ch->id, ch->relationship);
     for (i = 0; !kept && i < t->relationships.n; i++)
       kept = strcasecmp(t->relationships.v[i], ch->relationship) == 0;
     if (!kept) {

@@ -737,6 +737,16 @@ static void test_messages(void)
     EXPECT(full, &ch,
            "ERR input: table account record " ACC
            ": related record 2: \"new_project:x\" is not a logical name");
+    {
+      char longname[130];
+      memset(longname, 'a', 129);
+      longname[129] = '\0';
+      rel[2].logical_name = longname;
+      EXPECT(full, &ch,
+             "ERR input: table account record " ACC ": related record 2: \"aaaaaaaaaaaaaaaaaaaa"
+             "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" is not a logical name");
+      rel[2].logical_name = "new_project";
+    }
   }
   {
     /* truncated context: table and id only, re-read needed */

@@ -571,6 +571,11 @@ static void test_bad_changes(void)
   CHECK(map_change(cfg, &a, &ch, &v, &d, &err) == APP_ERR_INPUT);
   CHECK_STREQ(err.msg, "table account: record id \"42\" is not a GUID");
   ch = change("account", CDC_OP_ASSOCIATE, "Associate");
+  ch.relationship = "account.leads";
+  CHECK(map_change(cfg, &a, &ch, &v, &d, &err) == APP_ERR_INPUT);
+  CHECK_STREQ(err.msg, "table account record 5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1: relationship "
+                       "\"account.leads\" is not a schema name");
+  ch.relationship = NULL;
   CHECK(map_change(cfg, &a, &ch, &v, &d, &err) == APP_ERR_INPUT);
   CHECK_STREQ(err.msg, "table account record 5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1: associate "
                        "without a relationship name");
