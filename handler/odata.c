@@ -159,8 +159,8 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
       return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
                              "Bad Request - invalid percent-encoding in the query string");
     if (!strcmp(key, "$select")) {
-      const char **names;
-      size_t nn, k;
+      const char **names = NULL;
+      size_t nn = 0, k;
       if (!val || !*val)
         return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
                                "The query option '$select' needs a list of column names");
@@ -193,20 +193,23 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
 static enum app_result parse_prefer(struct arena *a, const char *prefer,
                                     struct odata_request *out, struct odata_error *e)
 {
-  const char **prefs;
-  size_t n, i;
+  struct app_err err;
+  const char *p, *v, *q;
+  char *copy;
+  size_t n;
+
   if (!prefer || !*prefer)
     return APP_OK;
-  APP_RETURN_IF_FAILED(split_list(a, prefer, ',', &prefs, &n, e));
-  for (i = 0; i < n; i++) {
-    const char *v;
-    size_t vlen;
-    char *list;
-    const char **pats;
-    size_t np, k;
-    if (strncasecmp(prefs[i], "odata.include-annotations", 25) != 0)
-      continue;
-    v = prefs[i] + 25;
+  /* the filter's patterns point into the text: keep a copy in the arena */
+  n = strlen(prefer);
+  copy = arena_strndup(a, prefer, n);
+  if (!copy)
+    return nomem(e);
+  if (docjson_annotations_from_prefer(&out->annotations, copy, n, &err) != APP_OK)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "Invalid Prefer header: %s", err.msg);
+  /* echo the preference back in Preference-Applied */
+  for (p = copy; (p = strcasestr(p, "odata.include-annotations")) != NULL; p++) {
+    v = p + 25;
     while (*v == ' ')
       v++;
     if (*v != '=')
@@ -214,28 +217,22 @@ static enum app_result parse_prefer(struct arena *a, const char *prefer,
     v++;
     while (*v == ' ')
       v++;
-    vlen = strlen(v);
-    if (vlen >= 2 && v[0] == '"' && v[vlen - 1] == '"') {
-      v++;
-      vlen -= 2;
+    if (*v == '"') {
+      q = strchr(v + 1, '"');
+      q = q ? q + 1 : v + strlen(v);
+    } else {
+      q = v;
+      while (*q && *q != ',' && *q != ';')
+        q++;
     }
-    list = arena_strndup(a, v, vlen);
-    if (!list)
-      return nomem(e);
-    APP_RETURN_IF_FAILED(split_list(a, list, ',', &pats, &np, e));
-    out->annotations = pats;
-    out->nannotations = np;
-    for (k = 0; k < np; k++)
-      if (pats[k][0] == '-')
-        out->exclude_annotations = true;
     {
-      size_t plen = vlen + 32;
-      char *applied = arena_alloc(a, plen);
+      size_t len = (size_t)(q - p);
+      char *applied = arena_strndup(a, p, len);
       if (!applied)
         return nomem(e);
-      snprintf(applied, plen, "odata.include-annotations=\"%s\"", list);
       out->preference_applied = applied;
     }
+    break;
   }
   return APP_OK;
 }
@@ -350,30 +347,9 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
   return APP_OK;
 }
 
-static bool pattern_match(const char *pat, const char *name)
-{
-  size_t n = strlen(pat);
-  if (!strcmp(pat, "*"))
-    return true;
-  if (n >= 2 && pat[n - 1] == '*' && pat[n - 2] == '.')
-    return !strncmp(pat, name, n - 1);
-  return !strcmp(pat, name);
-}
-
 bool odata_annotation_wanted(const struct odata_request *req, const char *name)
 {
-  size_t i;
-  bool included = false;
-  for (i = 0; i < req->nannotations; i++) {
-    const char *pat = req->annotations[i];
-    if (pat[0] == '-') {
-      if (pattern_match(pat + 1, name))
-        return false;
-    } else if (pattern_match(pat, name)) {
-      included = true;
-    }
-  }
-  return included;
+  return docjson_annotation_included(&req->annotations, name);
 }
 
 bool odata_etag_matches(const struct odata_request *req, const char *version_text)

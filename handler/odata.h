@@ -14,6 +14,7 @@
 #include "arena.h"
 #include "buf.h"
 #include "doc.h"
+#include "docjson.h"
 #include "result.h"
 
 #include <stdbool.h>
@@ -28,9 +29,7 @@ struct odata_request {
   const char *navigation;   /* ODATA_RELATED: relationship name */
   const char **select;      /* $select names; NULL when absent (all properties) */
   size_t nselect;
-  const char **annotations; /* Prefer include-annotations patterns ("*", "a.b.c", "a.*") */
-  size_t nannotations;
-  bool exclude_annotations; /* a pattern list starting with "-" excludes ("-*" = none) */
+  struct docjson_annotations annotations; /* Prefer: odata.include-annotations (docjson.h) */
   const char *if_none_match; /* raw header value or NULL */
   const char *base_url;      /* "https://host/api/data/v9.2/" for @odata.context */
   const char *preference_applied; /* value for the Preference-Applied header or NULL */
