@@ -67,9 +67,9 @@ static enum app_result invoke_messages(void *ctx, const struct server_invocation
              inv->shadowed);
   for (i = 0; i < inv->nmessages; i++) {
     const struct envelope_message *m = &inv->messages[i];
-    r = envelope_response_add_log(&resp, "message %zu/%zu id=%s size=%zu content-type=%s%s",
-                                  i + 1, inv->nmessages, m->message_id ? m->message_id : "-",
-                                  m->body_len, m->content_type ? m->content_type : "-",
+    r = envelope_response_add_log(&resp, "message %zu/%zu id=%s size=%zu content-type=%s%s", i + 1,
+                                  inv->nmessages, m->message_id ? m->message_id : "-", m->body_len,
+                                  m->content_type ? m->content_type : "-",
                                   m->oversize ? " oversize" : "");
     if (r != APP_OK) {
       app_err_set(err, r, "the response Logs passed the response size limit");
@@ -86,8 +86,8 @@ out:
   return r;
 }
 
-static enum app_result invoke_http(void *ctx, const struct server_invocation *si,
-                                   struct buf *out, struct app_err *err)
+static enum app_result invoke_http(void *ctx, const struct server_invocation *si, struct buf *out,
+                                   struct app_err *err)
 {
   static const char *const headers[] = {"Content-Type", "application/json"};
   static const char body[] =

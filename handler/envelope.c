@@ -215,8 +215,7 @@ bool envelope_parse_time(const char *s, size_t n, int64_t *out_ms)
 /* A copy of Metadata where every string that is JSON text again is replaced
  * by its decoded value (protocol doc 8.4: "try a second JSON decode of each
  * string value and keep the raw string if that fails"). */
-static enum app_result decode_metadata(struct pctx *p, const struct json *meta,
-                                       struct json **out)
+static enum app_result decode_metadata(struct pctx *p, const struct json *meta, struct json **out)
 {
   struct json *obj = arena_alloc(p->a, sizeof *obj), **tail;
   const struct json *m;
@@ -336,10 +335,9 @@ static enum app_result meta_object(struct pctx *p, const struct json *v, const c
 /* The Service Bus properties we read, and whether the value is scalar text
  * (so that a JSON string body's top-level property of the same name replaces
  * it in Metadata; object-valued body properties replace objects). */
-static const char *const sb_keys[] = {"MessageId",       "ContentType",   "CorrelationId",
-                                      "DeliveryCount",   "SequenceNumber", "EnqueuedTimeUtc",
-                                      "EnqueuedTime",    "ApplicationProperties",
-                                      "UserProperties"};
+static const char *const sb_keys[] = {"MessageId",     "ContentType",           "CorrelationId",
+                                      "DeliveryCount", "SequenceNumber",        "EnqueuedTimeUtc",
+                                      "EnqueuedTime",  "ApplicationProperties", "UserProperties"};
 
 /* The host runs ApplyBindingData on a string trigger value that looks like
  * a JSON object: each top-level property that is not null and not an array
@@ -359,8 +357,8 @@ static enum app_result find_shadowed(struct pctx *p, const struct envelope_messa
   if (!msg->body)
     return APP_OK;
   s = skip_ws(msg->body, msg->body_len, &left);
-  while (left && (s[left - 1] == ' ' || s[left - 1] == '\t' || s[left - 1] == '\r' ||
-                  s[left - 1] == '\n'))
+  while (left &&
+         (s[left - 1] == ' ' || s[left - 1] == '\t' || s[left - 1] == '\r' || s[left - 1] == '\n'))
     left--;
   if (left < 2 || s[0] != '{' || s[left - 1] != '}')
     return APP_OK;
@@ -420,8 +418,7 @@ static enum app_result single_metadata(struct pctx *p, struct invocation *inv,
     APP_RETURN_IF_FAILED(meta_time(p, SB_META(6), "Metadata.EnqueuedTime", &msg->enqueued_ms));
   v = SB_META(7);
   if (v)
-    APP_RETURN_IF_FAILED(
-        meta_object(p, v, "Metadata.ApplicationProperties", &msg->app_properties));
+    APP_RETURN_IF_FAILED(meta_object(p, v, "Metadata.ApplicationProperties", &msg->app_properties));
   else
     APP_RETURN_IF_FAILED(
         meta_object(p, SB_META(8), "Metadata.UserProperties", &msg->app_properties));
@@ -431,8 +428,8 @@ static enum app_result single_metadata(struct pctx *p, struct invocation *inv,
 
 /* A batch *Array key: NULL when absent, else an array with one entry per
  * message. */
-static enum app_result batch_array(struct pctx *p, const struct invocation *inv,
-                                   const char *key, const struct json **out)
+static enum app_result batch_array(struct pctx *p, const struct invocation *inv, const char *key,
+                                   const struct json **out)
 {
   const struct json *v = envelope_metadata(inv, key);
   char where[64];
@@ -464,8 +461,8 @@ enum batch_key {
 };
 
 static const char *const batch_keys[BK_COUNT] = {
-    "MessageIdArray",     "ContentTypeArray",     "CorrelationIdArray",
-    "DeliveryCountArray", "SequenceNumberArray",  "EnqueuedTimeUtcArray",
+    "MessageIdArray",     "ContentTypeArray",           "CorrelationIdArray",
+    "DeliveryCountArray", "SequenceNumberArray",        "EnqueuedTimeUtcArray",
     "EnqueuedTimeArray",  "ApplicationPropertiesArray", "UserPropertiesArray"};
 
 static enum app_result batch_metadata(struct pctx *p, struct invocation *inv)
@@ -489,13 +486,11 @@ static enum app_result batch_metadata(struct pctx *p, struct invocation *inv)
     if (cur[BK_CORR])
       APP_RETURN_IF_FAILED(meta_str(p, cur[BK_CORR], WHERE(BK_CORR), &msg->correlation_id));
     if (cur[BK_DC]) {
-      APP_RETURN_IF_FAILED(
-          meta_int(p, cur[BK_DC], WHERE(BK_DC), 0, INT32_MAX, &present, &n));
+      APP_RETURN_IF_FAILED(meta_int(p, cur[BK_DC], WHERE(BK_DC), 0, INT32_MAX, &present, &n));
       msg->delivery_count = present ? (int)n : 0;
     }
     if (cur[BK_SEQ]) {
-      APP_RETURN_IF_FAILED(
-          meta_int(p, cur[BK_SEQ], WHERE(BK_SEQ), 0, INT64_MAX, &present, &n));
+      APP_RETURN_IF_FAILED(meta_int(p, cur[BK_SEQ], WHERE(BK_SEQ), 0, INT64_MAX, &present, &n));
       msg->sequence_number = present ? n : -1;
     }
     if (cur[BK_ENQ])
@@ -504,8 +499,7 @@ static enum app_result batch_metadata(struct pctx *p, struct invocation *inv)
       APP_RETURN_IF_FAILED(
           meta_time(p, cur[BK_ENQ_OFFSET], WHERE(BK_ENQ_OFFSET), &msg->enqueued_ms));
     if (cur[BK_PROPS])
-      APP_RETURN_IF_FAILED(
-          meta_object(p, cur[BK_PROPS], WHERE(BK_PROPS), &msg->app_properties));
+      APP_RETURN_IF_FAILED(meta_object(p, cur[BK_PROPS], WHERE(BK_PROPS), &msg->app_properties));
     else if (cur[BK_USERPROPS])
       APP_RETURN_IF_FAILED(
           meta_object(p, cur[BK_USERPROPS], WHERE(BK_USERPROPS), &msg->app_properties));
@@ -575,8 +569,7 @@ static void body_from_text(struct pctx *p, const char *s, size_t n, struct envel
 /* Data.msg of a single message in string mode: a JSON string whose text is
  * the body written as a JSON string literal again. */
 static enum app_result body_from_double_string(struct pctx *p, const char *where,
-                                               const struct json *v,
-                                               struct envelope_message *msg)
+                                               const struct json *v, struct envelope_message *msg)
 {
   size_t left;
   const char *s;
@@ -594,8 +587,8 @@ static enum app_result body_from_double_string(struct pctx *p, const char *where
   }
   r = json_parse(p->a, v->str, v->len, p->lim->max_json_depth, &inner, &e2);
   if (r != APP_OK)
-    return app_err_set(p->err, r, "%s: the double-encoded body is not one JSON string: %s",
-                       where, e2.msg);
+    return app_err_set(p->err, r, "%s: the double-encoded body is not one JSON string: %s", where,
+                       e2.msg);
   body_from_text(p, inner->str, inner->len, msg);
   return APP_OK;
 }
@@ -918,10 +911,10 @@ enum app_result envelope_parse(struct arena *a, const char *body, size_t len,
     trig = data->child;
     tname = trig->key;
     if (!fn)
-      inv->kind = (trig->type == JSON_OBJECT &&
-                   (json_get_ci(trig, "Method") || json_get_ci(trig, "Url")))
-                      ? ENVELOPE_HTTP
-                      : ENVELOPE_MESSAGES;
+      inv->kind =
+          (trig->type == JSON_OBJECT && (json_get_ci(trig, "Method") || json_get_ci(trig, "Url")))
+              ? ENVELOPE_HTTP
+              : ENVELOPE_MESSAGES;
   }
   snprintf(where, sizeof where, "Data.%s", tname);
 
@@ -1031,8 +1024,8 @@ enum app_result envelope_response_add_output(struct envelope_response *r, const 
 }
 
 enum app_result envelope_response_add_output_string(struct envelope_response *r,
-                                                    const char *binding, const char *s,
-                                                    size_t len, struct app_err *err)
+                                                    const char *binding, const char *s, size_t len,
+                                                    struct app_err *err)
 {
   struct envelope_output *o = binding ? find_output(r, binding) : NULL;
   size_t mark;
@@ -1077,9 +1070,8 @@ static enum app_result http_json(struct buf *b, int status, const char *const *h
 }
 
 enum app_result envelope_response_add_http(struct envelope_response *r, const char *binding,
-                                           int status, const char *const *headers,
-                                           size_t nheaders, const char *body, size_t body_len,
-                                           struct app_err *err)
+                                           int status, const char *const *headers, size_t nheaders,
+                                           const char *body, size_t body_len, struct app_err *err)
 {
   struct envelope_output *o;
   if (status < 100 || status > 599)

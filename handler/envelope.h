@@ -58,21 +58,21 @@ struct envelope_message {
   const char *message_id;
   const char *content_type;
   const char *correlation_id;
-  int delivery_count;        /* 0 when unknown */
-  int64_t sequence_number;   /* -1 when unknown */
-  int64_t enqueued_ms;       /* EnqueuedTimeUtc, ms since 1970 UTC; 0 when unknown */
+  int delivery_count;                /* 0 when unknown */
+  int64_t sequence_number;           /* -1 when unknown */
+  int64_t enqueued_ms;               /* EnqueuedTimeUtc, ms since 1970 UTC; 0 when unknown */
   const struct json *app_properties; /* ApplicationProperties object, or NULL */
 };
 
 /* Data.<binding> of an httpTrigger (a real JSON object). */
 struct envelope_http {
-  const char *url;              /* "https://host/api/x?y=1", or NULL */
-  const char *method;           /* "GET", or NULL */
-  const struct json *query;     /* object name -> string, or NULL */
-  const struct json *headers;   /* object name -> [strings], or NULL; see envelope_http_header */
-  const struct json *params;    /* route parameters object, or NULL */
-  const struct json *identities;/* array, or NULL */
-  const char *body;             /* request body text (NUL added), NULL when absent */
+  const char *url;               /* "https://host/api/x?y=1", or NULL */
+  const char *method;            /* "GET", or NULL */
+  const struct json *query;      /* object name -> string, or NULL */
+  const struct json *headers;    /* object name -> [strings], or NULL; see envelope_http_header */
+  const struct json *params;     /* route parameters object, or NULL */
+  const struct json *identities; /* array, or NULL */
+  const char *body;              /* request body text (NUL added), NULL when absent */
   size_t body_len;
 };
 
@@ -89,10 +89,10 @@ struct invocation {
   struct envelope_message *messages;
   size_t nmessages;
   struct envelope_http http;
-  const struct json *data;     /* the Data object as sent, or NULL */
-  const struct json *metadata; /* Metadata with every string value decoded a second time
-                                  where that yields exactly one JSON value; never NULL */
-  const struct json *sys;      /* Metadata.sys object, or NULL */
+  const struct json *data;          /* the Data object as sent, or NULL */
+  const struct json *metadata;      /* Metadata with every string value decoded a second time
+                                       where that yields exactly one JSON value; never NULL */
+  const struct json *sys;           /* Metadata.sys object, or NULL */
   const struct json *retry_context; /* Metadata.RetryContext object, or NULL */
   int retry_count;                  /* RetryContext.RetryCount, -1 when absent */
   int max_retry_count;              /* RetryContext.MaxRetryCount, -1 when absent */
@@ -139,10 +139,10 @@ struct envelope_output; /* one Outputs member (private) */
 struct envelope_response {
   struct envelope_output *outputs;
   size_t noutputs, cap;
-  struct buf logs;     /* the Logs array members, comma-separated */
+  struct buf logs; /* the Logs array members, comma-separated */
   size_t nlogs;
-  struct buf ret;      /* ReturnValue JSON text; empty means null */
-  size_t max_bytes;    /* ceiling of each part */
+  struct buf ret;   /* ReturnValue JSON text; empty means null */
+  size_t max_bytes; /* ceiling of each part */
 };
 
 /* Start an empty response whose parts may each grow to max_bytes (0: no cap). */

@@ -90,8 +90,8 @@ out:
 /* Parse JSON text with cJSON; on failure name the file, line and column
  * (cJSON reports the position through return_parse_end, which unlike
  * cJSON_GetErrorPtr is thread-safe). */
-static enum app_result parse_json_file(const char *path, const char *text, size_t len,
-                                       cJSON **out, struct app_err *err)
+static enum app_result parse_json_file(const char *path, const char *text, size_t len, cJSON **out,
+                                       struct app_err *err)
 {
   const char *end = NULL;
   cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
@@ -144,8 +144,8 @@ static bool valid_function_name(const char *s)
     return false;
   for (i = 1; i < n; i++) {
     char c = s[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '_' || c == '-'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '-'))
       return false;
   }
   return true;
@@ -178,8 +178,7 @@ static enum app_result parse_data_type(const char *s, const char *path, const ch
     *out = FN_DATA_STREAM;
   else
     return app_err_set(err, APP_ERR_CONFIG,
-                       "%s: %s.dataType '%s' is not one of binary, string, stream", path, where,
-                       s);
+                       "%s: %s.dataType '%s' is not one of binary, string, stream", path, where, s);
   return APP_OK;
 }
 
@@ -234,8 +233,7 @@ static enum app_result parse_methods(const cJSON *binding, const char *path,
   if (!cJSON_IsArray(m))
     return app_err_set(err, APP_ERR_CONFIG, "%s: httpTrigger methods must be an array of strings",
                        path);
-  cJSON_ArrayForEach(e, m)
-  {
+  for (e = m->child; e; e = e->next) {
     if (!cJSON_IsString(e) || !e->valuestring || !*e->valuestring)
       return app_err_set(err, APP_ERR_CONFIG,
                          "%s: httpTrigger methods must be an array of non-empty strings", path);
@@ -244,8 +242,7 @@ static enum app_result parse_methods(const cJSON *binding, const char *path,
   if (total == 0)
     return APP_OK;
   fn->http_methods = p = xmalloc(total);
-  cJSON_ArrayForEach(e, m)
-  {
+  for (e = m->child; e; e = e->next) {
     const char *s = e->valuestring;
     if (p != fn->http_methods)
       *p++ = ',';
@@ -269,21 +266,19 @@ static enum app_result parse_function(const char *name, const char *path, const 
   if (!cJSON_IsObject(root))
     return app_err_set(err, APP_ERR_CONFIG, "%s: expected a JSON object", path);
   disabled = cJSON_GetObjectItem(root, "disabled");
-  fn->disabled = cJSON_IsTrue(disabled) ||
-                 (cJSON_IsString(disabled) && disabled->valuestring &&
-                  !strcasecmp(disabled->valuestring, "true"));
+  fn->disabled = cJSON_IsTrue(disabled) || (cJSON_IsString(disabled) && disabled->valuestring &&
+                                            !strcasecmp(disabled->valuestring, "true"));
   bindings = cJSON_GetObjectItem(root, "bindings");
   if (!cJSON_IsArray(bindings))
     return app_err_set(err, APP_ERR_CONFIG, "%s: \"bindings\" must be an array", path);
   if (cJSON_GetArraySize(bindings) == 0)
-    return app_err_set(err, APP_ERR_CONFIG, "%s: \"bindings\" is empty (a function needs a trigger)",
-                       path);
+    return app_err_set(err, APP_ERR_CONFIG,
+                       "%s: \"bindings\" is empty (a function needs a trigger)", path);
 
-  cJSON_ArrayForEach(b, bindings) nout++;
+  nout = (size_t)cJSON_GetArraySize(bindings);
   fn->outputs = xcalloc(nout, sizeof *fn->outputs);
 
-  cJSON_ArrayForEach(b, bindings)
-  {
+  for (b = bindings->child; b; b = b->next) {
     char where[32];
     const char *type, *bname, *direction, *data_type, *card;
     enum fn_data_type dt = FN_DATA_UNSET;
@@ -325,8 +320,8 @@ static enum app_result parse_function(const char *name, const char *path, const 
       else if (!strcasecmp(card, "many"))
         fn->cardinality = FN_CARDINALITY_MANY;
       else
-        return app_err_set(err, APP_ERR_CONFIG,
-                           "%s: %s.cardinality '%s' is not one of one, many", path, where, card);
+        return app_err_set(err, APP_ERR_CONFIG, "%s: %s.cardinality '%s' is not one of one, many",
+                           path, where, card);
       if (fn->trigger == FN_TRIGGER_HTTP) {
         const char *route;
         APP_RETURN_IF_FAILED(get_opt_string(b, "route", path, where, &route, err));
@@ -453,8 +448,7 @@ enum app_result functions_app_root(const char *configured, char **out, struct ap
                      strerror(errno));
 }
 
-enum app_result functions_load(const char *app_root, struct function_set **out,
-                               struct app_err *err)
+enum app_result functions_load(const char *app_root, struct function_set **out, struct app_err *err)
 {
   struct function_set *set = xcalloc(1, sizeof *set);
   DIR *dir = NULL;

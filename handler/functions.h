@@ -42,9 +42,9 @@ struct function_def {
   char *trigger_name;          /* trigger binding "name": its key under Data */
   enum fn_data_type data_type; /* trigger "dataType" */
   enum fn_cardinality cardinality;
-  char *http_route;     /* httpTrigger "route", or NULL */
-  char *http_methods;   /* httpTrigger "methods" lower-cased, comma-joined, or NULL (all) */
-  bool disabled;        /* "disabled": true */
+  char *http_route;   /* httpTrigger "route", or NULL */
+  char *http_methods; /* httpTrigger "methods" lower-cased, comma-joined, or NULL (all) */
+  bool disabled;      /* "disabled": true */
   struct function_binding *outputs;
   size_t noutputs;
 };

@@ -81,8 +81,7 @@ static void log_functions(const struct function_set *fns)
              functions_cardinality_name(fn->cardinality), outs, fn->disabled ? " (disabled)" : "");
   }
   if (fns->n == 0)
-    LOG_WARN("no functions found under %s (expected <Name>/function.json folders)",
-             fns->app_root);
+    LOG_WARN("no functions found under %s (expected <Name>/function.json folders)", fns->app_root);
 }
 
 int main(void)

@@ -27,12 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define INV_ID_MAX 128
+#define INV_ID_MAX            128
 #define DEFAULT_READY_WAIT_MS 60000
-#define SLEEP_HOOK_MAX_MS 60000
+#define SLEEP_HOOK_MAX_MS     60000
 /* After a streamed 413: how long and how much of the rest we read and drop,
  * so the client sees our answer rather than a reset (lingering close). */
-#define LINGER_MS 1000
+#define LINGER_MS    1000
 #define LINGER_BYTES (1024 * 1024)
 /* MHD's per-connection memory: request line, headers and the read buffer
  * that body pieces arrive in. 64 KiB leaves room for the large headers of
@@ -147,7 +147,7 @@ static enum MHD_Result queue_json(struct MHD_Connection *conn, unsigned status, 
                                   size_t len, bool owned, const char *allow, bool close_conn)
 {
   struct MHD_Response *resp;
-  enum MHD_Result ret;
+  enum MHD_Result ret, ok;
 
   resp = MHD_create_response_from_buffer(len, body,
                                          owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
@@ -157,10 +157,12 @@ static enum MHD_Result queue_json(struct MHD_Connection *conn, unsigned status, 
     LOG_ERROR("libmicrohttpd: cannot create a response (status %u)", status);
     return MHD_NO;
   }
-  if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") != MHD_YES ||
-      (allow && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow) != MHD_YES) ||
-      (close_conn &&
-       MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
+  ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+  if (ok == MHD_YES && allow)
+    ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+  if (ok == MHD_YES && close_conn)
+    ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (ok != MHD_YES) {
     MHD_destroy_response(resp);
     LOG_ERROR("libmicrohttpd: cannot add response headers");
     return MHD_NO;
@@ -173,9 +175,9 @@ static enum MHD_Result queue_json(struct MHD_Connection *conn, unsigned status, 
 }
 
 /* {"error":"<code>","message":"..."[,"function":..,"invocationId":..]} */
-static enum MHD_Result queue_error(struct MHD_Connection *conn, unsigned status,
-                                   const char *code, const char *message, const char *function,
-                                   const char *inv_id, const char *allow, bool close_conn)
+static enum MHD_Result queue_error(struct MHD_Connection *conn, unsigned status, const char *code,
+                                   const char *message, const char *function, const char *inv_id,
+                                   const char *allow, bool close_conn)
 {
   struct buf b;
   char *data;
@@ -346,8 +348,8 @@ static enum MHD_Result begin(struct server *srv, struct request *req, struct MHD
   if (srv->draining) {
     pthread_mutex_unlock(&srv->mu);
     return queue_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting_down",
-                       "the handler is shutting down; retry on a new connection", NULL,
-                       req->inv_id, NULL, true);
+                       "the handler is shutting down; retry on a new connection", NULL, req->inv_id,
+                       NULL, true);
   }
   srv->in_flight++;
   if (srv->in_flight > srv->peak_in_flight)
@@ -366,8 +368,8 @@ static enum MHD_Result begin(struct server *srv, struct request *req, struct MHD
         char msg[160];
         atomic_fetch_add(&srv->rejected, 1);
         snprintf(msg, sizeof msg,
-                 "request body of %llu bytes is larger than %zu bytes (CDC_MAX_REQUEST_BYTES)",
-                 n, srv->opt.max_request_bytes);
+                 "request body of %llu bytes is larger than %zu bytes (CDC_MAX_REQUEST_BYTES)", n,
+                 srv->opt.max_request_bytes);
         log_context_set(req->inv_id[0] ? req->inv_id : NULL, NULL);
         LOG_WARN("%s; answered 413", msg);
         log_context_clear();
@@ -382,8 +384,8 @@ static enum MHD_Result begin(struct server *srv, struct request *req, struct MHD
   return MHD_YES;
 }
 
-static enum MHD_Result receive(struct server *srv, struct request *req,
-                               struct MHD_Connection *conn, const char *data, size_t *size)
+static enum MHD_Result receive(struct server *srv, struct request *req, struct MHD_Connection *conn,
+                               const char *data, size_t *size)
 {
   enum app_result r = buf_append(&req->body, data, *size);
   size_t peak;
@@ -401,8 +403,8 @@ static enum MHD_Result receive(struct server *srv, struct request *req,
   }
   *size = 0;
   peak = atomic_load(&srv->peak_body);
-  while (req->body.len > peak && !atomic_compare_exchange_weak(&srv->peak_body, &peak,
-                                                                req->body.len)) {
+  while (req->body.len > peak &&
+         !atomic_compare_exchange_weak(&srv->peak_body, &peak, req->body.len)) {
   }
   return MHD_YES;
 }
@@ -439,8 +441,8 @@ static enum MHD_Result run_function(struct server *srv, struct request *req,
   struct buf out;
   enum app_result r;
   enum MHD_Result ret;
-  size_t max = srv->opt.max_response_bytes ? srv->opt.max_response_bytes
-                                           : srv->opt.max_request_bytes;
+  size_t max =
+      srv->opt.max_response_bytes ? srv->opt.max_response_bytes : srv->opt.max_request_bytes;
 
   inv.function = rt->name;
   inv.invocation_id = req->inv_id;
@@ -453,8 +455,8 @@ static enum MHD_Result run_function(struct server *srv, struct request *req,
   r = rt->fn(rt->ctx, &inv, &out, &err);
   if (r == APP_OK) {
     if (out.len == 0) {
-      ret = queue_json(conn, MHD_HTTP_OK, (char *)empty_response, sizeof empty_response - 1,
-                       false, NULL, false);
+      ret = queue_json(conn, MHD_HTTP_OK, (char *)empty_response, sizeof empty_response - 1, false,
+                       NULL, false);
     } else {
       size_t len = 0;
       char *data = buf_steal(&out, &len);
@@ -477,9 +479,8 @@ static enum MHD_Result run_function(struct server *srv, struct request *req,
   return ret;
 }
 
-static enum MHD_Result run_raw(struct server *srv, struct request *req,
-                               struct MHD_Connection *conn, const char *url, const char *method,
-                               const struct raw_route *rt)
+static enum MHD_Result run_raw(struct server *srv, struct request *req, struct MHD_Connection *conn,
+                               const char *url, const char *method, const struct raw_route *rt)
 {
   struct server_raw_request rq;
   struct server_raw_response res;
@@ -490,8 +491,8 @@ static enum MHD_Result run_raw(struct server *srv, struct request *req,
   char *q = strchr(req->raw_uri, '?');
   char *data = NULL;
   size_t len = 0, i;
-  size_t max = srv->opt.max_response_bytes ? srv->opt.max_response_bytes
-                                           : srv->opt.max_request_bytes;
+  size_t max =
+      srv->opt.max_response_bytes ? srv->opt.max_response_bytes : srv->opt.max_request_bytes;
 
   if (q)
     *q = '\0'; /* raw_uri becomes the raw path; the query follows the NUL */
@@ -514,10 +515,9 @@ static enum MHD_Result run_raw(struct server *srv, struct request *req,
     int status = r != APP_OK ? status_for(r) : 500;
     if (r == APP_OK)
       snprintf(err.msg, sizeof err.msg, "the handler set HTTP status %d", res.status);
-    LOG_ERROR("%s %s failed: HTTP %d (%s): %s", method, url, status, app_result_str(r),
-              err.msg);
-    ret = queue_error(conn, (unsigned)status, app_result_str(r), err.msg, NULL, req->inv_id,
-                      NULL, false);
+    LOG_ERROR("%s %s failed: HTTP %d (%s): %s", method, url, status, app_result_str(r), err.msg);
+    ret = queue_error(conn, (unsigned)status, app_result_str(r), err.msg, NULL, req->inv_id, NULL,
+                      false);
     goto out;
   }
   data = buf_steal(&res.body, &len);
@@ -528,8 +528,7 @@ static enum MHD_Result run_raw(struct server *srv, struct request *req,
     goto out;
   }
   if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                              res.content_type ? res.content_type : "application/json") !=
-      MHD_YES)
+                              res.content_type ? res.content_type : "application/json") != MHD_YES)
     goto out;
   for (i = 0; i < res.nheaders; i++)
     if (MHD_add_response_header(resp, res.header_names[i], res.header_values[i]) != MHD_YES)
@@ -628,8 +627,8 @@ static enum MHD_Result finish(struct server *srv, struct request *req, struct MH
       return queue_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
                          "this path answers POST only", NULL, req->inv_id, "POST", false);
     if (!strcmp(url, "/__noop"))
-      return queue_json(conn, MHD_HTTP_OK, (char *)empty_response, sizeof empty_response - 1,
-                        false, NULL, false);
+      return queue_json(conn, MHD_HTTP_OK, (char *)empty_response, sizeof empty_response - 1, false,
+                        NULL, false);
     return sleep_hook(conn);
   }
 
@@ -640,8 +639,7 @@ static enum MHD_Result finish(struct server *srv, struct request *req, struct MH
     pthread_mutex_lock(&srv->mu);
     draining = srv->draining;
     pthread_mutex_unlock(&srv->mu);
-    return queue_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                       draining ? "shutting_down" : "not_ready",
+    return queue_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, draining ? "shutting_down" : "not_ready",
                        draining ? "the handler is shutting down"
                                 : "the functions were not registered in time",
                        NULL, req->inv_id, NULL, true);
@@ -668,9 +666,8 @@ static enum MHD_Result finish(struct server *srv, struct request *req, struct MH
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls)
 {
   struct server *srv = cls;
   struct request *req = *req_cls;
@@ -717,8 +714,7 @@ enum app_result server_raw_add_header(struct server_raw_response *res, const cha
     if (*c == ':' || *c == ' ' || (unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
       return app_err_set(err, APP_ERR_INPUT, "invalid response header name '%s'", name);
   if (res->nheaders >= SERVER_RAW_MAX_HEADERS)
-    return app_err_set(err, APP_ERR_LIMIT, "more than %d response headers",
-                       SERVER_RAW_MAX_HEADERS);
+    return app_err_set(err, APP_ERR_LIMIT, "more than %d response headers", SERVER_RAW_MAX_HEADERS);
   res->header_names[res->nheaders] = xstrdup(name);
   res->header_values[res->nheaders] = xstrdup(value);
   res->nheaders++;
@@ -746,8 +742,7 @@ static enum app_result open_listener(struct server *srv, struct app_err *err)
       bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
     int e = errno;
     close(fd);
-    return app_err_set(err, APP_ERR_IO, "bind %s:%d: %s", srv->address, srv->opt.port,
-                       strerror(e));
+    return app_err_set(err, APP_ERR_IO, "bind %s:%d: %s", srv->address, srv->opt.port, strerror(e));
   }
   if (listen(fd, 511) != 0 || getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
     int e = errno;
@@ -827,12 +822,12 @@ enum app_result server_start(const struct server_options *opt, struct server **o
           MHD_USE_ITC | MHD_USE_ERROR_LOG;
   srv->daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-      MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-      MHD_OPTION_CONNECTION_LIMIT, (unsigned int)srv->opt.max_connections,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)srv->opt.connection_timeout_s,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-      MHD_OPTION_THREAD_STACK_SIZE, srv->opt.thread_stack_bytes, MHD_OPTION_URI_LOG_CALLBACK,
-      on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+      MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+      (unsigned int)srv->opt.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+      (unsigned int)srv->opt.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+      (size_t)CONNECTION_MEMORY, MHD_OPTION_THREAD_STACK_SIZE, srv->opt.thread_stack_bytes,
+      MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+      MHD_OPTION_END);
   if (!srv->daemon) {
     server_free(srv);
     return app_err_set(err, APP_ERR_HTTP,
@@ -858,8 +853,8 @@ enum app_result server_register(struct server *srv, const char *function, server
     r = app_err_set(err, APP_ERR_CONFIG, "register %s: the server is already open", function);
   } else if (!function || !*function || strchr(function, '/') || !fn) {
     r = app_err_set(err, APP_ERR_CONFIG, "register: invalid function name or handler");
-  } else if (find_route(srv, function) ||
-             !strcmp(function, "__noop") || !strcmp(function, "__sleep")) {
+  } else if (find_route(srv, function) || !strcmp(function, "__noop") ||
+             !strcmp(function, "__sleep")) {
     r = app_err_set(err, APP_ERR_CONFIG, "register %s: the route already exists", function);
   } else {
     srv->routes = xrealloc(srv->routes, (srv->nroutes + 1) * sizeof *srv->routes);
@@ -880,16 +875,17 @@ enum app_result server_register_raw(struct server *srv, const char *method, cons
   const char *c;
 
   if (!method || !*method || !prefix || prefix[0] != '/' || !fn)
-    return app_err_set(err, APP_ERR_CONFIG, "register_raw: method, a prefix starting with '/' "
-                                            "and a handler are required");
+    return app_err_set(err, APP_ERR_CONFIG,
+                       "register_raw: method, a prefix starting with '/' "
+                       "and a handler are required");
   for (c = method; *c; c++)
     if (*c < 'A' || *c > 'Z')
       return app_err_set(err, APP_ERR_CONFIG, "register_raw: method '%s' must be upper case",
                          method);
   pthread_mutex_lock(&srv->mu);
   if (srv->open) {
-    r = app_err_set(err, APP_ERR_CONFIG, "register_raw %s %s: the server is already open",
-                    method, prefix);
+    r = app_err_set(err, APP_ERR_CONFIG, "register_raw %s %s: the server is already open", method,
+                    prefix);
     goto out;
   }
   for (i = 0; i < srv->nraws; i++) {

@@ -83,9 +83,9 @@ struct server_raw_request {
 #define SERVER_RAW_MAX_HEADERS 16
 
 struct server_raw_response {
-  int status;                  /* default 200 */
-  char *content_type;          /* NULL: application/json */
-  struct buf body;             /* capped at max_response_bytes */
+  int status;         /* default 200 */
+  char *content_type; /* NULL: application/json */
+  struct buf body;    /* capped at max_response_bytes */
   size_t nheaders;
   char *header_names[SERVER_RAW_MAX_HEADERS];
   char *header_values[SERVER_RAW_MAX_HEADERS];
@@ -117,8 +117,8 @@ APP_NODISCARD enum app_result server_raw_add_header(struct server_raw_response *
  *   APP_ERR_IO      socket/bind/listen failed; the message keeps errno's
  *                   text, e.g. "bind 127.0.0.1:8081: Address already in use"
  *   APP_ERR_HTTP    libmicrohttpd refused to start */
-APP_NODISCARD enum app_result server_start(const struct server_options *opt,
-                                           struct server **out, struct app_err *err);
+APP_NODISCARD enum app_result server_start(const struct server_options *opt, struct server **out,
+                                           struct app_err *err);
 
 /* The port actually bound (useful with port 0). */
 int server_port(const struct server *srv);
@@ -127,16 +127,15 @@ int server_port(const struct server *srv);
  * borrowed and must outlive the server. Call before server_open.
  *   APP_ERR_CONFIG  empty or duplicate name, or the server is already open */
 APP_NODISCARD enum app_result server_register(struct server *srv, const char *function,
-                                              server_invoke_fn fn, void *ctx,
-                                              struct app_err *err);
+                                              server_invoke_fn fn, void *ctx, struct app_err *err);
 
 /* Route `method` requests whose path starts with `prefix` (e.g. "/api/") to
  * fn; HEAD is served by a GET route. The longest matching prefix wins;
  * function routes win over raw routes. Call before server_open.
  *   APP_ERR_CONFIG  bad method/prefix (must start with '/'), duplicate, or open */
 APP_NODISCARD enum app_result server_register_raw(struct server *srv, const char *method,
-                                                  const char *prefix, server_raw_fn fn,
-                                                  void *ctx, struct app_err *err);
+                                                  const char *prefix, server_raw_fn fn, void *ctx,
+                                                  struct app_err *err);
 
 /* Registration is complete: invocations that arrived early (they wait up to
  * ready_wait_ms, then get 503) and later ones are dispatched. */
@@ -168,20 +167,19 @@ void server_request_restart(void);
  *                    is left running (their threads cannot be stopped) and
  *                    server_destroy will not wait for it: exit the process.
  *                    Calling server_drain again waits again. */
-APP_NODISCARD enum app_result server_drain(struct server *srv, int grace_ms,
-                                           struct app_err *err);
+APP_NODISCARD enum app_result server_drain(struct server *srv, int grace_ms, struct app_err *err);
 
 /* Stop (if server_drain did not) and free. NULL-safe. */
 void server_destroy(struct server *srv);
 
 struct server_stats {
-  uint64_t requests;        /* requests started */
-  uint64_t invocations;     /* function invocations dispatched */
-  uint64_t failures;        /* invocations answered non-2xx by their handler */
-  uint64_t rejected_413;    /* bodies refused for size */
-  size_t in_flight;         /* requests started and not completed */
-  size_t peak_in_flight;    /* most requests in flight at once */
-  size_t peak_body_bytes;   /* largest request body held in memory */
+  uint64_t requests;      /* requests started */
+  uint64_t invocations;   /* function invocations dispatched */
+  uint64_t failures;      /* invocations answered non-2xx by their handler */
+  uint64_t rejected_413;  /* bodies refused for size */
+  size_t in_flight;       /* requests started and not completed */
+  size_t peak_in_flight;  /* most requests in flight at once */
+  size_t peak_body_bytes; /* largest request body held in memory */
 };
 
 void server_get_stats(struct server *srv, struct server_stats *out);

@@ -37,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CAP (256 * 1024) /* max_request_bytes of the servers under test */
+#define CAP     (256 * 1024) /* max_request_bytes of the servers under test */
 #define SLOW_MS 500
 
 static char tmp[256];
@@ -129,8 +129,8 @@ static enum app_result raw_echo(void *ctx, const struct server_raw_request *req,
   (void)ctx;
   res->status = 203;
   APP_RETURN_IF_FAILED(server_raw_add_header(res, "OData-Version", "4.0", err));
-  APP_RETURN_IF_FAILED(server_raw_content_type(res, "application/json; odata.metadata=minimal",
-                                               err));
+  APP_RETURN_IF_FAILED(
+      server_raw_content_type(res, "application/json; odata.metadata=minimal", err));
   if (server_raw_add_header(res, "Bad", "a\r\nInjected: 1", err) != APP_ERR_INPUT)
     return app_err_set(err, APP_ERR_INPUT, "header injection was accepted");
   if (buf_printf(&res->body,
@@ -187,8 +187,8 @@ static char base_url[64];
 
 /* One request on easy handle c (reused across calls for keep-alive).
  * chunked: send the body with Transfer-Encoding: chunked. */
-static void request(CURL *c, const char *method, const char *path, const char *body,
-                    size_t len, bool chunked, const char *inv_id, struct resp *out)
+static void request(CURL *c, const char *method, const char *path, const char *body, size_t len,
+                    bool chunked, const char *inv_id, struct resp *out)
 {
   struct curl_slist *h = NULL;
   char url[512], hdr[200];
@@ -222,10 +222,9 @@ static void request(CURL *c, const char *method, const char *path, const char *b
   }
   /* after HTTPGET, which would reset it */
   curl_easy_setopt(c, CURLOPT_NOBODY, !strcmp(method, "HEAD") ? 1L : 0L);
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, !strcmp(method, "GET") || !strcmp(method, "POST") ||
-                                                     !strcmp(method, "HEAD")
-                                                 ? NULL
-                                                 : method);
+  curl_easy_setopt(
+      c, CURLOPT_CUSTOMREQUEST,
+      !strcmp(method, "GET") || !strcmp(method, "POST") || !strcmp(method, "HEAD") ? NULL : method);
   if (inv_id) {
     snprintf(hdr, sizeof hdr, "X-Azure-Functions-InvocationId: %s", inv_id);
     h = curl_slist_append(h, hdr);
@@ -607,12 +606,14 @@ static void test_413(void)
   CHECK_CONTAINS(buf, "HTTP/1.1 400");
   close(fd);
   fd = connect_to(port);
-  snprintf(head, sizeof head, "POST /Echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789");
+  snprintf(head, sizeof head,
+           "POST /Echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n0123456789");
   CHECK(send_str(fd, head, strlen(head)));
   sleep_ms(50);
   close(fd); /* mid-body */
   fd = connect_to(port);
-  snprintf(head, sizeof head, "POST /Echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+  snprintf(head, sizeof head,
+           "POST /Echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
   CHECK(send_str(fd, head, strlen(head)));
   read_all(fd, buf, sizeof buf, 3000, &eof);
   close(fd); /* bad chunk size: MHD answers or closes */
@@ -652,8 +653,8 @@ static void test_envelopes(void)
 
   TEST_CASE("malformed envelopes get clear JSON errors");
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    request1("POST", "/Changes", cases[i].body, strlen(cases[i].body), i % 2 == 1,
-             "itest-inv-bad", &r);
+    request1("POST", "/Changes", cases[i].body, strlen(cases[i].body), i % 2 == 1, "itest-inv-bad",
+             &r);
     CHECK_MSG(r.status == cases[i].status, "case %zu: HTTP %ld", i, r.status);
     CHECK(has_header(&r, "Content-Type: application/json\r\n"));
     CHECK_MSG(strstr(body_of(&r), cases[i].msg) != NULL, "case %zu: %s", i, body_of(&r));
@@ -1010,7 +1011,8 @@ int main(void)
 
   /* the server logs to fd 1/2: capture them; CHECK output keeps going to
    * the real stderr through a new FILE */
-  snprintf(tmp, sizeof tmp, "%s/d365cdc-itest.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  snprintf(tmp, sizeof tmp, "%s/d365cdc-itest.XXXXXX",
+           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!mkdtemp(tmp))
     return 1;
   snprintf(out_log, sizeof out_log, "%s/stdout.log", tmp);

@@ -157,8 +157,8 @@ int main(int argc, char **argv)
   qsort(rss, (size_t)runs, sizeof *rss, cmp_double);
   printf("median of %d: exec to first GET / answer %.2f ms (min %.2f, max %.2f); RSS at "
          "readiness %.0f KiB\n",
-         runs, runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2, ms[0],
-         ms[runs - 1], runs % 2 ? rss[runs / 2] : (rss[runs / 2 - 1] + rss[runs / 2]) / 2);
+         runs, runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2, ms[0], ms[runs - 1],
+         runs % 2 ? rss[runs / 2] : (rss[runs / 2 - 1] + rss[runs / 2]) / 2);
   free(ms);
   free(rss);
   if (bad_exit) {

@@ -82,23 +82,40 @@ static void test_defaults(void)
 
 static void test_values(void)
 {
-  static const char *const v[] = {"FUNCTIONS_CUSTOMHANDLER_PORT", "40123",
-                                  "CDC_LISTEN_ADDRESS", "0.0.0.0",
-                                  "CDC_LOG_LEVEL", "DEBUG",
-                                  "CDC_MAPPING_FILE", "mapping.json",
-                                  "FUNCTIONS_APP_ROOT_PATH", "/home/site/wwwroot",
-                                  "CDC_TARGET", "redis+sql",
-                                  "CDC_MODE", "Bindings",
-                                  "RedisConnection", "cache.redis.cache.windows.net:6380,password=s3cr3t-pw,ssl=True",
-                                  "SqlConnectionString", "Server=tcp:x;Password=hunter2;",
-                                  "CDC_SQL_DIALECT", "Postgres",
-                                  "CDC_MAX_REQUEST_BYTES", "4294967296",
-                                  "CDC_MAX_MESSAGE_BYTES", "1024",
-                                  "CDC_MAX_BATCH_MESSAGES", "1",
-                                  "CDC_MAX_JSON_DEPTH", "1024",
-                                  "CDC_POISON", "fail",
-                                  "CDC_POISON_STREAM", "",
-                                  "CDC_SHUTDOWN_GRACE_MS", "0",
+  static const char *const v[] = {"FUNCTIONS_CUSTOMHANDLER_PORT",
+                                  "40123",
+                                  "CDC_LISTEN_ADDRESS",
+                                  "0.0.0.0",
+                                  "CDC_LOG_LEVEL",
+                                  "DEBUG",
+                                  "CDC_MAPPING_FILE",
+                                  "mapping.json",
+                                  "FUNCTIONS_APP_ROOT_PATH",
+                                  "/home/site/wwwroot",
+                                  "CDC_TARGET",
+                                  "redis+sql",
+                                  "CDC_MODE",
+                                  "Bindings",
+                                  "RedisConnection",
+                                  "cache.redis.cache.windows.net:6380,password=s3cr3t-pw,ssl=True",
+                                  "SqlConnectionString",
+                                  "Server=tcp:x;Password=hunter2;",
+                                  "CDC_SQL_DIALECT",
+                                  "Postgres",
+                                  "CDC_MAX_REQUEST_BYTES",
+                                  "4294967296",
+                                  "CDC_MAX_MESSAGE_BYTES",
+                                  "1024",
+                                  "CDC_MAX_BATCH_MESSAGES",
+                                  "1",
+                                  "CDC_MAX_JSON_DEPTH",
+                                  "1024",
+                                  "CDC_POISON",
+                                  "fail",
+                                  "CDC_POISON_STREAM",
+                                  "",
+                                  "CDC_SHUTDOWN_GRACE_MS",
+                                  "0",
                                   NULL};
   struct app_config cfg;
   struct app_err err;
@@ -106,18 +123,18 @@ static void test_values(void)
 
   TEST_CASE("every setting type");
   CHECK_INTEQ(load(v, &cfg, &err), APP_OK);
-  CHECK_INTEQ(cfg.port, 40123);                         /* int */
-  CHECK_STREQ(cfg.listen_address, "0.0.0.0");           /* string */
-  CHECK_INTEQ(cfg.log_level, LOG_LEVEL_DEBUG);          /* enum, case-insensitive */
+  CHECK_INTEQ(cfg.port, 40123);                /* int */
+  CHECK_STREQ(cfg.listen_address, "0.0.0.0");  /* string */
+  CHECK_INTEQ(cfg.log_level, LOG_LEVEL_DEBUG); /* enum, case-insensitive */
   CHECK_INTEQ(cfg.target, CFG_TARGET_BOTH);
   CHECK_INTEQ(cfg.mode, CFG_MODE_BINDINGS);
-  CHECK_STREQ(cfg.sql_dialect, "postgres");             /* enum stored as its name */
-  CHECK_INTEQ(cfg.max_request_bytes, 4294967296ULL);    /* size at its upper bound */
-  CHECK_INTEQ(cfg.max_message_bytes, 1024);             /* size at its lower bound */
+  CHECK_STREQ(cfg.sql_dialect, "postgres");          /* enum stored as its name */
+  CHECK_INTEQ(cfg.max_request_bytes, 4294967296ULL); /* size at its upper bound */
+  CHECK_INTEQ(cfg.max_message_bytes, 1024);          /* size at its lower bound */
   CHECK_INTEQ(cfg.max_batch_messages, 1);
   CHECK_INTEQ(cfg.max_json_depth, 1024);
   CHECK_INTEQ(cfg.poison, CFG_POISON_FAIL);
-  CHECK_STREQ(cfg.poison_stream, "");                   /* an empty string is a value */
+  CHECK_STREQ(cfg.poison_stream, ""); /* an empty string is a value */
   CHECK_INTEQ(cfg.shutdown_grace_ms, 0);
   CHECK_STREQ(cfg.app_root, "/home/site/wwwroot");
 
@@ -194,17 +211,20 @@ static void test_bad_values(void)
       {"FUNCTIONS_CUSTOMHANDLER_PORT", "99999999999999999999",
        "'99999999999999999999' is not a whole number"},
       {"CDC_MAX_REQUEST_BYTES", "1023", "setting CDC_MAX_REQUEST_BYTES: 1023 is out of range"},
-      {"CDC_MAX_REQUEST_BYTES", "64MB", "setting CDC_MAX_REQUEST_BYTES: '64MB' is not a whole number"},
+      {"CDC_MAX_REQUEST_BYTES", "64MB",
+       "setting CDC_MAX_REQUEST_BYTES: '64MB' is not a whole number"},
       {"CDC_MAX_REQUEST_BYTES", "-5", "setting CDC_MAX_REQUEST_BYTES: -5 is out of range"},
       {"CDC_MAX_CONNECTIONS", "abc", "setting CDC_MAX_CONNECTIONS: 'abc' is not a whole number"},
       {"CDC_MAX_CONNECTIONS", "3", "setting CDC_MAX_CONNECTIONS: 3 is out of range [4, 65536]"},
       {"CDC_SHUTDOWN_GRACE_MS", "600001", "600001 is out of range [0, 600000]"},
-      {"CDC_TARGET", "mongo", "setting CDC_TARGET: 'mongo' is not one of redis, sql, redis+sql, none"},
+      {"CDC_TARGET", "mongo",
+       "setting CDC_TARGET: 'mongo' is not one of redis, sql, redis+sql, none"},
       {"CDC_MODE", "batch", "setting CDC_MODE: 'batch' is not one of direct, bindings"},
       {"CDC_LOG_LEVEL", "verbose",
        "setting CDC_LOG_LEVEL: 'verbose' is not one of debug, info, warn, error, off"},
       {"CDC_POISON", "drop", "setting CDC_POISON: 'drop' is not one of record, fail"},
-      {"CDC_SQL_DIALECT", "oracle", "setting CDC_SQL_DIALECT: 'oracle' is not one of auto, tsql, postgres"},
+      {"CDC_SQL_DIALECT", "oracle",
+       "setting CDC_SQL_DIALECT: 'oracle' is not one of auto, tsql, postgres"},
   };
   size_t i;
   struct app_config cfg;
@@ -220,8 +240,8 @@ static void test_bad_values(void)
     r = load(v, &cfg, &err);
     CHECK_MSG(r == APP_ERR_CONFIG, "case %zu (%s=%s): %s", i, cases[i].name, cases[i].value,
               app_result_str(r));
-    CHECK_MSG(strstr(err.msg, cases[i].msg) != NULL, "case %zu:\n  got:      %s\n  expected: %s",
-              i, err.msg, cases[i].msg);
+    CHECK_MSG(strstr(err.msg, cases[i].msg) != NULL, "case %zu:\n  got:      %s\n  expected: %s", i,
+              err.msg, cases[i].msg);
     if (r == APP_OK)
       config_cleanup(&cfg);
     else

@@ -247,10 +247,10 @@ static void check_batch(const struct invocation *inv)
 
 static void test_batches(void)
 {
-  struct function_def bin = mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_BINARY,
-                                 FN_CARDINALITY_MANY);
-  struct function_def str = mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_STRING,
-                                 FN_CARDINALITY_MANY);
+  struct function_def bin =
+      mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_BINARY, FN_CARDINALITY_MANY);
+  struct function_def str =
+      mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_STRING, FN_CARDINALITY_MANY);
   static const struct {
     const char *file;
     int fn; /* 0 binary, 1 string, 2 unknown (sniffed) */
@@ -294,10 +294,10 @@ static void test_batches(void)
 static void test_limits(void)
 {
   struct function_def one = mkfn(FN_TRIGGER_SERVICE_BUS, b_msg, FN_DATA_BINARY, FN_CARDINALITY_ONE);
-  struct function_def many = mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_BINARY,
-                                  FN_CARDINALITY_MANY);
-  struct function_def str = mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_STRING,
-                                 FN_CARDINALITY_MANY);
+  struct function_def many =
+      mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_BINARY, FN_CARDINALITY_MANY);
+  struct function_def str =
+      mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_STRING, FN_CARDINALITY_MANY);
   struct envelope_limits lim = {8, 2, 64};
   struct arena a;
   struct invocation *inv;
@@ -369,8 +369,7 @@ static void test_limits(void)
     char *text = read_file("tests/fixtures/envelopes/batch_binary.json", &n);
     arena_init(&small, 16 * 1024);
     app_err_clear(&err);
-    CHECK_INTEQ(envelope_parse(&small, text, n, &many, &default_limits, &inv, &err),
-                APP_ERR_LIMIT);
+    CHECK_INTEQ(envelope_parse(&small, text, n, &many, &default_limits, &inv, &err), APP_ERR_LIMIT);
     arena_cleanup(&small);
     free(text);
   }
@@ -389,16 +388,15 @@ static void test_metadata(void)
 
   TEST_CASE("Metadata double-encoding and unknown keys");
   arena_init(&a, 0);
-  CHECK_INTEQ(
-      parse(&a,
-            "{\"Extra\":1,\"Data\":{\"msg\":\"QUJD\",\"otherInput\":\"x\"},\"Metadata\":{"
-            "\"MessageId\":\"\\\"m-1\\\"\",\"DeliveryCount\":\"7\",\"SequenceNumber\":42,"
-            "\"EnqueuedTimeUtc\":\"2024-05-01T10:22:31.5Z\",\"ContentType\":\"text/plain\","
-            "\"CorrelationId\":\"null\",\"Foo\":\"\\\"bar\\\"\",\"Broken\":\"{oops\","
-            "\"Trailing\":\"5 6\",\"List\":\"[1,2]\",\"Num\":\"12345678901234567890123\","
-            "\"UserProperties\":{\"tenant\":\"contoso\",\"prio\":3}}}",
-            &one, NULL, &inv, &err),
-      APP_OK);
+  CHECK_INTEQ(parse(&a,
+                    "{\"Extra\":1,\"Data\":{\"msg\":\"QUJD\",\"otherInput\":\"x\"},\"Metadata\":{"
+                    "\"MessageId\":\"\\\"m-1\\\"\",\"DeliveryCount\":\"7\",\"SequenceNumber\":42,"
+                    "\"EnqueuedTimeUtc\":\"2024-05-01T10:22:31.5Z\",\"ContentType\":\"text/plain\","
+                    "\"CorrelationId\":\"null\",\"Foo\":\"\\\"bar\\\"\",\"Broken\":\"{oops\","
+                    "\"Trailing\":\"5 6\",\"List\":\"[1,2]\",\"Num\":\"12345678901234567890123\","
+                    "\"UserProperties\":{\"tenant\":\"contoso\",\"prio\":3}}}",
+                    &one, NULL, &inv, &err),
+              APP_OK);
   if (inv) {
     const struct envelope_message *m = &inv->messages[0];
     CHECK(m->body_len == 3 && !memcmp(m->body, "ABC", 3));
@@ -406,8 +404,8 @@ static void test_metadata(void)
     CHECK_INTEQ(m->delivery_count, 7);
     CHECK_INTEQ(m->sequence_number, 42); /* a real number is accepted too */
     CHECK_INTEQ(m->enqueued_ms, 1714558951500LL);
-    CHECK_STREQ(m->content_type, "text/plain"); /* not JSON text: kept raw */
-    CHECK(m->correlation_id == NULL);           /* "null" */
+    CHECK_STREQ(m->content_type, "text/plain");                        /* not JSON text: kept raw */
+    CHECK(m->correlation_id == NULL);                                  /* "null" */
     CHECK_STREQ(json_get_str(m->app_properties, "tenant"), "contoso"); /* UserProperties */
     v = envelope_metadata(inv, "Foo");
     CHECK(json_is(v, JSON_STRING) && !strcmp(v->str, "bar"));
@@ -418,7 +416,8 @@ static void test_metadata(void)
     v = envelope_metadata(inv, "List");
     CHECK(json_is(v, JSON_ARRAY) && v->len == 2);
     v = envelope_metadata(inv, "Num"); /* the lexeme is kept exactly */
-    CHECK(json_is(v, JSON_NUMBER) && v->len == 23 && !memcmp(v->str, "12345678901234567890123", 23));
+    CHECK(json_is(v, JSON_NUMBER) && v->len == 23 &&
+          !memcmp(v->str, "12345678901234567890123", 23));
     CHECK(envelope_metadata(inv, "Missing") == NULL);
     CHECK_INTEQ(inv->metadata->len, 12);
   }
@@ -577,8 +576,8 @@ static void test_malformed(void)
 {
   struct function_def one = mkfn(FN_TRIGGER_SERVICE_BUS, b_msg, FN_DATA_BINARY, FN_CARDINALITY_ONE);
   struct function_def str = mkfn(FN_TRIGGER_SERVICE_BUS, b_msg, FN_DATA_STRING, FN_CARDINALITY_ONE);
-  struct function_def many = mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_BINARY,
-                                  FN_CARDINALITY_MANY);
+  struct function_def many =
+      mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_BINARY, FN_CARDINALITY_MANY);
   struct function_def http = mkfn(FN_TRIGGER_HTTP, b_req, FN_DATA_UNSET, FN_CARDINALITY_UNSET);
   const struct function_def *fns[] = {&one, &str, &many, &http, NULL};
   static const struct {
@@ -600,15 +599,18 @@ static void test_malformed(void)
        "Data.msg is missing (the trigger binding of function ChangesOne)"},
       {0, "{\"Data\":{\"msg\":5}}", APP_ERR_INPUT,
        "Data.msg: expected a base64 string, got the number 5"},
-      {0, "{\"Data\":{\"msg\":null}}", APP_ERR_INPUT, "Data.msg: expected a base64 string, got null"},
-      {0, "{\"Data\":{\"msg\":\"ab$d\"}}", APP_ERR_INPUT, "Data.msg: invalid base64 at character 2"},
+      {0, "{\"Data\":{\"msg\":null}}", APP_ERR_INPUT,
+       "Data.msg: expected a base64 string, got null"},
+      {0, "{\"Data\":{\"msg\":\"ab$d\"}}", APP_ERR_INPUT,
+       "Data.msg: invalid base64 at character 2"},
       {0, "{\"Data\":{\"msg\":\"QQ==\"},\"Metadata\":{\"DeliveryCount\":\"\\\"abc\\\"\"}}",
        APP_ERR_INPUT, "Metadata.DeliveryCount: expected an integer, got the string \"abc\""},
       {0, "{\"Data\":{\"msg\":\"QQ==\"},\"Metadata\":{\"DeliveryCount\":\"1.5\"}}", APP_ERR_INPUT,
        "Metadata.DeliveryCount: expected an integer, got the number 1.5"},
       {0, "{\"Data\":{\"msg\":\"QQ==\"},\"Metadata\":{\"DeliveryCount\":\"-1\"}}", APP_ERR_INPUT,
        "Metadata.DeliveryCount: -1 is out of range"},
-      {0, "{\"Data\":{\"msg\":\"QQ==\"},\"Metadata\":{\"SequenceNumber\":\"99999999999999999999\"}}",
+      {0,
+       "{\"Data\":{\"msg\":\"QQ==\"},\"Metadata\":{\"SequenceNumber\":\"99999999999999999999\"}}",
        APP_ERR_INPUT, "Metadata.SequenceNumber: expected an integer, got the number 9999"},
       {0, "{\"Data\":{\"msg\":\"QQ==\"},\"Metadata\":{\"EnqueuedTimeUtc\":\"yesterday\"}}",
        APP_ERR_INPUT,
@@ -654,7 +656,8 @@ static void test_malformed(void)
       {2,
        "{\"Data\":{\"msgs\":[\"QQ==\",\"QQ==\"]},\"Metadata\":{\"ApplicationPropertiesArray\":"
        "\"[1,2]\"}}",
-       APP_ERR_INPUT, "Metadata.ApplicationPropertiesArray[0]: expected an object, got the number 1"},
+       APP_ERR_INPUT,
+       "Metadata.ApplicationPropertiesArray[0]: expected an object, got the number 1"},
       {2, "{\"Data\":{\"msgs\":[\"QQ==\"]},\"Metadata\":{\"SequenceNumberArray\":[[1]]}}",
        APP_ERR_INPUT, "Metadata.SequenceNumberArray[0]: expected an integer, got an array"},
       {3, "{\"Data\":{\"req\":5}}", APP_ERR_INPUT,
@@ -669,7 +672,8 @@ static void test_malformed(void)
        "Data has 2 members and the trigger binding is unknown"},
       {4, "{\"Data\":{\"m\":5}}", APP_ERR_INPUT,
        "Data.m: expected a message (a string) or an array of messages, got the number 5"},
-      {4, "{\"Data\":{\"m\":\"not base64!\"}}", APP_ERR_INPUT, "Data.m: invalid base64 at character 3"},
+      {4, "{\"Data\":{\"m\":\"not base64!\"}}", APP_ERR_INPUT,
+       "Data.m: invalid base64 at character 3"},
       {4, "{\"Data\":{\"m\":\"\\u0001\\n\\\"x\"}}", APP_ERR_INPUT, "Data.m: invalid base64"},
   };
   struct arena a;
@@ -734,9 +738,9 @@ static void test_response(void)
   CHECK(base64_decode("abcd", 4, raw, &rawlen, NULL) && rawlen == 3);
   CHECK_INTEQ(envelope_response_add_output_string(&r, "cache", "abcd", 4, &err), APP_OK);
   CHECK_INTEQ(envelope_response_add_output_string(&r, "cache", "k2 \"v\"\n", 7, &err), APP_OK);
-  CHECK_INTEQ(envelope_response_add_output(&r, "row", "{\"Id\":1,\"Amount\":1.0000000000}", 30,
-                                           &err),
-              APP_OK);
+  CHECK_INTEQ(
+      envelope_response_add_output(&r, "row", "{\"Id\":1,\"Amount\":1.0000000000}", 30, &err),
+      APP_OK);
   CHECK_INTEQ(envelope_response_add_output(&r, "row", "{}", 2, &err), APP_ERR_INPUT);
   CHECK_CONTAINS(err.msg, "Outputs.row is already set");
   CHECK_INTEQ(envelope_response_add_output_string(&r, "row", "x", 1, &err), APP_ERR_INPUT);
@@ -779,12 +783,11 @@ static void test_response(void)
   TEST_CASE("response size limit keeps the response valid");
   envelope_response_init(&r, 32);
   CHECK_INTEQ(envelope_response_add_output_string(&r, "out", "0123456789", 10, &err), APP_OK);
-  CHECK_INTEQ(envelope_response_add_output_string(&r, "out", "0123456789012345678901234", 25,
-                                                  &err),
+  CHECK_INTEQ(envelope_response_add_output_string(&r, "out", "0123456789012345678901234", 25, &err),
               APP_ERR_LIMIT);
-  CHECK_INTEQ(envelope_response_add_output(&r, "big", "[\"0123456789012345678901234567890\"]", 35,
-                                           &err),
-              APP_ERR_LIMIT);
+  CHECK_INTEQ(
+      envelope_response_add_output(&r, "big", "[\"0123456789012345678901234567890\"]", 35, &err),
+      APP_ERR_LIMIT);
   CHECK_INTEQ(envelope_response_add_log(&r, "%s", "a line that is longer than thirty-two bytes"),
               APP_ERR_LIMIT);
   {

@@ -93,8 +93,8 @@ static void test_discovery(void)
   make_dir("Timer");
   write_file("Timer/function.json", "{\"bindings\":[{\"type\":\"timerTrigger\",\"name\":\"t\","
                                     "\"schedule\":\"0 */5 * * * *\",\"direction\":\"in\"}]}");
-  make_dir("lib");         /* not a function: no function.json */
-  make_dir(".hidden");     /* skipped */
+  make_dir("lib");     /* not a function: no function.json */
+  make_dir(".hidden"); /* skipped */
   write_file(".hidden/function.json", "not even JSON");
   write_file("handler", "#!/bin/sh\n"); /* the binary, a file */
 
@@ -195,7 +195,7 @@ static void test_discovery(void)
 static void test_bad_files(void)
 {
   static const struct {
-    const char *folder;   /* function folder, or NULL for host.json */
+    const char *folder; /* function folder, or NULL for host.json */
     const char *text;
     enum app_result code;
     const char *msg;
@@ -220,7 +220,8 @@ static void test_bad_files(void)
        "{\"bindings\":[{\"type\":\"serviceBusTrigger\",\"name\":\"a\"},{\"type\":\"httpTrigger\","
        "\"name\":\"b\"}]}",
        APP_ERR_CONFIG, "more than one trigger binding (bindings[1] is the second)"},
-      {"F", "{\"bindings\":[{\"type\":\"serviceBusTrigger\",\"name\":\"m\",\"dataType\":\"text\"}]}",
+      {"F",
+       "{\"bindings\":[{\"type\":\"serviceBusTrigger\",\"name\":\"m\",\"dataType\":\"text\"}]}",
        APP_ERR_CONFIG, "bindings[0].dataType 'text' is not one of binary, string, stream"},
       {"F",
        "{\"bindings\":[{\"type\":\"serviceBusTrigger\",\"name\":\"m\",\"cardinality\":\"all\"}]}",
@@ -259,8 +260,8 @@ static void test_bad_files(void)
     r = functions_load(root, &set, &err);
     CHECK_MSG(r == cases[i].code, "case %zu: got %s (%s)", i, app_result_str(r), err.msg);
     CHECK_MSG(set == (struct function_set *)1, "case %zu: *out was written on failure", i);
-    CHECK_MSG(strstr(err.msg, cases[i].msg) != NULL, "case %zu:\n  got:      %s\n  expected: %s",
-              i, err.msg, cases[i].msg);
+    CHECK_MSG(strstr(err.msg, cases[i].msg) != NULL, "case %zu:\n  got:      %s\n  expected: %s", i,
+              err.msg, cases[i].msg);
     CHECK_MSG(strstr(err.msg, root) != NULL, "case %zu: the message names the file: %s", i,
               err.msg);
     if (r == APP_OK)
