@@ -110,6 +110,7 @@ static int64_t now_ms(void)
 /* ---- libmicrohttpd error translation ------------------------------------- */
 
 /* MHD's own diagnostics (socket errors, protocol violations by clients). */
+static void mhd_logger(void *cls, const char *fmt, va_list ap) APP_PRINTF(2, 0);
 static void mhd_logger(void *cls, const char *fmt, va_list ap)
 {
   char msg[512];
