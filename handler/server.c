@@ -30,6 +30,7 @@
 #define INV_ID_MAX            128
 #define DEFAULT_READY_WAIT_MS 60000
 #define SLEEP_HOOK_MAX_MS     60000
+#define DESTROY_GRACE_MS      2000
 /* After a streamed 413: how long and how much of the rest we read and drop,
  * so the client sees our answer rather than a reset (lingering close). */
 #define LINGER_MS    1000
@@ -1014,10 +1015,13 @@ void server_destroy(struct server *srv)
 {
   if (!srv)
     return;
+  /* not drained yet (e.g. a start-up failure after server_start): drain
+   * briefly, which also answers invocations waiting for server_open */
+  if (srv->daemon && !srv->abandoned && server_drain(srv, DESTROY_GRACE_MS, NULL) != APP_OK)
+    LOG_WARN("server_destroy: requests still running after %d ms; not freeing the server",
+             DESTROY_GRACE_MS);
   if (srv->abandoned)
     return; /* connection threads still use srv: the process is exiting */
-  if (srv->daemon)
-    MHD_stop_daemon(srv->daemon);
   server_free(srv);
 }
 

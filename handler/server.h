@@ -169,7 +169,9 @@ void server_request_restart(void);
  *                    Calling server_drain again waits again. */
 APP_NODISCARD enum app_result server_drain(struct server *srv, int grace_ms, struct app_err *err);
 
-/* Stop (if server_drain did not) and free. NULL-safe. */
+/* Free the server. If server_drain was not called, drain first for up to
+ * 2 s (requests waiting for server_open get 503). After a drain that timed
+ * out, nothing is freed (threads still use it). NULL-safe. */
 void server_destroy(struct server *srv);
 
 struct server_stats {

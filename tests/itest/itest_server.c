@@ -833,6 +833,18 @@ static void test_ready_gate(void)
   resp_free(&r);
   CHECK_INTEQ(server_drain(s2, 1000, &err), APP_OK);
   server_destroy(s2);
+
+  TEST_CASE("destroying a never-opened server releases waiting invocations");
+  s2 = start(16, 30000);
+  b.path = "/Waiting";
+  b.srv_port = server_port(s2);
+  pthread_create(&t, NULL, bg_request, &b);
+  sleep_ms(200);
+  t0 = now_ms();
+  server_destroy(s2); /* e.g. main after app_register failed */
+  CHECK_MSG(now_ms() - t0 < 3000, "server_destroy took %lld ms", (long long)(now_ms() - t0));
+  pthread_join(t, NULL);
+  CHECK_INTEQ(b.status, 503);
   snprintf(base_url, sizeof base_url, "http://127.0.0.1:%d", port);
 }
 
