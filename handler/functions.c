@@ -215,6 +215,7 @@ static void function_def_cleanup(struct function_def *fn)
   for (i = 0; i < fn->noutputs; i++) {
     free(fn->outputs[i].name);
     free(fn->outputs[i].type);
+    free(fn->outputs[i].command);
   }
   free(fn->outputs);
   memset(fn, 0, sizeof *fn);
@@ -333,9 +334,16 @@ static enum app_result parse_function(const char *name, const char *path, const 
     }
     if (direction && !strcasecmp(direction, "out")) {
       struct function_binding *o = &fn->outputs[fn->noutputs++];
+      const char *command = NULL;
       o->name = xstrdup(bname);
       o->type = xstrdup(type);
       o->data_type = dt;
+      /* redis: "command"; sql: "commandText" (the table) */
+      APP_RETURN_IF_FAILED(get_opt_string(b, "command", path, where, &command, err));
+      if (!command)
+        APP_RETURN_IF_FAILED(get_opt_string(b, "commandText", path, where, &command, err));
+      if (command)
+        o->command = xstrdup(command);
     }
     /* "in" bindings other than the trigger arrive as extra Data members;
      * the envelope ignores them */

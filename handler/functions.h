@@ -32,6 +32,7 @@ struct function_binding {
   char *name; /* binding name, e.g. "cache" or "$return" (the Outputs key) */
   char *type; /* as written: "redis", "sql", "http", "serviceBus", ... */
   enum fn_data_type data_type;
+  char *command; /* redis "command" or sql "commandText" (its table), or NULL */
 };
 
 struct function_def {
