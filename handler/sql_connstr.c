@@ -512,6 +512,21 @@ enum app_result sql_connstr_parse(const char *in, enum sql_dialect want, const c
       res = app_err_set(err, res, "connection string: out of memory");
     goto out;
   }
+  {
+    static const char *const servers[] = {"server", "servername", "datasource", "host",
+                                           "address", "addr", "networkaddress", "dsn",
+                                           "filedsn", NULL};
+    const struct pair *srv = NULL, *db = find(ps, "database");
+    size_t k;
+    char t[300];
+    for (k = 0; servers[k] && !srv; k++)
+      srv = find(ps, servers[k]);
+    if (!db)
+      db = find(ps, "initialcatalog");
+    snprintf(t, sizeof t, "%.200s%s%.90s", srv ? srv->value : "?", db ? "/" : "",
+             db ? db->value : "");
+    out->target = xstrdup(t);
+  }
   out->odbc = buf_steal(&o, NULL);
   out->redacted = buf_steal(&r, NULL);
   if (!out->redacted)
@@ -537,6 +552,7 @@ void sql_connstr_cleanup(struct sql_connstr *cs)
     memset(cs->odbc, 0, strlen(cs->odbc));
   free(cs->odbc);
   free(cs->redacted);
+  free(cs->target);
   memset(cs, 0, sizeof *cs);
 }
 

@@ -28,6 +28,7 @@
 struct sql_connstr {
   char *odbc;      /* ODBC connection string for SQLDriverConnect (secret); owned */
   char *redacted;  /* the same with secret values as ***; owned, safe to log */
+  char *target;    /* short name for messages: "server/database" or "DSN name"; owned */
   enum sql_dialect dialect; /* forced, or detected from the driver; NONE if unknown */
   int login_timeout_s;      /* from Connect(ion) Timeout / LoginTimeout; 0: not given */
   int query_timeout_s;      /* from Command Timeout; 0: not given */

@@ -128,7 +128,7 @@ void sql_odbc_env_destroy(struct sql_odbc_env *env)
 }
 
 enum app_result sql_odbc_connect(struct sql_odbc_env *env, const char *connstr,
-                                 const char *redacted, enum sql_dialect d, int login_timeout_s,
+                                 const char *target, enum sql_dialect d, int login_timeout_s,
                                  struct sql_conn **out_conn, struct sql_odbc_diag *out_diag,
                                  struct app_err *err)
 {
@@ -138,7 +138,7 @@ enum app_result sql_odbc_connect(struct sql_odbc_env *env, const char *connstr,
   char what[200];
 
   c->dialect = d;
-  snprintf(what, sizeof what, "connect to %.150s", redacted ? redacted : "SQL database");
+  snprintf(what, sizeof what, "connect to %.150s", target ? target : "SQL database");
   if (!ok(SQLAllocHandle(SQL_HANDLE_DBC, env->henv, &c->hdbc))) {
     r = odbc_fail(c, SQL_HANDLE_ENV, env->henv, SQL_ERROR, what, err);
     c->hdbc = SQL_NULL_HDBC;

@@ -47,12 +47,12 @@ void sql_odbc_env_destroy(struct sql_odbc_env *env);
 
 /* Connect with SQLDriverConnect (no prompt), login timeout login_timeout_s
  * (also the connection timeout for later calls), autocommit off.
- * redacted names the target in messages. Caller frees with
+ * target (never the connection string) names the database in messages. Caller frees with
  * sql_odbc_disconnect.
  *   APP_ERR_SQL  the driver refused; the message carries SQLSTATE and text,
  *                *out_diag (may be NULL) the classification */
 APP_NODISCARD enum app_result sql_odbc_connect(struct sql_odbc_env *env, const char *connstr,
-                                               const char *redacted, enum sql_dialect d,
+                                               const char *target, enum sql_dialect d,
                                                int login_timeout_s, struct sql_conn **out_conn,
                                                struct sql_odbc_diag *out_diag,
                                                struct app_err *err);

@@ -237,7 +237,7 @@ static enum app_result slot_connect(struct sql_sink *s, struct pool_slot *slot,
   memset(out_diag, 0, sizeof *out_diag);
   if (slot->conn)
     return APP_OK;
-  return sql_odbc_connect(s->env, s->cs.odbc, s->cs.redacted, s->dialect,
+  return sql_odbc_connect(s->env, s->cs.odbc, s->cs.target, s->dialect,
                           remaining_s(deadline_ms, s->login_timeout_s), &slot->conn, out_diag,
                           err);
 }
