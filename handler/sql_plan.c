@@ -25,6 +25,8 @@ struct group_work {
   struct sql_group g;
   struct col_index idx;
   size_t cols_cap;
+  unsigned char *typed; /* per column: its type came from a non-null value */
+  size_t typed_cap;
   size_t *doc_ix; /* indices into docs of this group */
   size_t ndocs, docs_cap;
 };
@@ -325,30 +327,40 @@ static enum app_result build_entity(struct arena *a, struct group_work *w,
   struct sql_group *g = &w->g;
   struct sort_ent *ents;
   size_t i, j, k;
-  int pass;
 
-  /* pass 1: validate, and the union of columns. Non-null values go first:
-   * a column's type is that of its first non-null value (a null value's
-   * type may be a mapper default); later conflicts keep the first type,
-   * which is the one the table has. */
-  for (pass = 0; pass < 2; pass++) {
-    for (i = 0; i < w->ndocs; i++) {
-      const struct doc *d = docs[w->doc_ix[i]];
-      if (d->needs_reread || d->op == CDC_OP_DELETE)
-        continue;
-      for (j = 0; j < d->nprops; j++) {
-        const struct doc_prop *p = &d->props[j];
-        const char *txt, *why;
-        size_t len, ci;
-        if ((p->kind == DOC_NULL) != (pass == 1))
-          continue;
-        if (p->name && !strcmp(p->name, g->key))
-          continue; /* the key column is written from doc->id */
-        APP_RETURN_IF_FAILED(check_name(d, w->doc_ix[i], p->name, max_ident, err));
-        if (cell_text(p, &txt, &len, &why) != APP_OK)
-          return app_err_set(err, APP_ERR_INPUT, "doc %zu (%s %s): property '%.64s' %s",
-                             w->doc_ix[i], d->table, d->id, p->name, why);
-        APP_RETURN_IF_FAILED(col_add(a, w, p->name, p->type, &ci, err));
+  /* pass 1: validate, and the union of columns in first-seen order. A
+   * column's type is that of its first non-null value (a null value's type
+   * may be a mapper default); later conflicts keep the first type, which is
+   * the one the table has. */
+  for (i = 0; i < w->ndocs; i++) {
+    const struct doc *d = docs[w->doc_ix[i]];
+    if (d->needs_reread || d->op == CDC_OP_DELETE)
+      continue;
+    for (j = 0; j < d->nprops; j++) {
+      const struct doc_prop *p = &d->props[j];
+      const char *txt, *why;
+      size_t len, ci = 0, before = g->ncols;
+      if (p->name && !strcmp(p->name, g->key))
+        continue; /* the key column is written from doc->id */
+      APP_RETURN_IF_FAILED(check_name(d, w->doc_ix[i], p->name, max_ident, err));
+      if (cell_text(p, &txt, &len, &why) != APP_OK)
+        return app_err_set(err, APP_ERR_INPUT, "doc %zu (%s %s): property '%.64s' %s",
+                           w->doc_ix[i], d->table, d->id, p->name, why);
+      APP_RETURN_IF_FAILED(col_add(a, w, p->name, p->type, &ci, err));
+      if (g->ncols > before) {
+        if (w->g.ncols > w->typed_cap) {
+          size_t cap = w->cols_cap;
+          unsigned char *n = arena_grow(a, w->typed, w->typed_cap, cap, 1);
+          if (!n)
+            return app_err_set(err, APP_ERR_LIMIT, "sql plan: arena ceiling reached (columns)");
+          memset(n + w->typed_cap, 0, cap - w->typed_cap);
+          w->typed = n;
+          w->typed_cap = cap;
+        }
+        w->typed[ci] = p->kind != DOC_NULL;
+      } else if (!w->typed[ci] && p->kind != DOC_NULL) {
+        g->cols[ci].type = p->type;
+        w->typed[ci] = 1;
       }
     }
   }

@@ -123,6 +123,21 @@ static void collapse(void)
   CHECK_STREQ(text(cell(g, 0, "fax")), "<null>");
   free_all(t, 2);
 
+  TEST_CASE("a column's type comes from its first non-null value; order is first seen");
+  t[0] = td_new(CDC_OP_UPDATE, "account", "accountid", K1, 1000, 1);
+  td_null(t[0], "score", DOC_T_TEXT);
+  td_str(t[0], "name", DOC_T_TEXT, "n");
+  t[1] = td_new(CDC_OP_UPDATE, "account", "accountid", K2, 1000, 1);
+  td_num(t[1], "score", DOC_T_INT, "5");
+  td_str(t[1], "name", DOC_T_GUID, K1); /* conflicting later type: the first one stays */
+  CHECK(plan(t, 2, &p, &e) == APP_OK);
+  g = &p.groups[0];
+  CHECK_STREQ(g->cols[0].name, "score");
+  CHECK_INTEQ(g->cols[0].type, DOC_T_INT);
+  CHECK_STREQ(g->cols[1].name, "name");
+  CHECK_INTEQ(g->cols[1].type, DOC_T_TEXT);
+  free_all(t, 2);
+
   TEST_CASE("full rows: known columns not listed become NULL as of the full row");
   t[0] = td_new(CDC_OP_UPDATE, "account", "accountid", K1, 1000, 1);
   td_str(t[0], "city", DOC_T_TEXT, "old");
