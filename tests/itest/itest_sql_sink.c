@@ -5,6 +5,7 @@
  * (used by the restart cases). Usage:
  *   itest_sql_sink            every correctness case
  *   itest_sql_sink bench N R  R runs of N-document batches; prints changes/s
+ *   itest_sql_sink validate T write into table T (made by sqlddl) in validate mode
  * Every case uses its own tables, so cases do not see each other's rows. */
 #include "../../handler/log.h"
 #include "../../handler/sink.h"
@@ -717,6 +718,22 @@ int main(int argc, char **argv)
   if (sql_odbc_env_create(&qenv, &e) != APP_OK) {
     fprintf(stderr, "%s\n", e.msg);
     return 1;
+  }
+  if (argc > 2 && !strcmp(argv[1], "validate")) {
+    /* a table made by tests/tools/sqlddl satisfies validate mode */
+    struct sql_sink *v = mk_sink(SQL_DELETE_SOFT, true, 1);
+    struct tdoc *t[1];
+    TEST_CASE("validate mode writes into a table made by sqlddl");
+    t[0] = td_new(CDC_OP_CREATE, argv[2], "accountid", ID(90), 1000, 1);
+    td_str(t[0], "name", DOC_T_TEXT, "via sqlddl");
+    td_num(t[0], "revenue", DOC_T_DECIMAL, "2.5");
+    td_num(t[0], "new_col", DOC_T_INT, "7");
+    CHECK_MSG(wr(v, t, 1, 10000, NULL, &e) == APP_OK, "%s", e.msg);
+    free_docs(t, 1);
+    sql_sink_destroy(v);
+    sql_odbc_disconnect(qconn);
+    sql_odbc_env_destroy(qenv);
+    return check_report("itest_sql_sink validate");
   }
   if (argc > 1 && !strcmp(argv[1], "bench")) {
     rc = bench(argc > 2 ? atoi(argv[2]) : 1000, argc > 3 ? atoi(argv[3]) : 7);
