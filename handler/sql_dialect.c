@@ -162,10 +162,19 @@ void sql_stmt_init(struct sql_stmt *s)
   buf_init(&s->sql, 0);
 }
 
+static void free_owned(struct sql_stmt *s)
+{
+  size_t i;
+  for (i = 0; i < s->nowned; i++)
+    free(s->owned[i]);
+  s->nowned = 0;
+}
+
 void sql_stmt_reset(struct sql_stmt *s)
 {
   buf_reset(&s->sql);
   s->nparams = 0;
+  free_owned(s);
 }
 
 void sql_stmt_cleanup(struct sql_stmt *s)
@@ -173,6 +182,8 @@ void sql_stmt_cleanup(struct sql_stmt *s)
   if (!s)
     return;
   buf_cleanup(&s->sql);
+  free_owned(s);
+  free(s->owned);
   free(s->vals);
   free(s->lens);
   memset(s, 0, sizeof *s);
@@ -188,6 +199,43 @@ static void param_add(struct sql_stmt *s, const char *v, size_t n)
   s->vals[s->nparams] = v;
   s->lens[s->nparams] = n;
   s->nparams++;
+}
+
+/* Take ownership of b's text as the next parameter. */
+static enum app_result param_add_owned(struct sql_stmt *s, struct buf *b)
+{
+  size_t n;
+  char *t = buf_steal(b, &n);
+  if (!t)
+    t = xstrdup(""), n = 0;
+  if (s->nowned == s->owned_cap) {
+    s->owned_cap = s->owned_cap ? s->owned_cap * 2 : 64;
+    s->owned = xrealloc(s->owned, s->owned_cap * sizeof *s->owned);
+  }
+  s->owned[s->nowned++] = t;
+  param_add(s, t, n);
+  return APP_OK;
+}
+
+/* One element of a PostgreSQL array literal: NULL, or "..." with '"' and
+ * '\' escaped. */
+static enum app_result array_elem(struct buf *b, bool first, const char *v, size_t n)
+{
+  size_t i, start = 0;
+  if (!first)
+    APP_RETURN_IF_FAILED(buf_append_char(b, ','));
+  if (!v)
+    return buf_append_str(b, "NULL");
+  APP_RETURN_IF_FAILED(buf_append_char(b, '"'));
+  for (i = 0; i < n; i++) {
+    if (v[i] == '"' || v[i] == '\\') {
+      APP_RETURN_IF_FAILED(buf_append(b, v + start, i - start));
+      APP_RETURN_IF_FAILED(buf_append_char(b, '\\'));
+      start = i;
+    }
+  }
+  APP_RETURN_IF_FAILED(buf_append(b, v + start, n - start));
+  return buf_append_char(b, '"');
 }
 
 /* "CAST(? AS type)" with the value as a parameter, or a typed NULL. */
@@ -314,7 +362,7 @@ static enum app_result column_list(enum sql_dialect d, const struct sql_group *g
 }
 
 static enum app_result values_row(enum sql_dialect d, const struct sql_group *g,
-                                  const struct sql_row *r, const char *tail, struct sql_stmt *s)
+                                  const struct sql_row *r, struct sql_stmt *s)
 {
   struct buf *b = &s->sql;
   size_t j;
@@ -340,7 +388,6 @@ static enum app_result values_row(enum sql_dialect d, const struct sql_group *g,
     APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
     APP_RETURN_IF_FAILED(version_value(d, s, c->version));
   }
-  APP_RETURN_IF_FAILED(buf_append_str(b, tail));
   return buf_append_char(b, ')');
 }
 
@@ -407,6 +454,87 @@ static enum app_result changed_cond(enum sql_dialect d, const struct sql_group *
   return APP_OK;
 }
 
+/* Which per-row value a PostgreSQL array parameter carries. */
+enum pg_field { PGF_ID, PGF_VERSION, PGF_DELETED, PGF_DELV, PGF_FULLV, PGF_REREADV, PGF_VALUE,
+                PGF_COLV };
+
+static bool row_deleted(const struct sql_row *r)
+{
+  return r->deleted_version[0] && strcmp(r->deleted_version, r->version) >= 0;
+}
+
+/* "CAST(? AS type[])" whose parameter is the array of one field over
+ * rows [from, from+count). */
+static enum app_result pg_array(struct sql_stmt *s, const struct sql_group *g, size_t from,
+                                size_t count, enum pg_field f, size_t col, const char *type)
+{
+  struct buf a;
+  size_t i;
+  enum app_result r = APP_OK;
+  buf_init(&a, 0);
+  r = buf_append_char(&a, '{');
+  for (i = from; r == APP_OK && i < from + count; i++) {
+    const struct sql_row *row = &g->rows[i];
+    const char *v = NULL;
+    size_t n = 0;
+    switch (f) {
+    case PGF_ID: v = row->id; break;
+    case PGF_VERSION: v = row->version; break;
+    case PGF_DELETED: v = row_deleted(row) ? "t" : "f"; break;
+    case PGF_DELV: v = row->deleted_version; break;
+    case PGF_FULLV: v = row->full_version; break;
+    case PGF_REREADV: v = row->reread_version; break;
+    case PGF_VALUE:
+      v = row->cells[col].version ? row->cells[col].text : NULL;
+      n = row->cells[col].len;
+      break;
+    case PGF_COLV: v = row->cells[col].version; break;
+    }
+    if (f != PGF_VALUE) {
+      if (v && !*v)
+        v = NULL; /* "" version: none */
+      n = v ? strlen(v) : 0;
+    }
+    r = array_elem(&a, i == from, v, n);
+  }
+  if (r == APP_OK)
+    r = buf_append_char(&a, '}');
+  if (r == APP_OK)
+    r = param_add_owned(s, &a);
+  buf_cleanup(&a);
+  if (r == APP_OK)
+    r = buf_printf(&s->sql, "CAST(? AS %s[])", type);
+  return r;
+}
+
+/* The unnest(...) source of a PostgreSQL entity upsert. */
+static enum app_result pg_unnest(enum sql_dialect d, const struct sql_group *g, size_t from,
+                                 size_t count, struct sql_stmt *s)
+{
+  struct buf *b = &s->sql;
+  size_t j;
+  APP_RETURN_IF_FAILED(buf_append_str(b, "\nSELECT s.*, now() FROM unnest(\n  "));
+  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_ID, 0, "uuid"));
+  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_VERSION, 0, "varchar(45)"));
+  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_DELETED, 0, "boolean"));
+  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_DELV, 0, "varchar(45)"));
+  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_FULLV, 0, "varchar(45)"));
+  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_REREADV, 0, "varchar(45)"));
+  for (j = 0; j < g->ncols; j++) {
+    APP_RETURN_IF_FAILED(buf_append_str(b, ",\n  "));
+    APP_RETURN_IF_FAILED(
+        pg_array(s, g, from, count, PGF_VALUE, j, sql_dialect_type(d, g->cols[j].type)));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_COLV, j, "varchar(45)"));
+  }
+  return buf_append_str(b, ") AS s");
+}
+
 enum app_result sql_dialect_upsert(enum sql_dialect d, const struct sql_group *g, size_t from,
                                    struct sql_stmt *out, size_t *out_count, struct app_err *err)
 {
@@ -417,11 +545,16 @@ enum app_result sql_dialect_upsert(enum sql_dialect d, const struct sql_group *g
   APP_ASSERT(g->kind == SQL_GROUP_ENTITY && from < g->nrows);
   APP_RETURN_IF_FAILED(check_idents(d, g, err));
   sql_stmt_reset(out);
-  for (i = from; i < g->nrows && i - from < MAX_ROWS_PER_STMT; i++) {
-    size_t p = row_params(g, &g->rows[i]);
-    if (params + p > max)
-      break;
-    params += p;
+  if (d == SQL_DIALECT_POSTGRES && 6 + 2 * g->ncols <= max) {
+    /* arrays: the parameter count does not grow with the rows */
+    i = g->nrows - from > MAX_ROWS_PER_STMT ? from + MAX_ROWS_PER_STMT : g->nrows;
+  } else {
+    for (i = from; i < g->nrows && i - from < MAX_ROWS_PER_STMT; i++) {
+      size_t p = d == SQL_DIALECT_POSTGRES ? 6 + 2 * g->ncols : row_params(g, &g->rows[i]);
+      if (params + p > max)
+        break;
+      params += p;
+    }
   }
   if (i == from)
     return app_err_set(err, APP_ERR_LIMIT,
@@ -436,12 +569,8 @@ enum app_result sql_dialect_upsert(enum sql_dialect d, const struct sql_group *g
     if (!r) r = sql_dialect_table(d, g->table, NULL, b);
     if (!r) r = buf_append_str(b, " AS t (");
     if (!r) r = column_list(d, g, NULL, b);
-    if (!r) r = buf_append_str(b, ", \"" C_UPDATED "\")\nVALUES");
-    for (i = from; !r && i < from + *out_count; i++) {
-      if (i > from)
-        r = buf_append_char(b, ',');
-      if (!r) r = values_row(d, g, &g->rows[i], ", now()", out);
-    }
+    if (!r) r = buf_append_str(b, ", \"" C_UPDATED "\")");
+    if (!r) r = pg_unnest(d, g, from, *out_count, out);
     if (!r) r = buf_append_str(b, "\nON CONFLICT (");
     if (!r) r = col(d, b, NULL, g->key, NULL);
     if (!r) r = buf_append_str(b, ") DO UPDATE SET");
@@ -455,7 +584,7 @@ enum app_result sql_dialect_upsert(enum sql_dialect d, const struct sql_group *g
     for (i = from; !r && i < from + *out_count; i++) {
       if (i > from)
         r = buf_append_char(b, ',');
-      if (!r) r = values_row(d, g, &g->rows[i], "", out);
+      if (!r) r = values_row(d, g, &g->rows[i], out);
     }
     if (!r) r = buf_append_str(b, "\n) AS s (");
     if (!r) r = column_list(d, g, NULL, b);
@@ -483,7 +612,7 @@ enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_gro
                                         struct app_err *err)
 {
   struct buf *b = &out->sql;
-  size_t i, n, max = sql_dialect_max_params(d) / 5;
+  size_t i, n, max = d == SQL_DIALECT_TSQL ? sql_dialect_max_params(d) / 5 : MAX_ROWS_PER_STMT;
   bool ts = d == SQL_DIALECT_TSQL;
   const char *guid = sql_dialect_type(d, DOC_T_GUID);
   const char *name_t = ts ? "nvarchar(128)" : "text";
@@ -501,10 +630,34 @@ enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_gro
   r = buf_append_str(b, ts ? "MERGE INTO " : "INSERT INTO ");
   if (!r) r = sql_dialect_table(d, g->table, NULL, b);
   if (!r && ts) r = buf_append_str(b, " WITH (HOLDLOCK) AS t\nUSING (VALUES");
-  if (!r && !ts)
+  if (!r && !ts) {
     r = buf_append_str(b, " AS t (\"table1\", \"id1\", \"table2\", \"id2\", "
-                          "\"_cdc_associated\", \"_cdc_version\", \"_cdc_updated_at\")\nVALUES");
-  for (i = from; !r && i < from + n; i++) {
+                          "\"_cdc_associated\", \"_cdc_version\", \"_cdc_updated_at\")\n"
+                          "SELECT s.*, now() FROM unnest(");
+    for (i = 0; !r && i < 6; i++) {
+      static const char *const types[] = {"text", "uuid", "text", "uuid", "boolean", "varchar(45)"};
+      struct buf a;
+      size_t k;
+      buf_init(&a, 0);
+      r = buf_append_char(&a, '{');
+      for (k = from; !r && k < from + n; k++) {
+        const struct sql_link *l = &g->links[k];
+        const char *v = i == 0   ? l->table1
+                        : i == 1 ? l->id1
+                        : i == 2 ? l->table2
+                        : i == 3 ? l->id2
+                        : i == 4 ? (l->associated ? "t" : "f")
+                                 : l->version;
+        r = array_elem(&a, k == from, v, strlen(v));
+      }
+      if (!r) r = buf_append_char(&a, '}');
+      if (!r) r = param_add_owned(out, &a);
+      buf_cleanup(&a);
+      if (!r) r = buf_printf(b, "%sCAST(? AS %s[])", i ? ", " : "", types[i]);
+    }
+    if (!r) r = buf_append_str(b, ") AS s");
+  }
+  for (i = from; !r && ts && i < from + n; i++) {
     const struct sql_link *l = &g->links[i];
     r = buf_append_str(b, i > from ? ",\n  (" : "\n  (");
     if (!r) r = cast_value(d, out, l->table1, strlen(l->table1), name_t);
@@ -514,11 +667,9 @@ enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_gro
     if (!r) r = cast_value(d, out, l->table2, strlen(l->table2), name_t);
     if (!r) r = buf_append_str(b, ", ");
     if (!r) r = cast_value(d, out, l->id2, strlen(l->id2), guid);
-    if (!r)
-      r = buf_append_str(b, ts ? (l->associated ? ", CAST(1 AS bit), " : ", CAST(0 AS bit), ")
-                               : (l->associated ? ", true, " : ", false, "));
+    if (!r) r = buf_append_str(b, l->associated ? ", CAST(1 AS bit), " : ", CAST(0 AS bit), ");
     if (!r) r = version_value(d, out, l->version);
-    if (!r) r = buf_append_str(b, ts ? ")" : ", now())");
+    if (!r) r = buf_append_str(b, ")");
   }
   if (!r && ts)
     r = buf_append_str(
@@ -542,17 +693,25 @@ enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_gro
   return APP_OK;
 }
 
-static enum app_result id_list(enum sql_dialect d, const struct sql_group *g, size_t from,
-                               size_t count, struct sql_stmt *s)
+/* " IN (?, ?, ...)" (T-SQL) or " = ANY(CAST(? AS uuid[]))" (PostgreSQL)
+ * over the ids of rows [from, from+count). */
+static enum app_result id_match(enum sql_dialect d, const struct sql_group *g, size_t from,
+                                size_t count, struct sql_stmt *s)
 {
   size_t i;
+  if (d == SQL_DIALECT_POSTGRES) {
+    APP_RETURN_IF_FAILED(buf_append_str(&s->sql, " = ANY("));
+    APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_ID, 0, "uuid"));
+    return buf_append_char(&s->sql, ')');
+  }
+  APP_RETURN_IF_FAILED(buf_append_str(&s->sql, " IN ("));
   for (i = from; i < from + count; i++) {
     if (i > from)
       APP_RETURN_IF_FAILED(buf_append_str(&s->sql, ", "));
     APP_RETURN_IF_FAILED(cast_value(d, s, g->rows[i].id, strlen(g->rows[i].id),
                                     sql_dialect_type(d, DOC_T_GUID)));
   }
-  return APP_OK;
+  return buf_append_char(&s->sql, ')');
 }
 
 enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_group *g,
@@ -586,10 +745,9 @@ enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_gro
     if (!r) r = sql_dialect_table(d, g->table, TOMB_SUF, b);
     if (!r) r = buf_append_str(b, " AS b\nWHERE b.");
     if (!r) r = col(d, b, NULL, g->key, NULL);
-    if (!r) r = buf_append_str(b, " IN (");
-    if (!r) r = id_list(d, g, from, count, out);
+    if (!r) r = id_match(d, g, from, count, out);
     if (!r && ts) {
-      r = buf_append_str(b, ")\n  AND NOT EXISTS (SELECT 1 FROM ");
+      r = buf_append_str(b, "\n  AND NOT EXISTS (SELECT 1 FROM ");
       if (!r) r = sql_dialect_table(d, g->table, NULL, b);
       if (!r) r = buf_append_str(b, " AS t WITH (UPDLOCK, HOLDLOCK) WHERE t.");
       if (!r) r = col(d, b, NULL, g->key, NULL);
@@ -597,7 +755,7 @@ enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_gro
       if (!r) r = col(d, b, NULL, g->key, NULL);
       if (!r) r = buf_append_str(b, ");");
     } else if (!r) {
-      r = buf_append_str(b, ")\nON CONFLICT DO NOTHING");
+      r = buf_append_str(b, "\nON CONFLICT DO NOTHING");
     }
     break;
   case SQL_HARD_ARCHIVE:
@@ -610,9 +768,8 @@ enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_gro
       if (!r) r = sql_dialect_table(d, g->table, NULL, b);
       if (!r) r = buf_append_str(b, " WHERE [" C_DELETED "] = 1 AND ");
       if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = buf_append_str(b, " IN (");
-      if (!r) r = id_list(d, g, from, count, out);
-      if (!r) r = buf_append_str(b, ")) AS s\nON b.");
+      if (!r) r = id_match(d, g, from, count, out);
+      if (!r) r = buf_append_str(b, ") AS s\nON b.");
       if (!r) r = col(d, b, NULL, g->key, NULL);
       if (!r) r = buf_append_str(b, " = s.");
       if (!r) r = col(d, b, NULL, g->key, NULL);
@@ -635,9 +792,8 @@ enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_gro
       if (!r) r = sql_dialect_table(d, g->table, NULL, b);
       if (!r) r = buf_append_str(b, "\nWHERE \"" C_DELETED "\" AND ");
       if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = buf_append_str(b, " IN (");
-      if (!r) r = id_list(d, g, from, count, out);
-      if (!r) r = buf_append_str(b, ")\nON CONFLICT (");
+      if (!r) r = id_match(d, g, from, count, out);
+      if (!r) r = buf_append_str(b, "\nON CONFLICT (");
       if (!r) r = col(d, b, NULL, g->key, NULL);
       if (!r)
         r = buf_append_str(b, ") DO UPDATE SET \"" C_VERSION "\" = EXCLUDED.\"" C_VERSION
@@ -650,9 +806,8 @@ enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_gro
     if (!r) r = sql_dialect_table(d, g->table, NULL, b);
     if (!r) r = buf_append_str(b, ts ? "\nWHERE [" C_DELETED "] = 1 AND " : "\nWHERE \"" C_DELETED "\" AND ");
     if (!r) r = col(d, b, NULL, g->key, NULL);
-    if (!r) r = buf_append_str(b, " IN (");
-    if (!r) r = id_list(d, g, from, count, out);
-    if (!r) r = buf_append_str(b, ts ? ");" : ")");
+    if (!r) r = id_match(d, g, from, count, out);
+    if (!r && ts) r = buf_append_char(b, ';');
     break;
   }
   if (r != APP_OK)

@@ -664,12 +664,14 @@ static int bench(int n, int runs)
   double *rate = xcalloc((size_t)runs, sizeof *rate);
   struct app_err e;
   int run, i;
+  char table[64];
+  snprintf(table, sizeof table, "t_bench_%ld", (long)getpid());
   for (run = 0; run < runs + 1; run++) { /* run 0 warms up (creates the table) */
     int64_t t0;
     struct sink_stats st;
     for (i = 0; i < n; i++) {
       char id[40], val[64];
-      t[i] = td_new(CDC_OP_UPDATE, "t_bench", "accountid", NULL, 1000 + run, (uint32_t)i);
+      t[i] = td_new(CDC_OP_UPDATE, table, "accountid", NULL, 1000 + run, (uint32_t)i);
       snprintf(id, sizeof id, "00000000-0000-0000-0002-%012d", i);
       snprintf(t[i]->strs[TD_MAX_PROPS - 1][0], 40, "%s", id);
       t[i]->d.id = t[i]->strs[TD_MAX_PROPS - 1][0];
