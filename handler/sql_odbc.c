@@ -38,8 +38,10 @@ bool sql_odbc_is_transient(enum sql_dialect d, const char *st, long native)
                                       10929, 40143, 40197, 40501, 40540, 40613, 49918,
                                       49919, 49920, 233,   64};
   size_t i;
+  /* 57014: PostgreSQL cancelled the statement, which is how psqlODBC
+   * enforces SQL_ATTR_QUERY_TIMEOUT */
   if (sql_odbc_is_broken(st) || !strcmp(st, "40001") || !strcmp(st, "40P01") ||
-      !strncmp(st, "53", 2) || !strcmp(st, "55P03"))
+      !strncmp(st, "53", 2) || !strcmp(st, "55P03") || !strcmp(st, "57014"))
     return true;
   if (d == SQL_DIALECT_TSQL)
     for (i = 0; i < sizeof tsql_natives / sizeof tsql_natives[0]; i++)

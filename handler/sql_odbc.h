@@ -32,7 +32,7 @@ struct sql_odbc_diag {
 
 /* Is (sqlstate, native) worth a retry for dialect d? Pure; documents the
  * list: SQLSTATE 08xxx, 40001, 40003, 40P01, HYT00, HYT01, 57P01-57P03,
- * 53xxx, 55P03; T-SQL natives 1205, 4060, 4221, 10053, 10054, 10060, 10928,
+ * 57014 (statement cancelled by the query timeout), 53xxx, 55P03; T-SQL natives 1205, 4060, 4221, 10053, 10054, 10060, 10928,
  * 10929, 40143, 40197, 40501, 40540, 40613, 49918, 49919, 49920, 233, 64. */
 bool sql_odbc_is_transient(enum sql_dialect d, const char *sqlstate, long native);
 /* Does (sqlstate) mean the connection is gone? 08xxx, HYT00/HYT01 (state

@@ -572,6 +572,107 @@ static void case_concurrent(struct sql_sink *s)
   }
 }
 
+/* ---- transient failures on a live server ------------------------------------------ */
+
+static struct sql_conn *raw_connect(void)
+{
+  struct sql_conn *c = NULL;
+  struct sql_odbc_diag dg;
+  struct app_err e;
+  if (sql_odbc_connect(qenv, odbc, "test", SQL_DIALECT_POSTGRES, 5, &c, &dg, &e) != APP_OK) {
+    fprintf(stderr, "raw connection: %s\n", e.msg);
+    exit(1);
+  }
+  return c;
+}
+
+static enum app_result raw_exec(struct sql_conn *c, const char *sql, int timeout_s,
+                                struct app_err *e)
+{
+  struct sql_stmt st;
+  enum app_result r;
+  sql_stmt_init(&st);
+  if (buf_append_str(&st.sql, sql) != APP_OK)
+    abort();
+  r = sql_odbc_exec(c, &st, timeout_s, NULL, e);
+  sql_stmt_cleanup(&st);
+  return r;
+}
+
+struct bg_write {
+  struct sql_sink *s;
+  struct tdoc **t;
+  size_t n;
+  enum app_result r;
+  struct sink_stats st;
+  struct app_err e;
+};
+
+static void *bg_write_run(void *p)
+{
+  struct bg_write *w = p;
+  w->r = wr(w->s, w->t, w->n, 20000, &w->st, &w->e);
+  return NULL;
+}
+
+static struct tdoc *dead_doc(const char *id, int64_t ts, const char *v)
+{
+  struct tdoc *t = td_new(CDC_OP_UPDATE, "t_dead", "accountid", id, ts, 1);
+  td_str(t, "v", DOC_T_TEXT, v);
+  return t;
+}
+
+static void case_query_timeout_and_deadlock(struct sql_sink *s)
+{
+  struct sql_conn *c2;
+  struct tdoc *t[2];
+  struct app_err e;
+  struct bg_write w;
+  pthread_t th;
+  enum app_result r;
+
+  TEST_CASE("the query timeout cancels a statement and is classified transient");
+  c2 = raw_connect();
+  {
+    int64_t t0 = sink_now_ms();
+    r = raw_exec(c2, "SELECT pg_sleep(5)", 1, &e);
+    CHECK_INTEQ(r, APP_ERR_SQL);
+    CHECK_MSG(sink_now_ms() - t0 < 3000, "timeout took %lld ms", (long long)(sink_now_ms() - t0));
+    CHECK_MSG(sql_odbc_last(c2)->transient, "not transient: %s", e.msg);
+    sql_odbc_rollback(c2);
+  }
+
+  TEST_CASE("a real deadlock (40P01) is retried and the batch lands");
+  t[0] = dead_doc(ID(A1), 1000, "a1");
+  t[1] = dead_doc(ID(B1), 1000, "b1");
+  CHECK_MSG(wr(s, t, 2, 10000, NULL, &e) == APP_OK, "%s", e.msg);
+  free_docs(t, 2);
+  /* another session holds B; the sink takes A (ids sort A < B) then waits on B */
+  CHECK(raw_exec(c2, "UPDATE t_dead SET v = v WHERE accountid = '" ID(B1) "'", 10, &e) == APP_OK);
+  t[0] = dead_doc(ID(A1), 2000, "a2");
+  t[1] = dead_doc(ID(B1), 2000, "b2");
+  memset(&w, 0, sizeof w);
+  w.s = s;
+  w.t = t;
+  w.n = 2;
+  pthread_create(&th, NULL, bg_write_run, &w);
+  usleep(400 * 1000);
+  /* now this session wants A: a cycle; the sink waited first, so its
+   * deadlock check (deadlock_timeout 1 s) fires first and it gets 40P01 */
+  r = raw_exec(c2, "UPDATE t_dead SET v = v WHERE accountid = '" ID(A1) "'", 20, &e);
+  if (r == APP_OK)
+    r = sql_odbc_commit(c2, &e);
+  else
+    sql_odbc_rollback(c2);
+  pthread_join(th, NULL);
+  CHECK_MSG(w.r == APP_OK, "%s", w.e.msg);
+  CHECK_MSG(w.st.retries >= 1, "no retry: the sink never saw the deadlock (other side: %s)",
+            r == APP_OK ? "ok" : e.msg);
+  CHECK_STREQ(q1("SELECT string_agg(v, ',' ORDER BY accountid) FROM t_dead"), "a2,b2");
+  free_docs(t, 2);
+  sql_odbc_disconnect(c2);
+}
+
 /* ---- restart ------------------------------------------------------------------ */
 
 static struct tdoc *restart_doc(int i, const char *table)
@@ -754,6 +855,7 @@ int main(int argc, char **argv)
   case_hard_delete();
   case_validate();
   case_concurrent(s);
+  case_query_timeout_and_deadlock(s);
   if (getenv("PG_STOP_CMD"))
     case_restart(s);
   sql_sink_destroy(s);
