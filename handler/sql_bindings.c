@@ -10,8 +10,7 @@
 /* SQL Server's identifier limit: the binding's table is SQL Server. */
 #define TSQL_MAX_IDENT 128
 
-static enum app_result value(const struct sql_column *col, const struct sql_cell *c,
-                             struct buf *b)
+static enum app_result value(const struct sql_column *col, const struct sql_cell *c, struct buf *b)
 {
   const struct doc_prop *p = c->prop;
   if (!c->version || !p || p->kind == DOC_NULL)

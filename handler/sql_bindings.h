@@ -35,12 +35,12 @@
  *                  writes one table), or a doc sql_plan_build rejects
  *   APP_ERR_LIMIT  out_json's ceiling or the working memory cap */
 APP_NODISCARD enum app_result sql_bindings_rows(const struct doc *const *docs, size_t n,
-                                               struct buf *out_json, struct app_err *err);
+                                                struct buf *out_json, struct app_err *err);
 
 /* The same for the docs of one table only (doc->sql_table, else doc->table,
  * equal to table); docs of other tables are skipped. */
 APP_NODISCARD enum app_result sql_bindings_rows_for(const struct doc *const *docs, size_t n,
-                                                   const char *table, struct buf *out_json,
-                                                   struct app_err *err);
+                                                    const char *table, struct buf *out_json,
+                                                    struct app_err *err);
 
 #endif

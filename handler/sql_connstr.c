@@ -9,7 +9,7 @@
 #include <strings.h>
 
 #define MAX_PAIRS 64
-#define MAX_PART 1024
+#define MAX_PART  1024
 
 struct pair {
   char key[128];        /* as written, trimmed */
@@ -87,8 +87,8 @@ static enum app_result split(const char *s, struct pairs *out, struct app_err *e
     }
     if (!p->key[0])
       return app_err_set(err, APP_ERR_CONFIG,
-                         "connection string: part %zu (at offset %zu) has an empty key",
-                         out->n + 1, start);
+                         "connection string: part %zu (at offset %zu) has an empty key", out->n + 1,
+                         start);
     normalise(p->key, p->norm, sizeof p->norm);
     while (i < len && (s[i] == ' ' || s[i] == '\t'))
       i++;
@@ -98,8 +98,8 @@ static enum app_result split(const char *s, struct pairs *out, struct app_err *e
       for (;;) {
         if (i >= len)
           return app_err_set(err, APP_ERR_CONFIG,
-                             "connection string: the value of '%.60s' has no closing %c",
-                             p->key, close);
+                             "connection string: the value of '%.60s' has no closing %c", p->key,
+                             close);
         if (s[i] == close) {
           if (i + 1 < len && s[i + 1] == close) {
             i += 2;
@@ -156,7 +156,8 @@ static const struct pair *find(const struct pairs *ps, const char *norm)
 static enum app_result emit(struct buf *b, const char *key, const char *value, bool force_brace)
 {
   size_t n = strlen(value);
-  bool brace = force_brace || strpbrk(value, ";{}=") || (n && (value[0] == ' ' || value[n - 1] == ' '));
+  bool brace =
+      force_brace || strpbrk(value, ";{}=") || (n && (value[0] == ' ' || value[n - 1] == ' '));
   APP_RETURN_IF_FAILED(buf_printf(b, "%s=", key));
   if (!brace)
     APP_RETURN_IF_FAILED(buf_append_str(b, value));
@@ -189,8 +190,8 @@ static enum app_result parse_bool(const struct pair *p, bool *out, struct app_er
   else if (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcmp(v, "0"))
     *out = false;
   else
-    return app_err_set(err, APP_ERR_CONFIG, "connection string: %s must be True or False, not '%.40s'",
-                       p->key, v);
+    return app_err_set(err, APP_ERR_CONFIG,
+                       "connection string: %s must be True or False, not '%.40s'", p->key, v);
   return APP_OK;
 }
 
@@ -211,14 +212,27 @@ static enum app_result parse_seconds(const struct pair *p, int *out, struct app_
 /* ADO.NET keys that only configure the .NET client itself. */
 static bool ignored_key(const char *norm)
 {
-  static const char *const keys[] = {"persistsecurityinfo", "persistsecurityinformation",
-                                     "pooling", "minpoolsize", "maxpoolsize", "loadbalancetimeout",
-                                     "connectionlifetime", "enlist", "packetsize",
-                                     "typesystemversion", "transactionbinding",
-                                     "poolblockingperiod", "multipleactiveresultsets",
-                                     "replication", "currentlanguage", "language",
-                                     "ipaddresspreference", "contextconnection", "userinstance",
-                                     "connectionreset", NULL};
+  static const char *const keys[] = {"persistsecurityinfo",
+                                     "persistsecurityinformation",
+                                     "pooling",
+                                     "minpoolsize",
+                                     "maxpoolsize",
+                                     "loadbalancetimeout",
+                                     "connectionlifetime",
+                                     "enlist",
+                                     "packetsize",
+                                     "typesystemversion",
+                                     "transactionbinding",
+                                     "poolblockingperiod",
+                                     "multipleactiveresultsets",
+                                     "replication",
+                                     "currentlanguage",
+                                     "language",
+                                     "ipaddresspreference",
+                                     "contextconnection",
+                                     "userinstance",
+                                     "connectionreset",
+                                     NULL};
   size_t i;
   for (i = 0; keys[i]; i++)
     if (!strcmp(norm, keys[i]))
@@ -409,7 +423,7 @@ static enum app_result translate_pg(const struct pairs *ps, const char *driver,
     } else if (!strcmp(n, "sslmode")) {
       char v[32];
       size_t k;
-      static const char *const modes[] = {"disable", "allow", "prefer", "require",
+      static const char *const modes[] = {"disable",   "allow",       "prefer", "require",
                                           "verify-ca", "verify-full", NULL};
       bool ok = false;
       for (k = 0; k + 1 < sizeof v && p->value[k]; k++)
@@ -433,7 +447,8 @@ static enum app_result translate_pg(const struct pairs *ps, const char *driver,
       APP_RETURN_IF_FAILED(parse_seconds(p, &cs->login_timeout_s, err));
     } else if (!strcmp(n, "commandtimeout")) {
       APP_RETURN_IF_FAILED(parse_seconds(p, &cs->query_timeout_s, err));
-    } else if (!ignored_key(n) && strcmp(n, "applicationname") && strcmp(n, "trustservercertificate")) {
+    } else if (!ignored_key(n) && strcmp(n, "applicationname") &&
+               strcmp(n, "trustservercertificate")) {
       return app_err_set(err, APP_ERR_CONFIG,
                          "connection string: unknown or unsupported keyword '%.60s' for "
                          "PostgreSQL",
@@ -501,11 +516,10 @@ enum app_result sql_connstr_parse(const char *in, enum sql_dialect want, const c
     out->dialect = want != SQL_DIALECT_NONE ? want : SQL_DIALECT_TSQL;
     out->translated = true;
     if (out->dialect == SQL_DIALECT_TSQL)
-      res = translate_tsql(ps, odbc_driver ? odbc_driver : SQL_CONNSTR_TSQL_DRIVER, out, &o, &r,
-                           err);
+      res =
+          translate_tsql(ps, odbc_driver ? odbc_driver : SQL_CONNSTR_TSQL_DRIVER, out, &o, &r, err);
     else
-      res = translate_pg(ps, odbc_driver ? odbc_driver : SQL_CONNSTR_PG_DRIVER, out, &o, &r,
-                         err);
+      res = translate_pg(ps, odbc_driver ? odbc_driver : SQL_CONNSTR_PG_DRIVER, out, &o, &r, err);
   }
   if (res != APP_OK) {
     if (res != APP_ERR_CONFIG)
@@ -513,9 +527,9 @@ enum app_result sql_connstr_parse(const char *in, enum sql_dialect want, const c
     goto out;
   }
   {
-    static const char *const servers[] = {"server", "servername", "datasource", "host",
-                                           "address", "addr", "networkaddress", "dsn",
-                                           "filedsn", NULL};
+    static const char *const servers[] = {"server",  "servername", "datasource",     "host",
+                                          "address", "addr",       "networkaddress", "dsn",
+                                          "filedsn", NULL};
     const struct pair *srv = NULL, *db = find(ps, "database");
     size_t k;
     char t[300];

@@ -23,12 +23,12 @@
 #include <stdbool.h>
 
 #define SQL_CONNSTR_TSQL_DRIVER "ODBC Driver 18 for SQL Server"
-#define SQL_CONNSTR_PG_DRIVER "PostgreSQL Unicode"
+#define SQL_CONNSTR_PG_DRIVER   "PostgreSQL Unicode"
 
 struct sql_connstr {
-  char *odbc;      /* ODBC connection string for SQLDriverConnect (secret); owned */
-  char *redacted;  /* the same with secret values as ***; owned, safe to log */
-  char *target;    /* short name for messages: "server/database" or "DSN name"; owned */
+  char *odbc;               /* ODBC connection string for SQLDriverConnect (secret); owned */
+  char *redacted;           /* the same with secret values as ***; owned, safe to log */
+  char *target;             /* short name for messages: "server/database" or "DSN name"; owned */
   enum sql_dialect dialect; /* forced, or detected from the driver; NONE if unknown */
   int login_timeout_s;      /* from Connect(ion) Timeout / LoginTimeout; 0: not given */
   int query_timeout_s;      /* from Command Timeout; 0: not given */
@@ -44,8 +44,8 @@ struct sql_connstr {
  *                   keys never), or dialect auto with a DSN that does not
  *                   tell the database kind */
 APP_NODISCARD enum app_result sql_connstr_parse(const char *in, enum sql_dialect want,
-                                                const char *odbc_driver,
-                                                struct sql_connstr *out, struct app_err *err);
+                                                const char *odbc_driver, struct sql_connstr *out,
+                                                struct app_err *err);
 
 /* Free the strings. NULL-safe. */
 void sql_connstr_cleanup(struct sql_connstr *cs);

@@ -13,16 +13,16 @@ static enum app_result check(enum sql_dialect d, const char *table, const char *
   dot = strrchr(table, '.');
   if (!*table || (dot && !dot[1]) ||
       strlen(dot ? dot + 1 : table) + strlen(suffix) > sql_dialect_max_ident(d))
-    return app_err_set(err, APP_ERR_INPUT, "table name '%.80s' is empty or too long for %s",
-                       table, sql_dialect_name(d));
+    return app_err_set(err, APP_ERR_INPUT, "table name '%.80s' is empty or too long for %s", table,
+                       sql_dialect_name(d));
   return APP_OK;
 }
 
 static enum app_result check_col(enum sql_dialect d, const char *name, struct app_err *err)
 {
   if (!*name || strlen(name) + 3 > sql_dialect_max_ident(d))
-    return app_err_set(err, APP_ERR_INPUT, "column name '%.80s' is empty or too long for %s",
-                       name, sql_dialect_name(d));
+    return app_err_set(err, APP_ERR_INPUT, "column name '%.80s' is empty or too long for %s", name,
+                       sql_dialect_name(d));
   return APP_OK;
 }
 
@@ -43,10 +43,12 @@ static enum app_result tsql_if_absent(const char *table, const char *suffix, str
   enum app_result r;
   buf_init(&q, 0);
   r = sql_dialect_table(SQL_DIALECT_TSQL, table, suffix, &q);
-  if (!r) r = buf_append_str(out, "IF OBJECT_ID(N'");
+  if (!r)
+    r = buf_append_str(out, "IF OBJECT_ID(N'");
   for (i = 0; !r && i < q.len; i++)
     r = q.data[i] == '\'' ? buf_append_str(out, "''") : buf_append_char(out, q.data[i]);
-  if (!r) r = buf_append_str(out, "', N'U') IS NULL\n");
+  if (!r)
+    r = buf_append_str(out, "', N'U') IS NULL\n");
   buf_cleanup(&q);
   return r;
 }
@@ -95,11 +97,11 @@ static enum app_result entity_create(enum sql_dialect d, const char *table, cons
   APP_RETURN_IF_FAILED(coldef(d, "_cdc_updated_at", "", utc, tail, out));
   for (i = 0; i < ncols; i++) {
     APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
-    APP_RETURN_IF_FAILED(coldef(d, cols[i].name, "", sql_dialect_type(d, cols[i].type),
-                                " NULL,\n", out));
+    APP_RETURN_IF_FAILED(
+        coldef(d, cols[i].name, "", sql_dialect_type(d, cols[i].type), " NULL,\n", out));
     APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
-    APP_RETURN_IF_FAILED(coldef(d, cols[i].name, "__v", vt, i + 1 < ncols ? " NULL,\n" : " NULL\n",
-                                out));
+    APP_RETURN_IF_FAILED(
+        coldef(d, cols[i].name, "__v", vt, i + 1 < ncols ? " NULL,\n" : " NULL\n", out));
   }
   APP_RETURN_IF_FAILED(buf_append_str(out, ");\n"));
   if (mode == SQL_DELETE_HARD) {
@@ -144,8 +146,8 @@ static enum app_result add_columns(enum sql_dialect d, const char *table,
     for (i = 0; i < ncols; i++) {
       APP_RETURN_IF_FAILED(buf_append_str(out, i ? ",\n  ADD COLUMN IF NOT EXISTS "
                                                  : "\n  ADD COLUMN IF NOT EXISTS "));
-      APP_RETURN_IF_FAILED(coldef(d, cols[i].name, "", sql_dialect_type(d, cols[i].type), " NULL",
-                                  out));
+      APP_RETURN_IF_FAILED(
+          coldef(d, cols[i].name, "", sql_dialect_type(d, cols[i].type), " NULL", out));
       APP_RETURN_IF_FAILED(buf_append_str(out, ",\n  ADD COLUMN IF NOT EXISTS "));
       APP_RETURN_IF_FAILED(coldef(d, cols[i].name, "__v", vt, " NULL", out));
     }
@@ -156,15 +158,19 @@ static enum app_result add_columns(enum sql_dialect d, const char *table,
     enum app_result r;
     buf_init(&q, 0);
     r = sql_dialect_table(d, table, NULL, &q);
-    if (!r) r = buf_append_str(out, "IF COL_LENGTH(N'");
+    if (!r)
+      r = buf_append_str(out, "IF COL_LENGTH(N'");
     for (j = 0; !r && j < q.len; j++)
       r = q.data[j] == '\'' ? buf_append_str(out, "''") : buf_append_char(out, q.data[j]);
-    if (!r) r = buf_append_str(out, "', N'");
+    if (!r)
+      r = buf_append_str(out, "', N'");
     for (j = 0; !r && cols[i].name[j]; j++)
       r = cols[i].name[j] == '\'' ? buf_append_str(out, "''")
                                   : buf_append_char(out, cols[i].name[j]);
-    if (!r) r = buf_append_str(out, "') IS NULL\n  ALTER TABLE ");
-    if (!r) r = buf_append(out, q.data, q.len);
+    if (!r)
+      r = buf_append_str(out, "') IS NULL\n  ALTER TABLE ");
+    if (!r)
+      r = buf_append(out, q.data, q.len);
     buf_cleanup(&q);
     APP_RETURN_IF_FAILED(r);
     APP_RETURN_IF_FAILED(buf_append_str(out, " ADD "));
@@ -197,9 +203,11 @@ static enum app_result link_create(enum sql_dialect d, const char *table, struct
   char ix[300];
 
   APP_RETURN_IF_FAILED(create_head(d, table, "", out));
-  APP_RETURN_IF_FAILED(buf_printf(out, "  %s %s NOT NULL,\n", ts ? "[table1]" : "\"table1\"", name_t));
+  APP_RETURN_IF_FAILED(
+      buf_printf(out, "  %s %s NOT NULL,\n", ts ? "[table1]" : "\"table1\"", name_t));
   APP_RETURN_IF_FAILED(buf_printf(out, "  %s %s NOT NULL,\n", ts ? "[id1]" : "\"id1\"", guid));
-  APP_RETURN_IF_FAILED(buf_printf(out, "  %s %s NOT NULL,\n", ts ? "[table2]" : "\"table2\"", name_t));
+  APP_RETURN_IF_FAILED(
+      buf_printf(out, "  %s %s NOT NULL,\n", ts ? "[table2]" : "\"table2\"", name_t));
   APP_RETURN_IF_FAILED(buf_printf(out, "  %s %s NOT NULL,\n", ts ? "[id2]" : "\"id2\"", guid));
   APP_RETURN_IF_FAILED(buf_printf(out, "  %s %s NOT NULL,\n",
                                   ts ? "[_cdc_associated]" : "\"_cdc_associated\"",
@@ -207,10 +215,9 @@ static enum app_result link_create(enum sql_dialect d, const char *table, struct
   APP_RETURN_IF_FAILED(buf_printf(out, "  %s %s NOT NULL,\n",
                                   ts ? "[_cdc_version]" : "\"_cdc_version\"",
                                   sql_dialect_version_type(d)));
-  APP_RETURN_IF_FAILED(buf_printf(out, "  %s %s NOT NULL DEFAULT %s,\n",
-                                  ts ? "[_cdc_updated_at]" : "\"_cdc_updated_at\"",
-                                  ts ? "datetime2(7)" : "timestamptz",
-                                  ts ? "SYSUTCDATETIME()" : "now()"));
+  APP_RETURN_IF_FAILED(buf_printf(
+      out, "  %s %s NOT NULL DEFAULT %s,\n", ts ? "[_cdc_updated_at]" : "\"_cdc_updated_at\"",
+      ts ? "datetime2(7)" : "timestamptz", ts ? "SYSUTCDATETIME()" : "now()"));
   snprintf(ix, sizeof ix, "%s__id2", dot ? dot + 1 : table);
   if (ts) {
     APP_RETURN_IF_FAILED(buf_append_str(out, "  PRIMARY KEY ([id1], [id2]),\n  INDEX "));

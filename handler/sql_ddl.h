@@ -21,10 +21,10 @@
  * SQL_DELETE_HARD also its "<name>__tombstone" table.
  *   APP_ERR_INPUT  dialect NONE, or a name too long for the dialect
  *   APP_ERR_LIMIT  out's ceiling */
-APP_NODISCARD enum app_result sql_ddl_create(enum sql_dialect d, const char *table,
-                                             const char *key, const struct sql_column *cols,
-                                             size_t ncols, enum sql_delete_mode mode,
-                                             struct buf *out, struct app_err *err);
+APP_NODISCARD enum app_result sql_ddl_create(enum sql_dialect d, const char *table, const char *key,
+                                             const struct sql_column *cols, size_t ncols,
+                                             enum sql_delete_mode mode, struct buf *out,
+                                             struct app_err *err);
 
 /* ALTER TABLE ... ADD for each of cols (value and version column), each
  * guarded so an existing column is left as it is. Nothing is appended when

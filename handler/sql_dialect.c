@@ -7,14 +7,14 @@
 #include <strings.h>
 
 #define MAX_ROWS_PER_STMT 1000
-#define VSUF "__v"
-#define TOMB_SUF "__tombstone"
+#define VSUF              "__v"
+#define TOMB_SUF          "__tombstone"
 
 /* The row-level columns every entity table has, in statement order. */
 #define C_VERSION "_cdc_version"
 #define C_DELETED "_cdc_deleted"
-#define C_DELV "_cdc_deleted_version"
-#define C_FULLV "_cdc_full_version"
+#define C_DELV    "_cdc_deleted_version"
+#define C_FULLV   "_cdc_full_version"
 #define C_REREADV "_cdc_reread_version"
 #define C_UPDATED "_cdc_updated_at"
 
@@ -33,9 +33,9 @@ enum app_result sql_dialect_parse(const char *s, enum sql_dialect *out, struct a
   static const struct {
     const char *name;
     enum sql_dialect d;
-  } names[] = {{"auto", SQL_DIALECT_NONE},     {"tsql", SQL_DIALECT_TSQL},
-               {"mssql", SQL_DIALECT_TSQL},    {"sqlserver", SQL_DIALECT_TSQL},
-               {"azuresql", SQL_DIALECT_TSQL}, {"postgres", SQL_DIALECT_POSTGRES},
+  } names[] = {{"auto", SQL_DIALECT_NONE},           {"tsql", SQL_DIALECT_TSQL},
+               {"mssql", SQL_DIALECT_TSQL},          {"sqlserver", SQL_DIALECT_TSQL},
+               {"azuresql", SQL_DIALECT_TSQL},       {"postgres", SQL_DIALECT_POSTGRES},
                {"postgresql", SQL_DIALECT_POSTGRES}, {"pg", SQL_DIALECT_POSTGRES}};
   size_t i;
   if (!s || !*s) {
@@ -337,8 +337,8 @@ static enum app_result check_idents(enum sql_dialect d, const struct sql_group *
   return APP_OK;
 }
 
-static enum app_result column_list(enum sql_dialect d, const struct sql_group *g,
-                                   const char *alias, struct buf *b)
+static enum app_result column_list(enum sql_dialect d, const struct sql_group *g, const char *alias,
+                                   struct buf *b)
 {
   size_t j;
   APP_RETURN_IF_FAILED(col(d, b, alias, g->key, NULL));
@@ -435,8 +435,8 @@ static enum app_result set_list(enum sql_dialect d, const struct sql_group *g, c
 }
 
 /* True when the merged row changes anything in the stored row. */
-static enum app_result changed_cond(enum sql_dialect d, const struct sql_group *g,
-                                   const char *src, struct buf *b)
+static enum app_result changed_cond(enum sql_dialect d, const struct sql_group *g, const char *src,
+                                    struct buf *b)
 {
   size_t j;
   for (j = 0; j < sizeof grow_cols / sizeof grow_cols[0]; j++) {
@@ -455,8 +455,16 @@ static enum app_result changed_cond(enum sql_dialect d, const struct sql_group *
 }
 
 /* Which per-row value a PostgreSQL array parameter carries. */
-enum pg_field { PGF_ID, PGF_VERSION, PGF_DELETED, PGF_DELV, PGF_FULLV, PGF_REREADV, PGF_VALUE,
-                PGF_COLV };
+enum pg_field {
+  PGF_ID,
+  PGF_VERSION,
+  PGF_DELETED,
+  PGF_DELV,
+  PGF_FULLV,
+  PGF_REREADV,
+  PGF_VALUE,
+  PGF_COLV
+};
 
 static bool row_deleted(const struct sql_row *r)
 {
@@ -566,49 +574,78 @@ enum app_result sql_dialect_upsert(enum sql_dialect d, const struct sql_group *g
 
   if (d == SQL_DIALECT_POSTGRES) {
     r = buf_append_str(b, "INSERT INTO ");
-    if (!r) r = sql_dialect_table(d, g->table, NULL, b);
-    if (!r) r = buf_append_str(b, " AS t (");
-    if (!r) r = column_list(d, g, NULL, b);
-    if (!r) r = buf_append_str(b, ", \"" C_UPDATED "\")");
-    if (!r) r = pg_unnest(d, g, from, *out_count, out);
-    if (!r) r = buf_append_str(b, "\nON CONFLICT (");
-    if (!r) r = col(d, b, NULL, g->key, NULL);
-    if (!r) r = buf_append_str(b, ") DO UPDATE SET");
-    if (!r) r = set_list(d, g, "EXCLUDED", b);
-    if (!r) r = buf_append_str(b, "\nWHERE ");
-    if (!r) r = changed_cond(d, g, "EXCLUDED", b);
+    if (!r)
+      r = sql_dialect_table(d, g->table, NULL, b);
+    if (!r)
+      r = buf_append_str(b, " AS t (");
+    if (!r)
+      r = column_list(d, g, NULL, b);
+    if (!r)
+      r = buf_append_str(b, ", \"" C_UPDATED "\")");
+    if (!r)
+      r = pg_unnest(d, g, from, *out_count, out);
+    if (!r)
+      r = buf_append_str(b, "\nON CONFLICT (");
+    if (!r)
+      r = col(d, b, NULL, g->key, NULL);
+    if (!r)
+      r = buf_append_str(b, ") DO UPDATE SET");
+    if (!r)
+      r = set_list(d, g, "EXCLUDED", b);
+    if (!r)
+      r = buf_append_str(b, "\nWHERE ");
+    if (!r)
+      r = changed_cond(d, g, "EXCLUDED", b);
   } else {
     r = buf_append_str(b, "MERGE INTO ");
-    if (!r) r = sql_dialect_table(d, g->table, NULL, b);
-    if (!r) r = buf_append_str(b, " WITH (HOLDLOCK) AS t\nUSING (VALUES");
+    if (!r)
+      r = sql_dialect_table(d, g->table, NULL, b);
+    if (!r)
+      r = buf_append_str(b, " WITH (HOLDLOCK) AS t\nUSING (VALUES");
     for (i = from; !r && i < from + *out_count; i++) {
       if (i > from)
         r = buf_append_char(b, ',');
-      if (!r) r = values_row(d, g, &g->rows[i], out);
+      if (!r)
+        r = values_row(d, g, &g->rows[i], out);
     }
-    if (!r) r = buf_append_str(b, "\n) AS s (");
-    if (!r) r = column_list(d, g, NULL, b);
-    if (!r) r = buf_append_str(b, ")\nON t.");
-    if (!r) r = col(d, b, NULL, g->key, NULL);
-    if (!r) r = buf_append_str(b, " = s.");
-    if (!r) r = col(d, b, NULL, g->key, NULL);
-    if (!r) r = buf_append_str(b, "\nWHEN MATCHED AND (");
-    if (!r) r = changed_cond(d, g, "s", b);
-    if (!r) r = buf_append_str(b, ") THEN UPDATE SET");
-    if (!r) r = set_list(d, g, "s", b);
-    if (!r) r = buf_append_str(b, "\nWHEN NOT MATCHED THEN INSERT (");
-    if (!r) r = column_list(d, g, NULL, b);
-    if (!r) r = buf_append_str(b, ", [" C_UPDATED "])\n  VALUES (");
-    if (!r) r = column_list(d, g, "s", b);
-    if (!r) r = buf_append_str(b, ", SYSUTCDATETIME());");
+    if (!r)
+      r = buf_append_str(b, "\n) AS s (");
+    if (!r)
+      r = column_list(d, g, NULL, b);
+    if (!r)
+      r = buf_append_str(b, ")\nON t.");
+    if (!r)
+      r = col(d, b, NULL, g->key, NULL);
+    if (!r)
+      r = buf_append_str(b, " = s.");
+    if (!r)
+      r = col(d, b, NULL, g->key, NULL);
+    if (!r)
+      r = buf_append_str(b, "\nWHEN MATCHED AND (");
+    if (!r)
+      r = changed_cond(d, g, "s", b);
+    if (!r)
+      r = buf_append_str(b, ") THEN UPDATE SET");
+    if (!r)
+      r = set_list(d, g, "s", b);
+    if (!r)
+      r = buf_append_str(b, "\nWHEN NOT MATCHED THEN INSERT (");
+    if (!r)
+      r = column_list(d, g, NULL, b);
+    if (!r)
+      r = buf_append_str(b, ", [" C_UPDATED "])\n  VALUES (");
+    if (!r)
+      r = column_list(d, g, "s", b);
+    if (!r)
+      r = buf_append_str(b, ", SYSUTCDATETIME());");
   }
   if (r != APP_OK)
     return app_err_set(err, r, "table %s: statement text too large", g->table);
   return APP_OK;
 }
 
-enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_group *g,
-                                        size_t from, struct sql_stmt *out, size_t *out_count,
+enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_group *g, size_t from,
+                                        struct sql_stmt *out, size_t *out_count,
                                         struct app_err *err)
 {
   struct buf *b = &out->sql;
@@ -628,8 +665,10 @@ enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_gro
   *out_count = n;
 
   r = buf_append_str(b, ts ? "MERGE INTO " : "INSERT INTO ");
-  if (!r) r = sql_dialect_table(d, g->table, NULL, b);
-  if (!r && ts) r = buf_append_str(b, " WITH (HOLDLOCK) AS t\nUSING (VALUES");
+  if (!r)
+    r = sql_dialect_table(d, g->table, NULL, b);
+  if (!r && ts)
+    r = buf_append_str(b, " WITH (HOLDLOCK) AS t\nUSING (VALUES");
   if (!r && !ts) {
     r = buf_append_str(b, " AS t (\"table1\", \"id1\", \"table2\", \"id2\", "
                           "\"_cdc_associated\", \"_cdc_version\", \"_cdc_updated_at\")\n"
@@ -650,26 +689,40 @@ enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_gro
                                  : l->version;
         r = array_elem(&a, k == from, v, strlen(v));
       }
-      if (!r) r = buf_append_char(&a, '}');
-      if (!r) r = param_add_owned(out, &a);
+      if (!r)
+        r = buf_append_char(&a, '}');
+      if (!r)
+        r = param_add_owned(out, &a);
       buf_cleanup(&a);
-      if (!r) r = buf_printf(b, "%sCAST(? AS %s[])", i ? ", " : "", types[i]);
+      if (!r)
+        r = buf_printf(b, "%sCAST(? AS %s[])", i ? ", " : "", types[i]);
     }
-    if (!r) r = buf_append_str(b, ") AS s");
+    if (!r)
+      r = buf_append_str(b, ") AS s");
   }
   for (i = from; !r && ts && i < from + n; i++) {
     const struct sql_link *l = &g->links[i];
     r = buf_append_str(b, i > from ? ",\n  (" : "\n  (");
-    if (!r) r = cast_value(d, out, l->table1, strlen(l->table1), name_t);
-    if (!r) r = buf_append_str(b, ", ");
-    if (!r) r = cast_value(d, out, l->id1, strlen(l->id1), guid);
-    if (!r) r = buf_append_str(b, ", ");
-    if (!r) r = cast_value(d, out, l->table2, strlen(l->table2), name_t);
-    if (!r) r = buf_append_str(b, ", ");
-    if (!r) r = cast_value(d, out, l->id2, strlen(l->id2), guid);
-    if (!r) r = buf_append_str(b, l->associated ? ", CAST(1 AS bit), " : ", CAST(0 AS bit), ");
-    if (!r) r = version_value(d, out, l->version);
-    if (!r) r = buf_append_str(b, ")");
+    if (!r)
+      r = cast_value(d, out, l->table1, strlen(l->table1), name_t);
+    if (!r)
+      r = buf_append_str(b, ", ");
+    if (!r)
+      r = cast_value(d, out, l->id1, strlen(l->id1), guid);
+    if (!r)
+      r = buf_append_str(b, ", ");
+    if (!r)
+      r = cast_value(d, out, l->table2, strlen(l->table2), name_t);
+    if (!r)
+      r = buf_append_str(b, ", ");
+    if (!r)
+      r = cast_value(d, out, l->id2, strlen(l->id2), guid);
+    if (!r)
+      r = buf_append_str(b, l->associated ? ", CAST(1 AS bit), " : ", CAST(0 AS bit), ");
+    if (!r)
+      r = version_value(d, out, l->version);
+    if (!r)
+      r = buf_append_str(b, ")");
   }
   if (!r && ts)
     r = buf_append_str(
@@ -708,15 +761,15 @@ static enum app_result id_match(enum sql_dialect d, const struct sql_group *g, s
   for (i = from; i < from + count; i++) {
     if (i > from)
       APP_RETURN_IF_FAILED(buf_append_str(&s->sql, ", "));
-    APP_RETURN_IF_FAILED(cast_value(d, s, g->rows[i].id, strlen(g->rows[i].id),
-                                    sql_dialect_type(d, DOC_T_GUID)));
+    APP_RETURN_IF_FAILED(
+        cast_value(d, s, g->rows[i].id, strlen(g->rows[i].id), sql_dialect_type(d, DOC_T_GUID)));
   }
   return buf_append_char(&s->sql, ')');
 }
 
-enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_group *g,
-                                        size_t from, size_t count, enum sql_hard_step step,
-                                        struct sql_stmt *out, struct app_err *err)
+enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_group *g, size_t from,
+                                        size_t count, enum sql_hard_step step, struct sql_stmt *out,
+                                        struct app_err *err)
 {
   struct buf *b = &out->sql;
   bool ts = d == SQL_DIALECT_TSQL;
@@ -729,31 +782,45 @@ enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_gro
   switch (step) {
   case SQL_HARD_RESTORE:
     r = buf_append_str(b, "INSERT INTO ");
-    if (!r) r = sql_dialect_table(d, g->table, NULL, b);
-    if (!r) r = buf_append_str(b, " (");
-    if (!r) r = col(d, b, NULL, g->key, NULL);
     if (!r)
-      r = buf_printf(b, ", %s, %s, %s, %s)\nSELECT b.", ts ? "[" C_VERSION "]" : "\"" C_VERSION "\"",
-                     ts ? "[" C_DELETED "]" : "\"" C_DELETED "\"",
-                     ts ? "[" C_DELV "]" : "\"" C_DELV "\"",
-                     ts ? "[" C_UPDATED "]" : "\"" C_UPDATED "\"");
-    if (!r) r = col(d, b, NULL, g->key, NULL);
+      r = sql_dialect_table(d, g->table, NULL, b);
+    if (!r)
+      r = buf_append_str(b, " (");
+    if (!r)
+      r = col(d, b, NULL, g->key, NULL);
+    if (!r)
+      r = buf_printf(
+          b, ", %s, %s, %s, %s)\nSELECT b.", ts ? "[" C_VERSION "]" : "\"" C_VERSION "\"",
+          ts ? "[" C_DELETED "]" : "\"" C_DELETED "\"", ts ? "[" C_DELV "]" : "\"" C_DELV "\"",
+          ts ? "[" C_UPDATED "]" : "\"" C_UPDATED "\"");
+    if (!r)
+      r = col(d, b, NULL, g->key, NULL);
     if (!r)
       r = buf_printf(b, ", b.%s, %s, b.%s, %s\nFROM ", ts ? "[" C_VERSION "]" : "\"" C_VERSION "\"",
                      ts ? "CAST(1 AS bit)" : "true", ts ? "[" C_VERSION "]" : "\"" C_VERSION "\"",
                      now);
-    if (!r) r = sql_dialect_table(d, g->table, TOMB_SUF, b);
-    if (!r) r = buf_append_str(b, " AS b\nWHERE b.");
-    if (!r) r = col(d, b, NULL, g->key, NULL);
-    if (!r) r = id_match(d, g, from, count, out);
+    if (!r)
+      r = sql_dialect_table(d, g->table, TOMB_SUF, b);
+    if (!r)
+      r = buf_append_str(b, " AS b\nWHERE b.");
+    if (!r)
+      r = col(d, b, NULL, g->key, NULL);
+    if (!r)
+      r = id_match(d, g, from, count, out);
     if (!r && ts) {
       r = buf_append_str(b, "\n  AND NOT EXISTS (SELECT 1 FROM ");
-      if (!r) r = sql_dialect_table(d, g->table, NULL, b);
-      if (!r) r = buf_append_str(b, " AS t WITH (UPDLOCK, HOLDLOCK) WHERE t.");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = buf_append_str(b, " = b.");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = buf_append_str(b, ");");
+      if (!r)
+        r = sql_dialect_table(d, g->table, NULL, b);
+      if (!r)
+        r = buf_append_str(b, " AS t WITH (UPDLOCK, HOLDLOCK) WHERE t.");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = buf_append_str(b, " = b.");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = buf_append_str(b, ");");
     } else if (!r) {
       r = buf_append_str(b, "\nON CONFLICT DO NOTHING");
     }
@@ -761,40 +828,68 @@ enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_gro
   case SQL_HARD_ARCHIVE:
     if (ts) {
       r = buf_append_str(b, "MERGE INTO ");
-      if (!r) r = sql_dialect_table(d, g->table, TOMB_SUF, b);
-      if (!r) r = buf_append_str(b, " WITH (HOLDLOCK) AS b\nUSING (SELECT ");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = buf_append_str(b, ", [" C_DELV "] FROM ");
-      if (!r) r = sql_dialect_table(d, g->table, NULL, b);
-      if (!r) r = buf_append_str(b, " WHERE [" C_DELETED "] = 1 AND ");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = id_match(d, g, from, count, out);
-      if (!r) r = buf_append_str(b, ") AS s\nON b.");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = buf_append_str(b, " = s.");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = sql_dialect_table(d, g->table, TOMB_SUF, b);
+      if (!r)
+        r = buf_append_str(b, " WITH (HOLDLOCK) AS b\nUSING (SELECT ");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = buf_append_str(b, ", [" C_DELV "] FROM ");
+      if (!r)
+        r = sql_dialect_table(d, g->table, NULL, b);
+      if (!r)
+        r = buf_append_str(b, " WHERE [" C_DELETED "] = 1 AND ");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = id_match(d, g, from, count, out);
+      if (!r)
+        r = buf_append_str(b, ") AS s\nON b.");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = buf_append_str(b, " = s.");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
       if (!r)
         r = buf_append_str(b, "\nWHEN MATCHED AND s.[" C_DELV "] > b.[" C_VERSION "] THEN UPDATE "
                               "SET [" C_VERSION "] = s.[" C_DELV "], [_cdc_deleted_at] = "
                               "SYSUTCDATETIME()\nWHEN NOT MATCHED THEN INSERT (");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = buf_append_str(b, ", [" C_VERSION "], [_cdc_deleted_at]) VALUES (s.");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = buf_append_str(b, ", s.[" C_DELV "], SYSUTCDATETIME());");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = buf_append_str(b, ", [" C_VERSION "], [_cdc_deleted_at]) VALUES (s.");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = buf_append_str(b, ", s.[" C_DELV "], SYSUTCDATETIME());");
     } else {
       r = buf_append_str(b, "INSERT INTO ");
-      if (!r) r = sql_dialect_table(d, g->table, TOMB_SUF, b);
-      if (!r) r = buf_append_str(b, " AS b (");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = buf_append_str(b, ", \"" C_VERSION "\", \"_cdc_deleted_at\")\nSELECT ");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = buf_append_str(b, ", \"" C_DELV "\", now() FROM ");
-      if (!r) r = sql_dialect_table(d, g->table, NULL, b);
-      if (!r) r = buf_append_str(b, "\nWHERE \"" C_DELETED "\" AND ");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
-      if (!r) r = id_match(d, g, from, count, out);
-      if (!r) r = buf_append_str(b, "\nON CONFLICT (");
-      if (!r) r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = sql_dialect_table(d, g->table, TOMB_SUF, b);
+      if (!r)
+        r = buf_append_str(b, " AS b (");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = buf_append_str(b, ", \"" C_VERSION "\", \"_cdc_deleted_at\")\nSELECT ");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = buf_append_str(b, ", \"" C_DELV "\", now() FROM ");
+      if (!r)
+        r = sql_dialect_table(d, g->table, NULL, b);
+      if (!r)
+        r = buf_append_str(b, "\nWHERE \"" C_DELETED "\" AND ");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
+      if (!r)
+        r = id_match(d, g, from, count, out);
+      if (!r)
+        r = buf_append_str(b, "\nON CONFLICT (");
+      if (!r)
+        r = col(d, b, NULL, g->key, NULL);
       if (!r)
         r = buf_append_str(b, ") DO UPDATE SET \"" C_VERSION "\" = EXCLUDED.\"" C_VERSION
                               "\", \"_cdc_deleted_at\" = now()\nWHERE EXCLUDED.\"" C_VERSION
@@ -803,11 +898,17 @@ enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_gro
     break;
   case SQL_HARD_REMOVE:
     r = buf_append_str(b, "DELETE FROM ");
-    if (!r) r = sql_dialect_table(d, g->table, NULL, b);
-    if (!r) r = buf_append_str(b, ts ? "\nWHERE [" C_DELETED "] = 1 AND " : "\nWHERE \"" C_DELETED "\" AND ");
-    if (!r) r = col(d, b, NULL, g->key, NULL);
-    if (!r) r = id_match(d, g, from, count, out);
-    if (!r && ts) r = buf_append_char(b, ';');
+    if (!r)
+      r = sql_dialect_table(d, g->table, NULL, b);
+    if (!r)
+      r = buf_append_str(b, ts ? "\nWHERE [" C_DELETED "] = 1 AND "
+                               : "\nWHERE \"" C_DELETED "\" AND ");
+    if (!r)
+      r = col(d, b, NULL, g->key, NULL);
+    if (!r)
+      r = id_match(d, g, from, count, out);
+    if (!r && ts)
+      r = buf_append_char(b, ';');
     break;
   }
   if (r != APP_OK)
@@ -831,18 +932,25 @@ enum app_result sql_dialect_columns_query(enum sql_dialect d, const char *table,
       struct buf q;
       buf_init(&q, 0);
       r = sql_dialect_table(d, table, NULL, &q);
-      if (!r) r = str_literal(d, q.data, q.len, b);
+      if (!r)
+        r = str_literal(d, q.data, q.len, b);
       buf_cleanup(&q);
     }
-    if (!r) r = buf_append_str(b, ") ORDER BY c.column_id");
+    if (!r)
+      r = buf_append_str(b, ") ORDER BY c.column_id");
   } else {
     r = buf_append_str(b, "SELECT column_name, data_type FROM information_schema.columns WHERE "
                           "table_schema = ");
-    if (!r && dot) r = str_literal(d, table, (size_t)(dot - table), b);
-    if (!r && !dot) r = buf_append_str(b, "current_schema()");
-    if (!r) r = buf_append_str(b, " AND table_name = ");
-    if (!r) r = str_literal(d, name, strlen(name), b);
-    if (!r) r = buf_append_str(b, " ORDER BY ordinal_position");
+    if (!r && dot)
+      r = str_literal(d, table, (size_t)(dot - table), b);
+    if (!r && !dot)
+      r = buf_append_str(b, "current_schema()");
+    if (!r)
+      r = buf_append_str(b, " AND table_name = ");
+    if (!r)
+      r = str_literal(d, name, strlen(name), b);
+    if (!r)
+      r = buf_append_str(b, " ORDER BY ordinal_position");
   }
   if (r != APP_OK)
     return app_err_set(err, r, "table %s: catalogue query too large", table);

@@ -93,10 +93,9 @@ APP_NODISCARD enum app_result sql_dialect_upsert(enum sql_dialect d, const struc
                                                  size_t *out_count, struct app_err *err);
 
 /* Link upsert of g->links[from..] (newest version wins per pair). */
-APP_NODISCARD enum app_result sql_dialect_link_upsert(enum sql_dialect d,
-                                                      const struct sql_group *g, size_t from,
-                                                      struct sql_stmt *out, size_t *out_count,
-                                                      struct app_err *err);
+APP_NODISCARD enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_group *g,
+                                                      size_t from, struct sql_stmt *out,
+                                                      size_t *out_count, struct app_err *err);
 
 /* Hard-delete steps around an upsert of g->rows[from..from+count):
  *   SQL_HARD_RESTORE   put tombstones of those ids back as soft-deleted rows
@@ -106,15 +105,14 @@ APP_NODISCARD enum app_result sql_dialect_link_upsert(enum sql_dialect d,
  * All three run inside the batch transaction, so readers never see the
  * intermediate state. */
 enum sql_hard_step { SQL_HARD_RESTORE = 0, SQL_HARD_ARCHIVE, SQL_HARD_REMOVE };
-APP_NODISCARD enum app_result sql_dialect_hard_delete(enum sql_dialect d,
-                                                      const struct sql_group *g, size_t from,
-                                                      size_t count, enum sql_hard_step step,
-                                                      struct sql_stmt *out, struct app_err *err);
+APP_NODISCARD enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_group *g,
+                                                      size_t from, size_t count,
+                                                      enum sql_hard_step step, struct sql_stmt *out,
+                                                      struct app_err *err);
 
 /* Query listing the columns of table as rows (name, type name), taking no
  * parameters (names are embedded as quoted literals). */
 APP_NODISCARD enum app_result sql_dialect_columns_query(enum sql_dialect d, const char *table,
-                                                        struct sql_stmt *out,
-                                                        struct app_err *err);
+                                                        struct sql_stmt *out, struct app_err *err);
 
 #endif

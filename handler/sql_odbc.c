@@ -34,9 +34,8 @@ bool sql_odbc_is_transient(enum sql_dialect d, const char *st, long native)
 {
   /* Azure SQL transient error numbers (throttling, failover, reconfiguration)
    * from Microsoft's retry guidance, plus deadlock victim 1205. */
-  static const long tsql_natives[] = {1205,  4060,  4221,  10053, 10054, 10060, 10928,
-                                      10929, 40143, 40197, 40501, 40540, 40613, 49918,
-                                      49919, 49920, 233,   64};
+  static const long tsql_natives[] = {1205,  4060,  4221,  10053, 10054, 10060, 10928, 10929, 40143,
+                                      40197, 40501, 40540, 40613, 49918, 49919, 49920, 233,   64};
   size_t i;
   /* 57014: PostgreSQL cancelled the statement, which is how psqlODBC
    * enforces SQL_ATTR_QUERY_TIMEOUT */
@@ -53,8 +52,8 @@ bool sql_odbc_is_transient(enum sql_dialect d, const char *st, long native)
 /* The one translation of ODBC diagnostics: first record's SQLSTATE, native
  * code and text (one line), plus the second record's text when it adds
  * something. */
-static enum app_result odbc_fail(struct sql_conn *c, SQLSMALLINT type, SQLHANDLE h,
-                                 SQLRETURN rc, const char *what, struct app_err *err)
+static enum app_result odbc_fail(struct sql_conn *c, SQLSMALLINT type, SQLHANDLE h, SQLRETURN rc,
+                                 const char *what, struct app_err *err)
 {
   SQLCHAR state[6] = "", text[512] = "", text2[256] = "", state2[6];
   SQLINTEGER native = 0, native2;
@@ -111,8 +110,8 @@ enum app_result sql_odbc_env_create(struct sql_odbc_env **out_env, struct app_er
     return app_err_set(err, APP_ERR_SQL, "ODBC: cannot allocate an environment handle");
   }
   if (!ok(SQLSetEnvAttr(e->henv, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0))) {
-    enum app_result r = odbc_fail(NULL, SQL_HANDLE_ENV, e->henv, SQL_ERROR,
-                                  "ODBC: set version 3", err);
+    enum app_result r =
+        odbc_fail(NULL, SQL_HANDLE_ENV, e->henv, SQL_ERROR, "ODBC: set version 3", err);
     SQLFreeHandle(SQL_HANDLE_ENV, e->henv);
     free(e);
     return r;
@@ -129,8 +128,8 @@ void sql_odbc_env_destroy(struct sql_odbc_env *env)
   free(env);
 }
 
-enum app_result sql_odbc_connect(struct sql_odbc_env *env, const char *connstr,
-                                 const char *target, enum sql_dialect d, int login_timeout_s,
+enum app_result sql_odbc_connect(struct sql_odbc_env *env, const char *connstr, const char *target,
+                                 enum sql_dialect d, int login_timeout_s,
                                  struct sql_conn **out_conn, struct sql_odbc_diag *out_diag,
                                  struct app_err *err)
 {
@@ -148,8 +147,8 @@ enum app_result sql_odbc_connect(struct sql_odbc_env *env, const char *connstr,
   }
   if (login_timeout_s > 0) {
     /* Not every driver supports these; a failure is not fatal. */
-    (void)SQLSetConnectAttr(c->hdbc, SQL_ATTR_LOGIN_TIMEOUT,
-                            (SQLPOINTER)(uintptr_t)login_timeout_s, 0);
+    (void)SQLSetConnectAttr(c->hdbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)(uintptr_t)login_timeout_s,
+                            0);
     (void)SQLSetConnectAttr(c->hdbc, SQL_ATTR_CONNECTION_TIMEOUT,
                             (SQLPOINTER)(uintptr_t)login_timeout_s, 0);
   }

@@ -32,8 +32,9 @@ struct sql_odbc_diag {
 
 /* Is (sqlstate, native) worth a retry for dialect d? Pure; documents the
  * list: SQLSTATE 08xxx, 40001, 40003, 40P01, HYT00, HYT01, 57P01-57P03,
- * 57014 (statement cancelled by the query timeout), 53xxx, 55P03; T-SQL natives 1205, 4060, 4221, 10053, 10054, 10060, 10928,
- * 10929, 40143, 40197, 40501, 40540, 40613, 49918, 49919, 49920, 233, 64. */
+ * 57014 (statement cancelled by the query timeout), 53xxx, 55P03; T-SQL natives 1205, 4060, 4221,
+ * 10053, 10054, 10060, 10928, 10929, 40143, 40197, 40501, 40540, 40613, 49918, 49919, 49920,
+ * 233, 64. */
 bool sql_odbc_is_transient(enum sql_dialect d, const char *sqlstate, long native);
 /* Does (sqlstate) mean the connection is gone? 08xxx, HYT00/HYT01 (state
  * unknown after a cancelled call), 40003, 57P01-57P03. */
@@ -54,8 +55,7 @@ void sql_odbc_env_destroy(struct sql_odbc_env *env);
 APP_NODISCARD enum app_result sql_odbc_connect(struct sql_odbc_env *env, const char *connstr,
                                                const char *target, enum sql_dialect d,
                                                int login_timeout_s, struct sql_conn **out_conn,
-                                               struct sql_odbc_diag *out_diag,
-                                               struct app_err *err);
+                                               struct sql_odbc_diag *out_diag, struct app_err *err);
 /* Roll back anything open and disconnect. NULL-safe. */
 void sql_odbc_disconnect(struct sql_conn *c);
 

@@ -344,8 +344,8 @@ static enum app_result build_entity(struct arena *a, struct group_work *w,
         continue; /* the key column is written from doc->id */
       APP_RETURN_IF_FAILED(check_name(d, w->doc_ix[i], p->name, max_ident, err));
       if (cell_text(p, &txt, &len, &why) != APP_OK)
-        return app_err_set(err, APP_ERR_INPUT, "doc %zu (%s %s): property '%.64s' %s",
-                           w->doc_ix[i], d->table, d->id, p->name, why);
+        return app_err_set(err, APP_ERR_INPUT, "doc %zu (%s %s): property '%.64s' %s", w->doc_ix[i],
+                           d->table, d->id, p->name, why);
       APP_RETURN_IF_FAILED(col_add(a, w, p->name, p->type, &ci, err));
       if (g->ncols > before) {
         if (w->g.ncols > w->typed_cap) {
@@ -490,8 +490,7 @@ static enum app_result build_links(struct arena *a, struct group_work *w,
       return app_err_set(err, APP_ERR_LIMIT, "sql plan: arena ceiling reached (links)");
     for (i = 0; i < n;) {
       size_t cnt = 0;
-      for (j = i; j < n && !strcmp(ents[j].k1, ents[i].k1) && !strcmp(ents[j].k2, ents[i].k2);
-           j++)
+      for (j = i; j < n && !strcmp(ents[j].k1, ents[i].k1) && !strcmp(ents[j].k2, ents[i].k2); j++)
         cnt++;
       out[m] = g->links[ents[j - 1].sub];
       out[m].ndocs = cnt;
@@ -552,8 +551,8 @@ enum app_result sql_plan_build(struct arena *a, const struct doc *const *docs, s
       w = group_get(a, &ws, &nws, &cap, SQL_GROUP_LINK, lt, NULL, d->relationship);
     } else if (is_entity_op(d->op)) {
       if (!d->key_name || !*d->key_name)
-        return app_err_set(err, APP_ERR_INPUT, "doc %zu (%s %s): no key column name", i,
-                           d->table, d->id);
+        return app_err_set(err, APP_ERR_INPUT, "doc %zu (%s %s): no key column name", i, d->table,
+                           d->id);
       APP_RETURN_IF_FAILED(check_name(d, i, d->key_name, max_ident, err));
       w = group_get(a, &ws, &nws, &cap, SQL_GROUP_ENTITY, sql_plan_table_of(d), d->key_name,
                     d->table);

@@ -37,12 +37,12 @@ struct sql_column {
 struct sql_cell {
   const char *text; /* value as text for a CAST; NULL: SQL NULL */
   size_t len;
-  const char *version; /* version text of the change that wrote it; NULL: not written */
+  const char *version;         /* version text of the change that wrote it; NULL: not written */
   const struct doc_prop *prop; /* the property written, NULL for a full-row null */
 };
 
 struct sql_row {
-  const char *id; /* key value, lower-case GUID */
+  const char *id;                   /* key value, lower-case GUID */
   sql_version_text version;         /* newest change merged in (any operation) */
   sql_version_text deleted_version; /* newest Delete merged in, or "" */
   sql_version_text full_version;    /* newest full-row change merged in, or "" */
@@ -65,8 +65,8 @@ enum sql_group_kind { SQL_GROUP_ENTITY = 0, SQL_GROUP_LINK };
 
 struct sql_group {
   enum sql_group_kind kind;
-  const char *table; /* target table as configured, maybe "schema.name" */
-  const char *key;   /* ENTITY: key column, e.g. "accountid" */
+  const char *table;        /* target table as configured, maybe "schema.name" */
+  const char *key;          /* ENTITY: key column, e.g. "accountid" */
   const char *source_table; /* ENTITY: Dataverse logical name; LINK: relationship */
   struct sql_column *cols;  /* ENTITY: union of the columns written in the batch */
   size_t ncols;
@@ -97,8 +97,8 @@ struct sql_plan {
  *   APP_ERR_LIMIT  the arena ceiling
  * max_ident: the dialect's identifier limit (sql_dialect_max_ident). */
 APP_NODISCARD enum app_result sql_plan_build(struct arena *a, const struct doc *const *docs,
-                                             size_t n, size_t max_ident,
-                                             struct sql_plan *out_plan, struct app_err *err);
+                                             size_t n, size_t max_ident, struct sql_plan *out_plan,
+                                             struct app_err *err);
 
 /* Make every full-row row of g write all of known[0..nknown) (the table's
  * mapped columns as the database has them): a column a full-row change does
@@ -106,8 +106,8 @@ APP_NODISCARD enum app_result sql_plan_build(struct arena *a, const struct doc *
  * row's full_version. Columns are added to g->cols as needed.
  *   APP_ERR_LIMIT  the arena ceiling */
 APP_NODISCARD enum app_result sql_plan_fill_full_rows(struct arena *a, struct sql_group *g,
-                                                      const struct sql_column *known,
-                                                      size_t nknown, struct app_err *err);
+                                                      const struct sql_column *known, size_t nknown,
+                                                      struct app_err *err);
 
 /* Table a doc is written to: doc->sql_table when set, else doc->table. */
 const char *sql_plan_table_of(const struct doc *d);

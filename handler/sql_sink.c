@@ -16,10 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PLAN_ARENA_MAX ((size_t)1 << 30)
+#define PLAN_ARENA_MAX          ((size_t)1 << 30)
 #define DEFAULT_LOGIN_TIMEOUT_S 15
 #define DEFAULT_QUERY_TIMEOUT_S 30
-#define DEFAULT_RETRY_MAX_MS 5000
+#define DEFAULT_RETRY_MAX_MS    5000
 
 /* What the database has for one table (from the catalogue). */
 struct table_info {
@@ -94,10 +94,10 @@ enum app_result sql_sink_create(const struct sql_sink_options *opt, struct sql_s
   s->dialect = s->cs.dialect;
   s->delete_mode = opt->delete_mode;
   s->validate_only = opt->validate_only;
-  s->login_timeout_s = opt->login_timeout_s > 0   ? opt->login_timeout_s
+  s->login_timeout_s = opt->login_timeout_s > 0    ? opt->login_timeout_s
                        : s->cs.login_timeout_s > 0 ? s->cs.login_timeout_s
                                                    : DEFAULT_LOGIN_TIMEOUT_S;
-  s->query_timeout_s = opt->query_timeout_s > 0   ? opt->query_timeout_s
+  s->query_timeout_s = opt->query_timeout_s > 0    ? opt->query_timeout_s
                        : s->cs.query_timeout_s > 0 ? s->cs.query_timeout_s
                                                    : DEFAULT_QUERY_TIMEOUT_S;
   s->retry_initial_ms = opt->retry_initial_ms > 0 ? opt->retry_initial_ms : 100;
@@ -176,8 +176,8 @@ static int remaining_s(int64_t deadline_ms, int cap_s)
 
 /* A free slot, waiting until deadline_ms. The slot's connection may be NULL
  * (to be opened by the caller). */
-static enum app_result pool_acquire(struct sql_sink *s, int64_t deadline_ms,
-                                    struct pool_slot **out, struct app_err *err)
+static enum app_result pool_acquire(struct sql_sink *s, int64_t deadline_ms, struct pool_slot **out,
+                                    struct app_err *err)
 {
   enum app_result r = APP_OK;
   pthread_mutex_lock(&s->pool_mu);
@@ -230,16 +230,14 @@ static void pool_release(struct sql_sink *s, struct pool_slot *slot, bool drop)
   pthread_mutex_unlock(&s->pool_mu);
 }
 
-static enum app_result slot_connect(struct sql_sink *s, struct pool_slot *slot,
-                                    int64_t deadline_ms, struct sql_odbc_diag *out_diag,
-                                    struct app_err *err)
+static enum app_result slot_connect(struct sql_sink *s, struct pool_slot *slot, int64_t deadline_ms,
+                                    struct sql_odbc_diag *out_diag, struct app_err *err)
 {
   memset(out_diag, 0, sizeof *out_diag);
   if (slot->conn)
     return APP_OK;
   return sql_odbc_connect(s->env, s->cs.odbc, s->cs.target, s->dialect,
-                          remaining_s(deadline_ms, s->login_timeout_s), &slot->conn, out_diag,
-                          err);
+                          remaining_s(deadline_ms, s->login_timeout_s), &slot->conn, out_diag, err);
 }
 
 enum app_result sql_sink_ping(struct sql_sink *s, struct app_err *err)
@@ -451,7 +449,9 @@ static enum app_result ensure_table(struct sql_sink *s, struct sql_conn *c, stru
     if (r != APP_OK)
       goto out;
     LOG_INFO("sql sink: schema change for %s: %s", g->table,
-             link ? "create link table" : !t->n ? "create table" : "add columns");
+             link    ? "create link table"
+             : !t->n ? "create table"
+                     : "add columns");
     r = run_ddl(s, c, ddl.data, timeout_s, round_trips, err);
     if (r != APP_OK) {
       /* Another instance may have made the same change at the same time:
@@ -641,8 +641,7 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
 
   memset(&st, 0, sizeof st);
   arena_init(&a, PLAN_ARENA_MAX);
-  r = sql_plan_build(&a, batch->docs, batch->ndocs, sql_dialect_max_ident(s->dialect), &plan,
-                     err);
+  r = sql_plan_build(&a, batch->docs, batch->ndocs, sql_dialect_max_ident(s->dialect), &plan, err);
   if (r != APP_OK || plan.ngroups == 0)
     goto out;
 
@@ -683,8 +682,8 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
     }
     delay = backoff_ms(s, attempt);
     if (sink_now_ms() + delay >= batch->deadline_ms) {
-      LOG_ERROR("sql sink: batch of %zu docs failed after %u attempts: %s", batch->ndocs,
-                attempt, err ? err->msg : "");
+      LOG_ERROR("sql sink: batch of %zu docs failed after %u attempts: %s", batch->ndocs, attempt,
+                err ? err->msg : "");
       app_err_wrap(err, "gave up after %u attempts (deadline)", attempt);
       goto out;
     }

@@ -32,12 +32,12 @@ struct sql_sink_options {
   enum sql_dialect dialect;      /* SQL_DIALECT_NONE: from the connection string */
   const char *odbc_driver;       /* for translated strings; NULL: the dialect's default */
   enum sql_delete_mode delete_mode;
-  bool validate_only;            /* never run DDL; fail when something is missing */
-  int pool_size;                 /* >= 1 */
-  int login_timeout_s;           /* 0: the connection string's, else 15 */
-  int query_timeout_s;           /* 0: the connection string's, else 30 */
-  int retry_initial_ms;          /* first backoff; doubles up to retry_max_ms */
-  int retry_max_ms;              /* 0: 5000 */
+  bool validate_only;   /* never run DDL; fail when something is missing */
+  int pool_size;        /* >= 1 */
+  int login_timeout_s;  /* 0: the connection string's, else 15 */
+  int query_timeout_s;  /* 0: the connection string's, else 30 */
+  int retry_initial_ms; /* first backoff; doubles up to retry_max_ms */
+  int retry_max_ms;     /* 0: 5000 */
 };
 
 /* Options from the app settings. Strings are borrowed from cfg. */

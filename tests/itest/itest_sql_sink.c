@@ -276,9 +276,9 @@ static void case_partial_updates(struct sql_sink *s)
   t[3] = td_new(CDC_OP_UPDATE, "t_partial", "leadid", ID(12), 1500, 1);
   td_num(t[3], "score", DOC_T_INT, "-7");
   CHECK_MSG(wr(s, t, 4, 10000, NULL, &e) == APP_OK, "%s", e.msg);
-  CHECK_STREQ(q1("SELECT name || '|' || phone || '|' || score FROM t_partial WHERE leadid = '" ID(
-                  12) "'"),
-              "N2|P2|-7");
+  CHECK_STREQ(
+      q1("SELECT name || '|' || phone || '|' || score FROM t_partial WHERE leadid = '" ID(12) "'"),
+      "N2|P2|-7");
   free_docs(t, 4);
 }
 
@@ -297,9 +297,9 @@ static void case_deletes(struct sql_sink *s)
   CHECK_MSG(wr(s, &t[1], 1, 10000, NULL, &e) == APP_OK, "%s", e.msg);
   CHECK_MSG(wr(s, &t[2], 1, 10000, &st, &e) == APP_OK, "%s", e.msg);
   CHECK_INTEQ(st.applied, 0);
-  CHECK_STREQ(q1("SELECT _cdc_deleted::text || ' ' || name FROM t_del WHERE accountid = '" ID(
-                  20) "'"),
-              "true alive");
+  CHECK_STREQ(
+      q1("SELECT _cdc_deleted::text || ' ' || name FROM t_del WHERE accountid = '" ID(20) "'"),
+      "true alive");
   CHECK_STREQ(q1("SELECT _cdc_deleted_version FROM t_del"), t[1]->d.version_text);
   free_docs(t, 3);
 
@@ -325,9 +325,9 @@ static void case_deletes(struct sql_sink *s)
   t[2] = td_new(CDC_OP_CREATE, "t_del", "accountid", ID(22), 9000, 1);
   td_str(t[2], "name", DOC_T_TEXT, "re-created");
   CHECK_MSG(wr(s, &t[2], 1, 10000, NULL, &e) == APP_OK, "%s", e.msg);
-  CHECK_STREQ(q1("SELECT _cdc_deleted::text || ' ' || name FROM t_del WHERE accountid = '" ID(
-                  22) "'"),
-              "false re-created");
+  CHECK_STREQ(
+      q1("SELECT _cdc_deleted::text || ' ' || name FROM t_del WHERE accountid = '" ID(22) "'"),
+      "false re-created");
   free_docs(t, 3);
 }
 
@@ -428,15 +428,15 @@ static void case_links(struct sql_sink *s)
   CHECK_STREQ(q1("SELECT count(*) || ' ' || bool_and(_cdc_associated)::text FROM "
                  "accountleads_association"),
               "2 true");
-  CHECK_STREQ(q1("SELECT table1 || ' ' || table2 FROM accountleads_association WHERE id2 = '" ID(
-                  61) "'"),
-              "account lead");
+  CHECK_STREQ(
+      q1("SELECT table1 || ' ' || table2 FROM accountleads_association WHERE id2 = '" ID(61) "'"),
+      "account lead");
   t[3] = td_new(CDC_OP_DISASSOCIATE, "lead", "leadid", ID(61), 3000, 1);
   td_relate(t[3], "accountleads_association", "account", ID(60));
   CHECK_MSG(wr(s, &t[3], 1, 10000, NULL, &e) == APP_OK, "%s", e.msg);
-  CHECK_STREQ(q1("SELECT _cdc_associated::text FROM accountleads_association WHERE id2 = '" ID(
-                  61) "'"),
-              "false");
+  CHECK_STREQ(
+      q1("SELECT _cdc_associated::text FROM accountleads_association WHERE id2 = '" ID(61) "'"),
+      "false");
   free_docs(t, 4);
 }
 
@@ -511,8 +511,8 @@ static void *conc_thread(void *p)
       /* versions are unique per (thread, round, k) so the winner is known */
       int64_t ts = 1000 + (int64_t)((round * 7 + a->thread * 3 + k * 5) % 50);
       snprintf(id, sizeof id, "00000000-0000-0000-0000-%012d", 900 + k % 10);
-      t[k] = td_new(CDC_OP_UPDATE, "t_conc", "accountid", NULL, ts, (uint32_t)(a->thread * 1000 +
-                                                                               round * 20 + k));
+      t[k] = td_new(CDC_OP_UPDATE, "t_conc", "accountid", NULL, ts,
+                    (uint32_t)(a->thread * 1000 + round * 20 + k));
       snprintf(t[k]->strs[TD_MAX_PROPS - 1][0], 40, "%s", id);
       t[k]->d.id = t[k]->strs[TD_MAX_PROPS - 1][0];
       snprintf(val, sizeof val, "%lld/%u", (long long)ts, t[k]->d.version.tie);
@@ -746,8 +746,8 @@ static void case_restart(struct sql_sink *s)
   qconnect();
   CHECK_STREQ(q1("SELECT count(*) FROM t_restart WHERE v LIKE 'v%'"), "301");
   snprintf(want, sizeof want, "v%d", 100 + 29 * 10 + 9);
-  CHECK_STREQ(q1("SELECT v FROM t_restart WHERE accountid = '00000000-0000-0000-0001-000000000399'"),
-              want);
+  CHECK_STREQ(
+      q1("SELECT v FROM t_restart WHERE accountid = '00000000-0000-0000-0001-000000000399'"), want);
 }
 
 /* ---- bench --------------------------------------------------------------------- */

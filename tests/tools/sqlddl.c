@@ -30,9 +30,9 @@ static int parse_type(const char *s, enum doc_type *out)
   static const struct {
     const char *name;
     enum doc_type t;
-  } types[] = {{"text", DOC_T_TEXT},         {"guid", DOC_T_GUID}, {"int", DOC_T_INT},
-               {"decimal", DOC_T_DECIMAL},   {"bool", DOC_T_BOOL}, {"datetime", DOC_T_DATETIME},
-               {"date", DOC_T_DATE},         {"multi", DOC_T_MULTI}, {"json", DOC_T_JSON}};
+  } types[] = {{"text", DOC_T_TEXT},       {"guid", DOC_T_GUID},   {"int", DOC_T_INT},
+               {"decimal", DOC_T_DECIMAL}, {"bool", DOC_T_BOOL},   {"datetime", DOC_T_DATETIME},
+               {"date", DOC_T_DATE},       {"multi", DOC_T_MULTI}, {"json", DOC_T_JSON}};
   size_t i;
   for (i = 0; i < sizeof types / sizeof types[0]; i++) {
     if (!strcmp(s, types[i].name)) {

@@ -45,8 +45,8 @@ static inline struct tdoc *td_new(enum cdc_op op, const char *table, const char 
 }
 
 /* A property with explicit JSON text and decoded text (text may be NULL). */
-static inline void td_prop(struct tdoc *t, const char *name, enum doc_kind kind,
-                           enum doc_type type, const char *json, const char *text)
+static inline void td_prop(struct tdoc *t, const char *name, enum doc_kind kind, enum doc_type type,
+                           const char *json, const char *text)
 {
   struct doc_prop *p = &t->props[t->d.nprops];
   APP_ASSERT(t->d.nprops < TD_MAX_PROPS);

@@ -3,9 +3,9 @@
 #include "check.h"
 #include "sql_testdocs.h"
 
-#define A1 "11111111-0000-0000-0000-000000000001"
-#define A2 "11111111-0000-0000-0000-000000000002"
-#define A3 "11111111-0000-0000-0000-000000000003"
+#define A1         "11111111-0000-0000-0000-000000000001"
+#define A2         "11111111-0000-0000-0000-000000000002"
+#define A3         "11111111-0000-0000-0000-000000000003"
 #define V(ts, tie) "00000000" #ts "00000000000000000000000000000" #tie
 
 static const char *rows(struct tdoc **t, size_t n, enum app_result *out_r, struct app_err *e)
@@ -67,27 +67,31 @@ int main(void)
   t[6]->d.needs_reread = true;
   out = rows(t, 7, &r, &e);
   CHECK_INTEQ(r, APP_OK);
-  CHECK_STREQ(out,
-              "["
-              "{\"accountid\":\"" A1 "\",\"name\":\"Contoso 2\","
-              "\"revenue\":\"12345678901234567890.1234567890\","
-              "\"numberofemployees\":9007199254740993,\"donotemail\":true,"
-              "\"_ownerid_value\":\"aabbccdd-0000-1111-2222-333344445555\","
-              "\"createdon\":\"2024-11-08T08:05:06Z\",\"categories\":\"100000000,100000002\","
-              "\"address\":\"{\\\"city\\\":\\\"Oslo\\\",\\\"n\\\":1.50}\",\"fax\":null,"
-              "\"statecode\":null,"
-              "\"_cdc_version\":\"" V(2000002, 2) "\",\"_cdc_deleted\":false},"
-              "{\"accountid\":\"" A2 "\",\"name\":null,\"revenue\":null,"
-              "\"numberofemployees\":null,\"donotemail\":null,\"_ownerid_value\":null,"
-              "\"createdon\":null,\"categories\":null,\"address\":null,\"fax\":null,"
-              "\"statecode\":1,"
-              "\"_cdc_version\":\"" V(3000003, 4) "\",\"_cdc_deleted\":false},"
-              "{\"accountid\":\"" A3 "\",\"name\":null,\"revenue\":null,"
-              "\"numberofemployees\":null,\"donotemail\":null,\"_ownerid_value\":null,"
-              "\"createdon\":null,\"categories\":null,\"address\":null,\"fax\":null,"
-              "\"statecode\":null,"
-              "\"_cdc_version\":\"" V(4000004, 5) "\",\"_cdc_deleted\":true}"
-              "]");
+  CHECK_STREQ(
+      out, "["
+           "{\"accountid\":\"" A1 "\",\"name\":\"Contoso 2\","
+           "\"revenue\":\"12345678901234567890.1234567890\","
+           "\"numberofemployees\":9007199254740993,\"donotemail\":true,"
+           "\"_ownerid_value\":\"aabbccdd-0000-1111-2222-333344445555\","
+           "\"createdon\":\"2024-11-08T08:05:06Z\",\"categories\":\"100000000,100000002\","
+           "\"address\":\"{\\\"city\\\":\\\"Oslo\\\",\\\"n\\\":1.50}\",\"fax\":null,"
+           "\"statecode\":null,"
+           "\"_cdc_version\":\"" V(
+               2000002,
+               2) "\",\"_cdc_deleted\":false},"
+                  "{\"accountid\":\"" A2 "\",\"name\":null,\"revenue\":null,"
+                  "\"numberofemployees\":null,\"donotemail\":null,\"_ownerid_value\":null,"
+                  "\"createdon\":null,\"categories\":null,\"address\":null,\"fax\":null,"
+                  "\"statecode\":1,"
+                  "\"_cdc_version\":\"" V(
+                      3000003,
+                      4) "\",\"_cdc_deleted\":false},"
+                         "{\"accountid\":\"" A3 "\",\"name\":null,\"revenue\":null,"
+                         "\"numberofemployees\":null,\"donotemail\":null,\"_ownerid_value\":null,"
+                         "\"createdon\":null,\"categories\":null,\"address\":null,\"fax\":null,"
+                         "\"statecode\":null,"
+                         "\"_cdc_version\":\"" V(4000004, 5) "\",\"_cdc_deleted\":true}"
+                                                             "]");
   free_all(t, 7);
 
   TEST_CASE("delete then older update in one invocation: still deleted, no stale values");

@@ -50,13 +50,11 @@ static const struct ok_case ok_cases[] = {
      "Driver={ODBC Driver 18 for SQL Server};Server=s;Database=d;"
      "Authentication=ActiveDirectoryServicePrincipal;UID=appid;PWD={secret};Encrypt=strict;",
      NULL, SQL_DIALECT_TSQL, 0, 0, NULL},
-    {"password with ; quotes and braces",
-     "Server=s;User ID=u;Password=\"p;a\"\"ss}{\"", SQL_DIALECT_NONE,
-     "Driver={ODBC Driver 18 for SQL Server};Server=s;UID=u;PWD={p;a\"ss}}{};",
+    {"password with ; quotes and braces", "Server=s;User ID=u;Password=\"p;a\"\"ss}{\"",
+     SQL_DIALECT_NONE, "Driver={ODBC Driver 18 for SQL Server};Server=s;UID=u;PWD={p;a\"ss}}{};",
      "Driver={ODBC Driver 18 for SQL Server};Server=s;UID=u;PWD=***;", SQL_DIALECT_TSQL, 0, 0,
      NULL},
-    {"last duplicate wins",
-     "Server=a;Server=b;Database=x;Database=y", SQL_DIALECT_NONE,
+    {"last duplicate wins", "Server=a;Server=b;Database=x;Database=y", SQL_DIALECT_NONE,
      "Driver={ODBC Driver 18 for SQL Server};Server=b;Database=y;", NULL, SQL_DIALECT_TSQL, 0, 0,
      "b/y"},
     {"plain ODBC for SQL Server is kept",
@@ -74,9 +72,9 @@ static const struct ok_case ok_cases[] = {
      "Driver=/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so;Servername=/tmp/x;Port=5432;"
      "Database=postgres;Username=postgres;Password=***;",
      SQL_DIALECT_POSTGRES, 0, 0, "/tmp/x/postgres"},
-    {"DSN with the dialect configured",
-     "DSN=warehouse;UID=u;PWD=p", SQL_DIALECT_POSTGRES, "DSN=warehouse;UID=u;PWD=p",
-     "DSN=warehouse;UID=u;PWD=***;", SQL_DIALECT_POSTGRES, 0, 0, "warehouse"},
+    {"DSN with the dialect configured", "DSN=warehouse;UID=u;PWD=p", SQL_DIALECT_POSTGRES,
+     "DSN=warehouse;UID=u;PWD=p", "DSN=warehouse;UID=u;PWD=***;", SQL_DIALECT_POSTGRES, 0, 0,
+     "warehouse"},
     {"Npgsql form for PostgreSQL",
      "Host=h.postgres.database.azure.com;Port=5432;Database=d;Username=u;Password=p;Ssl "
      "Mode=Require;Timeout=20",
@@ -106,20 +104,18 @@ static const struct bad_case bad_cases[] = {
     {"only separators", " ; ;", SQL_DIALECT_NONE, "empty", NULL},
     {"part without =", "Server=s;Password=hunter2;garbage", SQL_DIALECT_NONE, "has no '='",
      "hunter2"},
-    {"unclosed quote", "Server=s;Password=\"hunter2", SQL_DIALECT_NONE, "no closing",
-     "hunter2"},
+    {"unclosed quote", "Server=s;Password=\"hunter2", SQL_DIALECT_NONE, "no closing", "hunter2"},
     {"unclosed brace", "Driver={x;PWD=hunter2", SQL_DIALECT_NONE, "no closing", "hunter2"},
     {"text after a quoted value", "Server=s;Password='hunter2' x", SQL_DIALECT_NONE,
      "unexpected text", "hunter2"},
     {"unknown keyword", "Server=s;Password=hunter2;Flux Capacitor=1", SQL_DIALECT_NONE,
      "'Flux Capacitor'", "hunter2"},
-    {"no server", "Initial Catalog=db;Password=hunter2", SQL_DIALECT_NONE, "no Server",
-     "hunter2"},
-    {"integrated security", "Server=s;Integrated Security=True", SQL_DIALECT_NONE,
-     "not available", NULL},
+    {"no server", "Initial Catalog=db;Password=hunter2", SQL_DIALECT_NONE, "no Server", "hunter2"},
+    {"integrated security", "Server=s;Integrated Security=True", SQL_DIALECT_NONE, "not available",
+     NULL},
     {"bad Encrypt", "Server=s;Encrypt=maybe", SQL_DIALECT_NONE, "Encrypt must be", NULL},
-    {"bad bool", "Server=s;TrustServerCertificate=perhaps", SQL_DIALECT_NONE,
-     "True or False", NULL},
+    {"bad bool", "Server=s;TrustServerCertificate=perhaps", SQL_DIALECT_NONE, "True or False",
+     NULL},
     {"bad timeout", "Server=s;Connection Timeout=soon", SQL_DIALECT_NONE, "seconds", NULL},
     {"unsupported Entra method", "Server=s;Authentication=Active Directory Device Code Flow",
      SQL_DIALECT_NONE, "not supported by ODBC Driver 18", NULL},
@@ -178,8 +174,8 @@ int main(void)
   {
     struct sql_connstr cs;
     struct app_err e;
-    CHECK(sql_connstr_parse("Server=s;Database=d", SQL_DIALECT_TSQL, "ODBC Driver 17 for SQL Server",
-                            &cs, &e) == APP_OK);
+    CHECK(sql_connstr_parse("Server=s;Database=d", SQL_DIALECT_TSQL,
+                            "ODBC Driver 17 for SQL Server", &cs, &e) == APP_OK);
     CHECK_STREQ(cs.odbc, "Driver={ODBC Driver 17 for SQL Server};Server=s;Database=d;");
     sql_connstr_cleanup(&cs);
   }

@@ -173,8 +173,8 @@ static void statements(enum sql_dialect d, const char *prefix)
   golden(name, out.data);
 
   buf_reset(&out);
-  CHECK(sql_ddl_create(d, ent->table, ent->key, ent->cols, ent->ncols, SQL_DELETE_HARD, &out,
-                       &e) == APP_OK);
+  CHECK(sql_ddl_create(d, ent->table, ent->key, ent->cols, ent->ncols, SQL_DELETE_HARD, &out, &e) ==
+        APP_OK);
   CHECK(sql_ddl_add_columns(d, ent->table, ent->cols + 5, 2, &out, &e) == APP_OK);
   CHECK(sql_ddl_create_link(d, link->table, &out, &e) == APP_OK);
   CHECK(sql_dialect_columns_query(d, "dbo.it's", &st, &e) == APP_OK);
@@ -212,8 +212,7 @@ static void limits(void)
   CHECK(sql_plan_build(&a, dp, n, 128, &plan, &e) == APP_OK);
   CHECK_INTEQ(plan.groups[0].nrows, n);
   while (total < n) {
-    CHECK(sql_dialect_upsert(SQL_DIALECT_TSQL, &plan.groups[0], total, &st, &count, &e) ==
-          APP_OK);
+    CHECK(sql_dialect_upsert(SQL_DIALECT_TSQL, &plan.groups[0], total, &st, &count, &e) == APP_OK);
     CHECK(st.nparams <= 2000);
     CHECK(count >= 1 && count <= 1000);
     total += count;
@@ -236,7 +235,7 @@ static void limits(void)
     struct sql_group g = plan.groups[0];
     struct sql_column *cols = xcalloc(1100, sizeof *cols);
     struct sql_cell *cells = xcalloc(1100, sizeof *cells);
-    char (*names)[16] = xcalloc(1100, sizeof *names);
+    char(*names)[16] = xcalloc(1100, sizeof *names);
     for (i = 0; i < 1100; i++) {
       snprintf(names[i], sizeof names[i], "c%zu", i);
       cols[i].name = names[i];
@@ -312,9 +311,9 @@ static void names_and_types(void)
     memset(longname, 'x', 70);
     longname[70] = '\0';
     buf_init(&b, 0);
-    CHECK_INTEQ(sql_ddl_create(SQL_DIALECT_POSTGRES, longname, "id", NULL, 0, SQL_DELETE_SOFT, &b,
-                               &e),
-                APP_ERR_INPUT);
+    CHECK_INTEQ(
+        sql_ddl_create(SQL_DIALECT_POSTGRES, longname, "id", NULL, 0, SQL_DELETE_SOFT, &b, &e),
+        APP_ERR_INPUT);
     CHECK_CONTAINS(e.msg, "too long");
     CHECK(sql_ddl_create(SQL_DIALECT_TSQL, longname, "id", NULL, 0, SQL_DELETE_SOFT, &b, &e) ==
           APP_OK);

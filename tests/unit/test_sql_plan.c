@@ -147,8 +147,10 @@ static void collapse(void)
   td_str(t[2], "name", DOC_T_TEXT, "partial");
   CHECK(plan(t, 3, &p, &e) == APP_OK);
   {
-    struct sql_column known[] = {{"name", DOC_T_TEXT}, {"city", DOC_T_TEXT},
-                                 {"phone", DOC_T_TEXT}, {"revenue", DOC_T_DECIMAL}};
+    struct sql_column known[] = {{"name", DOC_T_TEXT},
+                                 {"city", DOC_T_TEXT},
+                                 {"phone", DOC_T_TEXT},
+                                 {"revenue", DOC_T_DECIMAL}};
     struct sql_group *mg = &p.groups[0];
     CHECK(sql_plan_fill_full_rows(&a, mg, known, 4, &e) == APP_OK);
     CHECK(sql_plan_fill_full_rows(&a, mg, known, 4, &e) == APP_OK); /* idempotent */
@@ -215,10 +217,9 @@ static void bad_input(void)
       {"not a number", "n", "\"1,5\"", "1,5", "not a number", DOC_STRING, DOC_T_DECIMAL},
       {"not a GUID", "g", "\"xyz\"", "xyz", "not a GUID", DOC_STRING, DOC_T_GUID},
       {"not a bool", "b", "\"yes\"", "yes", "not true or false", DOC_STRING, DOC_T_BOOL},
-      {"not a datetime", "d", "\"yesterday\"", "yesterday", "ISO 8601", DOC_STRING,
-       DOC_T_DATETIME},
-      {"not a date", "d", "\"2024-01-01T00:00Z\"", "2024-01-01T00:00Z", "YYYY-MM-DD",
-       DOC_STRING, DOC_T_DATE},
+      {"not a datetime", "d", "\"yesterday\"", "yesterday", "ISO 8601", DOC_STRING, DOC_T_DATETIME},
+      {"not a date", "d", "\"2024-01-01T00:00Z\"", "2024-01-01T00:00Z", "YYYY-MM-DD", DOC_STRING,
+       DOC_T_DATE},
       {"no text", "n", "\"x\"", NULL, "has no text", DOC_STRING, DOC_T_TEXT},
   };
   size_t i;
