@@ -26,6 +26,7 @@ struct table_info {
   char *table;
   bool link;
   bool tombstone; /* "<table>__tombstone" exists (hard deletes) */
+  bool stale;     /* the database said the table or a column is missing: look again */
   char **names;
   enum doc_type *types;
   size_t n, cap;
@@ -370,7 +371,7 @@ static enum app_result run_ddl(struct sql_sink *s, struct sql_conn *c, const cha
 static bool satisfied(const struct sql_sink *s, const struct sql_group *g,
                       const struct table_info *t, struct sql_column *scratch)
 {
-  if (!t || !t->n)
+  if (!t || !t->n || t->stale)
     return false;
   if (g->kind == SQL_GROUP_LINK)
     return true;
@@ -602,6 +603,27 @@ static enum app_result attempt_write(struct sql_sink *s, struct sql_conn *c, str
   return r;
 }
 
+/* Undefined table or column (PostgreSQL, and ODBC's codes for SQL Server's
+ * 208 and 207). */
+static bool schema_gone(const char *st)
+{
+  return !strcmp(st, "42P01") || !strcmp(st, "42703") || !strcmp(st, "42S02") ||
+         !strcmp(st, "42S22");
+}
+
+static void forget_tables(struct sql_sink *s, const struct sql_plan *plan)
+{
+  size_t i;
+  pthread_mutex_lock(&s->schema_mu);
+  for (i = 0; i < plan->ngroups; i++) {
+    struct table_info *t =
+        table_find(s, plan->groups[i].table, plan->groups[i].kind == SQL_GROUP_LINK);
+    if (t)
+      t->stale = true;
+  }
+  pthread_mutex_unlock(&s->schema_mu);
+}
+
 static int64_t backoff_ms(struct sql_sink *s, unsigned attempt)
 {
   int64_t d = s->retry_initial_ms;
@@ -638,6 +660,7 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
   struct sink_stats st;
   enum app_result r;
   unsigned attempt = 0;
+  bool schema_retried = false;
 
   memset(&st, 0, sizeof st);
   arena_init(&a, PLAN_ARENA_MAX);
@@ -674,6 +697,14 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
       st.round_trips++;
     }
     pool_release(s, slot, drop);
+    if (r == APP_ERR_SQL && !schema_retried && schema_gone(dg.sqlstate)) {
+      /* Someone dropped or altered a table behind our cache: look at the
+       * catalogue again (and recreate what is missing) once, at once. */
+      LOG_WARN("sql sink: %s; refreshing the cached table definitions", err ? err->msg : "");
+      forget_tables(s, &plan);
+      schema_retried = true;
+      continue;
+    }
     if (r != APP_ERR_SQL || !dg.transient) {
       if (r == APP_ERR_SQL)
         LOG_ERROR("sql sink: batch of %zu docs failed, not retried: %s", batch->ndocs,
