@@ -240,3 +240,35 @@ enum app_result sql_ddl_create_link(enum sql_dialect d, const char *table, struc
     return app_err_set(err, APP_ERR_LIMIT, "DDL for %s: text too large", table);
   return APP_OK;
 }
+
+static enum app_result poison_create(enum sql_dialect d, struct buf *out)
+{
+  bool ts = d == SQL_DIALECT_TSQL;
+  const char *text_t = ts ? "nvarchar(max)" : "text";
+  const char *short_t = ts ? "nvarchar(200)" : "text";
+  APP_RETURN_IF_FAILED(create_head(d, SQL_POISON_TABLE, "", out));
+  APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
+  APP_RETURN_IF_FAILED(
+      coldef(d, "poison_key", "", "varchar(100)", " NOT NULL PRIMARY KEY,\n  ", out));
+  APP_RETURN_IF_FAILED(coldef(d, "message_id", "", short_t, " NULL,\n  ", out));
+  APP_RETURN_IF_FAILED(coldef(d, "reason", "", text_t, " NOT NULL,\n  ", out));
+  APP_RETURN_IF_FAILED(coldef(d, "body", "", ts ? "varbinary(max)" : "bytea", " NULL,\n  ", out));
+  APP_RETURN_IF_FAILED(coldef(d, "content_type", "", short_t, " NULL,\n  ", out));
+  APP_RETURN_IF_FAILED(coldef(d, "delivery_count", "", "integer", " NOT NULL,\n  ", out));
+  APP_RETURN_IF_FAILED(coldef(d, "enqueued_ms", "", "bigint", " NOT NULL,\n  ", out));
+  APP_RETURN_IF_FAILED(coldef(d, "function_name", "", short_t, " NULL,\n  ", out));
+  APP_RETURN_IF_FAILED(coldef(d, "invocation_id", "", short_t, " NULL,\n  ", out));
+  APP_RETURN_IF_FAILED(
+      coldef(d, "recorded_at", "", ts ? "datetime2(7)" : "timestamptz",
+             ts ? " NOT NULL DEFAULT SYSUTCDATETIME()\n" : " NOT NULL DEFAULT now()\n", out));
+  return buf_append_str(out, ");\n");
+}
+
+enum app_result sql_ddl_create_poison(enum sql_dialect d, struct buf *out, struct app_err *err)
+{
+  if (d == SQL_DIALECT_NONE)
+    return app_err_set(err, APP_ERR_INPUT, "DDL needs a dialect (tsql or postgres)");
+  if (poison_create(d, out) != APP_OK)
+    return app_err_set(err, APP_ERR_LIMIT, "DDL for %s: text too large", SQL_POISON_TABLE);
+  return APP_OK;
+}

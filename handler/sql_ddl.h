@@ -39,4 +39,11 @@ APP_NODISCARD enum app_result sql_ddl_add_columns(enum sql_dialect d, const char
 APP_NODISCARD enum app_result sql_ddl_create_link(enum sql_dialect d, const char *table,
                                                   struct buf *out, struct app_err *err);
 
+/* CREATE TABLE for the poison table (SQL_POISON_TABLE in the default
+ * schema): poison_key primary key, message_id, reason, body (raw bytes),
+ * content_type, delivery_count, enqueued_ms, function_name, invocation_id,
+ * recorded_at. Errors as sql_ddl_create. */
+APP_NODISCARD enum app_result sql_ddl_create_poison(enum sql_dialect d, struct buf *out,
+                                                    struct app_err *err);
+
 #endif

@@ -956,3 +956,123 @@ enum app_result sql_dialect_columns_query(enum sql_dialect d, const char *table,
     return app_err_set(err, r, "table %s: catalogue query too large", table);
   return APP_OK;
 }
+
+/* Hex text of n bytes (for CONVERT(varbinary, ?, 2) / decode(?, 'hex')). */
+static enum app_result hex_param(struct sql_stmt *s, const char *p, size_t n)
+{
+  static const char digits[] = "0123456789abcdef";
+  struct buf b;
+  size_t i;
+  enum app_result r;
+  buf_init(&b, 0);
+  r = buf_reserve(&b, n * 2 + 1);
+  for (i = 0; r == APP_OK && i < n; i++) {
+    char two[2];
+    two[0] = digits[(unsigned char)p[i] >> 4];
+    two[1] = digits[(unsigned char)p[i] & 15];
+    r = buf_append(&b, two, 2);
+  }
+  if (r == APP_OK)
+    r = param_add_owned(s, &b);
+  buf_cleanup(&b);
+  return r;
+}
+
+/* "CAST(? AS type)" with v as an owned parameter text (it must outlive
+ * this call). */
+static enum app_result int_param(struct sql_stmt *s, long long v, const char *type)
+{
+  struct buf nb;
+  enum app_result r;
+  buf_init(&nb, 0);
+  r = buf_printf(&nb, "%lld", v);
+  if (r == APP_OK)
+    r = param_add_owned(s, &nb);
+  buf_cleanup(&nb);
+  return r == APP_OK ? buf_printf(&s->sql, "CAST(? AS %s)", type) : r;
+}
+
+static enum app_result text_or_null(enum sql_dialect d, struct sql_stmt *s, const char *v,
+                                    const char *type)
+{
+  return cast_value(d, s, v, v ? strlen(v) : 0, type);
+}
+
+enum app_result sql_dialect_poison_insert(enum sql_dialect d, const struct sql_poison_row *rows,
+                                          size_t n, size_t from, struct sql_stmt *out,
+                                          size_t *out_count, struct app_err *err)
+{
+  struct buf *b = &out->sql;
+  bool ts = d == SQL_DIALECT_TSQL;
+  const char *text_t = ts ? "nvarchar(max)" : "text";
+  const char *short_t = ts ? "nvarchar(200)" : "text";
+  size_t i, count = n - from, per_stmt = sql_dialect_max_params(d) / 10;
+  enum app_result r;
+
+  APP_ASSERT(from < n);
+  sql_stmt_reset(out);
+  if (count > per_stmt)
+    count = per_stmt;
+  *out_count = count;
+  r = buf_append_str(b, ts ? "MERGE INTO [" SQL_POISON_TABLE "] WITH (HOLDLOCK) AS t\nUSING (VALUES"
+                           : "INSERT INTO \"" SQL_POISON_TABLE "\" (\"poison_key\", "
+                             "\"message_id\", \"reason\", \"body\", \"content_type\", "
+                             "\"delivery_count\", \"enqueued_ms\", \"function_name\", "
+                             "\"invocation_id\", \"recorded_at\")\nVALUES");
+  for (i = from; r == APP_OK && i < from + count; i++) {
+    const struct sql_poison_row *p = &rows[i];
+    r = buf_append_str(b, i > from ? ",\n  (" : "\n  (");
+    if (!r)
+      r = text_or_null(d, out, p->key, "varchar(100)");
+    if (!r)
+      r = buf_append_str(b, ", ");
+    if (!r)
+      r = text_or_null(d, out, p->message_id, short_t);
+    if (!r)
+      r = buf_append_str(b, ", ");
+    if (!r)
+      r = text_or_null(d, out, p->reason ? p->reason : "", text_t);
+    if (!r)
+      r = buf_append_str(b, ts ? ", CONVERT(varbinary(max), " : ", decode(");
+    if (!r)
+      r = hex_param(out, p->body ? p->body : "", p->body ? p->body_len : 0);
+    if (!r)
+      r = buf_append_str(b, ts ? "?, 2), " : "?, 'hex'), ");
+    if (!r)
+      r = text_or_null(d, out, p->content_type, short_t);
+    if (!r)
+      r = buf_append_str(b, ", ");
+    if (!r)
+      r = int_param(out, p->delivery_count, "integer");
+    if (!r)
+      r = buf_append_str(b, ", ");
+    if (!r)
+      r = int_param(out, p->enqueued_ms, "bigint");
+    if (!r)
+      r = buf_append_str(b, ", ");
+    if (!r)
+      r = text_or_null(d, out, p->function, short_t);
+    if (!r)
+      r = buf_append_str(b, ", ");
+    if (!r)
+      r = text_or_null(d, out, p->invocation_id, short_t);
+    if (!r)
+      r = buf_append_str(b, ts ? ", SYSUTCDATETIME())" : ", now())");
+  }
+  if (!r && ts)
+    r = buf_append_str(
+        b, "\n) AS s ([poison_key], [message_id], [reason], [body], [content_type], "
+           "[delivery_count], [enqueued_ms], [function_name], [invocation_id], [recorded_at])\n"
+           "ON t.[poison_key] = s.[poison_key]\n"
+           "WHEN NOT MATCHED THEN INSERT ([poison_key], [message_id], [reason], [body], "
+           "[content_type], [delivery_count], [enqueued_ms], [function_name], [invocation_id], "
+           "[recorded_at])\n"
+           "  VALUES (s.[poison_key], s.[message_id], s.[reason], s.[body], s.[content_type], "
+           "s.[delivery_count], s.[enqueued_ms], s.[function_name], s.[invocation_id], "
+           "s.[recorded_at]);");
+  if (!r && !ts)
+    r = buf_append_str(b, "\nON CONFLICT (\"poison_key\") DO NOTHING");
+  if (r != APP_OK)
+    return app_err_set(err, r, "poison rows: statement text too large");
+  return APP_OK;
+}

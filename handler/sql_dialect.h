@@ -110,6 +110,31 @@ APP_NODISCARD enum app_result sql_dialect_hard_delete(enum sql_dialect d, const 
                                                       enum sql_hard_step step, struct sql_stmt *out,
                                                       struct app_err *err);
 
+/* Poison messages recorded in SQL: table SQL_POISON_TABLE, one row per
+ * poison_key (the Service Bus MessageId, else "sha256:" + hash of the body),
+ * so a redelivered batch records nothing twice. */
+#define SQL_POISON_TABLE "_cdc_poison"
+
+struct sql_poison_row {
+  const char *key;        /* poison_key, unique within one call */
+  const char *message_id; /* may be NULL */
+  const char *reason;
+  const char *body; /* raw bytes, stored as varbinary/bytea */
+  size_t body_len;
+  const char *content_type; /* may be NULL */
+  int delivery_count;
+  long long enqueued_ms;
+  const char *function;      /* may be NULL */
+  const char *invocation_id; /* may be NULL */
+};
+
+/* Insert rows[from..] that are not recorded yet (as many as fit the
+ * parameter limit); *out_count gets how many. */
+APP_NODISCARD enum app_result sql_dialect_poison_insert(enum sql_dialect d,
+                                                        const struct sql_poison_row *rows, size_t n,
+                                                        size_t from, struct sql_stmt *out,
+                                                        size_t *out_count, struct app_err *err);
+
 /* Query listing the columns of table as rows (name, type name), taking no
  * parameters (names are embedded as quoted literals). */
 APP_NODISCARD enum app_result sql_dialect_columns_query(enum sql_dialect d, const char *table,

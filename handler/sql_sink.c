@@ -9,6 +9,7 @@
 #include "sql_plan.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,8 @@ struct sql_sink {
 
   pthread_mutex_t schema_mu; /* guards tables and serialises our DDL */
   struct table_info *tables;
+  bool record_poison;
+  bool poison_ready; /* the poison table exists (under schema_mu) */
 
   pthread_mutex_t rng_mu;
   uint64_t rng;
@@ -73,6 +76,7 @@ void sql_sink_options_from_config(const struct app_config *cfg, struct sql_sink_
   out->query_timeout_s = cfg->sql_query_timeout_s;
   out->retry_initial_ms = cfg->retry_initial_ms;
   out->retry_max_ms = DEFAULT_RETRY_MAX_MS;
+  out->record_poison = cfg->poison == CFG_POISON_RECORD && cfg->target == CFG_TARGET_SQL;
 }
 
 enum app_result sql_sink_create(const struct sql_sink_options *opt, struct sql_sink **out_sink,
@@ -95,6 +99,7 @@ enum app_result sql_sink_create(const struct sql_sink_options *opt, struct sql_s
   s->dialect = s->cs.dialect;
   s->delete_mode = opt->delete_mode;
   s->validate_only = opt->validate_only;
+  s->record_poison = opt->record_poison;
   s->login_timeout_s = opt->login_timeout_s > 0    ? opt->login_timeout_s
                        : s->cs.login_timeout_s > 0 ? s->cs.login_timeout_s
                                                    : DEFAULT_LOGIN_TIMEOUT_S;
@@ -507,6 +512,97 @@ static enum app_result fill_full_rows(struct sql_sink *s, struct arena *a, struc
   return r;
 }
 
+/* ---- poison ----------------------------------------------------------------- */
+
+/* Rows for batch->poison: keyed by MessageId, else by the body's SHA-256,
+ * and deduplicated (a batch may carry one message twice). Strings live in a. */
+static enum app_result poison_rows(struct arena *a, const struct sink_batch *batch,
+                                   struct sql_poison_row **out_rows, size_t *out_n,
+                                   struct app_err *err)
+{
+  struct sql_poison_row *rows =
+      arena_alloc(a, (batch->npoison ? batch->npoison : 1) * sizeof *rows);
+  size_t i, j, n = 0;
+  if (!rows)
+    return app_err_set(err, APP_ERR_LIMIT, "sql sink: arena ceiling reached (poison)");
+  for (i = 0; i < batch->npoison; i++) {
+    const struct sink_poison *p = &batch->poison[i];
+    char *key = arena_alloc(a, 101);
+    bool dup = false;
+    if (!key)
+      return app_err_set(err, APP_ERR_LIMIT, "sql sink: arena ceiling reached (poison)");
+    if (p->message_id && *p->message_id) {
+      snprintf(key, 101, "%.100s", p->message_id);
+    } else {
+      unsigned char md[EVP_MAX_MD_SIZE];
+      unsigned int mdlen = 0, k;
+      if (EVP_Digest(p->body ? p->body : "", p->body ? p->body_len : 0, md, &mdlen, EVP_sha256(),
+                     NULL) != 1)
+        return app_err_set(err, APP_ERR_NOMEM, "sql sink: SHA-256 of a poison body failed");
+      memcpy(key, "sha256:", 7);
+      for (k = 0; k < mdlen && 7 + k * 2 + 2 < 101; k++)
+        snprintf(key + 7 + k * 2, 3, "%02x", md[k]);
+    }
+    for (j = 0; j < n && !dup; j++)
+      dup = !strcmp(rows[j].key, key);
+    if (dup)
+      continue;
+    rows[n].key = key;
+    rows[n].message_id = p->message_id;
+    rows[n].reason = p->reason;
+    rows[n].body = p->body;
+    rows[n].body_len = p->body_len;
+    rows[n].content_type = p->content_type;
+    rows[n].delivery_count = p->delivery_count;
+    rows[n].enqueued_ms = p->enqueued_ms;
+    rows[n].function = batch->function;
+    rows[n].invocation_id = batch->invocation_id;
+    n++;
+  }
+  *out_rows = rows;
+  *out_n = n;
+  return APP_OK;
+}
+
+static enum app_result ensure_poison_table(struct sql_sink *s, struct sql_conn *c, int timeout_s,
+                                           size_t *round_trips, struct app_err *err)
+{
+  struct buf ddl;
+  enum app_result r = APP_OK;
+  pthread_mutex_lock(&s->schema_mu);
+  if (s->poison_ready)
+    goto out;
+  buf_init(&ddl, 0);
+  if (s->validate_only) {
+    /* trust the DBA; a missing table fails the insert with its SQLSTATE */
+    s->poison_ready = true;
+  } else {
+    r = sql_ddl_create_poison(s->dialect, &ddl, err);
+    if (r == APP_OK)
+      r = run_ddl(s, c, ddl.data, timeout_s, round_trips, err);
+    if (r == APP_OK)
+      s->poison_ready = true;
+  }
+  buf_cleanup(&ddl);
+out:
+  pthread_mutex_unlock(&s->schema_mu);
+  return r;
+}
+
+static enum app_result write_poison(struct sql_sink *s, struct sql_conn *c,
+                                    const struct sql_poison_row *rows, size_t n, int timeout_s,
+                                    size_t *round_trips, struct sql_stmt *st, struct app_err *err)
+{
+  size_t from = 0, count;
+  while (from < n) {
+    APP_RETURN_IF_FAILED(sql_dialect_poison_insert(s->dialect, rows, n, from, st, &count, err));
+    APP_RETURN_IF_FAILED(sql_odbc_exec(c, st, timeout_s, NULL, err));
+    (*round_trips)++;
+    from += count;
+  }
+  return APP_OK;
+}
+
 /* ---- one attempt ------------------------------------------------------------ */
 
 struct attempt {
@@ -574,7 +670,8 @@ static enum app_result write_links(struct sql_sink *s, struct sql_conn *c,
 }
 
 static enum app_result attempt_write(struct sql_sink *s, struct sql_conn *c, struct arena *a,
-                                     struct sql_plan *plan, int timeout_s, struct attempt *at,
+                                     struct sql_plan *plan, const struct sql_poison_row *poison,
+                                     size_t npoison, int timeout_s, struct attempt *at,
                                      struct app_err *err)
 {
   struct sql_stmt st;
@@ -589,11 +686,18 @@ static enum app_result attempt_write(struct sql_sink *s, struct sql_conn *c, str
     if (r == APP_OK && plan->groups[i].kind == SQL_GROUP_ENTITY)
       r = fill_full_rows(s, a, &plan->groups[i], t, err);
   }
+  if (r == APP_OK && npoison)
+    r = ensure_poison_table(s, c, timeout_s, &at->round_trips, err);
   /* then the batch: one transaction, tables in name order */
   for (i = 0; i < plan->ngroups && r == APP_OK; i++) {
     const struct sql_group *g = &plan->groups[i];
     r = g->kind == SQL_GROUP_ENTITY ? write_entity(s, c, g, timeout_s, at, &st, err)
                                     : write_links(s, c, g, timeout_s, at, &st, err);
+  }
+  if (r == APP_OK && npoison) {
+    r = write_poison(s, c, poison, npoison, timeout_s, &at->round_trips, &st, err);
+    if (r != APP_OK)
+      app_err_wrap(err, "table %s", SQL_POISON_TABLE);
   }
   if (r == APP_OK) {
     r = sql_odbc_commit(c, err);
@@ -661,11 +765,15 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
   enum app_result r;
   unsigned attempt = 0;
   bool schema_retried = false;
+  struct sql_poison_row *poison = NULL;
+  size_t npoison = 0;
 
   memset(&st, 0, sizeof st);
   arena_init(&a, PLAN_ARENA_MAX);
   r = sql_plan_build(&a, batch->docs, batch->ndocs, sql_dialect_max_ident(s->dialect), &plan, err);
-  if (r != APP_OK || plan.ngroups == 0)
+  if (r == APP_OK && s->record_poison && batch->npoison)
+    r = poison_rows(&a, batch, &poison, &npoison, err);
+  if (r != APP_OK || (plan.ngroups == 0 && npoison == 0))
     goto out;
 
   for (;;) {
@@ -681,12 +789,13 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
       goto out;
     r = slot_connect(s, slot, batch->deadline_ms, &dg, err);
     if (r == APP_OK) {
-      r = attempt_write(s, slot->conn, &a, &plan,
+      r = attempt_write(s, slot->conn, &a, &plan, poison, npoison,
                         remaining_s(batch->deadline_ms, s->query_timeout_s), &at, err);
       st.round_trips += at.round_trips;
       if (r == APP_OK) {
         st.applied = at.changed;
         st.stale = plan.ndocs > at.changed ? plan.ndocs - at.changed : 0;
+        st.poison = npoison;
         pool_release(s, slot, false);
         break;
       }

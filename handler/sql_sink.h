@@ -38,9 +38,12 @@ struct sql_sink_options {
   int query_timeout_s;  /* 0: the connection string's, else 30 */
   int retry_initial_ms; /* first backoff; doubles up to retry_max_ms */
   int retry_max_ms;     /* 0: 5000 */
+  bool record_poison;   /* write batch->poison to the _cdc_poison table */
 };
 
-/* Options from the app settings. Strings are borrowed from cfg. */
+/* Options from the app settings. Strings are borrowed from cfg.
+ * record_poison is set when CDC_POISON=record and CDC_TARGET=sql (with
+ * redis+sql the Redis sink records poison in its stream). */
 void sql_sink_options_from_config(const struct app_config *cfg, struct sql_sink_options *out);
 
 /* Parse the connection string and set up the pool (no connection is opened
@@ -55,11 +58,13 @@ APP_NODISCARD enum app_result sql_sink_create(const struct sql_sink_options *opt
  * write may be running. */
 void sql_sink_destroy(struct sql_sink *s);
 
-/* Write batch->docs in one transaction (see above). Poison messages are
- * not handled here (they go to the poison stream). *out_stats (may be NULL)
+/* Write batch->docs in one transaction (see above); with record_poison
+ * also batch->poison, as rows of _cdc_poison keyed by MessageId (else the
+ * body's SHA-256), in the same transaction. *out_stats (may be NULL)
  * gets: applied = rows and links the batch changed, stale = documents that
  * changed nothing (ndocs - applied, floored at 0; exact when no key appears
- * twice), round_trips = statements + commits, retries.
+ * twice), poison = poison messages recorded, round_trips = statements +
+ * commits, retries.
  *   APP_ERR_INPUT   a document cannot be written (named; never retried)
  *   APP_ERR_CONFIG  validate mode and a table/column is missing
  *   APP_ERR_SQL     the database failed (SQLSTATE and text in the message);

@@ -499,6 +499,74 @@ static void case_hard_delete(void)
   sql_sink_destroy(h);
 }
 
+static void case_poison(void)
+{
+  struct sql_sink_options o;
+  struct sql_sink *ps = NULL;
+  struct sink_poison p[3];
+  struct sink_batch b;
+  struct sink_stats st;
+  struct tdoc *t[1];
+  const struct doc *d[1];
+  struct app_err e;
+  int round;
+  static const char body[] = "\x00\x01"
+                             "binary .NET\xff";
+
+  TEST_CASE("poison messages recorded in the batch transaction, once");
+  memset(&o, 0, sizeof o);
+  o.connection_string = odbc;
+  o.pool_size = 1;
+  o.record_poison = true;
+  CHECK(sql_sink_create(&o, &ps, &e) == APP_OK);
+  memset(p, 0, sizeof p);
+  p[0].message_id = "msg-1";
+  p[0].reason = "not JSON: line 1, column 1";
+  p[0].body = body;
+  p[0].body_len = sizeof body - 1;
+  p[0].content_type = "application/msbin1";
+  p[0].delivery_count = 2;
+  p[0].enqueued_ms = 1731053106000;
+  p[1] = p[0]; /* the same message twice in one batch */
+  p[2].reason = "no MessageId";
+  p[2].body = "{}";
+  p[2].body_len = 2;
+  t[0] = td_new(CDC_OP_CREATE, "t_poison_doc", "accountid", ID(95), 1000, 1);
+  td_str(t[0], "name", DOC_T_TEXT, "good doc beside poison");
+  d[0] = &t[0]->d;
+  for (round = 0; round < 2; round++) { /* the second round is a redelivery */
+    memset(&b, 0, sizeof b);
+    b.docs = d;
+    b.ndocs = 1;
+    b.poison = p;
+    b.npoison = 3;
+    b.function = "cdc";
+    b.invocation_id = "inv-1";
+    b.deadline_ms = sink_now_ms() + 10000;
+    CHECK_MSG(sql_sink_write(ps, &b, &st, &e) == APP_OK, "%s", e.msg);
+    CHECK_INTEQ(st.poison, 2);
+  }
+  CHECK_STREQ(q1("SELECT count(*) FROM _cdc_poison"), "2");
+  CHECK_STREQ(q1("SELECT encode(body, 'hex') || ' ' || reason || ' ' || delivery_count || ' ' "
+                 "|| enqueued_ms || ' ' || function_name || ' ' || invocation_id FROM "
+                 "_cdc_poison WHERE poison_key = 'msg-1'"),
+              "000162696e617279202e4e4554ff not JSON: line 1, column 1 2 1731053106000 cdc inv-1");
+  CHECK_STREQ(q1("SELECT poison_key FROM _cdc_poison WHERE message_id IS NULL"),
+              "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a");
+  CHECK_STREQ(q1("SELECT name FROM t_poison_doc"), "good doc beside poison");
+
+  TEST_CASE("a batch of only poison");
+  memset(&b, 0, sizeof b);
+  p[2].body = "[]";
+  b.poison = &p[2];
+  b.npoison = 1;
+  b.deadline_ms = sink_now_ms() + 10000;
+  CHECK_MSG(sql_sink_write(ps, &b, &st, &e) == APP_OK, "%s", e.msg);
+  CHECK_STREQ(q1("SELECT count(*) FROM _cdc_poison"), "3");
+  free_docs(t, 1);
+  sql_sink_destroy(ps);
+}
+
 static void case_validate(void)
 {
   struct sql_sink *v = mk_sink(SQL_DELETE_SOFT, true, 1);
@@ -663,8 +731,7 @@ static void case_query_timeout_and_deadlock(struct sql_sink *s)
      * long before that (the bound is loose for a loaded machine) */
     r = raw_exec(c2, "SELECT pg_sleep(30)", 1, &e);
     CHECK_INTEQ(r, APP_ERR_SQL);
-    CHECK_MSG(sink_now_ms() - t0 < 15000, "timeout took %lld ms",
-              (long long)(sink_now_ms() - t0));
+    CHECK_MSG(sink_now_ms() - t0 < 15000, "timeout took %lld ms", (long long)(sink_now_ms() - t0));
     CHECK_MSG(sql_odbc_last(c2)->transient, "not transient: %s", e.msg);
     sql_odbc_rollback(c2);
   }
@@ -883,6 +950,7 @@ int main(int argc, char **argv)
   case_links(s);
   case_hard_delete();
   case_validate();
+  case_poison();
   case_concurrent(s);
   case_query_timeout_and_deadlock(s);
   if (getenv("PG_STOP_CMD"))

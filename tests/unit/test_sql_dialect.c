@@ -182,6 +182,33 @@ static void statements(enum sql_dialect d, const char *prefix)
   snprintf(name, sizeof name, "%s_ddl.sql", prefix);
   golden(name, out.data);
 
+  buf_reset(&out);
+  {
+    struct sql_poison_row pr[2];
+    memset(pr, 0, sizeof pr);
+    pr[0].key = "msg-1";
+    pr[0].message_id = "msg-1";
+    pr[0].reason = "not JSON: line 1, column 1";
+    pr[0].body = "\x00\x01"
+                 "ab";
+    pr[0].body_len = 4;
+    pr[0].content_type = "application/msbin1";
+    pr[0].delivery_count = 3;
+    pr[0].enqueued_ms = 1731053106000;
+    pr[0].function = "cdc";
+    pr[0].invocation_id = "inv-1";
+    pr[1].key = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+    pr[1].reason = "not a RemoteExecutionContext";
+    pr[1].body = "{}";
+    pr[1].body_len = 2;
+    CHECK(sql_ddl_create_poison(d, &out, &e) == APP_OK);
+    CHECK(sql_dialect_poison_insert(d, pr, 2, 0, &st, &count, &e) == APP_OK);
+    CHECK_INTEQ(count, 2);
+    render(&st, &out);
+    snprintf(name, sizeof name, "%s_poison.sql", prefix);
+    golden(name, out.data);
+  }
+
   sql_stmt_cleanup(&st);
   buf_cleanup(&out);
   arena_cleanup(&a);
