@@ -254,7 +254,8 @@ static enum app_result poison_create(enum sql_dialect d, struct buf *out)
   APP_RETURN_IF_FAILED(coldef(d, "reason", "", text_t, " NOT NULL,\n  ", out));
   APP_RETURN_IF_FAILED(coldef(d, "body", "", ts ? "varbinary(max)" : "bytea", " NULL,\n  ", out));
   APP_RETURN_IF_FAILED(coldef(d, "content_type", "", short_t, " NULL,\n  ", out));
-  APP_RETURN_IF_FAILED(coldef(d, "delivery_count", "", "integer", " NOT NULL,\n  ", out));
+  APP_RETURN_IF_FAILED(
+      coldef(d, "delivery_count", "", ts ? "int" : "integer", " NOT NULL,\n  ", out));
   APP_RETURN_IF_FAILED(coldef(d, "enqueued_ms", "", "bigint", " NOT NULL,\n  ", out));
   APP_RETURN_IF_FAILED(coldef(d, "function_name", "", short_t, " NULL,\n  ", out));
   APP_RETURN_IF_FAILED(coldef(d, "invocation_id", "", short_t, " NULL,\n  ", out));

@@ -1043,7 +1043,7 @@ enum app_result sql_dialect_poison_insert(enum sql_dialect d, const struct sql_p
     if (!r)
       r = buf_append_str(b, ", ");
     if (!r)
-      r = int_param(out, p->delivery_count, "integer");
+      r = int_param(out, p->delivery_count, ts ? "int" : "integer");
     if (!r)
       r = buf_append_str(b, ", ");
     if (!r)
