@@ -11,9 +11,11 @@ static enum app_result check(enum sql_dialect d, const char *table, const char *
   if (d == SQL_DIALECT_NONE)
     return app_err_set(err, APP_ERR_INPUT, "DDL needs a dialect (tsql or postgres)");
   dot = strrchr(table, '.');
-  if (!*table || (dot && !dot[1]) ||
-      strlen(dot ? dot + 1 : table) + strlen(suffix) > sql_dialect_max_ident(d))
-    return app_err_set(err, APP_ERR_INPUT, "table name '%.80s' is empty or too long for %s", table,
+  if (!*table || (dot && !dot[1]) || dot == table || dot != strchr(table, '.') ||
+      strlen(dot ? dot + 1 : table) + strlen(suffix) > sql_dialect_max_ident(d) ||
+      (dot && (size_t)(dot - table) > sql_dialect_max_ident(d)))
+    return app_err_set(err, APP_ERR_INPUT,
+                       "table name '%.80s' is not [schema.]name or too long for %s", table,
                        sql_dialect_name(d));
   return APP_OK;
 }

@@ -326,9 +326,11 @@ static enum app_result check_idents(enum sql_dialect d, const struct sql_group *
   size_t j, max = sql_dialect_max_ident(d);
   const char *dot = strrchr(g->table, '.');
   const char *last = dot ? dot + 1 : g->table;
-  if (!*last || strlen(last) + strlen(TOMB_SUF) > max || strlen(g->table) > 2 * max + 1)
+  if (!*last || strlen(last) + strlen(TOMB_SUF) > max || dot != strchr(g->table, '.') ||
+      dot == g->table || (dot && (size_t)(dot - g->table) > max))
     return app_err_set(err, APP_ERR_INPUT,
-                       "table name '%.80s' is empty or too long for %s (with its %s companion)",
+                       "table name '%.80s' is not [schema.]name or too long for %s (with its %s "
+                       "companion)",
                        g->table, sql_dialect_name(d), TOMB_SUF);
   for (j = 0; j < g->ncols; j++)
     if (strlen(g->cols[j].name) + strlen(VSUF) > max)

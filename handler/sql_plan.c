@@ -523,6 +523,18 @@ static const char *link_table(struct arena *a, const struct doc *d)
   return s;
 }
 
+/* "[schema.]name", each part non-empty and at most max_ident bytes (the
+ * dialect layer also checks room for its suffixes). */
+static bool table_name_ok(const char *t, size_t max_ident)
+{
+  const char *dot = strchr(t, '.');
+  if (!*t || (dot && strchr(dot + 1, '.')))
+    return false;
+  if (dot)
+    return dot != t && dot[1] && (size_t)(dot - t) <= max_ident && strlen(dot + 1) <= max_ident;
+  return strlen(t) <= max_ident;
+}
+
 enum app_result sql_plan_build(struct arena *a, const struct doc *const *docs, size_t n,
                                size_t max_ident, struct sql_plan *out_plan, struct app_err *err)
 {
@@ -535,6 +547,11 @@ enum app_result sql_plan_build(struct arena *a, const struct doc *const *docs, s
     struct group_work *w;
     if (!d->table || !*d->table || !d->id || !is_guid(d->id, strlen(d->id)))
       return app_err_set(err, APP_ERR_INPUT, "doc %zu: no table or no GUID id", i);
+    if (!table_name_ok(sql_plan_table_of(d), max_ident))
+      return app_err_set(err, APP_ERR_INPUT,
+                         "doc %zu (%s %s): SQL table '%.80s' is not [schema.]name with parts of "
+                         "at most %zu bytes",
+                         i, d->table, d->id, sql_plan_table_of(d), max_ident);
     if (d->op == CDC_OP_ASSOCIATE || d->op == CDC_OP_DISASSOCIATE) {
       const char *lt;
       if (!d->relationship || !*d->relationship)

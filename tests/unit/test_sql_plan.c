@@ -244,6 +244,14 @@ static void bad_input(void)
     CHECK_INTEQ(plan(t, 1, &p, &e), APP_ERR_INPUT);
     CHECK_CONTAINS(e.msg, "no table or no GUID id");
     free(t[0]);
+    TEST_CASE("SQL table with three parts");
+    t[0] = td_new(CDC_OP_UPDATE, "account", "accountid", K1, 1000, 1);
+    t[0]->d.sql_table = "db.dbo.account";
+    CHECK_INTEQ(plan(t, 1, &p, &e), APP_ERR_INPUT);
+    CHECK_CONTAINS(e.msg, "not [schema.]name");
+    t[0]->d.sql_table = ".account";
+    CHECK_INTEQ(plan(t, 1, &p, &e), APP_ERR_INPUT);
+    free(t[0]);
     TEST_CASE("associate without relationship");
     t[0] = td_new(CDC_OP_ASSOCIATE, "account", "accountid", K1, 1000, 1);
     CHECK_INTEQ(plan(t, 1, &p, &e), APP_ERR_INPUT);
