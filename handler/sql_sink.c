@@ -397,8 +397,10 @@ static enum app_result ensure_table(struct sql_sink *s, struct sql_conn *c, stru
   struct sql_column *miss = xcalloc(g->ncols ? g->ncols : 1, sizeof *miss);
   struct buf ddl;
   enum app_result r = APP_OK;
+  struct app_err ddl_err;
   int round;
 
+  app_err_clear(&ddl_err);
   buf_init(&ddl, 0);
   pthread_mutex_lock(&s->schema_mu);
   t = table_find(s, g->table, link);
@@ -465,12 +467,20 @@ static enum app_result ensure_table(struct sql_sink *s, struct sql_conn *c, stru
       const struct sql_odbc_diag *dg = sql_odbc_last(c);
       if (dg->broken)
         goto out;
+      if (err)
+        ddl_err = *err;
       LOG_WARN("sql sink: DDL for %s failed (%s); checking the catalogue again", g->table,
-               err ? err->msg : "");
+               ddl_err.msg);
     }
   }
-  if (!satisfied(s, g, t, miss) && r == APP_OK)
-    r = app_err_set(err, APP_ERR_SQL, "table %s still lacks columns after DDL", g->table);
+  if (!satisfied(s, g, t, miss) && r == APP_OK) {
+    if (ddl_err.code != APP_OK && err) {
+      *err = ddl_err; /* the DDL's own failure says why */
+      r = ddl_err.code;
+    } else {
+      r = app_err_set(err, APP_ERR_SQL, "table %s still lacks columns after DDL", g->table);
+    }
+  }
 out:
   pthread_mutex_unlock(&s->schema_mu);
   if (r == APP_OK)

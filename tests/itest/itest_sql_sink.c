@@ -404,6 +404,23 @@ static void case_dropped_table(struct sql_sink *s)
   free_docs(t, 2);
 }
 
+static void case_ddl_failure(struct sql_sink *s)
+{
+  struct tdoc *t[1];
+  struct app_err e;
+  struct sql_conn *c;
+  TEST_CASE("a failing DDL is reported with its SQLSTATE");
+  c = raw_connect();
+  CHECK(raw_exec(c, "CREATE VIEW v_ddl AS SELECT 1 AS x", 10, &e) == APP_OK);
+  CHECK(sql_odbc_commit(c, &e) == APP_OK);
+  sql_odbc_disconnect(c);
+  t[0] = td_new(CDC_OP_CREATE, "v_ddl", "accountid", ID(42), 1000, 1);
+  td_str(t[0], "name", DOC_T_TEXT, "x");
+  CHECK_INTEQ(wr(s, t, 1, 10000, NULL, &e), APP_ERR_SQL);
+  CHECK_CONTAINS(e.msg, "SQLSTATE 42809");
+  free_docs(t, 1);
+}
+
 static void case_rollback(struct sql_sink *s)
 {
   struct tdoc *t[3];
@@ -953,6 +970,7 @@ int main(int argc, char **argv)
   case_full_row_and_reread(s);
   case_add_column(s);
   case_dropped_table(s);
+  case_ddl_failure(s);
   case_rollback(s);
   case_links(s);
   case_hard_delete();
