@@ -359,6 +359,61 @@ out:
   return r;
 }
 
+/* Column col of the current row as UTF-8 (fetched as UTF-16, so the text
+ * does not depend on the process locale); cut to cap - 1 bytes. */
+static enum app_result get_text(struct sql_conn *c, SQLHSTMT h, SQLUSMALLINT col, char *out,
+                                size_t cap, bool *out_null, struct app_err *err)
+{
+  SQLWCHAR w[512];
+  SQLLEN ind = SQL_NULL_DATA;
+  size_t i, n, o = 0;
+  SQLRETURN rc = SQLGetData(h, col, SQL_C_WCHAR, w, sizeof w, &ind);
+  if (!ok(rc))
+    return odbc_fail(c, SQL_HANDLE_STMT, h, rc, "get data", err);
+  *out_null = ind == SQL_NULL_DATA;
+  out[0] = '\0';
+  if (*out_null)
+    return APP_OK;
+  n = ind == SQL_NO_TOTAL || (size_t)ind >= sizeof w ? sizeof w / sizeof w[0] - 1
+                                                     : (size_t)ind / sizeof w[0];
+  for (i = 0; i < n; i++) {
+    uint32_t cp = w[i];
+    char enc[4];
+    size_t k, len;
+    if (cp >= 0xD800 && cp <= 0xDBFF && i + 1 < n && w[i + 1] >= 0xDC00 && w[i + 1] <= 0xDFFF) {
+      cp = 0x10000 + ((cp - 0xD800) << 10) + (w[i + 1] - 0xDC00);
+      i++;
+    } else if (cp >= 0xD800 && cp <= 0xDFFF) {
+      cp = 0xFFFD;
+    }
+    if (cp < 0x80) {
+      enc[0] = (char)cp;
+      len = 1;
+    } else if (cp < 0x800) {
+      enc[0] = (char)(0xC0 | (cp >> 6));
+      enc[1] = (char)(0x80 | (cp & 0x3F));
+      len = 2;
+    } else if (cp < 0x10000) {
+      enc[0] = (char)(0xE0 | (cp >> 12));
+      enc[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+      enc[2] = (char)(0x80 | (cp & 0x3F));
+      len = 3;
+    } else {
+      enc[0] = (char)(0xF0 | (cp >> 18));
+      enc[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+      enc[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+      enc[3] = (char)(0x80 | (cp & 0x3F));
+      len = 4;
+    }
+    if (o + len >= cap)
+      break;
+    for (k = 0; k < len; k++)
+      out[o++] = enc[k];
+  }
+  out[o] = '\0';
+  return APP_OK;
+}
+
 enum app_result sql_odbc_query(struct sql_conn *c, const struct sql_stmt *s, int timeout_s,
                                sql_odbc_row_fn fn, void *ctx, struct app_err *err)
 {
@@ -383,8 +438,8 @@ enum app_result sql_odbc_query(struct sql_conn *c, const struct sql_stmt *s, int
   }
   for (;;) {
     char v1[512], v2[512];
-    SQLLEN i1 = SQL_NULL_DATA, i2 = SQL_NULL_DATA;
     SQLSMALLINT ncols = 0;
+    bool null1 = true, null2 = true;
     rc = SQLFetch(h);
     if (rc == SQL_NO_DATA)
       break;
@@ -393,19 +448,12 @@ enum app_result sql_odbc_query(struct sql_conn *c, const struct sql_stmt *s, int
       goto out;
     }
     (void)SQLNumResultCols(h, &ncols);
-    rc = SQLGetData(h, 1, SQL_C_CHAR, v1, sizeof v1, &i1);
-    if (!ok(rc)) {
-      r = odbc_fail(c, SQL_HANDLE_STMT, h, rc, "get data", err);
+    r = get_text(c, h, 1, v1, sizeof v1, &null1, err);
+    if (r == APP_OK && ncols >= 2)
+      r = get_text(c, h, 2, v2, sizeof v2, &null2, err);
+    if (r != APP_OK)
       goto out;
-    }
-    if (ncols >= 2) {
-      rc = SQLGetData(h, 2, SQL_C_CHAR, v2, sizeof v2, &i2);
-      if (!ok(rc)) {
-        r = odbc_fail(c, SQL_HANDLE_STMT, h, rc, "get data", err);
-        goto out;
-      }
-    }
-    r = fn(ctx, i1 == SQL_NULL_DATA ? NULL : v1, i2 == SQL_NULL_DATA ? NULL : v2, err);
+    r = fn(ctx, null1 ? NULL : v1, null2 ? NULL : v2, err);
     if (r != APP_OK)
       goto out;
   }

@@ -376,7 +376,9 @@ static void case_add_column(struct sql_sink *s)
               "0");
   t[1] = td_new(CDC_OP_UPDATE, "t_evolve", "accountid", ID(40), 2000, 1);
   td_num(t[1], "new_amount", DOC_T_DECIMAL, "1.0000000000");
+  td_str(t[1], "pr\xc3\xa9nom", DOC_T_TEXT, "Zo\xc3\xab"); /* a non-ASCII column name */
   CHECK_MSG(wr(s, &t[1], 1, 10000, NULL, &e) == APP_OK, "%s", e.msg);
+  CHECK_STREQ(q1("SELECT \"pr\xc3\xa9nom\" FROM t_evolve"), "Zo\xc3\xab");
   CHECK_STREQ(q1("SELECT name || ' ' || new_amount::text FROM t_evolve"), "a 1.0000000000");
   CHECK_STREQ(q1("SELECT data_type FROM information_schema.columns WHERE table_name = 't_evolve' "
                  "AND column_name = 'new_amount__v'"),
