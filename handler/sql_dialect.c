@@ -247,6 +247,11 @@ static enum app_result cast_value(enum sql_dialect d, struct sql_stmt *s, const 
   param_add(s, v, n);
   if (d == SQL_DIALECT_TSQL && !strcmp(type, "datetime2(7)"))
     return buf_append_str(&s->sql, "CONVERT(datetime2(7), ?, 127)"); /* ISO 8601 with Z */
+  if (d == SQL_DIALECT_TSQL && !strcmp(type, "decimal(38,10)") &&
+      (memchr(v, 'e', n) || memchr(v, 'E', n)))
+    /* SQL Server will not convert "1.5E+20" to decimal directly; such a
+     * lexeme is a double anyway, so going through float loses nothing */
+    return buf_append_str(&s->sql, "CAST(CAST(? AS float) AS decimal(38,10))");
   return buf_printf(&s->sql, "CAST(? AS %s)", type);
 }
 

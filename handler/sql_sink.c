@@ -807,6 +807,9 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
         st.stale = plan.ndocs > at.changed ? plan.ndocs - at.changed : 0;
         st.poison = npoison;
         pool_release(s, slot, false);
+        LOG_DEBUG("sql sink: %zu docs, %zu poison: %zu rows changed, %zu round trips, %u "
+                  "attempts",
+                  batch->ndocs, npoison, st.applied, st.round_trips, attempt);
         break;
       }
       dg = *sql_odbc_last(slot->conn);

@@ -80,6 +80,7 @@ static void golden(const char *name, const char *text)
 #define A1 "11111111-0000-0000-0000-000000000001"
 #define A2 "11111111-0000-0000-0000-000000000002"
 #define A3 "11111111-0000-0000-0000-000000000003"
+#define A4 "11111111-0000-0000-0000-000000000004"
 
 /* A create with every type, an update then delete of another record, and
  * a truncated change of a third: the group every golden upsert uses. */
@@ -109,6 +110,10 @@ static void make_docs(void)
   t = td_new(CDC_OP_UPDATE, "account", "accountid", A3, 1731053109000, 3);
   t->d.sql_table = "dbo.account";
   t->d.needs_reread = true;
+  docs[ndocs++] = t;
+  t = td_new(CDC_OP_UPDATE, "account", "accountid", A4, 1731053109500, 6);
+  t->d.sql_table = "dbo.account";
+  td_num(t, "revenue", DOC_T_DECIMAL, "1.5E+20"); /* a double's lexeme */
   docs[ndocs++] = t;
   t = td_new(CDC_OP_ASSOCIATE, "account", "accountid", A1, 1731053110000, 4);
   t->d.sql_table = "dbo.account";
@@ -150,7 +155,7 @@ static void statements(enum sql_dialect d, const char *prefix)
     return;
 
   CHECK(sql_dialect_upsert(d, ent, 0, &st, &count, &e) == APP_OK);
-  CHECK_INTEQ(count, 3);
+  CHECK_INTEQ(count, 4);
   render(&st, &out);
   snprintf(name, sizeof name, "%s_upsert.sql", prefix);
   golden(name, out.data);
@@ -163,11 +168,11 @@ static void statements(enum sql_dialect d, const char *prefix)
   golden(name, out.data);
 
   buf_reset(&out);
-  CHECK(sql_dialect_hard_delete(d, ent, 0, 3, SQL_HARD_RESTORE, &st, &e) == APP_OK);
+  CHECK(sql_dialect_hard_delete(d, ent, 0, 4, SQL_HARD_RESTORE, &st, &e) == APP_OK);
   render(&st, &out);
-  CHECK(sql_dialect_hard_delete(d, ent, 0, 3, SQL_HARD_ARCHIVE, &st, &e) == APP_OK);
+  CHECK(sql_dialect_hard_delete(d, ent, 0, 4, SQL_HARD_ARCHIVE, &st, &e) == APP_OK);
   render(&st, &out);
-  CHECK(sql_dialect_hard_delete(d, ent, 0, 3, SQL_HARD_REMOVE, &st, &e) == APP_OK);
+  CHECK(sql_dialect_hard_delete(d, ent, 0, 4, SQL_HARD_REMOVE, &st, &e) == APP_OK);
   render(&st, &out);
   snprintf(name, sizeof name, "%s_hard_delete.sql", prefix);
   golden(name, out.data);
