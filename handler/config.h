@@ -31,6 +31,7 @@ struct app_config {
   enum cfg_target target;   /* CDC_TARGET */
   enum cfg_mode mode;       /* CDC_MODE */
   char *redis_connection;   /* RedisConnection (secret) */
+  char *redis_ca_file;      /* CDC_REDIS_CA_FILE ("" = system CA store) */
   char *sql_connection;     /* SqlConnectionString (secret) */
   char *sql_dialect;        /* CDC_SQL_DIALECT: auto|tsql|postgres */
   char *sql_odbc_driver;    /* CDC_SQL_ODBC_DRIVER ("" = default for the dialect) */
