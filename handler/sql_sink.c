@@ -385,6 +385,22 @@ static bool satisfied(const struct sql_sink *s, const struct sql_group *g,
   return missing_columns(g, t, scratch) == 0;
 }
 
+/* The type a new column gets. The mapper types a value by its look: an
+ * integral number is DOC_T_INT although a Decimal or Float column sends
+ * integral values too, and any GUID-looking string is DOC_T_GUID. A column
+ * created from the first value seen must take every later value, so whole
+ * numbers get decimal(38,10)/numeric, and only lookups (`_<name>_value`)
+ * get uniqueidentifier/uuid; other GUID-looking strings get text. */
+static enum doc_type ddl_type(const struct sql_column *c)
+{
+  size_t n = strlen(c->name);
+  if (c->type == DOC_T_INT)
+    return DOC_T_DECIMAL;
+  if (c->type == DOC_T_GUID && !(c->name[0] == '_' && n > 7 && !strcmp(c->name + n - 6, "_value")))
+    return DOC_T_TEXT;
+  return c->type;
+}
+
 /* Make sure g's table has every column g writes; remember what it has. On
  * success *out_info is the cached table (valid while the sink lives; its
  * contents only grow under schema_mu). */
@@ -443,10 +459,15 @@ static enum app_result ensure_table(struct sql_sink *s, struct sql_conn *c, stru
     if (link) {
       r = sql_ddl_create_link(s->dialect, g->table, &ddl, err);
     } else if (!t->n) {
-      r = sql_ddl_create(s->dialect, g->table, g->key, g->cols, g->ncols, s->delete_mode, &ddl,
-                         err);
+      for (size_t k = 0; k < g->ncols; k++) {
+        miss[k] = g->cols[k];
+        miss[k].type = ddl_type(&g->cols[k]);
+      }
+      r = sql_ddl_create(s->dialect, g->table, g->key, miss, g->ncols, s->delete_mode, &ddl, err);
     } else {
       nmiss = missing_columns(g, t, miss);
+      for (size_t k = 0; k < nmiss; k++)
+        miss[k].type = ddl_type(&miss[k]);
       r = sql_ddl_add_columns(s->dialect, g->table, miss, nmiss, &ddl, err);
       if (r == APP_OK && s->delete_mode == SQL_DELETE_HARD && !t->tombstone) {
         /* the table predates hard deletes: CREATE ... IF NOT EXISTS adds
@@ -492,6 +513,23 @@ out:
 }
 
 /* Mapped columns the table has (not the key, _cdc_* or __v columns). */
+/* Cast every value to the type its column has in the database, not to the
+ * type the mapper guessed from this batch's first value: a GUID-looking
+ * value then lands in a text column, an integral number in a decimal one,
+ * and a value that does not fit fails loudly instead of being converted. */
+static void use_db_types(struct sql_sink *s, struct sql_group *g, const struct table_info *t)
+{
+  size_t i, j;
+  pthread_mutex_lock(&s->schema_mu);
+  for (i = 0; i < g->ncols; i++)
+    for (j = 0; j < t->n; j++)
+      if (!strcmp(t->names[j], g->cols[i].name)) {
+        g->cols[i].type = t->types[j];
+        break;
+      }
+  pthread_mutex_unlock(&s->schema_mu);
+}
+
 static enum app_result fill_full_rows(struct sql_sink *s, struct arena *a, struct sql_group *g,
                                       const struct table_info *t, struct app_err *err)
 {
@@ -693,8 +731,10 @@ static enum app_result attempt_write(struct sql_sink *s, struct sql_conn *c, str
   for (i = 0; i < plan->ngroups && r == APP_OK; i++) {
     struct table_info *t = NULL;
     r = ensure_table(s, c, &plan->groups[i], timeout_s, &at->round_trips, &t, err);
-    if (r == APP_OK && plan->groups[i].kind == SQL_GROUP_ENTITY)
+    if (r == APP_OK && plan->groups[i].kind == SQL_GROUP_ENTITY) {
       r = fill_full_rows(s, a, &plan->groups[i], t, err);
+      use_db_types(s, &plan->groups[i], t);
+    }
   }
   if (r == APP_OK && npoison)
     r = ensure_poison_table(s, c, timeout_s, &at->round_trips, err);

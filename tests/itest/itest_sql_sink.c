@@ -199,6 +199,32 @@ static void case_types_and_ddl(struct sql_sink *s)
   free_docs(t, 1);
 }
 
+static void case_types_by_look(struct sql_sink *s)
+{
+  struct tdoc *t[2];
+  struct app_err e;
+  TEST_CASE("column types survive values typed by their look");
+  /* a Float column's first value is integral; later it is not */
+  t[0] = td_new(CDC_OP_CREATE, "t_look", "accountid", ID(05), 1000, 1);
+  td_num(t[0], "exchangerate", DOC_T_INT, "100");
+  /* a free-text column whose first value happens to look like a GUID */
+  td_str(t[0], "externalid", DOC_T_GUID, "aabbccdd-0000-1111-2222-333344445555");
+  td_str(t[0], "_parentaccountid_value", DOC_T_GUID, "aabbccdd-0000-1111-2222-333344445555");
+  CHECK_MSG(wr(s, t, 1, 10000, NULL, &e) == APP_OK, "%s", e.msg);
+  t[1] = td_new(CDC_OP_UPDATE, "t_look", "accountid", ID(05), 2000, 1);
+  td_num(t[1], "exchangerate", DOC_T_DECIMAL, "100.5");
+  td_str(t[1], "externalid", DOC_T_TEXT, "ERP-4711");
+  CHECK_MSG(wr(s, &t[1], 1, 10000, NULL, &e) == APP_OK, "%s", e.msg);
+  CHECK_STREQ(q1("SELECT exchangerate::text || ' ' || externalid FROM t_look"), "100.5 ERP-4711");
+  CHECK_STREQ(q1("SELECT data_type FROM information_schema.columns WHERE table_name = 't_look' "
+                 "AND column_name = '_parentaccountid_value'"),
+              "uuid");
+  CHECK_STREQ(q1("SELECT data_type FROM information_schema.columns WHERE table_name = 't_look' "
+                 "AND column_name = 'externalid'"),
+              "text");
+  free_docs(t, 2);
+}
+
 static void case_order_and_redelivery(struct sql_sink *s)
 {
   struct tdoc *a[3], *b[3];
@@ -966,6 +992,7 @@ int main(int argc, char **argv)
   }
   s = mk_sink(SQL_DELETE_SOFT, false, 4);
   case_types_and_ddl(s);
+  case_types_by_look(s);
   case_order_and_redelivery(s);
   case_partial_updates(s);
   case_deletes(s);
