@@ -159,7 +159,7 @@ static enum app_result str_literal(enum sql_dialect d, const char *s, size_t n, 
 void sql_stmt_init(struct sql_stmt *s)
 {
   memset(s, 0, sizeof *s);
-  buf_init(&s->sql, 0);
+  buf_init(&s->sql, SQL_STMT_MAX_TEXT);
 }
 
 static void free_owned(struct sql_stmt *s)
@@ -486,7 +486,7 @@ static enum app_result pg_array(struct sql_stmt *s, const struct sql_group *g, s
   struct buf a;
   size_t i;
   enum app_result r = APP_OK;
-  buf_init(&a, 0);
+  buf_init(&a, SQL_STMT_MAX_PARAM);
   r = buf_append_char(&a, '{');
   for (i = from; r == APP_OK && i < from + count; i++) {
     const struct sql_row *row = &g->rows[i];
@@ -684,7 +684,7 @@ enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_gro
       static const char *const types[] = {"text", "uuid", "text", "uuid", "boolean", "varchar(45)"};
       struct buf a;
       size_t k;
-      buf_init(&a, 0);
+      buf_init(&a, SQL_STMT_MAX_PARAM);
       r = buf_append_char(&a, '{');
       for (k = from; !r && k < from + n; k++) {
         const struct sql_link *l = &g->links[k];
@@ -971,7 +971,7 @@ static enum app_result hex_param(struct sql_stmt *s, const char *p, size_t n)
   struct buf b;
   size_t i;
   enum app_result r;
-  buf_init(&b, 0);
+  buf_init(&b, SQL_STMT_MAX_PARAM);
   r = buf_reserve(&b, n * 2 + 1);
   for (i = 0; r == APP_OK && i < n; i++) {
     char two[2];

@@ -77,6 +77,11 @@ struct sql_stmt {
   size_t nowned, owned_cap;
 };
 
+/* Ceilings for what one statement may hold (its text, one parameter's
+ * text); past them statement building fails with APP_ERR_LIMIT. */
+#define SQL_STMT_MAX_TEXT  ((size_t)256 << 20)
+#define SQL_STMT_MAX_PARAM ((size_t)1 << 30)
+
 void sql_stmt_init(struct sql_stmt *s);
 /* Forget SQL and parameters, keep the storage. */
 void sql_stmt_reset(struct sql_stmt *s);

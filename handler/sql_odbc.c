@@ -153,8 +153,13 @@ enum app_result sql_odbc_connect(struct sql_odbc_env *env, const char *connstr, 
                             (SQLPOINTER)(uintptr_t)login_timeout_s, 0);
   }
   {
-    SQLINTEGER wlen;
+    SQLINTEGER wlen = 0;
     SQLWCHAR *wcs = wide(connstr, strlen(connstr), &wlen);
+    if (!wcs || wlen > 32767) {
+      free(wcs);
+      r = app_err_set(err, APP_ERR_CONFIG, "%s: connection string too long or out of memory", what);
+      goto out;
+    }
     rc = SQLDriverConnectW(c->hdbc, NULL, wcs, (SQLSMALLINT)wlen, NULL, 0, NULL,
                            SQL_DRIVER_NOPROMPT);
     memset(wcs, 0, (size_t)wlen * sizeof *wcs); /* it holds the password */
@@ -258,8 +263,11 @@ static size_t utf8_to_utf16(const char *s, size_t n, SQLWCHAR *out)
  * conversion depends on the process locale, ours does not. Caller frees. */
 static SQLWCHAR *wide(const char *s, size_t n, SQLINTEGER *out_units)
 {
-  SQLWCHAR *w = xmalloc((n + 1) * sizeof *w);
-  size_t u = utf8_to_utf16(s, n, w);
+  SQLWCHAR *w = n < (size_t)INT32_MAX ? malloc((n + 1) * sizeof *w) : NULL;
+  size_t u;
+  if (!w)
+    return NULL;
+  u = utf8_to_utf16(s, n, w);
   w[u] = 0;
   *out_units = (SQLINTEGER)u;
   return w;
@@ -287,9 +295,15 @@ static enum app_result prepare(struct sql_conn *c, const struct sql_stmt *s, int
   if (s->nparams) {
     for (i = 0; i < s->nparams; i++)
       total += s->lens[i] + 1;
-    wbuf = xmalloc(total * sizeof *wbuf);
-    ind = xmalloc(s->nparams * sizeof *ind);
-    off = xmalloc(s->nparams * sizeof *off);
+    /* sized by the documents' text: allocation failure is an error, not an abort */
+    wbuf = malloc(total * sizeof *wbuf);
+    ind = malloc(s->nparams * sizeof *ind);
+    off = malloc(s->nparams * sizeof *off);
+    if (!wbuf || !ind || !off) {
+      r = app_err_set(err, APP_ERR_NOMEM, "bind parameters: cannot allocate %zu bytes",
+                      total * sizeof *wbuf);
+      goto out;
+    }
     total = 0;
     for (i = 0; i < s->nparams; i++) {
       size_t units = utf8_to_utf16(s->vals[i], s->lens[i], wbuf + total);
@@ -340,6 +354,10 @@ enum app_result sql_odbc_exec(struct sql_conn *c, const struct sql_stmt *s, int 
   if (r != APP_OK)
     return r;
   wsql = wide(s->sql.data, s->sql.len, &wlen);
+  if (!wsql) {
+    r = app_err_set(err, APP_ERR_NOMEM, "execute: cannot allocate the statement text");
+    goto out;
+  }
   rc = SQLExecDirectW(h, wsql, wlen);
   free(wsql);
   if (rc == SQL_NO_DATA) {
@@ -430,6 +448,10 @@ enum app_result sql_odbc_query(struct sql_conn *c, const struct sql_stmt *s, int
   if (r != APP_OK)
     return r;
   wsql = wide(s->sql.data, s->sql.len, &wlen);
+  if (!wsql) {
+    r = app_err_set(err, APP_ERR_NOMEM, "query: cannot allocate the statement text");
+    goto out;
+  }
   rc = SQLExecDirectW(h, wsql, wlen);
   free(wsql);
   if (!ok(rc)) {
