@@ -31,9 +31,13 @@ wait_port() {
   "$BUILD/tools/freeport" --wait "$1" "${2:-10}"
 }
 
+# tmpdir: make a temporary directory, print its path, and remove it at exit.
+# Usually called as d=$(tmpdir), i.e. in a subshell, so the path is also
+# written to a list file that outlives the subshell.
 tmpdir() {
   _d=$(mktemp -d "${TMPDIR:-/tmp}/d365cdc.XXXXXX")
   CLEANUP_DIRS="$CLEANUP_DIRS $_d"
+  [ -n "${CLEANUP_LIST:-}" ] && echo "$_d" >>"$CLEANUP_LIST"
   echo "$_d"
 }
 
@@ -51,6 +55,10 @@ cleanup_all() {
     while kill -0 "$p" 2>/dev/null && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
     kill -9 "$p" 2>/dev/null
   done
+  if [ -n "${CLEANUP_LIST:-}" ] && [ -f "$CLEANUP_LIST" ]; then
+    CLEANUP_DIRS="$CLEANUP_DIRS $(cat "$CLEANUP_LIST")"
+    rm -f "$CLEANUP_LIST"
+  fi
   if [ -z "${KEEP_TMP:-}" ]; then
     for d in $CLEANUP_DIRS; do rm -rf "$d"; done
   else
@@ -60,6 +68,7 @@ cleanup_all() {
 }
 
 test_init() {
+  CLEANUP_LIST=$(mktemp "${TMPDIR:-/tmp}/d365cdc-cleanup.XXXXXX")
   trap cleanup_all EXIT
   trap 'exit 130' INT TERM
 }
