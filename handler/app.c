@@ -17,6 +17,7 @@
 #include "redis_sink.h"
 #include "schema.h"
 #include "sink.h"
+#include "sql_sink.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@ struct app {
   struct app_fn *routes; /* one per function, indexed like fns->fns */
   struct map_config *map;
   struct redis_sink *redis;
+  struct sql_sink *sql;
   struct schema *schema;
   struct pipeline *pipeline;
   struct readapi *readapi;
@@ -307,7 +309,16 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
   if (r != APP_OK)
     goto fail;
   app->schema = schema_create(redis_sink_pool(app->redis), redis_sink_prefix(app->redis));
-  r = pipeline_create(cfg, app->map, app->redis, NULL, app->schema, &app->pipeline, err);
+  if (cfg->mode == CFG_MODE_DIRECT &&
+      (cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH)) {
+    struct sql_sink_options so;
+    sql_sink_options_from_config(cfg, &so);
+    r = sql_sink_create(&so, &app->sql, err);
+    if (r != APP_OK)
+      goto fail;
+    LOG_INFO("SQL target: %s", sql_sink_redacted(app->sql));
+  }
+  r = pipeline_create(cfg, app->map, app->redis, app->sql, app->schema, &app->pipeline, err);
   if (r != APP_OK)
     goto fail;
   app->readapi = readapi_create(cfg, app->map, app->redis, app->schema);
@@ -373,6 +384,7 @@ void app_destroy(struct app *app)
   readapi_destroy(app->readapi);
   pipeline_destroy(app->pipeline);
   schema_destroy(app->schema);
+  sql_sink_destroy(app->sql);
   redis_sink_destroy(app->redis);
   map_config_free(app->map);
   free(app->routes);

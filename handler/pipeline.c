@@ -6,6 +6,8 @@
 #include "metrics.h"
 #include "redis_bindings.h"
 #include "sink.h"
+#include "sql_bindings.h"
+#include "sql_sink.h"
 
 #include <string.h>
 #include <strings.h>
@@ -106,18 +108,25 @@ static enum app_result bindings_outputs(struct pipeline *p, const struct functio
     const struct function_binding *o = &fn->outputs[i];
     struct buf member;
     enum app_result r = APP_OK;
+    bool redis = !strcasecmp(o->type, "redis"), sql = !strcasecmp(o->type, "sql");
 
-    if (strcasecmp(o->type, "redis") != 0)
+    if (!redis && !sql)
       continue;
     buf_init(&member, p->cfg->max_request_bytes);
     if (!o->command) {
-      r = app_err_set(err, APP_ERR_CONFIG, "%s: the redis output binding %s has no \"command\"",
-                      fn->path, o->name);
-    } else {
+      r = app_err_set(err, APP_ERR_CONFIG, "%s: the %s output binding %s has no \"%s\"",
+                      fn->path, o->type, o->name, redis ? "command" : "commandText");
+    } else if (redis) {
       r = redis_bindings_outputs(docs, ndocs, o->name, o->command, p->cfg->key_prefix, &member,
                                  err);
       if (r == APP_OK)
         r = add_member_output(resp, o->name, &member, err);
+    } else {
+      /* one SQL binding writes one table: commandText names it */
+      r = sql_bindings_rows_for(docs, ndocs, o->command, &member, err);
+      if (r == APP_OK)
+        r = envelope_response_add_output(resp, o->name, member.data ? member.data : "[]",
+                                         member.data ? member.len : 2, err);
     }
     buf_cleanup(&member);
     APP_RETURN_IF_FAILED(r);
@@ -125,7 +134,7 @@ static enum app_result bindings_outputs(struct pipeline *p, const struct functio
   }
   if (!used)
     return app_err_set(err, APP_ERR_CONFIG,
-                       "CDC_MODE=bindings but function %s has no redis output binding "
+                       "CDC_MODE=bindings but function %s has no redis or sql output binding "
                        "(function.json)",
                        fn->name);
   return APP_OK;
@@ -242,37 +251,56 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
   batch.function = fn ? fn->name : NULL;
   batch.invocation_id = invocation_id;
   batch.deadline_ms = sink_now_ms() + cfg->retry_budget_ms;
-  if (p->redis) {
+  {
     bool redis_target = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
-    batch.poison = poison;
-    batch.npoison = npoison;
-    if (!redis_target)
-      batch.ndocs = 0; /* Redis only records poison for a SQL target */
-    if (batch.ndocs || batch.npoison) {
+    bool sql_target = cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH;
+
+    /* Redis first: the read API serves it, so it should be current first.
+     * Both must confirm before the invocation is acknowledged; a failure in
+     * either redelivers the batch, which the version guards make safe. */
+    if (redis_target && (ndocs || npoison)) {
+      batch.poison = poison; /* the Redis poison stream */
+      batch.npoison = npoison;
       memset(&stats, 0, sizeof stats);
       r = redis_sink_apply(p->redis, &batch, &stats, err);
       out->round_trips += stats.round_trips;
       out->retries += stats.retries;
-      if (redis_target) {
-        out->applied = stats.applied;
-        out->stale = stats.stale;
-      }
+      out->applied = stats.applied;
+      out->stale = stats.stale;
       out->poison_recorded = stats.poison;
-      APP_RETURN_IF_FAILED(r);
-      if (redis_target && p->schema && ndocs) {
+      if (r != APP_OK)
+        goto done;
+      if (p->schema && ndocs) {
         struct app_err serr;
         if (schema_note(p->schema, docs, ndocs, batch.deadline_ms, &serr) != APP_OK)
           LOG_WARN("could not note the property names for $select checks: %s", serr.msg);
       }
     }
+    if (sql_target && (ndocs || npoison)) {
+      /* with redis+sql the poison stream already has them; with sql alone
+       * the SQL sink records them in _cdc_poison */
+      batch.poison = redis_target ? NULL : poison;
+      batch.npoison = redis_target ? 0 : npoison;
+      memset(&stats, 0, sizeof stats);
+      r = sql_sink_write(p->sql, &batch, &stats, err);
+      out->round_trips += stats.round_trips;
+      out->retries += stats.retries;
+      if (!redis_target) {
+        out->applied = stats.applied;
+        out->stale = stats.stale;
+        out->poison_recorded = stats.poison;
+      }
+      if (r != APP_OK)
+        goto done;
+    }
   }
-  (void)p->sql; /* the SQL sink is wired in below when present */
+done:
   metrics_add(M_APPLIED, out->applied);
   metrics_add(M_STALE, out->stale);
   metrics_add(M_POISON_RECORDED, out->poison_recorded);
   metrics_add(M_RETRIES, out->retries);
   metrics_add(M_ROUND_TRIPS, out->round_trips);
-  if (out->newest_op_ms) {
+  if (r == APP_OK && out->newest_op_ms) {
     int64_t age = wall_ms() - out->newest_op_ms;
     metrics_set(M_LAST_APPLY_AGE_MS, age > 0 ? (uint64_t)age : 0);
   }
