@@ -62,6 +62,8 @@ static const struct setting settings[] = {
     {"RedisConnection", NULL, ST_STRING, "127.0.0.1:6379", 0, 0, NULL, true,
      OFF(redis_connection),
      "Redis in StackExchange.Redis form: host:port,password=...,ssl=True,abortConnect=False."},
+    {"CDC_REDIS_CA_FILE", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(redis_ca_file),
+     "PEM file of CA certificates trusted for Redis TLS (ssl=True); empty: the system CA store."},
     {"SqlConnectionString", NULL, ST_STRING, "", 0, 0, NULL, true, OFF(sql_connection),
      "SQL database: ADO.NET form (Server=...;Database=...) or an ODBC connection string."},
     {"CDC_SQL_DIALECT", NULL, ST_ENUM, "auto", 0, 0, dialect_names, false, OFF(sql_dialect),
@@ -202,6 +204,7 @@ void config_cleanup(struct app_config *cfg)
   free(cfg->mapping_file);
   free(cfg->app_root);
   free(cfg->redis_connection);
+  free(cfg->redis_ca_file);
   free(cfg->sql_connection);
   free(cfg->sql_dialect);
   free(cfg->poison_stream);

@@ -29,6 +29,7 @@ struct app_config {
   enum cfg_target target;   /* CDC_TARGET */
   enum cfg_mode mode;       /* CDC_MODE */
   char *redis_connection;   /* RedisConnection (secret) */
+  char *redis_ca_file;      /* CDC_REDIS_CA_FILE ("" = system CA store) */
   char *sql_connection;     /* SqlConnectionString (secret) */
   char *sql_dialect;        /* CDC_SQL_DIALECT: auto|tsql|postgres */
   size_t max_request_bytes; /* CDC_MAX_REQUEST_BYTES */
