@@ -31,7 +31,7 @@
 
 /* DateTimeOffset.MaxValue as ticks since 1970 (what ExpiresAt is for a
  * TimeToLive of TimeSpan.MaxValue). */
-#define HE_TICKS_MAX_DATE 2534022719999999999LL
+#define HE_TICKS_MAX_DATE 2534023007999999999LL
 
 struct he_sb_target {
   const char *function; /* route "/<function>" and sys.MethodName */

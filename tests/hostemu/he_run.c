@@ -49,11 +49,19 @@
 
 enum ev_kind { EV_CONN = 1, EV_PROBE, EV_PIPE, EV_SIGNAL };
 
+/* Every epoll registration points at one of these. A closed connection or
+ * probe socket is only marked dead and freed after the current batch of
+ * events, so a later event of the same batch never touches freed memory or
+ * a newer socket that reused the descriptor. */
 struct ev {
   enum ev_kind kind;
+  bool dead;
+  struct ev *next_dead;
 };
 
-enum hstate { H_STARTING, H_READY, H_DEAD_NO_RESTART, H_GAVE_UP };
+/* H_KILLING: SIGKILL sent (timeout or init timeout), waiting for the exit
+ * before restarting; nothing is dispatched meanwhile */
+enum hstate { H_STARTING, H_READY, H_DEAD_NO_RESTART, H_GAVE_UP, H_KILLING };
 
 enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_INIT, KILL_END };
 
@@ -79,6 +87,7 @@ struct inv {
   int64_t start_ns, first_byte_ns, deadline_ns;
   struct conn *conn;
   int attempts;
+  bool responded; /* a complete HTTP response arrived */
 };
 
 enum cstate { C_CONNECTING, C_SENDING, C_RECEIVING, C_IDLE };
@@ -101,7 +110,7 @@ struct pipe_ev {
 };
 
 struct probe {
-  struct ev ev;
+  struct ev *tok; /* epoll token of the current probe socket */
   int fd;
   bool active, connected;
   int64_t next_ns;
@@ -126,6 +135,7 @@ struct run {
   int n_err_times;
   struct pipe_ev out, err;
   struct probe probe;
+  struct ev *graveyard; /* closed sockets' tokens, freed after the batch */
   /* connections */
   struct conn *idle;
   size_t n_conns;
@@ -140,6 +150,7 @@ struct run {
   uint64_t dispatched;
   int64_t t0, t_end, duration_end;
   int signals;
+  int64_t suspect_until; /* pause after a transport failure (see suspect()) */
   bool ending;
   bool fatal;
   struct app_err fatal_err;
@@ -418,9 +429,21 @@ static void conn_close(struct run *r, struct conn *c)
     epoll_ctl(r->ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
   }
+  c->fd = -1;
   he_resp_cleanup(&c->resp);
   r->n_conns--;
-  free(c);
+  c->ev.dead = true;
+  c->ev.next_dead = r->graveyard;
+  r->graveyard = &c->ev;
+}
+
+static void bury(struct run *r)
+{
+  while (r->graveyard) {
+    struct ev *e = r->graveyard;
+    r->graveyard = e->next_dead;
+    free(e); /* a struct conn or a probe token: struct ev comes first */
+  }
 }
 
 static void close_idle(struct run *r)
@@ -430,6 +453,18 @@ static void close_idle(struct run *r)
 }
 
 static void inv_finish(struct run *r, struct inv *inv, bool ok, const char *reason);
+
+/* A connection to a launched handler failed. If the process died, its exit
+ * (SIGCHLD) may arrive a moment after the reset or refusal; dispatching
+ * the redelivery at once would burn its delivery attempts against a dead
+ * port before the restart. The host never races like that (every retry
+ * costs a broker round trip), so pause dispatch up to 100 ms, until the
+ * exit is seen or the process proves alive. */
+static void suspect(struct run *r)
+{
+  if (r->launched && r->proc.pid)
+    r->suspect_until = he_now_ns() + 100 * HE_NS_PER_MS;
+}
 static bool conn_send(struct run *r, struct conn *c);
 static void inv_start(struct run *r, struct inv *inv);
 
@@ -445,6 +480,8 @@ static void conn_fail(struct run *r, struct conn *c, const char *reason)
   if (!inv)
     return;
   inv->conn = NULL;
+  if (!retry)
+    suspect(r);
   if (retry) {
     inv_start(r, inv);
     return;
@@ -512,6 +549,7 @@ static void inv_start(struct run *r, struct inv *inv)
     if (!c) {
       snprintf(reason, sizeof reason, "cannot connect to 127.0.0.1:%d: %s", r->port, strerror(e));
       inv->conn = NULL;
+      suspect(r);
       inv_finish(r, inv, false, reason);
       return;
     }
@@ -873,7 +911,8 @@ static const struct json *evaluate(struct run *r, const struct he_resp *resp, ch
   return root;
 }
 
-/* Newtonsoft Formatting.Indented, for an object "body" of an HTTP output. */
+/* Newtonsoft Formatting.Indented (two spaces, "\n" on Linux), for an object
+ * "body" of an HTTP output. */
 static enum app_result write_indented(struct buf *b, const struct json *v, int depth)
 {
   const struct json *c;
@@ -884,7 +923,7 @@ static enum app_result write_indented(struct buf *b, const struct json *v, int d
     return buf_append_str(b, v->type == JSON_OBJECT ? "{}" : "[]");
   APP_RETURN_IF_FAILED(buf_append_char(b, v->type == JSON_OBJECT ? '{' : '['));
   for (c = v->child; c; c = c->next) {
-    APP_RETURN_IF_FAILED(buf_append_str(b, c == v->child ? "\r\n" : ",\r\n"));
+    APP_RETURN_IF_FAILED(buf_append_str(b, c == v->child ? "\n" : ",\n"));
     for (i = 0; i < depth + 1; i++)
       APP_RETURN_IF_FAILED(buf_append_str(b, "  "));
     if (v->type == JSON_OBJECT) {
@@ -893,7 +932,7 @@ static enum app_result write_indented(struct buf *b, const struct json *v, int d
     }
     APP_RETURN_IF_FAILED(write_indented(b, c, depth + 1));
   }
-  APP_RETURN_IF_FAILED(buf_append_str(b, "\r\n"));
+  APP_RETURN_IF_FAILED(buf_append_str(b, "\n"));
   for (i = 0; i < depth; i++)
     APP_RETURN_IF_FAILED(buf_append_str(b, "  "));
   return buf_append_char(b, v->type == JSON_OBJECT ? '}' : ']');
@@ -1048,10 +1087,10 @@ static void inv_finish(struct run *r, struct inv *inv, bool ok, const char *reas
   inflight_remove(r, inv);
   r->sum->invocations++;
   r->t_end = now;
+  if (inv->responded && inv->first_byte_ns)
+    he_hist_add(&r->sum->lat, now - inv->first_byte_ns);
   if (ok) {
     r->sum->inv_ok++;
-    if (inv->first_byte_ns)
-      he_hist_add(&r->sum->lat, now - inv->first_byte_ns);
   } else {
     r->sum->inv_failed++;
     count_reason(r, reason);
@@ -1101,10 +1140,13 @@ static void on_response(struct run *r, struct conn *c)
   }
   if (r->cfg->http && !r->http_done) {
     r->http_done = true;
+    if (!ok)
+      say(r, "invocation failed: %s", reason);
     render_http(r, ok, &c->resp, root);
   }
   c->inv = NULL;
   inv->conn = NULL;
+  inv->responded = true;
   inv_finish(r, inv, ok, reason);
 }
 
@@ -1225,6 +1267,12 @@ static void probe_close(struct run *r)
     epoll_ctl(r->ep, EPOLL_CTL_DEL, r->probe.fd, NULL);
     close(r->probe.fd);
   }
+  if (r->probe.tok) {
+    r->probe.tok->dead = true;
+    r->probe.tok->next_dead = r->graveyard;
+    r->graveyard = r->probe.tok;
+    r->probe.tok = NULL;
+  }
   r->probe.fd = -1;
   r->probe.active = false;
   r->probe.connected = false;
@@ -1283,11 +1331,13 @@ static void probe_begin(struct run *r)
   r->probe.fd = fd;
   r->probe.active = true;
   r->probe.connected = false;
+  r->probe.tok = xcalloc(1, sizeof *r->probe.tok);
+  r->probe.tok->kind = EV_PROBE;
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0) {
-    ep_add(r, fd, &r->probe.ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+    ep_add(r, fd, r->probe.tok, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
     probe_send(r);
   } else if (errno == EINPROGRESS) {
-    ep_add(r, fd, &r->probe.ev, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+    ep_add(r, fd, r->probe.tok, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
   } else {
     probe_refused(r);
   }
@@ -1414,6 +1464,7 @@ static void on_child_exit(struct run *r, int status)
   int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
 
   r->proc.pid = 0;
+  r->suspect_until = 0;
   r->sum->exit_known = true;
   r->sum->exit_code = code;
   r->sum->exit_signal = sig;
@@ -1478,7 +1529,8 @@ static void on_signal(struct run *r)
 
 static bool can_dispatch(struct run *r)
 {
-  return (r->hs == H_READY || r->hs == H_DEAD_NO_RESTART) && !r->signals && !r->fatal;
+  return (r->hs == H_READY || r->hs == H_DEAD_NO_RESTART) && !r->signals && !r->fatal &&
+         (!r->suspect_until || he_now_ns() >= r->suspect_until || !r->proc.pid);
 }
 
 static int64_t rate_next_ns(struct run *r)
@@ -1594,6 +1646,8 @@ static void check_timers(struct run *r)
     } else if (r->proc.pid) {
       if (r->kill_reason == KILL_NONE) {
         r->kill_reason = KILL_INIT;
+        r->hs = H_KILLING;
+        probe_close(r);
         kill(r->proc.pid, SIGKILL);
       }
     } else {
@@ -1620,6 +1674,7 @@ static void check_timers(struct run *r)
   }
   if (restart && r->launched && r->proc.pid && r->kill_reason == KILL_NONE) {
     r->kill_reason = KILL_TIMEOUT;
+    r->hs = H_KILLING;
     kill(r->proc.pid, SIGKILL);
   }
   mark_src_done(r, now);
@@ -1636,6 +1691,8 @@ static int next_timeout_ms(struct run *r)
   }
   if (r->inf_head && r->inf_head->deadline_ns < next)
     next = r->inf_head->deadline_ns;
+  if (r->suspect_until > now && r->suspect_until < next)
+    next = r->suspect_until;
   if (can_dispatch(r) && r->inflight < (size_t)r->cfg->concurrency) {
     if (r->q_head && r->q_head->ready_ns < next)
       next = r->q_head->ready_ns;
@@ -1671,10 +1728,12 @@ static void poll_once(struct run *r, int timeout_ms)
     APP_ASSERT(!"epoll_wait failed");
   for (i = 0; i < n; i++) {
     struct ev *ev = evs[i].data.ptr;
+    if (ev->dead)
+      continue;
     switch (ev->kind) {
     case EV_CONN: conn_event(r, (struct conn *)ev, evs[i].events); break;
     case EV_PROBE:
-      if (r->probe.active)
+      if (r->probe.active && ev == r->probe.tok)
         probe_event(r, evs[i].events);
       break;
     case EV_PIPE: {
@@ -1686,6 +1745,7 @@ static void poll_once(struct run *r, int timeout_ms)
     case EV_SIGNAL: on_signal(r); break;
     }
   }
+  bury(r);
 }
 
 /* After the work: stop the handler. With --stop, SIGTERM and wait (up to
@@ -1758,7 +1818,6 @@ enum app_result he_run(const struct he_run_cfg *cfg, struct he_summary *sum, str
   r->ep = -1;
   r->sfd = -1;
   r->probe.fd = -1;
-  r->probe.ev.kind = EV_PROBE;
   r->out.ev.kind = EV_PIPE;
   r->err.ev.kind = EV_PIPE;
   r->err.is_err = true;
@@ -1827,6 +1886,10 @@ enum app_result he_run(const struct he_run_cfg *cfg, struct he_summary *sum, str
     sum->unsettled++;
     delivery_free(d);
   }
+  /* messages of a --repeat run that were never delivered are unsettled too */
+  if (!cfg->http && cfg->repeat && !cfg->duration_s &&
+      sum->generated < cfg->repeat * cfg->msgs->n)
+    sum->unsettled += cfg->repeat * cfg->msgs->n - sum->generated;
   stop_handler(r);
   if (r->fatal && !r->ever_ready) {
     *err = r->fatal_err;
@@ -1839,6 +1902,7 @@ out:
   while (r->idle)
     conn_close(r, r->idle);
   probe_close(r);
+  bury(r);
   if (r->launched && r->proc.pid) {
     int status;
     kill(r->proc.pid, SIGKILL);

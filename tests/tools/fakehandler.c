@@ -21,8 +21,9 @@
  *   --empty-body         answer 200 with an empty body
  *   --null-body          answer 200 with the JSON text null
  *   --content-type T     Content-Type of answers ("" = none; default application/json)
- *   --outputs JSON       the Outputs object of successful answers (default {})
- *   --return JSON        the ReturnValue (default null)
+ *   --outputs JSON       the Outputs object of successful answers (default {}; also
+ *                        from FAKE_OUTPUTS, since host.json arguments lose quotes)
+ *   --return JSON        the ReturnValue (default null; also FAKE_RETURN)
  *   --sleep-ms N         wait N ms before answering an invocation
  *   --ready-delay-ms N   wait N ms before listening
  *   --exit-after N       answer N invocations, then exit on the next one, unanswered
@@ -501,9 +502,11 @@ static int serve(int argc, char **argv)
     fprintf(stderr, "fakehandler: cannot listen on 127.0.0.1:%d\n", cfg.port);
     return 2;
   }
-  /* a stdout line and a stderr warning, so the emulator's log levels show */
+  /* a stdout line, a stderr line and a stderr warning, so the emulator's
+   * log levels show (information, error, warning) */
   fprintf(stdout, "fakehandler listening on 127.0.0.1:%d\n", cfg.port);
   fflush(stdout);
+  fprintf(stderr, "fakehandler pid %d on stderr\n", (int)getpid());
   fprintf(stderr, "fakehandler warning: this is a test double\n");
   while (sigwait(&set, &sig) != 0)
     ;
@@ -641,6 +644,10 @@ int main(int argc, char **argv)
   int i;
   if (argc > 1 && !strcmp(argv[1], "json"))
     return json_tool(argc, argv);
+  if (getenv("FAKE_OUTPUTS"))
+    cfg.outputs = getenv("FAKE_OUTPUTS");
+  if (getenv("FAKE_RETURN"))
+    cfg.ret = getenv("FAKE_RETURN");
   for (i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     bool takes = true;
