@@ -75,8 +75,7 @@ static enum app_result get_str_array(struct he_app *app, const struct json *obj,
     return app_err_set(err, APP_ERR_LIMIT, "%s: too large", file);
   for (c = v->child; c; c = c->next) {
     if (c->type != JSON_STRING)
-      return app_err_set(err, APP_ERR_CONFIG, "%s: \"%s\" item %zu must be a string", file, key,
-                         i);
+      return app_err_set(err, APP_ERR_CONFIG, "%s: \"%s\" item %zu must be a string", file, key, i);
     (*out)[i++] = c->str;
   }
   *out_n = i;
@@ -125,16 +124,15 @@ static enum app_result load_host_json(struct he_app *app, struct app_err *err)
   }
   desc = json_get_ci(ch, "description");
   if (!json_is(desc, JSON_OBJECT)) {
-    r = app_err_set(err, APP_ERR_CONFIG, "%s: customHandler.description must be an object",
-                    path);
+    r = app_err_set(err, APP_ERR_CONFIG, "%s: customHandler.description must be an object", path);
     goto out;
   }
   if ((r = get_str(desc, "defaultExecutablePath", path, &app->exe, err)) != APP_OK ||
       (r = get_str(desc, "workingDirectory", path, &app->working_dir, err)) != APP_OK ||
       (r = get_str(desc, "defaultWorkerPath", path, &app->worker_path, err)) != APP_OK ||
       (r = get_str_array(app, desc, "arguments", path, &app->args, &app->n_args, err)) != APP_OK ||
-      (r = get_str_array(app, desc, "workerArguments", path, &app->worker_args,
-                         &app->n_worker_args, err)) != APP_OK)
+      (r = get_str_array(app, desc, "workerArguments", path, &app->worker_args, &app->n_worker_args,
+                         err)) != APP_OK)
     goto out;
   if (!app->exe || !*app->exe) {
     r = app_err_set(err, APP_ERR_CONFIG,
@@ -254,14 +252,13 @@ static enum app_result load_function(struct he_app *app, const char *name, const
         fn->trigger = HE_TRIGGER_OTHER;
       if ((r = get_str(c, "cardinality", path, &card, err)) != APP_OK ||
           (r = get_str(c, "route", path, &fn->route, err)) != APP_OK ||
-          (r = get_str_array(app, c, "methods", path, &fn->methods, &fn->n_methods, err)) !=
-              APP_OK)
+          (r = get_str_array(app, c, "methods", path, &fn->methods, &fn->n_methods, err)) != APP_OK)
         return r;
       fn->many = card && !strcasecmp(card, "many");
       fn->has_dt = b->data_type != NULL;
       fn->binary = b->data_type && !strcasecmp(b->data_type, "binary");
-      if (b->data_type && strcasecmp(b->data_type, "binary") && strcasecmp(b->data_type, "string") &&
-          strcasecmp(b->data_type, "stream"))
+      if (b->data_type && strcasecmp(b->data_type, "binary") &&
+          strcasecmp(b->data_type, "string") && strcasecmp(b->data_type, "stream"))
         return app_err_set(err, APP_ERR_CONFIG,
                            "%s: dataType \"%s\" is not one of binary, string, stream", path,
                            b->data_type);
@@ -512,8 +509,8 @@ static bool check_constraint(const char *c, size_t n, const char *v)
     return *v && !*end;
   }
   if (!strcasecmp(name, "min") || !strcasecmp(name, "max")) {
-    if (!he_parse_i64(v, INT64_MIN + 1, INT64_MAX, &x) || !he_parse_i64(arg, INT64_MIN + 1,
-                                                                        INT64_MAX, &lim))
+    if (!he_parse_i64(v, INT64_MIN + 1, INT64_MAX, &x) ||
+        !he_parse_i64(arg, INT64_MIN + 1, INT64_MAX, &lim))
       return false;
     return name[1] == 'i' || name[1] == 'I' ? x >= lim : x <= lim;
   }
@@ -665,9 +662,9 @@ static int route_rank(const char *tmpl)
   return strchr(tmpl, '{') ? 1 : 0;
 }
 
-bool he_route_match(const struct he_app *app, const char *method, const char *path,
-                    struct arena *a, const struct he_function **out_fn,
-                    struct he_route_param *params, size_t max_params, size_t *out_n)
+bool he_route_match(const struct he_app *app, const char *method, const char *path, struct arena *a,
+                    const struct he_function **out_fn, struct he_route_param *params,
+                    size_t max_params, size_t *out_n)
 {
   const char *p = path;
   size_t plen = strlen(app->route_prefix), i, m;

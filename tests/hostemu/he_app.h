@@ -37,35 +37,35 @@ struct he_function {
   const struct he_binding *trig; /* the trigger binding, or NULL */
   struct he_binding *bindings;
   size_t n_bindings;
-  bool many;        /* cardinality "many" */
-  bool binary;      /* trigger dataType binary */
-  bool has_dt;      /* trigger dataType given */
-  bool disabled;    /* "disabled": true */
-  bool http_in_out; /* exactly one httpTrigger in and one http out */
-  const char *route;     /* HTTP route template (NULL: the function name) */
-  const char **methods;  /* lower case; NULL/0: any */
+  bool many;            /* cardinality "many" */
+  bool binary;          /* trigger dataType binary */
+  bool has_dt;          /* trigger dataType given */
+  bool disabled;        /* "disabled": true */
+  bool http_in_out;     /* exactly one httpTrigger in and one http out */
+  const char *route;    /* HTTP route template (NULL: the function name) */
+  const char **methods; /* lower case; NULL/0: any */
   size_t n_methods;
 };
 
 struct he_app {
-  char *root;             /* absolute script root */
-  const char *exe;        /* defaultExecutablePath (raw, %VAR% not expanded) */
-  const char **args;      /* arguments */
+  char *root;        /* absolute script root */
+  const char *exe;   /* defaultExecutablePath (raw, %VAR% not expanded) */
+  const char **args; /* arguments */
   size_t n_args;
   const char *worker_path; /* defaultWorkerPath or NULL */
   const char **worker_args;
   size_t n_worker_args;
-  const char *working_dir; /* workingDirectory or NULL */
-  bool forwarding;         /* enableForwardingHttpRequest */
-  int64_t init_timeout_ms; /* initializationTimeout (default 30 s) */
-  int64_t function_timeout_ms; /* functionTimeout; 0 unset, -1 unbounded */
+  const char *working_dir;         /* workingDirectory or NULL */
+  bool forwarding;                 /* enableForwardingHttpRequest */
+  int64_t init_timeout_ms;         /* initializationTimeout (default 30 s) */
+  int64_t function_timeout_ms;     /* functionTimeout; 0 unset, -1 unbounded */
   int64_t sb_max_concurrent_calls; /* 0 unset */
   int64_t sb_max_batch;            /* 0 unset */
   const char *route_prefix;        /* default "api" */
   struct he_function *fns;
   size_t n_fns;
-  char skipped[512];               /* names of folders skipped, for the log */
-  struct arena arena;              /* every string above */
+  char skipped[512];  /* names of folders skipped, for the log */
+  struct arena arena; /* every string above */
 };
 
 /* Load root/host.json and every root/<Name>/function.json.
@@ -89,17 +89,17 @@ APP_NODISCARD enum app_result he_app_only(const struct he_app *app, enum he_trig
 const struct he_binding *he_app_output(const struct he_function *fn, const char *name);
 
 struct he_route_param {
-  const char *name;  /* borrowed from the app */
-  char *value;       /* decoded; in the arena given to he_route_match */
+  const char *name; /* borrowed from the app */
+  char *value;      /* decoded; in the arena given to he_route_match */
 };
 
 /* Match a request path (no query, starting with '/') against every HTTP
  * function's route under the route prefix; method is matched against the
  * function's methods (case-insensitive). On a match *out_fn is set and up
  * to max_params parameters are stored. Returns false when nothing matches. */
-bool he_route_match(const struct he_app *app, const char *method, const char *path,
-                    struct arena *a, const struct he_function **out_fn,
-                    struct he_route_param *params, size_t max_params, size_t *out_n);
+bool he_route_match(const struct he_app *app, const char *method, const char *path, struct arena *a,
+                    const struct he_function **out_fn, struct he_route_param *params,
+                    size_t max_params, size_t *out_n);
 
 /* Percent-decode s[0..n) into the arena ("+" stays "+" unless plus_space). */
 char *he_url_decode(struct arena *a, const char *s, size_t n, bool plus_space);

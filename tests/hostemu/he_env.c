@@ -311,10 +311,9 @@ static const char *array_text(struct he_env *e, struct he_sb_message *const *msg
     case F_EXPIRES:
     case F_ENQUEUED_UTC:
     case F_ENQUEUED:
-      dn = he_date_format(f == F_EXPIRES_UTC || f == F_EXPIRES ? m->expires_ticks
-                                                              : m->enqueued_ticks,
-                          f == F_EXPIRES || f == F_ENQUEUED ? HE_DATE_FULL_OFFSET : HE_DATE_FULL,
-                          d);
+      dn = he_date_format(
+          f == F_EXPIRES_UTC || f == F_EXPIRES ? m->expires_ticks : m->enqueued_ticks,
+          f == F_EXPIRES || f == F_ENQUEUED ? HE_DATE_FULL_OFFSET : HE_DATE_FULL, d);
       APP_ASSERT(buf_printf(&e->s1, "\"%.*s\"", (int)dn, d) == APP_OK);
       is_str = false;
       break;
@@ -486,8 +485,8 @@ static bool is_octet_or_multipart(const struct he_http_request *req)
 
 enum app_result he_env_http(struct he_env *e, struct buf *out, const char *function,
                             const char *binding, const struct he_http_request *req,
-                            const struct he_route_param *params, size_t n_params,
-                            int64_t now_ticks, struct app_err *err)
+                            const struct he_route_param *params, size_t n_params, int64_t now_ticks,
+                            struct app_err *err)
 {
   static struct entries es;
   enum app_result r = APP_OK;
@@ -651,8 +650,7 @@ enum app_result he_env_http(struct he_env *e, struct buf *out, const char *funct
           APP_ASSERT(buf_append_char(&e->s3, ',') == APP_OK);
         APP_ASSERT(buf_append_str(&e->s3, req->headers[j].value) == APP_OK);
       }
-      APP_ASSERT(he_nj_str(&e->s1, req->headers[i].name, strlen(req->headers[i].name)) ==
-                     APP_OK &&
+      APP_ASSERT(he_nj_str(&e->s1, req->headers[i].name, strlen(req->headers[i].name)) == APP_OK &&
                  buf_append_char(&e->s1, ':') == APP_OK &&
                  he_nj_str(&e->s1, e->s3.data ? e->s3.data : "", e->s3.len) == APP_OK);
     }

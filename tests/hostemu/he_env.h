@@ -34,10 +34,10 @@
 #define HE_TICKS_MAX_DATE 2534023007999999999LL
 
 struct he_sb_target {
-  const char *function; /* route "/<function>" and sys.MethodName */
-  const char *binding;  /* trigger binding name: the Data key */
-  bool binary;          /* dataType binary */
-  bool many;            /* cardinality many */
+  const char *function;     /* route "/<function>" and sys.MethodName */
+  const char *binding;      /* trigger binding name: the Data key */
+  bool binary;              /* dataType binary */
+  bool many;                /* cardinality many */
   const char *sb_namespace; /* for the Client metadata object */
 };
 

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #define DEFAULT_HOST_VERSION "4.1036.1.23224"
-#define MAX_LIST 256
+#define MAX_LIST             256
 
 static const char usage_text[] =
     "usage: hostemu --script-root DIR [options]     launch the handler like the Functions host\n"
@@ -173,13 +173,13 @@ static int parse_args(int argc, char **argv, struct opts *o)
 #define INT(field, min, max)                                                                       \
   do {                                                                                             \
     NEED();                                                                                        \
-    if (!he_parse_i64(v, (min), (max), &o->field))                                             \
+    if (!he_parse_i64(v, (min), (max), &o->field))                                                 \
       return usage_error("invalid value for %s", a);                                               \
   } while (0)
 #define DBL(field, min, max)                                                                       \
   do {                                                                                             \
     NEED();                                                                                        \
-    if (!parse_double(v, (min), (max), &o->field))                                             \
+    if (!parse_double(v, (min), (max), &o->field))                                                 \
       return usage_error("invalid value for %s", a);                                               \
   } while (0)
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -369,11 +369,11 @@ static enum app_result load_settings(const char *path, char ***out, size_t *out_
       goto out;
     }
     if (buf_printf(&kv, "%s=", c->key) != APP_OK ||
-        (c->type == JSON_STRING   ? buf_append(&kv, c->str, c->len)
-         : c->type == JSON_NULL   ? APP_OK
-         : c->type == JSON_NUMBER ? buf_append(&kv, c->str, c->len)
-                                  : buf_append_str(&kv, c->type == JSON_TRUE ? "True" : "False")) !=
-            APP_OK ||
+        (c->type == JSON_STRING ? buf_append(&kv, c->str, c->len)
+         : c->type == JSON_NULL ? APP_OK
+         : c->type == JSON_NUMBER
+             ? buf_append(&kv, c->str, c->len)
+             : buf_append_str(&kv, c->type == JSON_TRUE ? "True" : "False")) != APP_OK ||
         buf_append(&kv, "", 0) != APP_OK) {
       buf_cleanup(&kv);
       r = app_err_set(err, APP_ERR_NOMEM, "%s: out of memory", path);
@@ -489,8 +489,9 @@ int main(int argc, char **argv)
                         sizeof params / sizeof params[0], &n_params) ||
         (o.function && strcasecmp(fn->name, o.function))) {
       printf("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-      fprintf(stderr, "hostemu: no enabled httpTrigger function matches %s %s (route prefix "
-                      "\"%s\")\n",
+      fprintf(stderr,
+              "hostemu: no enabled httpTrigger function matches %s %s (route prefix "
+              "\"%s\")\n",
               o.http_method, path, app.route_prefix);
       rc = 1;
       goto out;
@@ -531,7 +532,7 @@ int main(int argc, char **argv)
                                            : 30000;
   cfg.stop = o.stop;
   cfg.stop_timeout_ms = (int64_t)(o.stop_timeout * 1000);
-  cfg.concurrency = o.concurrency              ? (int)o.concurrency
+  cfg.concurrency = o.concurrency                             ? (int)o.concurrency
                     : have_app && app.sb_max_concurrent_calls ? (int)app.sb_max_concurrent_calls
                                                               : 16 * (int)(cores > 0 ? cores : 1);
   if (o.timeout_set)
@@ -672,8 +673,9 @@ int main(int argc, char **argv)
     }
     cfg.batch = !cfg.target.many ? 1
                 : o.batch > 0    ? (int)o.batch
-                : have_app && app.sb_max_batch ? (int)(app.sb_max_batch > 4096 ? 4096 : app.sb_max_batch)
-                                               : 1000;
+                : have_app && app.sb_max_batch
+                    ? (int)(app.sb_max_batch > 4096 ? 4096 : app.sb_max_batch)
+                    : 1000;
     cfg.msgs = &msgs;
   }
 
@@ -703,7 +705,8 @@ int main(int argc, char **argv)
   snprintf(sum->mode, sizeof sum->mode, "%s", o.http_method ? "http" : "servicebus");
   snprintf(sum->function, sizeof sum->function, "%s", cfg.target.function);
   if (o.http_method)
-    snprintf(sum->shape, sizeof sum->shape, "httpTrigger, %s", cfg.forward ? "forwarded" : "default envelope");
+    snprintf(sum->shape, sizeof sum->shape, "httpTrigger, %s",
+             cfg.forward ? "forwarded" : "default envelope");
   else if (cfg.target.many)
     snprintf(sum->shape, sizeof sum->shape, "serviceBusTrigger, %s, batch of up to %d",
              cfg.target.binary ? "binary" : "string", cfg.batch);

@@ -13,8 +13,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#define SIDECAR_SUFFIX ".props.json"
-#define SIDECAR_MAX (1024 * 1024)
+#define SIDECAR_SUFFIX  ".props.json"
+#define SIDECAR_MAX     (1024 * 1024)
 #define SB_STANDARD_MAX 262144
 
 static const char dv_claims[] = "http://schemas.microsoft.com/xrm/2011/Claims/";

@@ -44,9 +44,9 @@ struct he_msg_props {
   const char *partition_key;
   const char *transaction_partition_key;
   const char *dead_letter_source;
-  const char *app_props;  /* compact JSON object text, never NULL ("{}") */
-  int64_t ttl_ms;         /* -1: TimeSpan.MaxValue (ExpiresAt = DateTimeOffset.MaxValue) */
-  bool ttl_set;           /* the sidecar gave TimeToLive */
+  const char *app_props; /* compact JSON object text, never NULL ("{}") */
+  int64_t ttl_ms;        /* -1: TimeSpan.MaxValue (ExpiresAt = DateTimeOffset.MaxValue) */
+  bool ttl_set;          /* the sidecar gave TimeToLive */
 };
 
 struct he_msg_span {
@@ -56,23 +56,23 @@ struct he_msg_span {
 };
 
 struct he_msg {
-  char *path;           /* source file */
-  char *body;           /* exact bytes (NUL-terminated for convenience) */
+  char *path; /* source file */
+  char *body; /* exact bytes (NUL-terminated for convenience) */
   size_t len;
   struct he_msg_props props;
-  bool dataverse;       /* body is a Dataverse RemoteExecutionContext */
-  char record_id[37];   /* PrimaryEntityId as found ("" if none) */
+  bool dataverse;            /* body is a Dataverse RemoteExecutionContext */
+  char record_id[37];        /* PrimaryEntityId as found ("" if none) */
   struct he_msg_span *spans; /* --vary rewrite points, in body order */
   size_t n_spans;
-  char *owned[16];      /* strings owned by props */
+  char *owned[16]; /* strings owned by props */
   size_t n_owned;
 };
 
 struct he_msgset {
   struct he_msg *v;
   size_t n, cap;
-  size_t max_body;      /* per-file ceiling */
-  size_t n_over_256k;   /* bodies above Service Bus Standard's 256 KB */
+  size_t max_body;    /* per-file ceiling */
+  size_t n_over_256k; /* bodies above Service Bus Standard's 256 KB */
 };
 
 void he_msgset_init(struct he_msgset *s, size_t max_body);

@@ -281,11 +281,11 @@ enum app_result he_resp_feed(struct he_resp *r, const char *p, size_t n, size_t 
           if (size > (UINT64_MAX >> 4))
             return app_err_set(err, APP_ERR_HTTP, "chunk size overflows");
           size = size * 16 + (uint64_t)(isdigit((unsigned char)r->line[k])
-                                             ? r->line[k] - '0'
-                                             : (tolower((unsigned char)r->line[k]) - 'a' + 10));
+                                            ? r->line[k] - '0'
+                                            : (tolower((unsigned char)r->line[k]) - 'a' + 10));
         }
-        if (k == 0 || (k < r->line_len && r->line[k] != ';' && r->line[k] != ' ' &&
-                       r->line[k] != '\t'))
+        if (k == 0 ||
+            (k < r->line_len && r->line[k] != ';' && r->line[k] != ' ' && r->line[k] != '\t'))
           return app_err_set(err, APP_ERR_HTTP, "invalid chunk-size line \"%.40s\"", r->line);
         if (size == 0) {
           r->state = S_TRAILERS;

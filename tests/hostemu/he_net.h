@@ -17,22 +17,22 @@
 struct he_resp {
   /* results, valid once done (status also once the head is parsed) */
   int status;
-  int minor;                /* HTTP/1.<minor> */
-  bool keep_alive;          /* the connection may carry another request */
-  char content_type[256];   /* "" when absent */
+  int minor;              /* HTTP/1.<minor> */
+  bool keep_alive;        /* the connection may carry another request */
+  char content_type[256]; /* "" when absent */
   bool has_content_type;
-  struct buf head;          /* status line and header lines, as received */
-  struct buf body;          /* body with any chunked framing removed */
-  size_t bytes_seen;        /* bytes fed so far (0: nothing arrived) */
+  struct buf head;   /* status line and header lines, as received */
+  struct buf body;   /* body with any chunked framing removed */
+  size_t bytes_seen; /* bytes fed so far (0: nothing arrived) */
   /* parser state */
   int state;
-  bool no_body;             /* the request was HEAD */
+  bool no_body; /* the request was HEAD */
   bool chunked;
-  int64_t content_length;   /* -1: none */
+  int64_t content_length; /* -1: none */
   uint64_t chunk_left;
-  char line[1024];          /* chunk-size and trailer lines */
+  char line[1024]; /* chunk-size and trailer lines */
   size_t line_len;
-  size_t head_scan;         /* where to resume looking for the blank line */
+  size_t head_scan; /* where to resume looking for the blank line */
 };
 
 /* max_head bounds the status line plus headers; max_body the body. */
@@ -51,8 +51,7 @@ APP_NODISCARD enum app_result he_resp_feed(struct he_resp *r, const char *p, siz
 
 /* The peer closed the connection. Completes a close-delimited body
  * (*out_done = true); otherwise APP_ERR_HTTP ("closed before/mid response"). */
-APP_NODISCARD enum app_result he_resp_eof(struct he_resp *r, bool *out_done,
-                                          struct app_err *err);
+APP_NODISCARD enum app_result he_resp_eof(struct he_resp *r, bool *out_done, struct app_err *err);
 
 /* Value of the first header named name (case-insensitive), trimmed; the
  * pointer is into r->head (borrowed, valid until the next reset). */

@@ -155,7 +155,7 @@ size_t he_nj_double(double v, bool ensure_decimal, char out[40])
   for (; *p && *p != 'e'; p++)
     if (isdigit((unsigned char)*p))
       digits[nd++] = *p;
-  exp10 = atoi(p + 1);
+  exp10 = (int)strtol(p + 1, NULL, 10);
   while (nd > 1 && digits[nd - 1] == '0')
     nd--;
   dig_pos = exp10 + 1;
@@ -374,9 +374,10 @@ enum app_result he_nj_write_parsed(struct buf *b, const struct json *v)
   case JSON_NUMBER: return write_number(b, v, false);
   case JSON_STRING:
     if (he_nj_date(v->str, v->len, &ticks, &kind)) {
-      n = he_date_format(ticks, kind == 1   ? HE_DATE_FULL_Z
-                                : kind == 2 ? HE_DATE_FULL_OFFSET
-                                            : HE_DATE_FULL,
+      n = he_date_format(ticks,
+                         kind == 1   ? HE_DATE_FULL_Z
+                         : kind == 2 ? HE_DATE_FULL_OFFSET
+                                     : HE_DATE_FULL,
                          date);
       return he_nj_str(b, date, n);
     }

@@ -50,9 +50,9 @@ static bool valid_kv(const char *kv)
   return eq && eq != kv;
 }
 
-enum app_result he_launch_init(struct he_launch *l, const struct he_app *app,
-                               char *const *settings, size_t n_settings, char *const *env,
-                               size_t n_env, struct app_err *err)
+enum app_result he_launch_init(struct he_launch *l, const struct he_app *app, char *const *settings,
+                               size_t n_settings, char *const *env, size_t n_env,
+                               struct app_err *err)
 {
   char **e;
   size_t i;
@@ -132,7 +132,7 @@ void he_sanitize_expanded(char *s)
   /* regex %(.+?)% : a '%', at least one character, the next '%' */
   char *r = s, *w = s;
   while (*r) {
-    if (*r == '%' && r[1] && r[1] != '%') {
+    if (*r == '%' && r[1]) {
       char *close = strchr(r + 2, '%');
       if (close) {
         r = close + 1;

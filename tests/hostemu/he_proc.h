@@ -32,15 +32,15 @@ struct he_launch {
   const struct he_app *app; /* borrowed */
   char **env;               /* "NAME=VALUE", NULL-terminated; owned */
   size_t n_env;
-  char *cwd;                /* owned */
+  char *cwd; /* owned */
 };
 
 struct he_proc {
-  pid_t pid;     /* 0 when not running */
-  int out_fd;    /* -1 when closed */
+  pid_t pid;  /* 0 when not running */
+  int out_fd; /* -1 when closed */
   int err_fd;
-  char **argv;   /* the argv used (owned, NULL-terminated) */
-  char *exe;     /* the executable used (owned) */
+  char **argv; /* the argv used (owned, NULL-terminated) */
+  char *exe;   /* the executable used (owned) */
 };
 
 /* Prepare the environment and working directory. settings/env are
@@ -55,8 +55,8 @@ void he_launch_cleanup(struct he_launch *l);
  * the message names the executable and the errno text; the child has been
  * reaped). On success p->pid is set. Either way release p with
  * he_proc_release once done with it. */
-APP_NODISCARD enum app_result he_proc_spawn(struct he_proc *p, const struct he_launch *l,
-                                            int port, struct app_err *err);
+APP_NODISCARD enum app_result he_proc_spawn(struct he_proc *p, const struct he_launch *l, int port,
+                                            struct app_err *err);
 
 /* Close the pipes and free argv (does not signal or reap). NULL-safe. */
 void he_proc_release(struct he_proc *p);

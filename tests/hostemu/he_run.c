@@ -35,6 +35,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -42,10 +43,10 @@
 #include <unistd.h>
 
 #define PROBE_INTERVAL_NS (25 * HE_NS_PER_MS) /* WorkerReadyCheckPollingIntervalMilliseconds */
-#define ERROR_WINDOW_NS (30LL * 60 * 1000000000LL)
+#define ERROR_WINDOW_NS   (30LL * 60 * 1000000000LL)
 #define ERRORS_TO_GIVE_UP 3
-#define MAX_HEAD (64 * 1024)
-#define MAX_LINE (16 * 1024)
+#define MAX_HEAD          (64 * 1024)
+#define MAX_LINE          (16 * 1024)
 
 enum ev_kind { EV_CONN = 1, EV_PROBE, EV_PIPE, EV_SIGNAL };
 
@@ -369,8 +370,8 @@ static void dead_letter(struct run *r, struct delivery *d)
   char *p;
 
   r->sum->dead_lettered++;
-  say(r, "dead-lettered message %s after %d deliveries: %s", d->m.message_id,
-      d->m.delivery_count, d->last_failure);
+  say(r, "dead-lettered message %s after %d deliveries: %s", d->m.message_id, d->m.delivery_count,
+      d->last_failure);
   if (!c->deadletter_dir)
     return;
   sanitize_name(d->m.message_id, name, sizeof name);
@@ -563,8 +564,7 @@ static void inv_start(struct run *r, struct inv *inv)
 
 /* ---------------------------------------------------------------- requests */
 
-static enum app_result frame_chunked(struct buf *req, const char *body, size_t len,
-                                     size_t chunk)
+static enum app_result frame_chunked(struct buf *req, const char *body, size_t len, size_t chunk)
 {
   size_t off = 0;
   if (chunk == 0)
@@ -687,8 +687,8 @@ static enum app_result build_http_request(struct run *r, struct inv *inv, struct
 
   if (!c->forward) {
     buf_reset(&r->envelope);
-    APP_RETURN_IF_FAILED(he_env_http(&r->env, &r->envelope, c->target.function, c->http_binding,
-                                     h, c->params, c->n_params, he_wall_ticks(), err));
+    APP_RETURN_IF_FAILED(he_env_http(&r->env, &r->envelope, c->target.function, c->http_binding, h,
+                                     c->params, c->n_params, he_wall_ticks(), err));
     if (buf_printf(q,
                    "POST /%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                    "X-Azure-Functions-HostVersion: %s\r\nX-Azure-Functions-InvocationId: %s\r\n"
@@ -704,7 +704,8 @@ static enum app_result build_http_request(struct run *r, struct inv *inv, struct
   /* forwarding: the original method, path (with the route prefix) and
    * headers, plus the host's headers; the body only if Content-Length > 0 */
   if (buf_printf(q, "%s ", h->method) != APP_OK || buf_append_str(q, h->path) != APP_OK ||
-      append_forward_query(r, q, h->query) != APP_OK || buf_append_str(q, " HTTP/1.1\r\n") != APP_OK)
+      append_forward_query(r, q, h->query) != APP_OK ||
+      buf_append_str(q, " HTTP/1.1\r\n") != APP_OK)
     return app_err_set(err, APP_ERR_LIMIT, "request too large");
   for (i = 0; i < h->n_headers; i++) {
     const char *name = h->headers[i].name;
@@ -804,8 +805,8 @@ static void check_outputs(struct run *r, const struct json *root)
       warn_once(r, w);
       continue;
     }
-    if (b && (!strcasecmp(b->type, "http") ||
-              (b->data_type && !strcasecmp(b->data_type, "binary"))))
+    if (b &&
+        (!strcasecmp(b->type, "http") || (b->data_type && !strcasecmp(b->data_type, "binary"))))
       continue;
     if (o->type == JSON_STRING && he_nj_is_base64(o->str, o->len)) {
       snprintf(w, sizeof w,
@@ -860,8 +861,7 @@ static const struct json *evaluate(struct run *r, const struct he_resp *resp, ch
              "response Content-Type %s%s%s is not JSON: the host fails the invocation "
              "(UnsupportedMediaTypeException, \"Invalid HttpResponseMessage\")",
              resp->has_content_type ? "\"" : "(none: application/octet-stream",
-             resp->has_content_type ? resp->content_type : ")",
-             resp->has_content_type ? "\"" : "");
+             resp->has_content_type ? resp->content_type : ")", resp->has_content_type ? "\"" : "");
     return NULL;
   }
   if (len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3)) {
@@ -899,13 +899,11 @@ static const struct json *evaluate(struct run *r, const struct he_resp *resp, ch
     }
     for (it = v->child; it; it = it->next) {
       if (it->type == JSON_ARRAY || it->type == JSON_OBJECT) {
-        snprintf(reason, cap, "\"Logs\" holds a JSON %s: only strings are accepted",
-                 type_name(it));
+        snprintf(reason, cap, "\"Logs\" holds a JSON %s: only strings are accepted", type_name(it));
         return NULL;
       }
       if (r->cfg->verbose && it->type == JSON_STRING)
-        fprintf(r->cfg->handler_log ? r->cfg->handler_log : stderr, "[handler log] %s\n",
-                it->str);
+        fprintf(r->cfg->handler_log ? r->cfg->handler_log : stderr, "[handler log] %s\n", it->str);
     }
   }
   return root;
@@ -948,8 +946,7 @@ static void print_http(struct run *r, int status, const char *headers, const cha
 }
 
 /* What the client of an HTTP-triggered function would receive. */
-static void render_http(struct run *r, bool ok, const struct he_resp *resp,
-                        const struct json *root)
+static void render_http(struct run *r, bool ok, const struct he_resp *resp, const struct json *root)
 {
   const struct he_function *fn = r->cfg->fn;
   const struct he_binding *ob = NULL;
@@ -1184,8 +1181,8 @@ static void conn_recv(struct run *r, struct conn *c)
       return;
     }
     if (done) {
-      bool reusable = n > 0 && used == (size_t)n && c->resp.keep_alive &&
-                      c->inv->req_off == c->inv->req.len;
+      bool reusable =
+          n > 0 && used == (size_t)n && c->resp.keep_alive && c->inv->req_off == c->inv->req.len;
       on_response(r, c);
       if (reusable && !r->ending) {
         c->state = C_IDLE;
@@ -1207,8 +1204,8 @@ static bool conn_send(struct run *r, struct conn *c)
 {
   struct inv *inv = c->inv;
   while (inv->req_off < inv->req.len) {
-    ssize_t n = send(c->fd, inv->req.data + inv->req_off, inv->req.len - inv->req_off,
-                     MSG_NOSIGNAL);
+    ssize_t n =
+        send(c->fd, inv->req.data + inv->req_off, inv->req.len - inv->req_off, MSG_NOSIGNAL);
     if (n < 0) {
       char reason[200];
       if (errno == EINTR)
@@ -1488,8 +1485,9 @@ static void on_child_exit(struct run *r, int status)
     r->sum->restarts++;
     handler_start(r);
   } else if (!sig && code == 0) {
-    say(r, "%s: not restarted (as the host does); invocations will fail with connection "
-           "refused",
+    say(r,
+        "%s: not restarted (as the host does); invocations will fail with connection "
+        "refused",
         what);
     if (r->hs == H_READY)
       r->hs = H_DEAD_NO_RESTART;
@@ -1864,6 +1862,12 @@ enum app_result he_run(const struct he_run_cfg *cfg, struct he_summary *sum, str
     reap(r);
   }
   sum->elapsed_s = r->t0 && r->t_end > r->t0 ? (double)(r->t_end - r->t0) / 1e9 : 0;
+  {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+      sum->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+  }
   /* abort whatever is still in flight (second ^C or a fatal error) */
   while (r->inf_head) {
     struct inv *inv = r->inf_head;
@@ -1887,8 +1891,7 @@ enum app_result he_run(const struct he_run_cfg *cfg, struct he_summary *sum, str
     delivery_free(d);
   }
   /* messages of a --repeat run that were never delivered are unsettled too */
-  if (!cfg->http && cfg->repeat && !cfg->duration_s &&
-      sum->generated < cfg->repeat * cfg->msgs->n)
+  if (!cfg->http && cfg->repeat && !cfg->duration_s && sum->generated < cfg->repeat * cfg->msgs->n)
     sum->unsettled += cfg->repeat * cfg->msgs->n - sum->generated;
   stop_handler(r);
   if (r->fatal && !r->ever_ready) {

@@ -26,38 +26,38 @@ struct he_run_cfg {
   const struct he_launch *launch; /* NULL with --connect */
   int connect_port;               /* > 0: talk to an already running handler */
   int64_t init_timeout_ms;
-  bool stop;                      /* SIGTERM at the end and report the exit */
+  bool stop; /* SIGTERM at the end and report the exit */
   int64_t stop_timeout_ms;
-  FILE *handler_log;              /* where handler stdout/stderr lines go */
+  FILE *handler_log; /* where handler stdout/stderr lines go */
 
   /* Service Bus mode (http == NULL) */
   struct he_sb_target target;
-  const struct he_function *fn;   /* output-binding checks; may be NULL */
+  const struct he_function *fn; /* output-binding checks; may be NULL */
   const struct he_msgset *msgs;
-  int batch;                      /* max messages per invocation */
+  int batch; /* max messages per invocation */
   int max_delivery;
   int64_t redelivery_delay_ms;
-  const char *deadletter_dir;     /* NULL: count only */
-  int64_t ttl_ms;                 /* default TimeToLive; -1 = TimeSpan.MaxValue */
+  const char *deadletter_dir; /* NULL: count only */
+  int64_t ttl_ms;             /* default TimeToLive; -1 = TimeSpan.MaxValue */
   bool vary;
 
   /* HTTP mode */
   const struct he_http_request *http;
-  bool forward;                   /* send the raw request (forwarding mode) */
-  const char *http_binding;       /* trigger binding name */
+  bool forward;             /* send the raw request (forwarding mode) */
+  const char *http_binding; /* trigger binding name */
   const struct he_route_param *params;
   size_t n_params;
-  FILE *http_out;                 /* where the HTTP response is printed */
+  FILE *http_out; /* where the HTTP response is printed */
 
   /* load */
   int concurrency;
-  int64_t timeout_ms;             /* functionTimeout; < 0: none */
-  uint64_t repeat;                /* copies of the message set / requests; 0: until duration */
-  double duration_s;              /* 0: none */
-  double rate;                    /* deliveries per second; 0: unlimited */
+  int64_t timeout_ms; /* functionTimeout; < 0: none */
+  uint64_t repeat;    /* copies of the message set / requests; 0: until duration */
+  double duration_s;  /* 0: none */
+  double rate;        /* deliveries per second; 0: unlimited */
 
   /* transport */
-  size_t chunk_size;              /* 0: one chunk */
+  size_t chunk_size; /* 0: one chunk */
   const char *host_version;
   size_t max_request;
   size_t max_response;

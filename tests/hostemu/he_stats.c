@@ -114,6 +114,8 @@ void he_summary_print(const struct he_summary *s, FILE *f)
           ms(he_hist_quantile(&s->lat, 0.99)), ms(s->lat.max_ns));
   fprintf(f, "  concurrency     limit %d, max in flight %llu\n", s->concurrency,
           (unsigned long long)s->max_in_flight);
+  fprintf(f, "  emulator cpu    %.2f s (%.0f%% of one core)\n", s->cpu_s,
+          s->elapsed_s > 0 ? 100.0 * s->cpu_s / s->elapsed_s : 0.0);
   for (i = 0; i < s->n_reasons; i++)
     fprintf(f, "  failure         %llu x %s\n", (unsigned long long)s->reasons[i].count,
             s->reasons[i].text);
@@ -130,7 +132,8 @@ void he_summary_print(const struct he_summary *s, FILE *f)
       fprintf(f, "  handler exit    signal %d%s\n", s->exit_signal,
               s->stopped ? " (after SIGTERM)" : "");
     else
-      fprintf(f, "  handler exit    code %d%s\n", s->exit_code, s->stopped ? " (after SIGTERM)" : "");
+      fprintf(f, "  handler exit    code %d%s\n", s->exit_code,
+              s->stopped ? " (after SIGTERM)" : "");
   }
 }
 
@@ -165,7 +168,8 @@ static enum app_result summary_json(const struct he_summary *s, struct buf *b)
       (unsigned long long)s->probes, s->restarts, s->error_exits, s->gave_up ? "true" : "false"));
   APP_RETURN_IF_FAILED(buf_append_str(b, "\"gaveUpReason\":"));
   APP_RETURN_IF_FAILED(he_nj_str(b, s->gave_up_reason, strlen(s->gave_up_reason)));
-  APP_RETURN_IF_FAILED(buf_printf(b, ",\"stopped\":%s,\"exitCode\":", s->stopped ? "true" : "false"));
+  APP_RETURN_IF_FAILED(
+      buf_printf(b, ",\"stopped\":%s,\"exitCode\":", s->stopped ? "true" : "false"));
   if (s->exit_known && !s->exit_signal)
     APP_RETURN_IF_FAILED(buf_printf(b, "%d", s->exit_code));
   else
@@ -182,7 +186,7 @@ static enum app_result summary_json(const struct he_summary *s, struct buf *b)
       "\"deadLettered\":%llu,\"unsettled\":%llu},"
       "\"elapsedSeconds\":%.6f,\"invocationsPerSecond\":%.3f,\"messagesPerSecond\":%.3f,"
       "\"latencyMs\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"mean\":%.3f},"
-      "\"concurrency\":{\"limit\":%d,\"maxInFlight\":%llu}",
+      "\"concurrency\":{\"limit\":%d,\"maxInFlight\":%llu},\"emulatorCpuSeconds\":%.3f",
       (unsigned long long)s->invocations, (unsigned long long)s->inv_ok,
       (unsigned long long)s->inv_failed, (unsigned long long)s->generated,
       (unsigned long long)s->deliveries, (unsigned long long)s->succeeded,
@@ -191,10 +195,9 @@ static enum app_result summary_json(const struct he_summary *s, struct buf *b)
       (double)s->deliveries / el, ms(he_hist_quantile(&s->lat, 0.5)),
       ms(he_hist_quantile(&s->lat, 0.9)), ms(he_hist_quantile(&s->lat, 0.99)), ms(s->lat.max_ns),
       s->lat.n ? s->lat.sum_ns / (double)s->lat.n / 1e6 : 0.0, s->concurrency,
-      (unsigned long long)s->max_in_flight));
+      (unsigned long long)s->max_in_flight, s->cpu_s));
   APP_RETURN_IF_FAILED(counts_json(b, "failures", s->reasons, s->n_reasons, s->other_reasons));
-  APP_RETURN_IF_FAILED(
-      counts_json(b, "warnings", s->warnings, s->n_warnings, s->other_warnings));
+  APP_RETURN_IF_FAILED(counts_json(b, "warnings", s->warnings, s->n_warnings, s->other_warnings));
   return buf_append_str(b, "}\n");
 }
 

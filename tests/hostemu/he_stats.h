@@ -15,8 +15,8 @@
 #include <stdio.h>
 
 #define HE_HIST_SUB_BITS 7
-#define HE_HIST_MAX_MSB 46
-#define HE_HIST_BUCKETS ((HE_HIST_MAX_MSB - HE_HIST_SUB_BITS + 2) << HE_HIST_SUB_BITS)
+#define HE_HIST_MAX_MSB  46
+#define HE_HIST_BUCKETS  ((HE_HIST_MAX_MSB - HE_HIST_SUB_BITS + 2) << HE_HIST_SUB_BITS)
 
 struct he_hist {
   uint64_t counts[HE_HIST_BUCKETS];
@@ -30,7 +30,7 @@ void he_hist_add(struct he_hist *h, int64_t ns);
  * it, never above the exact maximum. 0 when empty. */
 int64_t he_hist_quantile(const struct he_hist *h, double q);
 
-#define HE_MAX_REASONS 32
+#define HE_MAX_REASONS  32
 #define HE_MAX_WARNINGS 32
 
 struct he_count {
@@ -40,12 +40,12 @@ struct he_count {
 
 struct he_summary {
   /* what ran */
-  char mode[16];        /* "servicebus" or "http" */
+  char mode[16]; /* "servicebus" or "http" */
   char function[129];
-  char shape[64];       /* e.g. "binary, batch of up to 100" */
+  char shape[64]; /* e.g. "binary, batch of up to 100" */
   int concurrency;
   /* handler */
-  bool launched;        /* false with --connect */
+  bool launched; /* false with --connect */
   int pid, port;
   double cold_start_ms; /* exec to first answer (first start), <0 unknown */
   uint64_t probes;      /* readiness GETs sent for the first start */
@@ -53,15 +53,16 @@ struct he_summary {
   int error_exits;      /* exits that counted as errors */
   bool gave_up;
   char gave_up_reason[200];
-  bool stopped;         /* --stop: SIGTERM sent at the end */
-  int exit_code;        /* last exit: code, or -1 */
-  int exit_signal;      /* last exit: signal, or 0 */
+  bool stopped;    /* --stop: SIGTERM sent at the end */
+  int exit_code;   /* last exit: code, or -1 */
+  int exit_signal; /* last exit: signal, or 0 */
   bool exit_known;
   /* work */
   uint64_t invocations, inv_ok, inv_failed;
   uint64_t generated, deliveries, succeeded, retried, dead_lettered, unsettled;
   uint64_t max_in_flight;
   double elapsed_s;
+  double cpu_s; /* the emulator's own CPU time (user + system), not the handler's */
   struct he_hist lat;
   struct he_count reasons[HE_MAX_REASONS];
   size_t n_reasons;
@@ -72,8 +73,7 @@ struct he_summary {
 };
 
 /* Count one occurrence of text in a reasons/warnings table. */
-void he_count_add(struct he_count *table, size_t *n, size_t max, uint64_t *other,
-                  const char *text);
+void he_count_add(struct he_count *table, size_t *n, size_t max, uint64_t *other, const char *text);
 
 void he_summary_print(const struct he_summary *s, FILE *f);
 /* Write the JSON summary to path. Errors: APP_ERR_IO. */

@@ -151,9 +151,7 @@ size_t he_date_format(int64_t unix_ticks, enum he_date_fmt fmt, char out[48])
     n = snprintf(out, 48, "%04d-%02d-%02dT%02d:%02d:%02d%s+00:00", y, mo, d, h, mi, s, fr);
     break;
   case HE_DATE_INVARIANT:
-  default:
-    n = snprintf(out, 48, "%02d/%02d/%04d %02d:%02d:%02d", mo, d, y, h, mi, s);
-    break;
+  default: n = snprintf(out, 48, "%02d/%02d/%04d %02d:%02d:%02d", mo, d, y, h, mi, s); break;
   }
   return n < 0 ? 0 : (size_t)n;
 }

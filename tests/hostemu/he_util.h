@@ -14,7 +14,7 @@
 
 /* .NET ticks (100 ns) between 0001-01-01 and 1970-01-01. */
 #define HE_TICKS_UNIX_EPOCH 621355968000000000LL
-#define HE_NS_PER_MS 1000000LL
+#define HE_NS_PER_MS        1000000LL
 
 /* Monotonic clock in nanoseconds (for intervals and deadlines). */
 int64_t he_now_ns(void);

@@ -100,6 +100,20 @@ struct reqstate {
   bool counted; /* an invocation (not GET /), counted in inflight */
 };
 
+/* A decimal option value; anything else ends the program (exit 2). */
+static long num(const char *s)
+{
+  char *end = NULL;
+  long v;
+  errno = 0;
+  v = strtol(s, &end, 10);
+  if (errno || !*s || *end) {
+    fprintf(stderr, "fakehandler: not a number: \"%s\"\n", s);
+    exit(2);
+  }
+  return v;
+}
+
 static long long now_ns(void)
 {
   struct timespec ts;
@@ -284,8 +298,8 @@ static void note_inflight(void)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **req_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **req_cls)
 {
   struct reqstate *st = *req_cls;
   char answer[65536];
@@ -324,7 +338,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     _exit(cfg.exit_code);
   }
   record(conn, method, url, version, st);
-  deliveries = count_deliveries(st->body.data ? st->body.data : "", st->body.len);
+  /* parse only when needed: a load test should measure the emulator */
+  deliveries =
+      cfg.fail_first > 0 ? count_deliveries(st->body.data ? st->body.data : "", st->body.len) : 0;
   if (cfg.sleep_ms > 0)
     sleep_ms(cfg.sleep_ms);
   fail = cfg.always_fail || (cfg.fail_first > 0 && deliveries > 0 && deliveries <= cfg.fail_first);
@@ -361,9 +377,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 static void write_env(int argc, char **argv)
 {
-  static const char *names[] = {"FUNCTIONS_CUSTOMHANDLER_PORT", "FUNCTIONS_HTTPWORKER_PORT",
-                                "FUNCTIONS_CUSTOMHANDLER_WORKER_ID", "FUNCTIONS_HTTPWORKER_ID",
-                                "FUNCTIONS_APP_ROOT_PATH", "FAKE_SETTING", "FAKE_ENV",
+  static const char *names[] = {"FUNCTIONS_CUSTOMHANDLER_PORT",
+                                "FUNCTIONS_HTTPWORKER_PORT",
+                                "FUNCTIONS_CUSTOMHANDLER_WORKER_ID",
+                                "FUNCTIONS_HTTPWORKER_ID",
+                                "FUNCTIONS_APP_ROOT_PATH",
+                                "FAKE_SETTING",
+                                "FAKE_ENV",
                                 "FAKE_PRESET"};
   char path[4096], cwd[4096];
   FILE *f;
@@ -393,7 +413,8 @@ static int raw_serve(int lfd)
 {
   static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                            "Content-Length: 14\r\nConnection: close\r\n\r\n{\"Outputs\":{}}";
-  static const char get_ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+  static const char get_ok[] =
+      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
   for (;;) {
     int fd = accept(lfd, NULL, NULL);
     struct buf in;
@@ -420,7 +441,7 @@ static int raw_serve(int lfd)
         head_end = (size_t)(e - in.data) + 4;
         chunked = strcasestr(in.data, "\r\nTransfer-Encoding: chunked") != NULL;
         if (strcasestr(in.data, "\r\nContent-Length:"))
-          clen = atol(strcasestr(in.data, "\r\nContent-Length:") + 17);
+          clen = strtol(strcasestr(in.data, "\r\nContent-Length:") + 17, NULL, 10);
       }
       if (chunked)
         done = in.len >= head_end + 5 && !memcmp(in.data + in.len - 5, "0\r\n\r\n", 5);
@@ -456,7 +477,7 @@ static int serve(int argc, char **argv)
     const char *p = getenv("FUNCTIONS_CUSTOMHANDLER_PORT");
     if (!p)
       p = getenv("FUNCTIONS_HTTPWORKER_PORT");
-    cfg.port = p ? atoi(p) : 0;
+    cfg.port = p ? (int)num(p) : 0;
   }
   if (cfg.port <= 0 || cfg.port > 65535) {
     fprintf(stderr, "fakehandler: no port (FUNCTIONS_CUSTOMHANDLER_PORT or --port)\n");
@@ -580,7 +601,7 @@ static int json_tool(int argc, char **argv)
   for (; i < argc; i++) {
     const char *k = argv[i];
     if (k[0] == '#' && json_is(v, JSON_ARRAY)) {
-      long idx = atol(k + 1);
+      long idx = num(k + 1);
       const struct json *c = v->child;
       while (c && idx-- > 0)
         c = c->next;
@@ -666,11 +687,11 @@ int main(int argc, char **argv)
     else if (!strcmp(a, "--dir"))
       cfg.dir = v;
     else if (!strcmp(a, "--port"))
-      cfg.port = atoi(v);
+      cfg.port = (int)num(v);
     else if (!strcmp(a, "--fail-first"))
-      cfg.fail_first = atol(v);
+      cfg.fail_first = num(v);
     else if (!strcmp(a, "--status"))
-      cfg.status = atoi(v);
+      cfg.status = (int)num(v);
     else if (!strcmp(a, "--content-type"))
       cfg.content_type = v;
     else if (!strcmp(a, "--outputs"))
@@ -678,17 +699,17 @@ int main(int argc, char **argv)
     else if (!strcmp(a, "--return"))
       cfg.ret = v;
     else if (!strcmp(a, "--sleep-ms"))
-      cfg.sleep_ms = atol(v);
+      cfg.sleep_ms = num(v);
     else if (!strcmp(a, "--ready-delay-ms"))
-      cfg.ready_delay_ms = atol(v);
+      cfg.ready_delay_ms = num(v);
     else if (!strcmp(a, "--exit-after"))
-      cfg.exit_after = atol(v);
+      cfg.exit_after = num(v);
     else if (!strcmp(a, "--exit-code"))
-      cfg.exit_code = atoi(v);
+      cfg.exit_code = (int)num(v);
     else if (!strcmp(a, "--term-code"))
-      cfg.term_code = atoi(v);
+      cfg.term_code = (int)num(v);
     else if (!strcmp(a, "--threads"))
-      cfg.threads = atoi(v);
+      cfg.threads = (int)num(v);
     else
       a = NULL;
     if (!a) {
