@@ -107,4 +107,12 @@ expect_eq "not launched" "$(jget "$T/conn.json" handler launched)" false
 B=$(ls "$T/conn"/req-*.body)
 expect_eq "request line" "$(head -1 "$(ls "$T/conn"/req-*.head)")" "POST /Orders HTTP/1.1"
 jstr "$B" Data order | fh json --str - | cmp - "$T/four/m2.json" || die "body differs"
+PORT=$(free_port)
+"$HE" --connect "$PORT" --function Orders --messages "$T/four/m2.json" --init-timeout 0.3 \
+  --json "$T/noconn.json" >"$T/noconn.out" 2>&1
+expect_eq "exit status when nothing answers" "$?" 1
+grep -q "did not answer GET / within 300 ms" "$T/noconn.out" || die "$(cat "$T/noconn.out")"
+expect_eq "unsettled" "$(jget "$T/noconn.json" messages unsettled)" 1
+"$HE" --connect "$PORT" --function 'Bad Name' --messages "$T/four/m2.json" >"$T/badname.out" 2>&1
+expect_eq "invalid function name" "$?" 2
 log "ok"

@@ -185,9 +185,7 @@ out:
   return r;
 }
 
-/* Function names the host accepts: ^[a-z][a-z0-9_\-]{0,127}$ (ignoring
- * case) and not "host". */
-static bool valid_function_name(const char *s)
+bool he_valid_function_name(const char *s)
 {
   size_t i, n = strlen(s);
   if (n == 0 || n > 128 || !isalpha((unsigned char)s[0]) || !strcasecmp(s, "host"))
@@ -314,7 +312,7 @@ enum app_result he_app_load(struct he_app *app, const char *root, struct app_err
     char *fj = he_path_join(dir, "function.json");
     struct stat st;
     if (stat(fj, &st) == 0 && S_ISREG(st.st_mode)) {
-      if (!valid_function_name(names[i])) {
+      if (!he_valid_function_name(names[i])) {
         size_t used = strlen(app->skipped);
         snprintf(app->skipped + used, sizeof app->skipped - used, "%s%s (invalid name)",
                  used ? ", " : "", names[i]);

@@ -101,6 +101,10 @@ bool he_route_match(const struct he_app *app, const char *method, const char *pa
                     const struct he_function **out_fn, struct he_route_param *params,
                     size_t max_params, size_t *out_n);
 
+/* Is s a function name the host accepts? ^[a-z][a-z0-9_\-]{0,127}$ ignoring
+ * case, and not "host". */
+bool he_valid_function_name(const char *s);
+
 /* Percent-decode s[0..n) into the arena ("+" stays "+" unless plus_space). */
 char *he_url_decode(struct arena *a, const char *s, size_t n, bool plus_space);
 

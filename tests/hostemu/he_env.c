@@ -92,7 +92,7 @@ static const char *str2(struct he_env *e, const char *s)
   if (!s)
     return NULL;
   buf_reset(&e->s3);
-  APP_ASSERT(he_nj_str2(&e->s3, &e->s2, s, strlen(s)) == APP_OK);
+  APP_ASSERT(he_nj_str2(&e->s3, s, strlen(s)) == APP_OK);
   return keep(e, &e->s3);
 }
 
@@ -197,7 +197,7 @@ static void apply_binding_data(struct he_env *e, struct entries *es, const char 
       buf_reset(&e->s1);
       if (he_nj_scalar_text(&e->s1, c) != APP_OK)
         return;
-      if (he_nj_str2(&e->s3, &e->s2, e->s1.data ? e->s1.data : "", e->s1.len) != APP_OK)
+      if (he_nj_str2(&e->s3, e->s1.data ? e->s1.data : "", e->s1.len) != APP_OK)
         return;
       val = keep(e, &e->s3);
     }
@@ -209,6 +209,14 @@ static void apply_binding_data(struct he_env *e, struct entries *es, const char 
   }
   for (i = 0; i < nf; i++)
     set_ci(es, found[i].key, found[i].val);
+}
+
+/* base64 of a message body: the cached text when the engine has one. */
+static enum app_result append_b64(struct buf *b, const struct he_sb_message *m)
+{
+  if (m->b64)
+    return buf_append(b, m->b64, m->b64_len);
+  return base64_encode_buf(b, m->body, m->len);
 }
 
 static enum app_result write_envelope(struct buf *out, const char *binding, const char *data,
@@ -396,54 +404,47 @@ enum app_result he_env_servicebus(struct he_env *e, struct buf *out, const struc
   else
     add_single_keys(e, &es, msgs[0]);
 
-  /* Data */
+  /* Data. Base64 needs no escaping, so binary values are written straight
+   * into their (double-encoded) place; string bodies are decoded as .NET
+   * decodes them and escaped once or twice in a single pass. */
   buf_reset(data);
+  r = APP_OK;
   if (!t->many && t->binary) {
     r = buf_append_char(data, '"');
     if (r == APP_OK)
-      r = base64_encode_buf(data, msgs[0]->body, msgs[0]->len);
+      r = append_b64(data, msgs[0]);
     if (r == APP_OK)
       r = buf_append_char(data, '"');
+  } else if (!t->many) {
+    bool l = false;
+    buf_reset(&e->s1);
+    r = he_nj_utf8_lossy(&e->s1, msgs[0]->body, msgs[0]->len, &l);
+    lossy = l;
+    if (r == APP_OK)
+      r = he_nj_str2(data, e->s1.data ? e->s1.data : "", e->s1.len);
+    if (r == APP_OK)
+      apply_binding_data(e, &es, e->s1.data ? e->s1.data : "", e->s1.len);
   } else {
-    /* s1: the C# string value (the body text, or the serialised array) */
-    struct buf inner;
-    buf_init(&inner, 0);
-    r = APP_OK;
-    if (t->many)
-      r = buf_append_char(&inner, '[');
+    r = buf_append(data, "\"[", 2);
     for (i = 0; i < n && r == APP_OK; i++) {
       bool l = false;
-      if (t->many && i)
-        r = buf_append_char(&inner, ',');
+      r = buf_append(data, i ? ",\\\"" : "\\\"", i ? 3 : 2);
       if (r != APP_OK)
         break;
       if (t->binary) {
-        r = buf_append_char(&inner, '"');
-        if (r == APP_OK)
-          r = base64_encode_buf(&inner, msgs[i]->body, msgs[i]->len);
-        if (r == APP_OK)
-          r = buf_append_char(&inner, '"');
-        continue;
-      }
-      buf_reset(&e->s1);
-      r = he_nj_utf8_lossy(&e->s1, msgs[i]->body, msgs[i]->len, &l);
-      lossy |= l;
-      if (r != APP_OK)
-        break;
-      if (!t->many) {
-        /* single string: JsonConvert.SerializeObject(body) */
-        r = he_nj_str(&inner, e->s1.data ? e->s1.data : "", e->s1.len);
-        if (r == APP_OK)
-          apply_binding_data(e, &es, e->s1.data ? e->s1.data : "", e->s1.len);
+        r = append_b64(data, msgs[i]);
       } else {
-        r = he_nj_str(&inner, e->s1.data ? e->s1.data : "", e->s1.len);
+        buf_reset(&e->s1);
+        r = he_nj_utf8_lossy(&e->s1, msgs[i]->body, msgs[i]->len, &l);
+        lossy |= l;
+        if (r == APP_OK)
+          r = he_nj_str2_content(data, e->s1.data ? e->s1.data : "", e->s1.len);
       }
+      if (r == APP_OK)
+        r = buf_append(data, "\\\"", 2);
     }
-    if (r == APP_OK && t->many)
-      r = buf_append_char(&inner, ']');
     if (r == APP_OK)
-      r = he_nj_str(data, inner.data, inner.len);
-    buf_cleanup(&inner);
+      r = buf_append(data, "]\"", 2);
   }
   if (r != APP_OK)
     return app_err_set(err, r, "building the envelope: %s", app_result_str(r));

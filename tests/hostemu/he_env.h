@@ -51,6 +51,8 @@ struct he_sb_message {
   int64_t enqueued_ticks; /* ms precision, as Service Bus stamps it */
   int64_t expires_ticks;
   char lock_token[37];
+  const char *b64; /* base64 of body, or NULL to encode it here (borrowed) */
+  size_t b64_len;
 };
 
 struct he_header {

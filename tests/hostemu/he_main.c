@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define DEFAULT_HOST_VERSION "4.1036.1.23224"
@@ -39,6 +40,7 @@ static const char usage_text[] =
     "  --deadletter DIR         write <MessageId>.body and <MessageId>.json there\n"
     "  --ttl SECONDS|max        message TimeToLive for ExpiresAt (default 1209600 = 14 days)\n"
     "  --max-message-bytes N    largest body file accepted (default 104857600)\n"
+    "  --namespace NS           Service Bus namespace in the Client metadata object\n"
     "\n"
     "HTTP trigger\n"
     "  --http METHOD PATH       e.g. --http GET '/api/data/v9.2/accounts(1)?$select=name'\n"
@@ -55,6 +57,8 @@ static const char usage_text[] =
     "  --vary                   fresh record id and later OperationCreatedOn per copy\n"
     "  --timeout-ms MS          functionTimeout (default host.json functionTimeout|300000)\n"
     "  --chunk-size N           request body chunk size (default 4096; 0 = one chunk)\n"
+    "  --max-request-bytes N    largest request built (default 536870912)\n"
+    "  --max-response-bytes N   largest response accepted (default 67108864)\n"
     "\n"
     "Handler process\n"
     "  --env NAME=VALUE         extra environment variable (repeatable)\n"
@@ -402,6 +406,18 @@ out:
   return r;
 }
 
+/* A load run keeps one socket per invocation in flight: allow as many
+ * descriptors as the hard limit permits. */
+static void raise_fd_limit(void)
+{
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      fprintf(stderr, "hostemu: WARNING: cannot raise the open-file limit: %s\n", strerror(errno));
+  }
+}
+
 static void trim_inplace(char *s)
 {
   size_t n = strlen(s), i = 0;
@@ -444,6 +460,7 @@ int main(int argc, char **argv)
   arena_init(&route_arena, 1024 * 1024);
   he_msgset_init(&msgs, 0);
   he_rng_seed();
+  raise_fd_limit();
   rc = parse_args(argc, argv, &o);
   if (rc) {
     rc = rc < 0 ? 0 : rc;
@@ -650,6 +667,13 @@ int main(int argc, char **argv)
     } else {
       if (!o.function) {
         fprintf(stderr, "hostemu: without --script-root, name the function with --function\n");
+        goto out;
+      }
+      if (!he_valid_function_name(o.function)) {
+        fprintf(stderr,
+                "hostemu: --function %s is not a valid function name "
+                "([A-Za-z][A-Za-z0-9_-]{0,127})\n",
+                o.function);
         goto out;
       }
       cfg.target.function = o.function;

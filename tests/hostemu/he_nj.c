@@ -9,65 +9,122 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum app_result he_nj_str(struct buf *b, const char *s, size_t n)
+/* Bytes that need a look: controls, '"', '\\', and the lead bytes of
+ * U+0085 (C2 85) and U+2028/U+2029 (E2 80 A8/A9). Everything else is
+ * copied as it is, so the scan is one table load per byte. */
+static unsigned char attention[256];
+
+static void init_attention(void)
+{
+  int c;
+  if (attention['"'])
+    return;
+  for (c = 0; c < 0x20; c++)
+    attention[c] = 1;
+  attention['"'] = attention['\\'] = attention[0xC2] = attention[0xE2] = 1;
+}
+
+/* The escape Newtonsoft writes for the character at u[i], or 0 when it is
+ * written as it is. *out_skip gets the extra bytes the character spans. */
+static size_t escape_at(const unsigned char *u, size_t i, size_t n, char esc[8], size_t *out_skip)
 {
   static const char hex[] = "0123456789abcdef";
+  unsigned c = u[i];
+  *out_skip = 0;
+  if (c == 0xC2) {
+    if (i + 1 >= n || u[i + 1] != 0x85)
+      return 0;
+    *out_skip = 1;
+    memcpy(esc, "\\u0085", 6);
+    return 6;
+  }
+  if (c == 0xE2) {
+    if (i + 2 >= n || u[i + 1] != 0x80 || (u[i + 2] != 0xA8 && u[i + 2] != 0xA9))
+      return 0;
+    *out_skip = 2;
+    memcpy(esc, u[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
+    return 6;
+  }
+  esc[0] = '\\';
+  switch (c) {
+  case '"': esc[1] = '"'; return 2;
+  case '\\': esc[1] = '\\'; return 2;
+  case '\n': esc[1] = 'n'; return 2;
+  case '\r': esc[1] = 'r'; return 2;
+  case '\t': esc[1] = 't'; return 2;
+  case '\b': esc[1] = 'b'; return 2;
+  case '\f': esc[1] = 'f'; return 2;
+  default:
+    esc[1] = 'u';
+    esc[2] = '0';
+    esc[3] = '0';
+    esc[4] = hex[c >> 4];
+    esc[5] = hex[c & 15];
+    return 6;
+  }
+}
+
+/* Append s escaped once (twice) without the surrounding quotes. Escaping
+ * an escape sequence again doubles its backslash and escapes a quote or
+ * backslash after it; plain bytes need nothing at either level. */
+static enum app_result escaped_content(struct buf *b, const char *s, size_t n, bool twice)
+{
   const unsigned char *u = (const unsigned char *)s;
   size_t i, start = 0;
 
-  APP_RETURN_IF_FAILED(buf_reserve(b, n + 2));
-  APP_RETURN_IF_FAILED(buf_append_char(b, '"'));
+  init_attention();
+  APP_RETURN_IF_FAILED(buf_reserve(b, n + n / 8 + 16));
   for (i = 0; i < n; i++) {
-    char esc[7];
-    size_t elen = 2, skip = 0;
-    unsigned c = u[i];
-    if (c >= 0x20 && c != '"' && c != '\\' && c != 0xC2 && c != 0xE2)
+    char esc[8], esc2[12];
+    size_t elen, skip;
+    if (!attention[u[i]])
       continue;
-    if (c == 0xC2) { /* U+0085 NEXT LINE */
-      if (i + 1 >= n || u[i + 1] != 0x85)
-        continue;
-      memcpy(esc, "\\u0085", 6);
-      elen = 6;
-      skip = 1;
-    } else if (c == 0xE2) { /* U+2028 LINE SEPARATOR, U+2029 PARAGRAPH SEPARATOR */
-      if (i + 2 >= n || u[i + 1] != 0x80 || (u[i + 2] != 0xA8 && u[i + 2] != 0xA9))
-        continue;
-      memcpy(esc, u[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
-      elen = 6;
-      skip = 2;
-    } else {
-      esc[0] = '\\';
-      switch (c) {
-      case '"': esc[1] = '"'; break;
-      case '\\': esc[1] = '\\'; break;
-      case '\n': esc[1] = 'n'; break;
-      case '\r': esc[1] = 'r'; break;
-      case '\t': esc[1] = 't'; break;
-      case '\b': esc[1] = 'b'; break;
-      case '\f': esc[1] = 'f'; break;
-      default:
-        esc[1] = 'u';
-        esc[2] = '0';
-        esc[3] = '0';
-        esc[4] = hex[c >> 4];
-        esc[5] = hex[c & 15];
-        elen = 6;
-      }
-    }
+    elen = escape_at(u, i, n, esc, &skip);
+    if (!elen)
+      continue;
     APP_RETURN_IF_FAILED(buf_append(b, s + start, i - start));
-    APP_RETURN_IF_FAILED(buf_append(b, esc, elen));
+    if (twice) {
+      esc2[0] = '\\';
+      esc2[1] = '\\';
+      if (esc[1] == '"' || esc[1] == '\\') {
+        esc2[2] = '\\';
+        esc2[3] = esc[1];
+        APP_RETURN_IF_FAILED(buf_append(b, esc2, 4));
+      } else {
+        memcpy(esc2 + 2, esc + 1, elen - 1);
+        APP_RETURN_IF_FAILED(buf_append(b, esc2, elen + 1));
+      }
+    } else {
+      APP_RETURN_IF_FAILED(buf_append(b, esc, elen));
+    }
     i += skip;
     start = i + 1;
   }
-  APP_RETURN_IF_FAILED(buf_append(b, s + start, n - start));
+  return buf_append(b, s + start, n - start);
+}
+
+enum app_result he_nj_str(struct buf *b, const char *s, size_t n)
+{
+  APP_RETURN_IF_FAILED(buf_append_char(b, '"'));
+  APP_RETURN_IF_FAILED(escaped_content(b, s, n, false));
   return buf_append_char(b, '"');
 }
 
-enum app_result he_nj_str2(struct buf *b, struct buf *scratch, const char *s, size_t n)
+enum app_result he_nj_str_content(struct buf *b, const char *s, size_t n)
 {
-  buf_reset(scratch);
-  APP_RETURN_IF_FAILED(he_nj_str(scratch, s, n));
-  return he_nj_str(b, scratch->data, scratch->len);
+  return escaped_content(b, s, n, false);
+}
+
+enum app_result he_nj_str2(struct buf *b, const char *s, size_t n)
+{
+  APP_RETURN_IF_FAILED(buf_append(b, "\"\\\"", 3));
+  APP_RETURN_IF_FAILED(escaped_content(b, s, n, true));
+  return buf_append(b, "\\\"\"", 3);
+}
+
+enum app_result he_nj_str2_content(struct buf *b, const char *s, size_t n)
+{
+  return escaped_content(b, s, n, true);
 }
 
 enum app_result he_nj_utf8_lossy(struct buf *out, const char *s, size_t n, bool *out_lossy)

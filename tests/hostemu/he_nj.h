@@ -30,9 +30,13 @@ APP_NODISCARD enum app_result he_nj_str(struct buf *b, const char *s, size_t n);
 
 /* Append s[0..n) double-encoded: the JSON string whose content is the JSON
  * string literal of s (JsonConvert.SerializeObject(string), then written as
- * a string value again). scratch is reused working space. */
-APP_NODISCARD enum app_result he_nj_str2(struct buf *b, struct buf *scratch, const char *s,
-                                         size_t n);
+ * a string value again), in one pass. */
+APP_NODISCARD enum app_result he_nj_str2(struct buf *b, const char *s, size_t n);
+
+/* The same two without the surrounding quotes, for building arrays and
+ * strings piece by piece. */
+APP_NODISCARD enum app_result he_nj_str_content(struct buf *b, const char *s, size_t n);
+APP_NODISCARD enum app_result he_nj_str2_content(struct buf *b, const char *s, size_t n);
 
 /* Decode bytes as .NET's Encoding.UTF8.GetString does: each maximal
  * invalid subsequence becomes U+FFFD. Appends to out; *out_lossy (may be

@@ -17,6 +17,7 @@
 #include "he_run.h"
 
 #include "../../handler/arena.h"
+#include "../../handler/base64.h"
 #include "../../handler/buf.h"
 #include "../../handler/json.h"
 #include "he_net.h"
@@ -155,6 +156,9 @@ struct run {
   bool ending;
   bool fatal;
   struct app_err fatal_err;
+  /* base64 of each message file, encoded once (not with --vary) */
+  char **b64;
+  size_t *b64_len;
   /* scratch */
   struct he_env env;
   struct buf envelope;
@@ -320,6 +324,19 @@ static struct delivery *generate(struct run *r, int64_t now)
   } else {
     d->m.body = m->body;
     d->m.len = m->len;
+  }
+  if (c->target.binary && !d->owned_body) {
+    if (!r->b64[r->idx]) {
+      struct buf b;
+      buf_init(&b, 0);
+      APP_ASSERT(base64_encode_buf(&b, m->body, m->len) == APP_OK);
+      r->b64_len[r->idx] = b.len;
+      r->b64[r->idx] = buf_steal(&b, NULL);
+      if (!r->b64[r->idx]) /* an empty body */
+        r->b64[r->idx] = xstrdup("");
+    }
+    d->m.b64 = r->b64[r->idx];
+    d->m.b64_len = r->b64_len[r->idx];
   }
   if (m->props.message_id) {
     d->m.message_id = m->props.message_id;
@@ -601,6 +618,12 @@ static enum app_result build_sb_request(struct run *r, struct inv *inv, struct a
              "bytes with U+FFFD (use dataType binary)",
              c->target.function);
     warn_once(r, w);
+  }
+  {
+    /* framing adds "<hex>\r\n" and "\r\n" per chunk: size the request once */
+    size_t chunks = c->chunk_size ? r->envelope.len / c->chunk_size + 1 : 1;
+    if (buf_reserve(&inv->req, r->envelope.len + chunks * 16 + 512) != APP_OK)
+      return app_err_set(err, APP_ERR_LIMIT, "request larger than --max-request-bytes");
   }
   if (buf_printf(&inv->req,
                  "POST /%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
@@ -1827,6 +1850,10 @@ enum app_result he_run(const struct he_run_cfg *cfg, struct he_summary *sum, str
   buf_init(&r->envelope, cfg->max_request);
   he_env_init(&r->env);
   arena_init(&r->ja, cfg->max_response * 8 + 1024 * 1024);
+  if (cfg->msgs && cfg->msgs->n) {
+    r->b64 = xcalloc(cfg->msgs->n, sizeof *r->b64);
+    r->b64_len = xcalloc(cfg->msgs->n, sizeof *r->b64_len);
+  }
   sum->launched = r->launched;
   sum->concurrency = cfg->concurrency;
   sum->cold_start_ms = -1;
@@ -1922,6 +1949,13 @@ out:
   buf_cleanup(&r->envelope);
   he_env_cleanup(&r->env);
   arena_cleanup(&r->ja);
+  if (r->b64) {
+    size_t i;
+    for (i = 0; i < cfg->msgs->n; i++)
+      free(r->b64[i]);
+  }
+  free(r->b64);
+  free(r->b64_len);
   free(r);
   return res;
 }

@@ -104,8 +104,8 @@ static void test_strings(void)
   CHECK(he_nj_str(&b, "a\"b\\c\n\t\x01/\xE2\x80\xA8\xC2\x85\xC3\xA9", 16) == APP_OK);
   CHECK_STREQ(b.data, "\"a\\\"b\\\\c\\n\\t\\u0001/\\u2028\\u0085\xC3\xA9\"");
   buf_reset(&b);
-  CHECK(he_nj_str2(&b, &s, "say \"hi\"", 8) == APP_OK);
-  CHECK_STREQ(b.data, "\"\\\"say \\\\\\\"hi\\\\\\\"\\\"\"");
+  CHECK(he_nj_str2(&b, "say \"hi\"\n\xE2\x80\xA9", 12) == APP_OK);
+  CHECK_STREQ(b.data, "\"\\\"say \\\\\\\"hi\\\\\\\"\\\\n\\\\u2029\\\"\"");
 
   TEST_CASE("UTF-8 decoded like .NET (maximal subparts)");
   buf_reset(&b);
