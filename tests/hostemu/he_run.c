@@ -151,6 +151,7 @@ struct run {
   size_t inflight;
   uint64_t dispatched;
   int64_t t0, t_end, duration_end;
+  double cpu0; /* CPU time used before delivery started */
   int signals;
   int64_t suspect_until; /* pause after a transport failure (see suspect()) */
   bool ending;
@@ -167,6 +168,16 @@ struct run {
 };
 
 static void say(struct run *r, const char *fmt, ...) APP_PRINTF(2, 3);
+
+/* CPU time (user + system) this process has used, in seconds. */
+static double cpu_seconds(void)
+{
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
 
 static void say(struct run *r, const char *fmt, ...)
 {
@@ -1309,6 +1320,7 @@ static void on_ready(struct run *r)
     r->sum->cold_start_ms = r->launched ? ms : -1;
     r->sum->probes = r->probe.count;
     r->t0 = now;
+    r->cpu0 = cpu_seconds();
     if (r->cfg->duration_s > 0)
       r->duration_end = now + (int64_t)(r->cfg->duration_s * 1e9);
   }
@@ -1889,12 +1901,8 @@ enum app_result he_run(const struct he_run_cfg *cfg, struct he_summary *sum, str
     reap(r);
   }
   sum->elapsed_s = r->t0 && r->t_end > r->t0 ? (double)(r->t_end - r->t0) / 1e9 : 0;
-  {
-    struct rusage ru;
-    if (getrusage(RUSAGE_SELF, &ru) == 0)
-      sum->cpu_s = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-                   (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-  }
+  /* the CPU spent delivering, comparable with elapsed_s */
+  sum->cpu_s = r->t0 ? cpu_seconds() - r->cpu0 : 0;
   /* abort whatever is still in flight (second ^C or a fatal error) */
   while (r->inf_head) {
     struct inv *inv = r->inf_head;

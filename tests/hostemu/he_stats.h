@@ -62,7 +62,7 @@ struct he_summary {
   uint64_t generated, deliveries, succeeded, retried, dead_lettered, unsettled;
   uint64_t max_in_flight;
   double elapsed_s;
-  double cpu_s; /* the emulator's own CPU time (user + system), not the handler's */
+  double cpu_s; /* the emulator's own CPU time while delivering (not the handler's) */
   struct he_hist lat;
   struct he_count reasons[HE_MAX_REASONS];
   size_t n_reasons;
