@@ -42,7 +42,6 @@ void he_resp_reset(struct he_resp *r, bool no_body)
   r->content_length = -1;
   r->chunk_left = 0;
   r->line_len = 0;
-  r->head_scan = 0;
 }
 
 void he_resp_cleanup(struct he_resp *r)
@@ -207,39 +206,35 @@ enum app_result he_resp_feed(struct he_resp *r, const char *p, size_t n, size_t 
   while (i < n && r->state != S_DONE) {
     switch (r->state) {
     case S_HEAD: {
-      /* append up to and including the blank line that ends the head */
-      size_t start = r->head.len, k, end_at = 0;
+      /* find the blank line that ends the head in the new bytes (it may
+       * straddle what was buffered before), and buffer only up to it: the
+       * rest is body, which the head's ceiling must not count */
+      size_t k, take = n - i;
       bool found = false, interim;
-      size_t take = n - i;
-      if (buf_append(&r->head, p + i, take) != APP_OK)
-        return app_err_set(err, APP_ERR_LIMIT, "response head above the %zu-byte limit",
-                           r->head.max);
-      for (k = r->head_scan; k < r->head.len; k++) {
-        if (r->head.data[k] != '\n')
+      for (k = i; k < n; k++) {
+        char p1, p2;
+        if (p[k] != '\n')
           continue;
-        if ((k >= 1 && r->head.data[k - 1] == '\n') ||
-            (k >= 2 && r->head.data[k - 1] == '\r' && r->head.data[k - 2] == '\n')) {
+        p1 = k > i ? p[k - 1] : (r->head.len ? r->head.data[r->head.len - 1] : 0);
+        p2 = k > i + 1    ? p[k - 2]
+             : k == i + 1 ? (r->head.len ? r->head.data[r->head.len - 1] : 0)
+                          : (r->head.len > 1 ? r->head.data[r->head.len - 2] : 0);
+        if (p1 == '\n' || (p1 == '\r' && p2 == '\n')) {
           found = true;
-          end_at = k + 1;
+          take = k + 1 - i;
           break;
         }
       }
-      if (!found) {
-        r->head_scan = r->head.len;
-        i = n;
-        r->bytes_seen += take;
-        break;
-      }
-      /* give back what belongs to the body */
-      take = end_at - start;
-      r->head.len = end_at;
-      r->head.data[end_at] = '\0';
+      if (buf_append(&r->head, p + i, take) != APP_OK)
+        return app_err_set(err, APP_ERR_LIMIT, "response head above the %zu-byte limit",
+                           r->head.max);
       i += take;
       r->bytes_seen += take;
+      if (!found)
+        break;
       APP_RETURN_IF_FAILED(parse_head(r, &interim, err));
       if (interim) {
         buf_reset(&r->head);
-        r->head_scan = 0;
         r->status = 0;
       }
       break;

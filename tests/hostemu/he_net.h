@@ -32,7 +32,6 @@ struct he_resp {
   uint64_t chunk_left;
   char line[1024]; /* chunk-size and trailer lines */
   size_t line_len;
-  size_t head_scan; /* where to resume looking for the blank line */
 };
 
 /* max_head bounds the status line plus headers; max_body the body. */

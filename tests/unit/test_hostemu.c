@@ -272,6 +272,32 @@ static void test_response_parser(void)
   CHECK(done && !r.keep_alive);
   CHECK(he_resp_header(&r, "connection", &v, &vl) && vl == 5 && !memcmp(v, "close", 5));
 
+  TEST_CASE("a body larger than the head limit in the same read");
+  {
+    struct he_resp big;
+    struct buf text;
+    size_t used = 0;
+    buf_init(&text, 0);
+    CHECK(buf_append_str(&text, "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n") == APP_OK);
+    CHECK(buf_reserve(&text, 10000) == APP_OK);
+    memset(text.data + text.len, 'x', 10000);
+    text.len += 10000;
+    he_resp_init(&big, 256, 20000);
+    CHECK(he_resp_feed(&big, text.data, text.len, &used, &done, &err) == APP_OK);
+    CHECK(done);
+    CHECK_INTEQ(used, text.len);
+    CHECK_INTEQ(big.body.len, 10000);
+    he_resp_reset(&big, false);
+    /* a head split between reads right inside its blank line */
+    CHECK(he_resp_feed(&big, "HTTP/1.1 204 No Content\r\n\r", 26, &used, &done, &err) == APP_OK);
+    CHECK(!done);
+    CHECK(he_resp_feed(&big, "\nleft", 5, &used, &done, &err) == APP_OK);
+    CHECK(done);
+    CHECK_INTEQ(used, 1);
+    he_resp_cleanup(&big);
+    buf_cleanup(&text);
+  }
+
   TEST_CASE("HEAD has no body");
   he_resp_reset(&r, true);
   CHECK(feed_all(&r, "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", 100, &done, &left, &err) ==
