@@ -16,6 +16,8 @@ he_init() {
   test_init
   [ -x "$HE" ] && [ -x "$FH" ] || die "build first: make BUILD=$BUILD $HE $FH"
   T=$(tmpdir)
+  # tmpdir ran in a subshell: make sure this shell's exit removes T too
+  CLEANUP_DIRS="${CLEANUP_DIRS:-} $T"
 }
 
 # he_app NAME FUNCTION FUNCTION_JSON: a script root $T/NAME whose handler is
