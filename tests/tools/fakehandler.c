@@ -25,6 +25,8 @@
  *                        from FAKE_OUTPUTS, since host.json arguments lose quotes)
  *   --return JSON        the ReturnValue (default null; also FAKE_RETURN)
  *   --sleep-ms N         wait N ms before answering an invocation
+ *   --hold-until N       hold invocations until N have been in flight at once (at most
+ *                        5 s), so a concurrency test does not depend on timing
  *   --ready-delay-ms N   wait N ms before listening
  *   --exit-after N       answer N invocations, then exit on the next one, unanswered
  *   --exit-code C        exit status for --exit-after and --exit-at-start (default 1)
@@ -66,6 +68,7 @@ struct config {
   const char *content_type;
   const char *outputs, *ret;
   long sleep_ms, ready_delay_ms;
+  long hold_until;
   long exit_after;
   int exit_code;
   bool exit_at_start;
@@ -341,6 +344,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   /* parse only when needed: a load test should measure the emulator */
   deliveries =
       cfg.fail_first > 0 ? count_deliveries(st->body.data ? st->body.data : "", st->body.len) : 0;
+  if (cfg.hold_until > 0) {
+    long waited = 0;
+    /* a one-time barrier: the first N wait for each other, later ones pass */
+    while (atomic_load(&max_inflight) < cfg.hold_until && waited < 5000) {
+      sleep_ms(2);
+      waited += 2;
+    }
+  }
   if (cfg.sleep_ms > 0)
     sleep_ms(cfg.sleep_ms);
   fail = cfg.always_fail || (cfg.fail_first > 0 && deliveries > 0 && deliveries <= cfg.fail_first);
@@ -700,6 +711,8 @@ int main(int argc, char **argv)
       cfg.ret = v;
     else if (!strcmp(a, "--sleep-ms"))
       cfg.sleep_ms = num(v);
+    else if (!strcmp(a, "--hold-until"))
+      cfg.hold_until = num(v);
     else if (!strcmp(a, "--ready-delay-ms"))
       cfg.ready_delay_ms = num(v);
     else if (!strcmp(a, "--exit-after"))
