@@ -22,6 +22,7 @@
 #include "../../handler/json.h"
 #include "he_net.h"
 #include "he_nj.h"
+#include "he_result.h"
 #include "he_util.h"
 
 #include <arpa/inet.h>
@@ -776,321 +777,38 @@ static enum app_result build_http_request(struct run *r, struct inv *inv, struct
 
 /* ---------------------------------------------------------------- responses */
 
-static bool is_json_media_type(const char *ct)
+static void warn_cb(void *ctx, const char *text)
 {
-  char mt[128];
-  size_t n = strcspn(ct, ";");
-  while (n && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-    n--;
-  while (n && (*ct == ' ' || *ct == '\t')) {
-    ct++;
-    n--;
-  }
-  if (n >= sizeof mt)
-    return false;
-  memcpy(mt, ct, n);
-  mt[n] = '\0';
-  /* JsonMediaTypeFormatter's media types */
-  return !strcasecmp(mt, "application/json") || !strcasecmp(mt, "text/json");
+  warn_once(ctx, text);
 }
 
-static const char *type_name(const struct json *v)
-{
-  switch (v->type) {
-  case JSON_NULL: return "null";
-  case JSON_TRUE:
-  case JSON_FALSE: return "boolean";
-  case JSON_NUMBER: return "number";
-  case JSON_STRING: return "string";
-  case JSON_ARRAY: return "array";
-  default: return "object";
-  }
-}
-
-static void excerpt(const struct buf *b, char *out, size_t cap)
-{
-  size_t i, o = 0;
-  for (i = 0; i < b->len && o + 1 < cap && i < 120; i++) {
-    char ch = b->data[i];
-    out[o++] = (ch == '\n' || ch == '\r' || ch == '\t') ? ' ' : ch;
-  }
-  out[o] = '\0';
-}
-
-/* Output-binding checks the host would not report but a handler author
- * wants to know about: the base64 trap, Outputs keys that match no
- * binding, and a ReturnValue object without a $return binding. */
-static void check_outputs(struct run *r, const struct json *root)
-{
-  const struct he_function *fn = r->cfg->fn;
-  const char *fname = r->cfg->target.function;
-  const struct json *outs = json_get_ci(root, "Outputs"), *rv = json_get_ci(root, "ReturnValue"),
-                    *o;
-  char w[160];
-  bool has_return = fn && he_app_output(fn, "$return");
-
-  for (o = json_is(outs, JSON_OBJECT) ? outs->child : NULL; o; o = o->next) {
-    const struct he_binding *b = fn ? he_app_output(fn, o->key) : NULL;
-    if (fn && !b) {
-      snprintf(w, sizeof w,
-               "Outputs.%.40s of %.40s matches no output binding (names are case-sensitive): "
-               "the host ignores it",
-               o->key, fname);
-      warn_once(r, w);
-      continue;
-    }
-    if (b &&
-        (!strcasecmp(b->type, "http") || (b->data_type && !strcasecmp(b->data_type, "binary"))))
-      continue;
-    if (o->type == JSON_STRING && he_nj_is_base64(o->str, o->len)) {
-      snprintf(w, sizeof w,
-               "base64 trap: Outputs.%.40s of %.40s is a string that is valid base64; the host "
-               "binds its decoded bytes (wrap it in an array)",
-               o->key, fname);
-      warn_once(r, w);
-    }
-  }
-  if (json_is(rv, JSON_STRING) && has_return && he_nj_is_base64(rv->str, rv->len)) {
-    snprintf(w, sizeof w,
-             "base64 trap: ReturnValue of %.40s is a string that is valid base64; the host binds "
-             "its decoded bytes",
-             fname);
-    warn_once(r, w);
-  }
-  if (json_is(rv, JSON_OBJECT) && fn && !has_return) {
-    snprintf(w, sizeof w,
-             "ReturnValue of %.40s is an object and there is no $return binding: the host turns "
-             "its properties into outputs",
-             fname);
-    warn_once(r, w);
-  }
-}
-
-/* Would the host accept this response of a default-mode invocation?
- * Returns the parsed body (in r->ja) on success; NULL with reason set. */
-static const struct json *evaluate(struct run *r, const struct he_resp *resp, char *reason,
-                                   size_t cap)
-{
-  struct json *root = NULL;
-  const struct json *v, *it;
-  struct app_err perr;
-  char ex[128];
-  const char *body = resp->body.data ? resp->body.data : "";
-  size_t len = resp->body.len;
-
-  if (resp->status < 200 || resp->status > 299) {
-    excerpt(&resp->body, ex, sizeof ex);
-    snprintf(reason, cap, "HTTP %d %s: %s", resp->status, he_http_reason(resp->status), ex);
-    return NULL;
-  }
-  if (len == 0) {
-    snprintf(reason, cap,
-             "empty response body (HTTP %d): the real host would hang until functionTimeout, "
-             "then restart the handler",
-             resp->status);
-    return NULL;
-  }
-  if (!resp->has_content_type || !is_json_media_type(resp->content_type)) {
-    snprintf(reason, cap,
-             "response Content-Type %s%s%s is not JSON: the host fails the invocation "
-             "(UnsupportedMediaTypeException, \"Invalid HttpResponseMessage\")",
-             resp->has_content_type ? "\"" : "(none: application/octet-stream",
-             resp->has_content_type ? resp->content_type : ")", resp->has_content_type ? "\"" : "");
-    return NULL;
-  }
-  if (len >= 3 && !memcmp(body, "\xEF\xBB\xBF", 3)) {
-    body += 3;
-    len -= 3;
-  }
-  arena_reset(&r->ja);
-  if (json_parse(&r->ja, body, len, JSON_DEFAULT_MAX_DEPTH, &root, &perr) != APP_OK) {
-    snprintf(reason, cap, "malformed JSON response: %s", perr.msg);
-    return NULL;
-  }
-  if (root->type == JSON_NULL) {
-    snprintf(reason, cap,
-             "JSON null response body: the real host would hang until functionTimeout, then "
-             "restart the handler");
-    return NULL;
-  }
-  if (root->type != JSON_OBJECT) {
-    snprintf(reason, cap,
-             "response body is a JSON %s, not an object: it does not deserialise into "
-             "HttpScriptInvocationResult",
-             type_name(root));
-    return NULL;
-  }
-  v = json_get_ci(root, "Outputs");
-  if (v && v->type != JSON_NULL && v->type != JSON_OBJECT) {
-    snprintf(reason, cap, "\"Outputs\" is a JSON %s, not an object", type_name(v));
-    return NULL;
-  }
-  v = json_get_ci(root, "Logs");
-  if (v && v->type != JSON_NULL) {
-    if (v->type != JSON_ARRAY) {
-      snprintf(reason, cap, "\"Logs\" is a JSON %s, not an array of strings", type_name(v));
-      return NULL;
-    }
-    for (it = v->child; it; it = it->next) {
-      if (it->type == JSON_ARRAY || it->type == JSON_OBJECT) {
-        snprintf(reason, cap, "\"Logs\" holds a JSON %s: only strings are accepted", type_name(it));
-        return NULL;
-      }
-      if (r->cfg->verbose && it->type == JSON_STRING)
-        fprintf(r->cfg->handler_log ? r->cfg->handler_log : stderr, "[handler log] %s\n", it->str);
-    }
-  }
-  return root;
-}
-
-/* Newtonsoft Formatting.Indented (two spaces, "\n" on Linux), for an object
- * "body" of an HTTP output. */
-static enum app_result write_indented(struct buf *b, const struct json *v, int depth)
-{
-  const struct json *c;
-  int i;
-  if (v->type != JSON_OBJECT && v->type != JSON_ARRAY)
-    return he_nj_write_parsed(b, v);
-  if (!v->child)
-    return buf_append_str(b, v->type == JSON_OBJECT ? "{}" : "[]");
-  APP_RETURN_IF_FAILED(buf_append_char(b, v->type == JSON_OBJECT ? '{' : '['));
-  for (c = v->child; c; c = c->next) {
-    APP_RETURN_IF_FAILED(buf_append_str(b, c == v->child ? "\n" : ",\n"));
-    for (i = 0; i < depth + 1; i++)
-      APP_RETURN_IF_FAILED(buf_append_str(b, "  "));
-    if (v->type == JSON_OBJECT) {
-      APP_RETURN_IF_FAILED(he_nj_str(b, c->key, c->key_len));
-      APP_RETURN_IF_FAILED(buf_append_str(b, ": "));
-    }
-    APP_RETURN_IF_FAILED(write_indented(b, c, depth + 1));
-  }
-  APP_RETURN_IF_FAILED(buf_append_str(b, "\n"));
-  for (i = 0; i < depth; i++)
-    APP_RETURN_IF_FAILED(buf_append_str(b, "  "));
-  return buf_append_char(b, v->type == JSON_OBJECT ? '}' : ']');
-}
-
-static void print_http(struct run *r, int status, const char *headers, const char *body,
-                       size_t body_len)
+/* Print what the HTTP trigger's client would receive. */
+static void print_http_result(struct run *r, bool ok, const struct he_resp *resp,
+                              const struct json *root)
 {
   FILE *f = r->cfg->http_out ? r->cfg->http_out : stdout;
-  fprintf(f, "HTTP/1.1 %d %s\r\n%s\r\n", status, he_http_reason(status), headers);
-  fwrite(body, 1, body_len, f);
+  struct buf out;
+  char note[160];
+  buf_init(&out, 0);
+  arena_reset(&r->env.a);
+  if (he_result_http(r->cfg->fn, r->cfg->forward, ok, resp, root, &r->env.a, &out, note,
+                     sizeof note) != APP_OK)
+    say(r, "out of memory rendering the HTTP response");
+  if (note[0])
+    say(r, "%s: the host answers 500", note);
+  fwrite(out.data ? out.data : "", 1, out.len, f);
   fflush(f);
+  buf_cleanup(&out);
 }
 
-/* What the client of an HTTP-triggered function would receive. */
-static void render_http(struct run *r, bool ok, const struct he_resp *resp, const struct json *root)
+/* The Logs of an accepted answer, which the host logs at Information. */
+static void print_logs(struct run *r, const struct json *root)
 {
-  const struct he_function *fn = r->cfg->fn;
-  const struct he_binding *ob = NULL;
-  const struct json *res = NULL, *v, *h;
-  struct buf hdr, body;
-  int status = 200;
-  size_t i;
-  struct json *parsed = NULL;
-  struct app_err perr;
-
-  buf_init(&hdr, 0);
-  buf_init(&body, 0);
-  if (!ok) {
-    print_http(r, 500, "Content-Length: 0\r\n", "", 0);
-    goto out;
-  }
-  if (r->cfg->forward) {
-    /* the handler's response, verbatim (framing is the server's business) */
-    const char *p = resp->head.data, *end = p + resp->head.len, *nl;
-    nl = memchr(p, '\n', (size_t)(end - p));
-    p = nl ? nl + 1 : end;
-    while (p < end) {
-      size_t len;
-      nl = memchr(p, '\n', (size_t)(end - p));
-      len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-      if (len && p[len - 1] == '\r')
-        len--;
-      if (len && strncasecmp(p, "Transfer-Encoding:", 18) && strncasecmp(p, "Connection:", 11) &&
-          strncasecmp(p, "Keep-Alive:", 11))
-        APP_ASSERT(buf_printf(&hdr, "%.*s\r\n", (int)len, p) == APP_OK);
-      p = nl ? nl + 1 : end;
-    }
-    print_http(r, resp->status, hdr.data ? hdr.data : "", resp->body.data ? resp->body.data : "",
-               resp->body.len);
-    goto out;
-  }
-  for (i = 0; fn && i < fn->n_bindings; i++)
-    if (fn->bindings[i].out && !strcasecmp(fn->bindings[i].type, "http"))
-      ob = &fn->bindings[i];
-  if (ob && !strcmp(ob->name, "$return"))
-    res = json_get_ci(root, "ReturnValue");
-  else
-    res = json_get(json_get_ci(root, "Outputs"), ob ? ob->name : "res");
-  if (res && res->type == JSON_STRING) {
-    arena_reset(&r->env.a);
-    if (json_parse(&r->env.a, res->str, res->len, JSON_DEFAULT_MAX_DEPTH, &parsed, &perr) !=
-            APP_OK ||
-        parsed->type != JSON_OBJECT) {
-      say(r, "the http output is a string that is not a JSON object: the host answers 500");
-      print_http(r, 500, "Content-Length: 0\r\n", "", 0);
-      goto out;
-    }
-    res = parsed;
-  }
-  if (!res || res->type == JSON_NULL) {
-    print_http(r, 200, "Content-Type: application/json; charset=utf-8\r\n", "{}", 2);
-    goto out;
-  }
-  if (res->type != JSON_OBJECT) {
-    print_http(r, 500, "Content-Length: 0\r\n", "", 0);
-    goto out;
-  }
-  v = json_get_ci(res, "statusCode");
-  if (!v && ob && !strcmp(ob->name, "$return"))
-    v = json_get_ci(res, "status");
-  if (v && v->type != JSON_NULL) {
-    int64_t code;
-    if ((v->type == JSON_NUMBER && json_number_i64(v, &code)) ||
-        (v->type == JSON_STRING && he_parse_i64(v->str, 100, 999, &code))) {
-      status = (int)code;
-    } else {
-      say(r, "statusCode is not a number: the host answers 500");
-      print_http(r, 500, "Content-Length: 0\r\n", "", 0);
-      goto out;
-    }
-  }
-  h = json_get_ci(res, "headers");
-  v = json_get_ci(res, "body");
-  if (v && v->type == JSON_STRING)
-    APP_ASSERT(buf_append(&body, v->str, v->len) == APP_OK);
-  else if (v && (v->type == JSON_OBJECT || v->type == JSON_ARRAY))
-    APP_ASSERT(write_indented(&body, v, 0) == APP_OK);
-  else if (v && v->type != JSON_NULL)
-    APP_ASSERT(he_nj_scalar_text(&body, v) == APP_OK);
-  {
-    const struct json *c;
-    bool has_ct = false;
-    for (c = json_is(h, JSON_OBJECT) ? h->child : NULL; c; c = c->next) {
-      struct buf val;
-      buf_init(&val, 0);
-      if (c->type == JSON_STRING)
-        APP_ASSERT(buf_append(&val, c->str, c->len) == APP_OK);
-      else if (c->type != JSON_NULL && c->type != JSON_OBJECT && c->type != JSON_ARRAY)
-        APP_ASSERT(he_nj_scalar_text(&val, c) == APP_OK);
-      APP_ASSERT(buf_printf(&hdr, "%s: %s\r\n", c->key, val.data ? val.data : "") == APP_OK);
-      if (!strcasecmp(c->key, "Content-Type"))
-        has_ct = true;
-      buf_cleanup(&val);
-    }
-    if (!has_ct && body.len)
-      APP_ASSERT(buf_append_str(&hdr, v && v->type == JSON_STRING
-                                          ? "Content-Type: text/plain; charset=utf-8\r\n"
-                                          : "Content-Type: application/json; charset=utf-8\r\n") ==
-                 APP_OK);
-  }
-  APP_ASSERT(buf_printf(&hdr, "Content-Length: %zu\r\n", body.len) == APP_OK);
-  print_http(r, status, hdr.data, body.data ? body.data : "", body.len);
-out:
-  buf_cleanup(&hdr);
-  buf_cleanup(&body);
+  const struct json *logs = json_get_ci(root, "Logs"), *it;
+  FILE *f = r->cfg->handler_log ? r->cfg->handler_log : stderr;
+  for (it = json_is(logs, JSON_ARRAY) ? logs->child : NULL; it; it = it->next)
+    if (it->type == JSON_STRING)
+      fprintf(f, "[handler log] %s\n", it->str);
 }
 
 /* ---------------------------------------------------------------- settlement */
@@ -1164,16 +882,22 @@ static void on_response(struct run *r, struct conn *c)
   if (r->cfg->http && r->cfg->forward) {
     ok = true; /* forwarding: any HTTP response goes back to the client */
   } else {
-    root = evaluate(r, &c->resp, reason, sizeof reason);
-    ok = root != NULL;
-    if (ok)
-      check_outputs(r, root);
+    struct app_err err;
+    arena_reset(&r->ja);
+    ok = he_result_evaluate(&r->ja, &c->resp, &root, &err) == APP_OK;
+    if (!ok) {
+      snprintf(reason, sizeof reason, "%s", err.msg);
+    } else {
+      he_result_check_outputs(r->cfg->fn, r->cfg->target.function, root, warn_cb, r);
+      if (r->cfg->verbose)
+        print_logs(r, root);
+    }
   }
   if (r->cfg->http && !r->http_done) {
     r->http_done = true;
     if (!ok)
       say(r, "invocation failed: %s", reason);
-    render_http(r, ok, &c->resp, root);
+    print_http_result(r, ok, &c->resp, root);
   }
   c->inv = NULL;
   inv->conn = NULL;

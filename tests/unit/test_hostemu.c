@@ -1,7 +1,7 @@
 /* test_hostemu.c - the host emulator's pure parts: Newtonsoft conventions
  * (doubles, dates, escaping, lossy UTF-8, the base64 rule), .NET date text,
  * TimeSpans, the HTTP response parser, .NET argument splitting and %VAR%
- * expansion, and route templates.
+ * expansion, route templates, and what the host makes of an answer.
  *
  * The emulator is a program, not a library, so its pure modules are
  * compiled into this test directly. */
@@ -9,6 +9,7 @@
 #include "../hostemu/he_net.c"
 #include "../hostemu/he_nj.c"
 #include "../hostemu/he_proc.c"
+#include "../hostemu/he_result.c"
 #include "../hostemu/he_util.c"
 #include "check.h"
 
@@ -414,6 +415,176 @@ static void test_routes(void)
   arena_cleanup(&a);
 }
 
+/* A parsed answer, as the engine would have it. */
+static void answer(struct he_resp *r, const char *text)
+{
+  struct app_err err;
+  size_t used = 0;
+  bool done = false;
+  he_resp_reset(r, false);
+  if (he_resp_feed(r, text, strlen(text), &used, &done, &err) != APP_OK || !done)
+    fprintf(stderr, "bad test answer: %s\n", text);
+}
+
+/* A 200 application/json answer with body. */
+static void json_answer(struct he_resp *r, const char *body)
+{
+  char text[4096];
+  snprintf(text, sizeof text,
+           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+           strlen(body), body);
+  answer(r, text);
+}
+
+static const char *verdict(struct he_resp *r, struct arena *a, const char *text)
+{
+  static struct app_err err;
+  const struct json *root = NULL;
+  answer(r, text);
+  arena_reset(a);
+  if (he_result_evaluate(a, r, &root, &err) == APP_OK)
+    return root ? "ok" : "no root";
+  return err.msg;
+}
+
+static void count_warning(void *ctx, const char *text)
+{
+  struct buf *b = ctx;
+  if (buf_append_str(b, text) != APP_OK || buf_append_char(b, '|') != APP_OK)
+    abort();
+}
+
+static const char *json_verdict(struct he_resp *r, struct arena *a, const char *body)
+{
+  char text[4096];
+  snprintf(text, sizeof text,
+           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+           strlen(body), body);
+  return verdict(r, a, text);
+}
+
+static void test_results(void)
+{
+  struct he_resp r;
+  struct arena a;
+  struct buf out, warnings;
+  struct he_function fn;
+  struct he_binding b[4];
+  const struct json *root = NULL;
+  struct app_err err;
+  char note[160];
+
+  he_resp_init(&r, 4096, 65536);
+  arena_init(&a, 0);
+  buf_init(&out, 0);
+  buf_init(&warnings, 0);
+
+  TEST_CASE("which answers the host accepts");
+  CHECK_STREQ(json_verdict(&r, &a, "{\"Outputs\":{}}"), "ok");
+  CHECK_STREQ(verdict(&r, &a,
+                      "HTTP/1.1 200 OK\r\nContent-Type: text/json; charset=utf-8\r\n"
+                      "Content-Length: 41\r\n\r\n{\"outputs\":null,\"logs\":[\"a\",1,null,true]}"),
+              "ok");
+  CHECK_STREQ(json_verdict(&r, &a, "\xEF\xBB\xBF{ }"), "ok");
+  CHECK_STREQ(
+      verdict(&r, &a, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 7\r\n\r\nbusy\r\n."),
+      "HTTP 503 Service Unavailable: busy  .");
+  CHECK_CONTAINS(json_verdict(&r, &a, ""),
+                 "empty response body (HTTP 200): the real host would hang");
+  CHECK_CONTAINS(json_verdict(&r, &a, "null"), "JSON null response body");
+  CHECK_CONTAINS(verdict(&r, &a, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"),
+                 "(none: application/octet-stream) is not JSON");
+  CHECK_CONTAINS(verdict(&r, &a,
+                         "HTTP/1.1 200 OK\r\nContent-Type: application/problem+json\r\n"
+                         "Content-Length: 2\r\n\r\n{}"),
+                 "\"application/problem+json\" is not JSON");
+  CHECK_CONTAINS(json_verdict(&r, &a, "[]"), "a JSON array, not an object");
+  CHECK_CONTAINS(json_verdict(&r, &a, "{\"Logs\":\"x\"}"), "\"Logs\" is a JSON string");
+  CHECK_CONTAINS(json_verdict(&r, &a, "{\"Logs\":[{}]}"), "\"Logs\" holds a JSON object");
+  CHECK_CONTAINS(json_verdict(&r, &a, "{\"Outputs\":1"), "malformed JSON response: ");
+  CHECK_CONTAINS(json_verdict(&r, &a, "{\"OUTPUTS\":[1]}"), "\"Outputs\" is a JSON array");
+
+  TEST_CASE("output checks");
+  memset(&fn, 0, sizeof fn);
+  b[0] = (struct he_binding){"serviceBusTrigger", "in", "msg", "binary", false};
+  b[1] = (struct he_binding){"redis", "out", "cache", NULL, true};
+  b[2] = (struct he_binding){"serviceBus", "out", "raw", "binary", true};
+  b[3] = (struct he_binding){"http", "out", "res", NULL, true};
+  fn.name = "F";
+  fn.bindings = b;
+  fn.n_bindings = 4;
+  json_answer(&r, "{\"Outputs\":{\"cache\":\"ab cd\",\"raw\":\"abcd\",\"res\":\"abcd\",\"x\":1},"
+                  "\"ReturnValue\":{}}");
+  arena_reset(&a);
+  CHECK(he_result_evaluate(&a, &r, &root, &err) == APP_OK);
+  if (root)
+    he_result_check_outputs(&fn, "F", root, count_warning, &warnings);
+  CHECK_STREQ(
+      warnings.data,
+      "base64 trap: Outputs.cache of F is a string that is valid base64; the host binds its "
+      "decoded bytes (wrap it in an array)|Outputs.x of F matches no output binding (names "
+      "are case-sensitive): the host ignores it|ReturnValue of F is an object and there is "
+      "no $return binding: the host turns its properties into outputs|");
+  buf_reset(&warnings);
+  json_answer(&r, "{\"Outputs\":{\"cache\":[\"ab cd\"]}}");
+  arena_reset(&a);
+  CHECK(he_result_evaluate(&a, &r, &root, &err) == APP_OK);
+  if (root)
+    he_result_check_outputs(&fn, "F", root, count_warning, &warnings);
+  CHECK(warnings.len == 0); /* an array is never base64-decoded */
+
+  TEST_CASE("the HTTP response built from Outputs.res");
+  json_answer(&r, "{\"Outputs\":{\"res\":{\"StatusCode\":\"404\",\"Headers\":{\"X-N\":5},"
+                  "\"Body\":[1,{\"a\":\"b\"}]}}}");
+  arena_reset(&a);
+  CHECK(he_result_evaluate(&a, &r, &root, &err) == APP_OK);
+  CHECK(root && he_result_http(&fn, false, true, &r, root, &a, &out, note, sizeof note) == APP_OK);
+  CHECK_STREQ(out.data, "HTTP/1.1 404 Not Found\r\nX-N: 5\r\nContent-Type: application/json; "
+                        "charset=utf-8\r\nContent-Length: 29\r\n\r\n[\n  1,\n  {\n    \"a\": "
+                        "\"b\"\n  }\n]");
+  buf_reset(&out);
+  json_answer(&r, "{\"Outputs\":{\"res\":{\"status\":201}}}");
+  arena_reset(&a);
+  CHECK(he_result_evaluate(&a, &r, &root, &err) == APP_OK);
+  CHECK(root && he_result_http(&fn, false, true, &r, root, &a, &out, note, sizeof note) == APP_OK);
+  CHECK_STREQ(out.data, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"); /* status is ignored */
+  buf_reset(&out);
+  json_answer(&r, "{\"Outputs\":{\"res\":\"{\\\"statusCode\\\":204}\"}}");
+  arena_reset(&a);
+  CHECK(he_result_evaluate(&a, &r, &root, &err) == APP_OK);
+  CHECK(root && he_result_http(&fn, false, true, &r, root, &a, &out, note, sizeof note) == APP_OK);
+  CHECK_CONTAINS(out.data, "HTTP/1.1 204 No Content\r\n"); /* a JSON string holding an object */
+  buf_reset(&out);
+  json_answer(&r, "{\"Outputs\":{\"res\":\"no\"}}");
+  arena_reset(&a);
+  CHECK(he_result_evaluate(&a, &r, &root, &err) == APP_OK);
+  CHECK(root && he_result_http(&fn, false, true, &r, root, &a, &out, note, sizeof note) == APP_OK);
+  CHECK_CONTAINS(out.data, "HTTP/1.1 500 Internal Server Error\r\n");
+  CHECK_CONTAINS(note, "not a JSON object");
+  buf_reset(&out);
+  json_answer(&r, "{\"Outputs\":{}}");
+  arena_reset(&a);
+  CHECK(he_result_evaluate(&a, &r, &root, &err) == APP_OK);
+  CHECK(root && he_result_http(&fn, false, true, &r, root, &a, &out, note, sizeof note) == APP_OK);
+  CHECK_STREQ(out.data, "HTTP/1.1 200 OK\r\nContent-Type: application/json; "
+                        "charset=utf-8\r\nContent-Length: 2\r\n\r\n{}");
+  buf_reset(&out);
+  CHECK(he_result_http(&fn, false, false, &r, NULL, &a, &out, note, sizeof note) == APP_OK);
+  CHECK_STREQ(out.data, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
+
+  TEST_CASE("forwarding relays the answer");
+  buf_reset(&out);
+  answer(&r, "HTTP/1.1 418 I'm a teapot\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+             "2\r\nhi\r\n0\r\n\r\n");
+  CHECK(he_result_http(&fn, true, true, &r, NULL, &a, &out, note, sizeof note) == APP_OK);
+  CHECK_STREQ(out.data, "HTTP/1.1 418 \r\nX-A: 1\r\n\r\nhi");
+
+  he_resp_cleanup(&r);
+  arena_cleanup(&a);
+  buf_cleanup(&out);
+  buf_cleanup(&warnings);
+}
+
 int main(void)
 {
   test_doubles();
@@ -424,5 +595,6 @@ int main(void)
   test_response_parser();
   test_args();
   test_routes();
+  test_results();
   return check_report("test_hostemu");
 }
