@@ -520,8 +520,13 @@ enum app_result dvbody_parse(struct arena *a, const char *content_type, const ch
           err, APP_ERR_UNSUPPORTED,
           "%s is .NET binary XML (byte 0x%02X then binary records), not JSON; " SWITCH_TO_JSON,
           layer, s[0]);
-    if (json_parse(a, (const char *)s, n, max_depth, &root, err) != APP_OK)
+    if (json_parse(a, (const char *)s, n, max_depth, &root, err) != APP_OK) {
+      /* name the layer in syntax and depth errors; the arena message
+       * stands on its own */
+      if (err && err->code == APP_ERR_LIMIT && strncmp(err->msg, "JSON", 4) != 0)
+        return err->code;
       return app_err_wrap(err, "%s", layer);
+    }
     if (root->type == JSON_STRING && more) {
       s = (const unsigned char *)root->str;
       n = root->len;
