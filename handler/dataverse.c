@@ -1277,8 +1277,15 @@ static enum app_result decode_params(struct ctx *c, const struct top *t, const c
   }
   default: return APP_OK;
   }
+  /* a reference by alternate key has a zero Id; Dataverse resolves the
+   * record and reports it in PrimaryEntityId */
   ch->table = src->target_ref->logical_name;
-  ch->id = src->target_ref->id;
+  ch->id = first_id(src->target_ref->id, primary_id, NULL);
+  if (!ch->id)
+    return fail(c, &s_params, NULL,
+                "%s record id unknown: the %s reference has no Id and there is no "
+                "PrimaryEntityId",
+                msg, ch->op == CDC_OP_SETSTATE ? "EntityMoniker" : "Target");
   return APP_OK;
 }
 

@@ -794,6 +794,15 @@ static void test_messages(void)
               &ch);
   CHECK_STREQ(ch.id, G1);
 
+  TEST_CASE("Delete by alternate key: id from PrimaryEntityId");
+  must_decode(CTX("Delete",
+                  "[" P("Target",
+                        "{\"__type\":\"EntityReference" NS
+                        "\",\"Id\":\"00000000-0000-0000-0000-000000000000\",\"KeyAttributes\":[" P(
+                            "accountnumber", "\"A-1\"") "],\"LogicalName\":\"account\"}") "]"),
+              &ch);
+  CHECK_STREQ(ch.id, G1);
+
   TEST_CASE("Update produced by SetState");
   must_decode(CTX("Update", "[" P("EntityMoniker", REF("account", G2)) "," P(
                                 "State", OSV("1")) "," P("Status", OSV("2")) "]"),
@@ -1374,6 +1383,16 @@ static const struct bad_case bad_cases[] = {
      "InputParameters[1].value (key \"State\"): expected an OptionSetValue, got \"1\"", 0},
     {NULL, CTX("Assign", "[" P("Target", REF("account", G1)) "]"), 0, APP_ERR_INPUT,
      "InputParameters: Assign message has no Assignee parameter", 0},
+    {NULL,
+     HEAD("SetState") "\"InputParameters\":[" P(
+         "EntityMoniker",
+         REF("account",
+             "00000000-0000-0000-0000-000000000000")) "," P("State", OSV("1")) "," P("Status",
+                                                                                     OSV("2")) "]}",
+     0, APP_ERR_INPUT,
+     "InputParameters: SetState record id unknown: the EntityMoniker reference has no Id and there "
+     "is no PrimaryEntityId",
+     0},
     {NULL, CTX("Merge", "[" P("Target", REF("account", G1)) "," P("SubordinateId", "\"x\"") "]"), 0,
      APP_ERR_INPUT,
      "InputParameters[1].value (key \"SubordinateId\"): expected a GUID string, got \"x\"", 0},
