@@ -1381,6 +1381,35 @@ static bool needs_params(enum cdc_op op)
   return op != CDC_OP_OTHER;
 }
 
+/* A truncated context (MessageMaxSizeExceeded): InputParameters, images and
+ * ParentContext were dropped, so only the record is known and the row must
+ * be re-read. Known messages need PrimaryEntityName and PrimaryEntityId for
+ * that; other messages need not name a record (the mapping decides). */
+static enum app_result decode_truncated(struct ctx *c, const struct top *t,
+                                        const char *primary_name, const char *primary_id,
+                                        const char *why, struct cdc_change *ch)
+{
+  struct seg s_pid = SEG_MEMBER(NULL, "PrimaryEntityId"),
+             s_pname = SEG_MEMBER(NULL, "PrimaryEntityName");
+
+  ch->needs_reread = true;
+  ch->table = primary_name;
+  ch->id = primary_id;
+  if (ch->op == CDC_OP_OTHER)
+    return APP_OK;
+  if (!primary_name || !*primary_name)
+    return t->primary_name ? fail(c, &s_pname, t->primary_name,
+                                  "expected a table name to re-read a truncated context (%s)", why)
+                           : fail(c, &s_pname, NULL,
+                                  "missing, needed to re-read a truncated context (%s)", why);
+  if (!primary_id || guid_is_zero(primary_id))
+    return t->primary_id
+               ? fail(c, &s_pid, t->primary_id,
+                      "expected a record GUID to re-read a truncated context (%s)", why)
+               : fail(c, &s_pid, NULL, "missing, needed to re-read a truncated context (%s)", why);
+  return APP_OK;
+}
+
 static enum app_result decode_context(struct ctx *c, const struct json *root,
                                       const struct dv_options *opt, struct cdc_change *ch)
 {
@@ -1453,23 +1482,9 @@ static enum app_result decode_context(struct ctx *c, const struct json *root,
     APP_RETURN_IF_FAILED(check_kv_array(c, &s_params, t.input, &nparams));
 
     if (opt->truncated_hint || (needs_params(ch->op) && nparams == 0)) {
-      /* truncated: only which record changed is known */
-      const char *why = opt->truncated_hint ? "MessageMaxSizeExceeded" : "no InputParameters";
-      ch->needs_reread = true;
-      if (!primary_name || !*primary_name)
-        return t.primary_name
-                   ? fail(c, &s_pname, t.primary_name,
-                          "expected a table name to re-read a truncated context (%s)", why)
-                   : fail(c, &s_pname, NULL, "missing, needed to re-read a truncated context (%s)",
-                          why);
-      if (!primary_id || guid_is_zero(primary_id))
-        return t.primary_id
-                   ? fail(c, &s_pid, t.primary_id,
-                          "expected a record GUID to re-read a truncated context (%s)", why)
-                   : fail(c, &s_pid, NULL, "missing, needed to re-read a truncated context (%s)",
-                          why);
-      ch->table = primary_name;
-      ch->id = primary_id;
+      APP_RETURN_IF_FAILED(decode_truncated(
+          c, &t, primary_name, primary_id,
+          opt->truncated_hint ? "MessageMaxSizeExceeded" : "no InputParameters", ch));
     } else if (needs_params(ch->op)) {
       APP_RETURN_IF_FAILED(decode_params(c, &t, primary_id, ch, &src));
       APP_RETURN_IF_FAILED(decode_images(c, &t, ch));

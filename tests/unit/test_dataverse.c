@@ -905,6 +905,17 @@ static void test_messages(void)
   CHECK(ch.id == NULL && !ch.needs_reread);
   CHECK_STREQ(ch.table, "none");
 
+  TEST_CASE("other message with MessageMaxSizeExceeded and no record");
+  {
+    struct dv_options hint = {0, 0, true};
+    struct app_err err;
+    const char *body = HEAD("new_UnboundApi") "\"PrimaryEntityName\":\"none\",\"PrimaryEntityId\":"
+                                              "\"00000000-0000-0000-0000-000000000000\"}";
+    CHECK_INTEQ(decode_opt(NULL, body, strlen(body), &hint, &ch, &err), APP_OK);
+    CHECK(ch.op == CDC_OP_OTHER && ch.needs_reread);
+    CHECK_STREQ(ch.id, "00000000-0000-0000-0000-000000000000");
+  }
+
   TEST_CASE("message names are case-insensitive");
   must_decode(CTX("update", "[" P("Target", ENT("[]")) "]"), &ch);
   CHECK_INTEQ(ch.op, CDC_OP_UPDATE);
