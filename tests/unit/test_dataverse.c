@@ -1589,6 +1589,10 @@ static void test_body(void)
   TEST_CASE("wrap flags");
   CHECK_INTEQ(dvbody_parse(&a, NULL, small, strlen(small), 0, &r, &err), APP_OK);
   CHECK_INTEQ(r.wraps, 0);
+  w = prefix("\xEF\xBB\xBF", 3, small, strlen(small), &n);
+  CHECK_INTEQ(dvbody_parse(&a, NULL, w, n, 0, &r, &err), APP_OK);
+  CHECK_INTEQ(r.wraps, DVBODY_WRAP_BOM);
+  free(w);
   w = preamble(small, strlen(small), PRE_UTF16, &n);
   CHECK_INTEQ(dvbody_parse(&a, NULL, w, n, 0, &r, &err), APP_OK);
   CHECK_INTEQ(r.wraps, DVBODY_WRAP_PREAMBLE);
