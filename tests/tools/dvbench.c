@@ -95,9 +95,9 @@ int main(int argc, char **argv)
   }
   for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
     if (!strcmp(argv[i], "-n"))
-      runs = atoi(argv[i + 1]);
+      runs = (int)strtol(argv[i + 1], NULL, 10);
     else if (!strcmp(argv[i], "-r"))
-      rounds = atoi(argv[i + 1]);
+      rounds = (int)strtol(argv[i + 1], NULL, 10);
   }
   if (i >= argc || runs < 1 || rounds < 1) {
     fprintf(stderr, "usage: dvbench [-n RUNS] [-r ROUNDS] FILE... | --dump [-t CT] FILE\n");
