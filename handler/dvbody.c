@@ -444,6 +444,19 @@ static bool looks_like_binary_xml(const unsigned char *s, size_t n)
   return false;
 }
 
+/* UTF-16 without a byte order mark: JSON starts with an ASCII character,
+ * so one of the first two bytes is zero. 1 = little-endian, 2 = big. */
+static int utf16_sniff(const unsigned char *s, size_t n)
+{
+  if (n < 4 || n % 2)
+    return 0;
+  if (s[1] == 0 && s[3] == 0 && (s[0] == '{' || s[0] == '"' || ws(s[0])))
+    return 1;
+  if (s[0] == 0 && s[2] == 0 && (s[1] == '{' || s[1] == '"' || ws(s[1])))
+    return 2;
+  return 0;
+}
+
 enum app_result dvbody_parse(struct arena *a, const char *content_type, const char *body,
                              size_t len, int max_depth, struct dvbody_result *out,
                              struct app_err *err)
@@ -485,11 +498,19 @@ enum app_result dvbody_parse(struct arena *a, const char *content_type, const ch
     struct json *root = NULL;
     enum pre_kind pk;
     size_t i = 0;
+    int k;
     bool more = depth + 1 < DVBODY_MAX_LAYERS;
 
     if (n >= 2 && ((s[0] == 0xFF && s[1] == 0xFE) || (s[0] == 0xFE && s[1] == 0xFF)) && more) {
       const char *u8 = NULL;
       APP_RETURN_IF_FAILED(utf16_to_utf8(a, s + 2, n - 2, s[0] == 0xFE, layer, &u8, &n, err));
+      s = (const unsigned char *)u8;
+      wraps |= DVBODY_WRAP_UTF16;
+      continue;
+    }
+    if (more && (k = utf16_sniff(s, n)) != 0) {
+      const char *u8 = NULL;
+      APP_RETURN_IF_FAILED(utf16_to_utf8(a, s, n, k == 2, layer, &u8, &n, err));
       s = (const unsigned char *)u8;
       wraps |= DVBODY_WRAP_UTF16;
       continue;

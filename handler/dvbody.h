@@ -9,7 +9,8 @@
  *   application/xml, text/xml, or a body starting with '<'
  *       -> APP_ERR_UNSUPPORTED (the endpoint's "Text XML" format)
  *   a UTF-8 byte order mark            -> skipped
- *   a UTF-16 byte order mark, or charset=utf-16 -> converted to UTF-8
+ *   a UTF-16 byte order mark, charset=utf-16, or UTF-16 text recognised by
+ *       its zero bytes (JSON starts with ASCII) -> converted to UTF-8
  *   the DataContract string preamble   -> the string is taken out of it:
  *       a message re-sent through .NET BrokeredMessage(string) carries the
  *       body as binary XML <string xmlns="http://schemas.microsoft.com/2003/

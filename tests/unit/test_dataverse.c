@@ -678,6 +678,21 @@ static void test_variants(void)
     v = utf16_bom(body, len, &n);
     check_variant(name, "UTF-16 without BOM, charset=utf-16", expect,
                   "application/json; charset=utf-16", v + 2, n - 2);
+    check_variant(name, "UTF-16LE without BOM or charset", expect, NULL, v + 2, n - 2);
+    {
+      /* big-endian, no BOM */
+      size_t k;
+      for (k = 2; k + 1 < n; k += 2) {
+        char t = v[k];
+        v[k] = v[k + 1];
+        v[k + 1] = t;
+      }
+      check_variant(name, "UTF-16BE without BOM or charset", expect, "application/json", v + 2,
+                    n - 2);
+      v[0] = '\xFE';
+      v[1] = '\xFF';
+      check_variant(name, "UTF-16BE with BOM", expect, NULL, v, n);
+    }
     free(v);
     free(expect);
     free(body);
