@@ -194,6 +194,39 @@ static bool is_null(const struct json *v)
   return !v || v->type == JSON_NULL;
 }
 
+/* Is member m named exactly name? json.h decodes member names, so a name
+ * with "\u0000" in it must not match by strcmp alone. */
+static bool named(const struct json *m, const char *name)
+{
+  return !strcmp(m->key, name) && strlen(name) == m->key_len;
+}
+
+/* Member of obj named exactly name, or NULL. */
+static const struct json *get(const struct json *obj, const char *name)
+{
+  const struct json *m;
+  if (!json_is(obj, JSON_OBJECT))
+    return NULL;
+  for (m = obj->child; m; m = m->next)
+    if (named(m, name))
+      return m;
+  return NULL;
+}
+
+/* String member of obj, or NULL. */
+static const char *get_cstr(const struct json *obj, const char *name)
+{
+  const struct json *v = get(obj, name);
+  return json_is(v, JSON_STRING) ? v->str : NULL;
+}
+
+/* Does a decoded string hold a NUL? Such strings cannot be handed out as
+ * C strings (names, formatted values) without silently cutting them. */
+static bool has_nul(const struct json *v)
+{
+  return memchr(v->str, '\0', v->len) != NULL;
+}
+
 /* The part of "__type" before ':' (e.g. "Entity"), or false when the
  * object has no string __type. DCJS writes it first, but any position is
  * accepted. */
@@ -203,8 +236,7 @@ static bool type_name(const struct json *v, const char **out, size_t *out_len)
   const char *colon;
   if (!json_is(v, JSON_OBJECT))
     return false;
-  t = v->child && v->child->key && !strcmp(v->child->key, "__type") ? v->child
-                                                                    : json_get(v, "__type");
+  t = v->child && named(v->child, "__type") ? v->child : get(v, "__type");
   if (!json_is(t, JSON_STRING))
     return false;
   colon = memchr(t->str, ':', t->len);
@@ -293,6 +325,8 @@ static enum app_result get_str(struct ctx *c, const struct seg *at, const struct
   }
   if (v->type != JSON_STRING)
     return fail(c, at, v, "expected a string");
+  if (has_nul(v))
+    return fail(c, at, v, "expected a string without NUL characters");
   if (required && v->len == 0)
     return fail(c, at, v, "expected a non-empty string");
   *out = v->str;
@@ -437,10 +471,14 @@ static enum app_result check_kv_array(struct ctx *c, const struct seg *at, const
     const struct json *k;
     if (el->type != JSON_OBJECT)
       return fail(c, &s, el, "expected a {\"key\":...,\"value\":...} object");
-    k = json_get(el, "key");
-    if (!json_is(k, JSON_STRING)) {
+    k = get(el, "key");
+    if (!json_is(k, JSON_STRING) || has_nul(k)) {
       struct seg sk = SEG_MEMBER(&s, "key");
-      return k ? fail(c, &sk, k, "expected a string") : fail(c, &sk, NULL, "missing");
+      if (!k)
+        return fail(c, &sk, NULL, "missing");
+      return fail(c, &sk, k,
+                  k->type == JSON_STRING ? "expected a string without NUL characters"
+                                         : "expected a string");
     }
   }
   *out_n = v->len;
@@ -459,12 +497,12 @@ static const struct json *kv_find(const struct json *arr, const char *key, long 
   if (!json_is(arr, JSON_ARRAY))
     return NULL;
   for (el = arr->child; el; el = el->next, i++) {
-    const char *k = json_get_str(el, "key");
+    const char *k = get_cstr(el, "key");
     if (k && !strcmp(k, key)) {
       *out_index = i;
       if (out_el)
         *out_el = el;
-      return json_get(el, "value");
+      return get(el, "value");
     }
   }
   return NULL;
@@ -488,19 +526,23 @@ static enum app_result decode_keys(struct ctx *c, const struct seg *at, const st
   if (!kv)
     return no_memory(c);
   for (el = v->child; el; el = el->next, i++) {
-    const struct json *val = json_get(el, "value");
+    const struct json *val = get(el, "value");
     size_t len;
-    kv[i].key = json_get_str(el, "key");
-    if (is_null(val))
+    kv[i].key = get_cstr(el, "key");
+    if (is_null(val)) {
       kv[i].value = NULL;
-    else if (val->type == JSON_STRING)
+    } else if (val->type == JSON_STRING) {
+      struct seg s = SEG_INDEX(at, (long)i, kv[i].key), sv = SEG_MEMBER(&s, "value");
+      if (has_nul(val))
+        return fail(c, &sv, val, "expected a string without NUL characters");
       kv[i].value = val->str;
-    else if (val->type == JSON_NUMBER)
+    } else if (val->type == JSON_NUMBER) {
       APP_RETURN_IF_FAILED(dup_lexeme(c, val, &kv[i].value, NULL));
-    else if (val->type == JSON_TRUE || val->type == JSON_FALSE)
+    } else if (val->type == JSON_TRUE || val->type == JSON_FALSE) {
       kv[i].value = val->type == JSON_TRUE ? "true" : "false";
-    else
+    } else {
       APP_RETURN_IF_FAILED(raw_json(c, val, &kv[i].value, &len));
+    }
   }
   *out = kv;
   *out_n = n;
@@ -544,15 +586,15 @@ static enum app_result decode_ref(struct ctx *c, const struct seg *at, const str
   if (!json_is(v, JSON_OBJECT) || (type_name(v, &tn, &tl) && !type_is(tn, tl, "EntityReference")))
     return fail(c, at, v, "expected an EntityReference");
   for (m = v->child; m; m = m->next) {
-    if (!strcmp(m->key, "Id"))
+    if (named(m, "Id"))
       id = m;
-    else if (!strcmp(m->key, "LogicalName"))
+    else if (named(m, "LogicalName"))
       ln = m;
-    else if (!strcmp(m->key, "Name"))
+    else if (named(m, "Name"))
       name = m;
-    else if (!strcmp(m->key, "RowVersion"))
+    else if (named(m, "RowVersion"))
       rv = m;
-    else if (!strcmp(m->key, "KeyAttributes"))
+    else if (named(m, "KeyAttributes"))
       keys = m;
   }
   {
@@ -573,7 +615,7 @@ static enum app_result decode_number_wrapper(struct ctx *c, const struct seg *at
                                              const struct json *v, bool integer,
                                              struct dv_value *out)
 {
-  const struct json *val = json_get(v, "Value");
+  const struct json *val = get(v, "Value");
   struct seg s = SEG_MEMBER(at, "Value");
   int64_t i;
   if (!json_is(val, JSON_NUMBER) || (integer && !json_number_i64(val, &i)))
@@ -602,12 +644,12 @@ static enum app_result decode_typed(struct ctx *c, const struct seg *at, const s
     return decode_number_wrapper(c, at, v, false, out);
   }
   if (type_is(tn, tl, "EntityCollection")) {
-    const struct json *ents = json_get(v, "Entities"), *el;
+    const struct json *ents = get(v, "Entities"), *el;
     struct seg s_ents = SEG_MEMBER(at, "Entities"), s_name = SEG_MEMBER(at, "EntityName");
     struct dv_value *items;
     long i = 0;
     out->kind = DV_ENTITYCOLLECTION;
-    APP_RETURN_IF_FAILED(get_str(c, &s_name, json_get(v, "EntityName"), false, &out->s));
+    APP_RETURN_IF_FAILED(get_str(c, &s_name, get(v, "EntityName"), false, &out->s));
     out->len = out->s ? strlen(out->s) : 0;
     if (is_null(ents))
       return APP_OK;
@@ -628,12 +670,12 @@ static enum app_result decode_typed(struct ctx *c, const struct seg *at, const s
     return APP_OK;
   }
   if (type_is(tn, tl, "Relationship")) {
-    const struct json *role = json_get(v, "PrimaryEntityRole");
+    const struct json *role = get(v, "PrimaryEntityRole");
     struct seg s_schema = SEG_MEMBER(at, "SchemaName"),
                s_role = SEG_MEMBER(at, "PrimaryEntityRole");
     int64_t r;
     out->kind = DV_RELATIONSHIP;
-    APP_RETURN_IF_FAILED(get_str(c, &s_schema, json_get(v, "SchemaName"), true, &out->s));
+    APP_RETURN_IF_FAILED(get_str(c, &s_schema, get(v, "SchemaName"), true, &out->s));
     out->len = strlen(out->s);
     out->role = -1;
     if (!is_null(role)) {
@@ -646,11 +688,11 @@ static enum app_result decode_typed(struct ctx *c, const struct seg *at, const s
   if (type_is(tn, tl, "KeyValuePairOfstringstring")) {
     struct seg s_key = SEG_MEMBER(at, "key"), s_val = SEG_MEMBER(at, "value");
     out->kind = DV_KVPAIR;
-    APP_RETURN_IF_FAILED(get_str(c, &s_key, json_get(v, "key"), false, &out->s));
+    APP_RETURN_IF_FAILED(get_str(c, &s_key, get(v, "key"), false, &out->s));
     if (!out->s)
-      return fail(c, &s_key, json_get(v, "key"), "expected a string");
+      return fail(c, &s_key, get(v, "key"), "expected a string");
     out->len = strlen(out->s);
-    return get_str(c, &s_val, json_get(v, "value"), false, &out->s2);
+    return get_str(c, &s_val, get(v, "value"), false, &out->s2);
   }
   if (type_is(tn, tl, "AliasedValue")) {
     struct seg s_attr = SEG_MEMBER(at, "AttributeLogicalName"),
@@ -659,16 +701,16 @@ static enum app_result decode_typed(struct ctx *c, const struct seg *at, const s
     if (!inner)
       return no_memory(c);
     out->kind = DV_ALIASED;
-    APP_RETURN_IF_FAILED(get_str(c, &s_attr, json_get(v, "AttributeLogicalName"), false, &out->s));
+    APP_RETURN_IF_FAILED(get_str(c, &s_attr, get(v, "AttributeLogicalName"), false, &out->s));
     out->len = out->s ? strlen(out->s) : 0;
-    APP_RETURN_IF_FAILED(get_str(c, &s_ent, json_get(v, "EntityLogicalName"), false, &out->s2));
-    APP_RETURN_IF_FAILED(decode_value(c, &s_val, json_get(v, "Value"), inner));
+    APP_RETURN_IF_FAILED(get_str(c, &s_ent, get(v, "EntityLogicalName"), false, &out->s2));
+    APP_RETURN_IF_FAILED(decode_value(c, &s_val, get(v, "Value"), inner));
     out->items = inner;
     out->nitems = 1;
     return APP_OK;
   }
   if (type_is(tn, tl, "BooleanManagedProperty")) {
-    const struct json *val = json_get(v, "Value");
+    const struct json *val = get(v, "Value");
     struct seg s_val = SEG_MEMBER(at, "Value"),
                s_name = SEG_MEMBER(at, "ManagedPropertyLogicalName");
     out->kind = DV_BOOLMANAGED;
@@ -676,8 +718,7 @@ static enum app_result decode_typed(struct ctx *c, const struct seg *at, const s
       return val ? fail(c, &s_val, val, "expected true or false")
                  : fail(c, &s_val, NULL, "missing");
     out->b = val->type == JSON_TRUE;
-    APP_RETURN_IF_FAILED(
-        get_str(c, &s_name, json_get(v, "ManagedPropertyLogicalName"), false, &out->s));
+    APP_RETURN_IF_FAILED(get_str(c, &s_name, get(v, "ManagedPropertyLogicalName"), false, &out->s));
     out->len = out->s ? strlen(out->s) : 0;
     return APP_OK;
   }
@@ -795,12 +836,12 @@ static enum app_result attach_formatted(struct ctx *c, const struct seg *at, con
     qsort(ix, nattrs, sizeof *ix, name_ix_cmp);
   }
   for (el = fv->child; el; el = el->next, i++) {
-    const char *key = json_get_str(el, "key");
-    const struct json *val = json_get(el, "value");
+    const char *key = get_cstr(el, "key");
+    const struct json *val = get(el, "value");
     struct dv_attr *hit = NULL;
-    if (!is_null(val) && val->type != JSON_STRING) {
+    if (!is_null(val) && (val->type != JSON_STRING || has_nul(val))) {
       struct seg s = SEG_INDEX(at, i, key), sv = SEG_MEMBER(&s, "value");
-      return fail(c, &sv, val, "expected a formatted string");
+      return fail(c, &sv, val, "expected a formatted string without NUL characters");
     }
     if (is_null(val))
       continue;
@@ -846,15 +887,15 @@ static enum app_result decode_attrs(struct ctx *c, const struct seg *at, const s
   if (!attrs)
     return no_memory(c);
   for (el = v->child; el; el = el->next, i++) {
-    const char *key = json_get_str(el, "key");
+    const char *key = get_cstr(el, "key");
     struct seg s = SEG_INDEX(at, i, key), sv = SEG_MEMBER(&s, "value");
     struct dv_value *val = &attrs[i].value;
     uint64_t u;
     attrs[i].name = key;
-    APP_RETURN_IF_FAILED(decode_value(c, &sv, json_get(el, "value"), val));
+    APP_RETURN_IF_FAILED(decode_value(c, &sv, get(el, "value"), val));
     if (!strcmp(key, "versionnumber") && val->kind != DV_NULL &&
         !((val->kind == DV_NUMBER || val->kind == DV_STRING) && parse_u64(val->s, val->len, &u)))
-      return fail(c, &sv, json_get(el, "value"), "expected an unsigned integer versionnumber");
+      return fail(c, &sv, get(el, "value"), "expected an unsigned integer versionnumber");
   }
   *out = attrs;
   *out_n = n;
@@ -881,27 +922,27 @@ static enum app_result decode_entity(struct ctx *c, const struct seg *at, const 
   for (m = v->child; m; m = m->next) {
     switch (m->key[0]) {
     case 'A':
-      if (!strcmp(m->key, "Attributes"))
+      if (named(m, "Attributes"))
         attrs = m;
       break;
     case 'F':
-      if (!strcmp(m->key, "FormattedValues"))
+      if (named(m, "FormattedValues"))
         fv = m;
       break;
     case 'I':
-      if (!strcmp(m->key, "Id"))
+      if (named(m, "Id"))
         id = m;
       break;
     case 'K':
-      if (!strcmp(m->key, "KeyAttributes"))
+      if (named(m, "KeyAttributes"))
         keys = m;
       break;
     case 'L':
-      if (!strcmp(m->key, "LogicalName"))
+      if (named(m, "LogicalName"))
         ln = m;
       break;
     case 'R':
-      if (!strcmp(m->key, "RowVersion"))
+      if (named(m, "RowVersion"))
         rv = m;
       break;
     default: break;
@@ -967,7 +1008,7 @@ static void read_top(const struct json *root, struct top *t)
   memset(t, 0, sizeof *t);
   for (m = root->child; m; m = m->next)
     for (i = 0; i < sizeof top_members / sizeof top_members[0]; i++)
-      if (m->key[0] == top_members[i].name[0] && !strcmp(m->key, top_members[i].name)) {
+      if (m->key[0] == top_members[i].name[0] && named(m, top_members[i].name)) {
         const struct json **slot = (const struct json **)((char *)t + top_members[i].off);
         if (!*slot)
           *slot = m;
@@ -1302,17 +1343,16 @@ static enum app_result decode_images(struct ctx *c, const struct top *t, struct 
   APP_RETURN_IF_FAILED(check_kv_array(c, &s_pre, t->pre_images, &n));
   if (n) {
     el = t->pre_images->child;
-    struct seg s_el = SEG_INDEX(&s_pre, 0, json_get_str(el, "key")),
-               s_val = SEG_MEMBER(&s_el, "value");
-    APP_RETURN_IF_FAILED(decode_entity(c, &s_val, json_get(el, "value"), &ch->pre_image));
+    struct seg s_el = SEG_INDEX(&s_pre, 0, get_cstr(el, "key")), s_val = SEG_MEMBER(&s_el, "value");
+    APP_RETURN_IF_FAILED(decode_entity(c, &s_val, get(el, "value"), &ch->pre_image));
   }
   APP_RETURN_IF_FAILED(check_kv_array(c, &s_post, t->post_images, &n));
   for (el = n ? t->post_images->child : NULL; el; el = el->next, i++) {
-    const char *key = json_get_str(el, "key");
+    const char *key = get_cstr(el, "key");
     struct seg s_el = SEG_INDEX(&s_post, i, key), s_val = SEG_MEMBER(&s_el, "value");
     if (!strcmp(key, async_primary_name))
       continue;
-    return decode_entity(c, &s_val, json_get(el, "value"), &ch->post_image);
+    return decode_entity(c, &s_val, get(el, "value"), &ch->post_image);
   }
   return APP_OK;
 }

@@ -1244,6 +1244,28 @@ static const struct bad_case bad_cases[] = {
     {NULL, "{\"Attributes\":[]}", 0, APP_ERR_INPUT,
      "message body is not a RemoteExecutionContext: it has no MessageName member", 0},
     {NULL, "{\"MessageName\":42}", 0, APP_ERR_INPUT, "MessageName: expected a string, got 42", 0},
+    {NULL, "{\"MessageName\":\"\\u0000\"}", 0, APP_ERR_INPUT,
+     "MessageName: expected a string without NUL characters, got \"\\u0000\"", 0},
+    {NULL, "{\"MessageName\\u0000x\":\"Create\"}", 0, APP_ERR_INPUT,
+     "message body is not a RemoteExecutionContext: it has no MessageName member", 0},
+    {NULL, UPD("[" P("na\\u0000me", "1") "]"), 0, APP_ERR_INPUT,
+     "InputParameters[0].value.Attributes[0].key (key \"Target\"): expected a string without NUL "
+     "characters, got \"na\\u0000me\"",
+     0},
+    {NULL,
+     CTX("Update", "[" P("Target", "{\"Attributes\":[" P("n", "1") "],\"FormattedValues\":[" P(
+                                       "n", "\"1\\u0000\"") "],\"LogicalName\":\"a\"}") "]"),
+     0, APP_ERR_INPUT,
+     "InputParameters[0].value.FormattedValues[0].value (key \"n\"): expected a formatted string "
+     "without NUL characters, got \"1\\u0000\"",
+     0},
+    {NULL,
+     UPD("[" P("r", "{\"__type\":\"EntityReference" NS "\",\"Id\":\"" G1
+                    "\",\"KeyAttributes\":[" P("k", "\"\\u0000\"") "],\"LogicalName\":\"a\"}") "]"),
+     0, APP_ERR_INPUT,
+     "InputParameters[0].value.Attributes[0].value.KeyAttributes[0].value (key \"k\"): expected a "
+     "string without NUL characters, got \"\\u0000\"",
+     0},
     {NULL, "{\"MessageName\":\"\"}", 0, APP_ERR_INPUT,
      "MessageName: expected a non-empty string, got \"\"", 0},
     {NULL, "{\"MessageName\":\"Update\"}", 0, APP_ERR_INPUT,
@@ -1367,8 +1389,8 @@ static const struct bad_case bad_cases[] = {
      CTX("Update", "[" P("Target", "{\"Attributes\":[" P("n", "1") "],\"FormattedValues\":[" P(
                                        "n", "1") "],\"LogicalName\":\"a\"}") "]"),
      0, APP_ERR_INPUT,
-     "InputParameters[0].value.FormattedValues[0].value (key \"n\"): expected a formatted string, "
-     "got 1",
+     "InputParameters[0].value.FormattedValues[0].value (key \"n\"): expected a formatted string "
+     "without NUL characters, got 1",
      0},
     {NULL,
      CTX("Associate",
