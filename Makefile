@@ -23,6 +23,10 @@ HANDLER_LIBS := $(shell pkg-config --libs $(HANDLER_PKGS) 2>/dev/null) -lm
 
 WARN := -Wall -Wextra -Werror -Wpedantic -Wstrict-prototypes -Wwrite-strings -Wshadow \
         -Wmissing-prototypes -Wformat=2 -Wno-format-truncation -Wno-missing-field-initializers -Wvla
+# clang does not know some GCC warning options (-Wno-format-truncation)
+ifneq ($(findstring clang,$(shell $(CC) --version 2>/dev/null | head -1)),)
+  WARN += -Wno-unknown-warning-option
+endif
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -pthread
 ALL_LDFLAGS := $(LDFLAGS) -pthread
@@ -151,9 +155,11 @@ asan:
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz-build:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz CC=clang \
-	  CFLAGS='-O1 -g -fsanitize=fuzzer-no-link,address,undefined' $(BUILD)/fuzz/libhandler.a
+	  CFLAGS='-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all' \
+	  $(BUILD)/fuzz/libhandler.a
 	$(Q)for t in $(FUZZ_TARGETS); do \
-	  clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined $(PKG_CFLAGS) \
+	  clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all $(PKG_CFLAGS) \
 	    -o $(BUILD)/fuzz/$$t tests/fuzz/$$t.c $(BUILD)/fuzz/libhandler.a $(LIBS) -pthread || exit 1; \
 	done
 

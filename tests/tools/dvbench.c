@@ -1,0 +1,150 @@
+/* dvbench - decode time and arena allocations per Dataverse message.
+ *
+ *   dvbench [-n RUNS] [-r ROUNDS] FILE...   timing table (median of ROUNDS
+ *                                           rounds of RUNS decodes each)
+ *   dvbench --dump [-t CONTENT_TYPE] FILE   print the decoded change
+ *
+ * For each file it reports the median microseconds per dv_decode, the
+ * arena mallocs of one decode into a fresh arena, the mallocs per decode
+ * when one arena is reset and reused (as a worker thread does), and the
+ * arena bytes used. Timing is CLOCK_MONOTONIC; run it on an idle machine. */
+#include "../../handler/arena.h"
+#include "../../handler/buf.h"
+#include "../../handler/dataverse.h"
+#include "../unit/dv_dump.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static char *read_file(const char *path, size_t *out_len)
+{
+  FILE *f = fopen(path, "rb");
+  char *data = NULL;
+  long n;
+  if (!f)
+    return NULL;
+  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+    data = malloc((size_t)n + 1);
+    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
+      free(data);
+      data = NULL;
+    }
+    *out_len = (size_t)n;
+  }
+  fclose(f);
+  return data;
+}
+
+static double now_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int dump(const char *path, const char *ct)
+{
+  struct arena a;
+  struct cdc_change ch;
+  struct app_err err;
+  struct buf b;
+  size_t len = 0;
+  char *body = read_file(path, &len);
+  int rc = 1;
+
+  if (!body) {
+    perror(path);
+    return 1;
+  }
+  arena_init(&a, 0);
+  buf_init(&b, 0);
+  if (dv_decode(&a, ct, body, len, NULL, &ch, &err) != APP_OK) {
+    fprintf(stderr, "%s: %s: %s\n", path, app_result_str(err.code), err.msg);
+  } else {
+    dv_dump(&b, &ch);
+    fwrite(b.data, 1, b.len, stdout);
+    rc = 0;
+  }
+  buf_cleanup(&b);
+  arena_cleanup(&a);
+  free(body);
+  return rc;
+}
+
+int main(int argc, char **argv)
+{
+  int runs = 2000, rounds = 15, i = 1, r, k;
+  const char *ct = "application/json";
+  double *med;
+
+  if (argc > 1 && !strcmp(argv[1], "--dump")) {
+    i = 2;
+    if (i + 1 < argc && !strcmp(argv[i], "-t")) {
+      ct = argv[i + 1];
+      i += 2;
+    }
+    return i < argc ? dump(argv[i], ct) : 2;
+  }
+  for (; i + 1 < argc && argv[i][0] == '-'; i += 2) {
+    if (!strcmp(argv[i], "-n"))
+      runs = (int)strtol(argv[i + 1], NULL, 10);
+    else if (!strcmp(argv[i], "-r"))
+      rounds = (int)strtol(argv[i + 1], NULL, 10);
+  }
+  if (i >= argc || runs < 1 || rounds < 1) {
+    fprintf(stderr, "usage: dvbench [-n RUNS] [-r ROUNDS] FILE... | --dump [-t CT] FILE\n");
+    return 2;
+  }
+  med = malloc(sizeof *med * (size_t)rounds);
+  if (!med)
+    return 1;
+  printf("%-58s %7s %9s %7s %7s %9s\n", "message", "bytes", "median_us", "mallocs", "reused",
+         "arena_kb");
+  for (; i < argc; i++) {
+    struct arena a;
+    struct cdc_change ch;
+    struct app_err err;
+    size_t len = 0, fresh_mallocs, used, reuse_before;
+    char *body = read_file(argv[i], &len);
+    const char *name = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
+
+    if (!body) {
+      perror(argv[i]);
+      return 1;
+    }
+    /* one decode into a fresh arena */
+    arena_init(&a, 0);
+    if (dv_decode(&a, ct, body, len, NULL, &ch, &err) != APP_OK) {
+      fprintf(stderr, "%s: %s\n", argv[i], err.msg);
+      return 1;
+    }
+    fresh_mallocs = a.mallocs;
+    used = a.used;
+    /* steady state: one arena reset between decodes */
+    reuse_before = a.mallocs;
+    for (r = 0; r < rounds; r++) {
+      double t0 = now_us();
+      for (k = 0; k < runs; k++) {
+        arena_reset(&a);
+        if (dv_decode(&a, ct, body, len, NULL, &ch, &err) != APP_OK)
+          return 1;
+      }
+      med[r] = (now_us() - t0) / runs;
+    }
+    qsort(med, (size_t)rounds, sizeof *med, cmp_double);
+    printf("%-58s %7zu %9.2f %7zu %7.3f %9.1f\n", name, len, med[rounds / 2], fresh_mallocs,
+           (double)(a.mallocs - reuse_before) / ((double)runs * rounds), (double)used / 1024);
+    arena_cleanup(&a);
+    free(body);
+  }
+  free(med);
+  return 0;
+}
