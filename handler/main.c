@@ -15,6 +15,7 @@
 #include "functions.h"
 #include "log.h"
 #include "server.h"
+#include "sink.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +139,9 @@ int main(void)
   LOG_INFO("ready");
 
   stop = server_wait();
+  /* in-flight writes stop retrying: they fail at once and Service Bus
+   * redelivers their messages, instead of holding the drain */
+  sink_cancel_all();
   if (server_drain(srv, cfg.shutdown_grace_ms, &err) != APP_OK) {
     /* handlers are still running on their threads: freeing what they use
      * would crash them, so leave at once */

@@ -625,17 +625,6 @@ static uint64_t jitter_next(void)
   return x;
 }
 
-static void sleep_ms(int64_t ms)
-{
-  struct timespec ts;
-  if (ms <= 0)
-    return;
-  ts.tv_sec = (time_t)(ms / 1000);
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  while (nanosleep(&ts, &ts) != 0)
-    ;
-}
-
 /* What a caller sees: a connection that broke is a Redis failure; an
  * AUTH/SELECT refusal too (with the server's text). */
 static enum app_result public_code(enum app_result r)
@@ -693,11 +682,14 @@ enum app_result redis_sink_apply(struct redis_sink *s, const struct sink_batch *
       app_err_set(&a.err, APP_ERR_REDIS, "redis: replies missing");
     }
     now = sink_now_ms();
-    if (a.permanent || now >= deadline) {
+    if (a.permanent || now >= deadline || sink_cancelled()) {
       if (err)
         *err = a.err;
       r = app_err_wrap(err, "%s after %d attempt%s in %lld ms",
-                       a.permanent ? "not retryable" : "retry budget exhausted", attempt_no,
+                       a.permanent       ? "not retryable"
+                       : sink_cancelled() ? "shutting down"
+                                          : "retry budget exhausted",
+                       attempt_no,
                        attempt_no == 1 ? "" : "s", (long long)(now - start));
       r = public_code(a.r);
       if (err)
@@ -710,7 +702,15 @@ enum app_result redis_sink_apply(struct redis_sink *s, const struct sink_batch *
       wait = deadline - now;
     LOG_WARN("redis write attempt %d failed, retrying in %lld ms (%lld ms of budget left): %s",
              attempt_no, (long long)wait, (long long)(deadline - now), a.err.msg);
-    sleep_ms(wait);
+    if (!sink_sleep_ms(wait)) {
+      if (err)
+        *err = a.err;
+      app_err_wrap(err, "shutting down after %d attempt%s", attempt_no, attempt_no == 1 ? "" : "s");
+      r = public_code(a.r);
+      if (err)
+        err->code = r;
+      goto out;
+    }
     st.retries++;
     delay = delay * 2 > SINK_BACKOFF_MAX_MS ? SINK_BACKOFF_MAX_MS : delay * 2;
   }

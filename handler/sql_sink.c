@@ -797,15 +797,6 @@ static int64_t backoff_ms(struct sql_sink *s, unsigned attempt)
   return d / 2 + (int64_t)(x % (uint64_t)(d / 2 + 1));
 }
 
-static void sleep_ms(int64_t ms)
-{
-  struct timespec ts;
-  ts.tv_sec = ms / 1000;
-  ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
-}
-
 enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batch,
                                struct sink_stats *out_stats, struct app_err *err)
 {
@@ -882,7 +873,10 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
     }
     LOG_WARN("sql sink: transient failure (attempt %u, retry in %lld ms): %s", attempt,
              (long long)delay, err ? err->msg : "");
-    sleep_ms(delay);
+    if (!sink_sleep_ms(delay)) {
+      app_err_wrap(err, "shutting down after %u attempts", attempt);
+      goto out;
+    }
     st.retries++;
   }
 out:
