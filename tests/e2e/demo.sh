@@ -110,5 +110,94 @@ else
   bad "a missing build: exit $rc, output: $(cat "$dir/fail.out")"
 fi
 
+# ---- make run: tests/scripts/run.sh ------------------------------------------------
+# start_run NAME [VAR=value...]: run.sh in the background; waits for its banner.
+start_run() {
+  _n=$1
+  shift
+  env "$@" sh "$ROOT/tests/scripts/run.sh" "$BUILD" >"$dir/$_n.out" 2>&1 &
+  RUN_PID=$!
+  CLEANUP_PIDS="$CLEANUP_PIDS $RUN_PID"
+  _i=0
+  until grep -q 'Ctrl-C stops' "$dir/$_n.out"; do
+    _i=$((_i + 1))
+    [ $_i -lt 200 ] && kill -0 "$RUN_PID" 2>/dev/null || die "run.sh did not start: $(cat "$dir/$_n.out")"
+    sleep 0.05
+  done
+  RUN_HPID=$(sed -n 's/.*is running: http:\/\/127.0.0.1:\([0-9]*\) (pid \([0-9]*\)).*/\2/p' "$dir/$_n.out")
+  RUN_PORT=$(sed -n 's/.*is running: http:\/\/127.0.0.1:\([0-9]*\) (pid.*/\1/p' "$dir/$_n.out")
+}
+# printed N PATTERN: the Nth printed command line containing PATTERN
+printed() { grep -F -- "$2" "$dir/run.out" | sed -n "$1p" | sed 's/^ *//'; }
+# stop_run: SIGTERM (what Ctrl-C does through its trap), wait; sets RUN_RC
+stop_run() {
+  kill -TERM "$RUN_PID"
+  _i=0
+  while kill -0 "$RUN_PID" 2>/dev/null && [ $_i -lt 200 ]; do sleep 0.05; _i=$((_i + 1)); done
+  wait "$RUN_PID"
+  RUN_RC=$?
+}
+
+start_run run
+log "run.sh: handler pid $RUN_HPID on port $RUN_PORT"
+rpid=$(sed -n 's/.*private redis-server on [0-9.:]* (pid \([0-9]*\),.*/\1/p' "$dir/run.out")
+rport=$(sed -n 's/.*private redis-server on 127.0.0.1:\([0-9]*\) .*/\1/p' "$dir/run.out")
+[ -n "$rpid" ] && [ -n "$RUN_HPID" ] || bad "run.sh did not name the handler and Redis it started"
+# the printed commands, run as printed
+c=$(printed 1 "--messages tests/fixtures/demo/messages")
+log "running: $c"
+(cd "$ROOT" && eval "$c") >"$dir/send.out" 2>&1 || bad "the printed send command failed: $(tail -5 "$dir/send.out")"
+has "messages        16 generated, 16 deliveries, 16 succeeded, 0 retried, 0 dead-lettered, 0 unsettled" "$dir/send.out"
+c=$(printed 1 "--http GET '/api/data/v9.2/accounts(")
+(cd "$ROOT" && eval "$c") >"$dir/get.out" 2>&1 || bad "the printed read command failed: $(cat "$dir/get.out")"
+if grep -qF '"name":"Contoso Pharmaceuticals (Zürich)","revenue":3100000}' "$dir/get.out"; then
+  ok "the printed read command reads the record"
+else
+  bad "the printed read command: $(cat "$dir/get.out")"
+fi
+c=$(printed 1 "--http GET '/api/cdc/metrics'")
+(cd "$ROOT" && eval "$c") >"$dir/metrics.out" 2>&1
+if grep -qF '"messages":16,"applied":12,"stale":3,' "$dir/metrics.out"; then
+  ok "the printed metrics command shows the counters"
+else
+  bad "metrics: $(cat "$dir/metrics.out")"
+fi
+c=$(printed 1 "XRANGE d365:poison")
+(cd "$ROOT" && eval "$c") >"$dir/xrange.out" 2>&1
+grep -qx "demo-16-msbin1" "$dir/xrange.out" && ok "the printed redis-cli command shows the poison entry" ||
+  bad "redis-cli: $(head -5 "$dir/xrange.out")"
+# an intentional restart (exit 200, SIGHUP) is restarted, as the host does
+kill -HUP "$RUN_HPID"
+i=0
+until grep -q 'restarting it, as the host does' "$dir/run.out"; do
+  i=$((i + 1)); [ $i -lt 100 ] || break
+  sleep 0.05
+done
+if wait_port "$RUN_PORT" 5 && grep -q 'exited 200 (restart requested)' "$dir/run.out"; then
+  ok "exit 200 restarts the handler on the same port"
+else
+  bad "no restart after exit 200: $(tail -3 "$dir/run.out")"
+fi
+stop_run
+[ "$RUN_RC" = 0 ] && ok "run.sh stops on SIGTERM with exit 0" || bad "run.sh exited $RUN_RC"
+for p in $rpid $RUN_HPID; do
+  if kill -0 "$p" 2>/dev/null; then bad "pid $p still runs after run.sh stopped"; else ok "pid $p is gone"; fi
+done
+redis-cli -p "$rport" ping >/dev/null 2>&1 && bad "the private Redis still answers"
+"$BUILD/tools/freeport" --wait "$RUN_PORT" 0 && bad "a (restarted) handler still listens on $RUN_PORT"
+
+# RedisConnection set: that Redis is used, none is started
+start_redis "$dir"
+start_run run2 "RedisConnection=127.0.0.1:$REDIS_PORT"
+grep -q 'Redis: RedisConnection from the environment' "$dir/run2.out" && ok "run.sh uses RedisConnection" ||
+  bad "run.sh with RedisConnection: $(grep 'Redis:' "$dir/run2.out")"
+"$BUILD/hostemu" --connect "$RUN_PORT" --script-root "$BUILD/app" \
+  --messages "$ROOT/tests/fixtures/d365/create_account.json" >"$dir/send2.out" 2>&1 || bad "send to run2 failed"
+[ "$(redis-cli -p "$REDIS_PORT" HGET 'd365:{account:5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1}' v:name)" = \
+  '"Contoso Pharmaceuticals (Zürich)"' ] && ok "the change went to the given Redis" || bad "nothing in the given Redis"
+stop_run
+[ "$RUN_RC" = 0 ] || bad "run.sh (RedisConnection) exited $RUN_RC"
+redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && ok "the given Redis is left alone" || bad "run.sh stopped a Redis it did not start"
+
 [ $failures = 0 ] || die "$failures check(s) failed"
-log "demo output checked"
+log "demo and run output checked"
