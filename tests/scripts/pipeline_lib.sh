@@ -1,0 +1,123 @@
+# pipeline_lib.sh - helpers for tests/e2e/pipeline_*.sh (POSIX sh; source it
+# after lib.sh). Messages are made from the templates in
+# tests/fixtures/pipeline/ (see its README); everything goes through
+# build/hostemu and the real handler.
+
+TPL=$ROOT/tests/fixtures/pipeline
+CLAIMS=http://schemas.microsoft.com/xrm/2011/Claims/
+PL_SEQ=0
+PL_FAILURES=0
+
+ok() { log "ok: $*"; }
+bad() {
+  log "FAIL: $*"
+  PL_FAILURES=$((PL_FAILURES + 1))
+}
+expect_eq() { if [ "$1" = "$2" ]; then ok "$3"; else bad "$3: got '$1', expected '$2'"; fi; }
+pl_finish() {
+  [ "$PL_FAILURES" = 0 ] || die "$PL_FAILURES check(s) failed"
+  log "all checks passed"
+}
+
+# _fill TEMPLATE OUT ID TS [sed expressions...]: a message from a template,
+# with a fresh OperationId (a change = one OperationId; a copy of the file is
+# a duplicate of that change).
+_fill() {
+  _t=$1 _o=$2 _id=$3 _ts=$4
+  shift 4
+  PL_SEQ=$((PL_SEQ + 1))
+  _op=$(printf '0000%04x-0000-4000-8000-%012x' "$PL_SEQ" "$_ts")
+  sed -e "s|@ID@|$_id|g" -e "s|@TS@|$_ts|g" -e "s|@OPID@|$_op|g" "$@" "$TPL/$_t.json" >"$_o"
+}
+# msg_create OUT ID TS NAME NUMBER PHONE REVENUE
+msg_create() { _fill account_create "$1" "$2" "$3" -e "s|@NAME@|$4|g" -e "s|@NUMBER@|$5|g" -e "s|@PHONE@|$6|g" -e "s|@REVENUE@|$7|g"; }
+# msg_update OUT ID TS COLUMN VALUE (a partial Update of one text column)
+msg_update() { _fill account_update "$1" "$2" "$3" -e "s|@COL@|$4|g" -e "s|@VAL@|$5|g"; }
+# msg_delete OUT ID TS
+msg_delete() { _fill account_delete "$1" "$2" "$3"; }
+# msg_relate OUT ID TS Associate|Disassociate LEAD_ID (accountleads_association)
+msg_relate() { _fill account_relate "$1" "$2" "$3" -e "s|@MSG@|$4|g" -e "s|@LEAD@|$5|g"; }
+# msg_truncated OUT ID TS (an Update whose InputParameters Dataverse dropped)
+msg_truncated() { _fill account_truncated "$1" "$2" "$3"; }
+
+# sidecar FILE MESSAGE_ID [CONTENT_TYPE [EXTRA_APP_PROPS]]: FILE.props.json
+# with the properties Dataverse sets (EXTRA_APP_PROPS: more "key":value pairs).
+sidecar() {
+  _req=$(sed -n 's/.*"MessageName":"\([A-Za-z]*\)".*/\1/p' "$1" 2>/dev/null)
+  cat >"$1.props.json" <<EOF
+{ "MessageId": "$2", "ContentType": "${3:-application/json}",
+  "ApplicationProperties": { "${CLAIMS}Organization": "unqc2a1f0e47b3d4e8a9f216d5b4c3a",
+    "${CLAIMS}EntityLogicalName": "account", "${CLAIMS}RequestName": "${_req:-Update}",
+    "${CLAIMS}User": "1a2b3c4d-9c7b-ef11-8a6a-000d3a4b5c6d"${4:+, $4} } }
+EOF
+}
+
+# app_variant DIR single|batch: a copy of the script root $BUILD/app whose
+# Changes function is single (cardinality one, binding msg) or the batch one.
+app_variant() {
+  mkdir -p "$1"
+  cp -R "$BUILD/app/." "$1/"
+  if [ "$2" = single ]; then
+    sed -e 's/"cardinality": "many"/"cardinality": "one"/' -e 's/"name": "msgs"/"name": "msg"/' \
+      "$BUILD/app/Changes/function.json" >"$1/Changes/function.json"
+    grep -q '"cardinality": "one"' "$1/Changes/function.json" || die "could not make the single variant"
+  fi
+}
+
+# hostemu ROOT NAME [args...]: run build/hostemu on script root ROOT with the
+# test's settings ($PL_ENV: --env NAME=VALUE ...); summary in $dir/NAME.json,
+# handler log in $dir/NAME.log (with the answers' Logs, --verbose), stdout in
+# $dir/NAME.out. Returns hostemu's exit status.
+hostemu() {
+  _root=$1 _name=$2
+  shift 2
+  # shellcheck disable=SC2086
+  "$BUILD/hostemu" --script-root "$_root" $PL_ENV --json "$dir/$_name.json" \
+    --handler-log "$dir/$_name.log" --verbose "$@" >"$dir/$_name.out" 2>"$dir/$_name.err"
+}
+# sum_num NAME KEY: a number of the summary $dir/NAME.json ("succeeded", ...)
+sum_num() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$dir/$1.json"; }
+# logs_sum NAME KEY: the sum of KEY=n over the answers' Logs in $dir/NAME.log
+logs_sum() {
+  awk -v k="$2" '/\[handler log\] messages=/ { for (i = 1; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) t += kv[2] } }
+    END { print t + 0 }' "$dir/$1.log"
+}
+# settled NAME N: all N messages succeeded, none retried/dead-lettered/unsettled
+settled() {
+  expect_eq "$(sum_num "$1" generated)/$(sum_num "$1" succeeded)/$(sum_num "$1" retried)/$(sum_num "$1" deadLettered)/$(sum_num "$1" unsettled)" \
+    "$2/$2/0/0/0" "$1: generated/succeeded/retried/dead-lettered/unsettled"
+}
+
+# read_body ROOT PATH [hostemu args]: the read API's answer ("STATUS BODY")
+# with @odata.etag values removed (they are checked separately where needed).
+read_body() {
+  _root=$1 _path=$2
+  shift 2
+  # shellcheck disable=SC2086
+  "$BUILD/hostemu" --script-root "$_root" $PL_ENV --quiet --handler-log "$dir/reads.log" \
+    --http GET "$_path" "$@" >"$dir/read.txt" 2>"$dir/read.err"
+  printf '%s %s\n' "$(sed -n '1s/^HTTP\/1\.1 \([0-9]*\).*/\1/p' "$dir/read.txt")" \
+    "$(sed '1,/^\r\{0,1\}$/d' "$dir/read.txt" | sed 's/"@odata\.etag":"W\/\\"[0-9]*\\"",//g')"
+}
+# expect_read ROOT PATH EXPECTED [hostemu args]
+expect_read() {
+  _r=$1 _p=$2 _e=$3
+  shift 3
+  _got=$(read_body "$_r" "$_p" "$@")
+  if [ "$_got" = "$_e" ]; then ok "GET $_p"; else bad "GET $_p:
+   got      $_got
+   expected $_e"; fi
+}
+
+# rec_dump PREFIX: every key under PREFIX with its fields and values, sorted
+# (a snapshot to compare before/after a replay)
+rec_dump() {
+  redis-cli -p "$REDIS_PORT" --scan --pattern "$1*" | sort | while IFS= read -r k; do
+    printf '%s %s\n' "$k" "$(redis-cli -p "$REDIS_PORT" --raw TYPE "$k")"
+    case "$(redis-cli -p "$REDIS_PORT" --raw TYPE "$k")" in
+    hash) redis-cli -p "$REDIS_PORT" --raw HGETALL "$k" | paste - - | sort ;;
+    zset) redis-cli -p "$REDIS_PORT" --raw ZRANGE "$k" 0 -1 WITHSCORES | paste - - ;;
+    stream) redis-cli -p "$REDIS_PORT" --raw XLEN "$k" ;;
+    esac
+  done
+}
