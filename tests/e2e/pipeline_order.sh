@@ -76,7 +76,7 @@ msg_relate "$m/18_A2" "$A2" $((T + 2000)) Associate "$LEAD"
 msg_relate "$m/19_A2" "$A2" $((T + 1000)) Disassociate "$LEAD"
 N=$(ls "$m" | grep -vc '\.props\.json$')
 
-CTX='"@odata.context":"http://localhost:7071/api/data/v9.2/$metadata#accounts/$entity"'
+CTX='"@odata.context":"BASE/api/data/v9.2/$metadata#accounts/$entity"'
 full() { # full ID NUMBER NAME REVENUE PHONE: the whole document of a created record
   printf '200 {%s,"accountid":"%s","accountnumber":"%s","createdon":"2024-11-08T08:05:06Z","name":"%s","revenue":%s,"statecode":0,"statuscode":1,"telephone1":"%s"}' \
     "$CTX" "$1" "$2" "$3" "$4" "$5"
@@ -92,15 +92,15 @@ check_state() { # check_state ROOT
   expect_read "$1" "$A($P)" "$(full "$P" N-P "P N3" 400 "P P2")"
   expect_read "$1" "$A($Q)" "$(full "$Q" N-Q "Q N3" 400 "Q P2")"
   expect_read "$1" "$A($U)?\$select=name,telephone1" \
-    "200 {\"@odata.context\":\"http://localhost:7071/api/data/v9.2/\$metadata#accounts(name,telephone1)/\$entity\",\"accountid\":\"$U\",\"name\":\"U N3\",\"telephone1\":\"U P2\"}"
-  L='"@odata.context":"http://localhost:7071/api/data/v9.2/$metadata#leads"'
+    "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accounts(name,telephone1)/\$entity\",\"accountid\":\"$U\",\"name\":\"U N3\",\"telephone1\":\"U P2\"}"
+  L='"@odata.context":"BASE/api/data/v9.2/$metadata#leads"'
   # an empty list cannot name the related entity set (no member to take it
   # from): the context names the relationship
   expect_read "$1" "$A($A1)/accountleads_association" \
-    "200 {\"@odata.context\":\"http://localhost:7071/api/data/v9.2/\$metadata#accountleads_association\",\"value\":[]}"
+    "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accountleads_association\",\"value\":[]}"
   expect_read "$1" "$A($A2)/accountleads_association" "200 {$L,\"value\":[{\"leadid\":\"$LEAD\"}]}"
   expect_read "$1" "/api/data/v9.2/leads($LEAD)/accountleads_association" \
-    "200 {\"@odata.context\":\"http://localhost:7071/api/data/v9.2/\$metadata#accounts\",\"value\":[{\"accountid\":\"$A2\"}]}"
+    "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accounts\",\"value\":[{\"accountid\":\"$A2\"}]}"
   # the tombstone keeps the Delete's version; the late update wrote nothing
   expect_eq "$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$X}" _del)/$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$X}" v:telephone1)" \
     "1/0" "X: tombstone kept, the late update did not write"

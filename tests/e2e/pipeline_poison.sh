@@ -94,7 +94,7 @@ grep -q 'poison message p-nodate (delivery 1): decode' "$dir/record.log" && ok "
 # the rest of the batch applied, around the poison
 A=/api/data/v9.2/accounts
 expect_read "$BUILD/app" "$A($G1)?\$select=name,telephone1" \
-  "200 {\"@odata.context\":\"http://localhost:7071/api/data/v9.2/\$metadata#accounts(name,telephone1)/\$entity\",\"accountid\":\"$G1\",\"name\":\"G1 v4\",\"telephone1\":\"P4\"}"
+  "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accounts(name,telephone1)/\$entity\",\"accountid\":\"$G1\",\"name\":\"G1 v4\",\"telephone1\":\"P4\"}"
 expect_eq "$(rc HEXISTS "d365:{account:$G1}" v:description)" 0 "record: the oversize update wrote nothing"
 # truncated: re-read marker on the record and in the to-do list; a newer
 # full row clears the record's marker (G1), an older truncated change cannot
@@ -130,7 +130,7 @@ grep -q 'CDC_POISON=fail, so Service Bus will dead-letter it after maxDeliveryCo
   bad "fail: the failure reason is not logged"
 expect_eq "$(rc XLEN d365:poison)" 0 "fail: nothing in the poison stream"
 expect_read "$dir/app_single" "$A($G2)?\$select=name" \
-  "200 {\"@odata.context\":\"http://localhost:7071/api/data/v9.2/\$metadata#accounts(name)/\$entity\",\"accountid\":\"$G2\",\"name\":\"G2 v2\"}"
+  "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accounts(name)/\$entity\",\"accountid\":\"$G2\",\"name\":\"G2 v2\"}"
 
 # ---- fail, batch: recorded instead --------------------------------------------------
 hostemu "$BUILD/app" failbatch --messages "$m" --batch 100 --max-delivery-count 3 --stop ||
