@@ -124,3 +124,70 @@ rec_dump() {
     esac
   done
 }
+
+# order_stream DIR: the adversarial stream of pipeline_order.sh (and
+# pipeline_sql.sh) in DIR, in delivery (name) order; sets the record ids
+# R D X Y P Q U A1 A2, LEAD and N (the number of messages).
+#   R: reversed (newest first); D: duplicates (same MessageId, same change
+#   under two MessageIds, the Create redelivered last); X, Y: delete then a
+#   late older update (Y then updated after the delete); P, Q, U: partial
+#   updates of two columns in both orders (U without a Create); A1, A2:
+#   associate/disassociate out of order.
+order_stream() {
+  m=$1
+  mkdir -p "$m"
+  T=1731000000000
+  _o=a0000000-0000-4000-8000-0000000000
+  R=${_o}01 D=${_o}02 X=${_o}03 Y=${_o}04 P=${_o}05 Q=${_o}06 U=${_o}07 A1=${_o}08 A2=${_o}09
+  LEAD=b0000000-0000-4000-8000-000000000001
+
+  # Files are delivered in name order.
+  # reversed: Create, name v2, name v3, phone, delivered newest first
+  msg_create "$m/r1" "$R" $((T + 1000)) "R v1" N-R P1 100
+  msg_update "$m/r2" "$R" $((T + 2000)) name "R v2"
+  msg_update "$m/r3" "$R" $((T + 3000)) name "R v3"
+  msg_update "$m/r4" "$R" $((T + 4000)) telephone1 "R P4"
+  mv "$m/r4" "$m/01_r"; mv "$m/r3" "$m/02_r"; mv "$m/r2" "$m/03_r"; mv "$m/r1" "$m/04_r"
+
+  # duplicated: the Create redelivered (same MessageId) after the updates, an
+  # update twice with one MessageId, another under two MessageIds
+  msg_create "$m/05_d" "$D" $((T + 1000)) "D v1" N-D P1 200
+  sidecar "$m/05_d" dup-create
+  msg_update "$m/06_d" "$D" $((T + 2000)) name "D v2"
+  sidecar "$m/06_d" dup-name
+  cp "$m/06_d" "$m/07_d"; cp "$m/06_d.props.json" "$m/07_d.props.json"
+  msg_update "$m/08_d" "$D" $((T + 3000)) telephone1 "D P3"
+  sidecar "$m/08_d" dup-phone-a
+  cp "$m/08_d" "$m/09_d"; sidecar "$m/09_d" dup-phone-b
+  cp "$m/05_d" "$m/10_d"; cp "$m/05_d.props.json" "$m/10_d.props.json"
+
+  # delete then a late older update; for Y also a newer update after the delete
+  for r in X Y; do
+    eval "rid=\$$r"
+    msg_create "$m/11_$r" "$rid" $((T + 1000)) "$r v1" "N-$r" P1 300
+    msg_delete "$m/12_$r" "$rid" $((T + 3000))
+    msg_update "$m/13_$r" "$rid" $((T + 2000)) telephone1 "$r late"
+  done
+  msg_update "$m/14_Y" "$Y" $((T + 4000)) name "Y back"
+
+  # two partial updates to different columns: P gets them newest first, Q
+  # oldest first, U (no Create) newest first
+  for r in P Q U; do
+    eval "rid=\$$r"
+    [ $r = U ] || msg_create "$m/15_$r" "$rid" $((T + 1000)) "$r v1" "N-$r" P1 400
+    msg_update "$m/.phone_$r" "$rid" $((T + 2000)) telephone1 "$r P2"
+    msg_update "$m/.name_$r" "$rid" $((T + 3000)) name "$r N3"
+  done
+  mv "$m/.name_P" "$m/16_P"; mv "$m/.phone_P" "$m/17_P"
+  mv "$m/.phone_Q" "$m/16_Q"; mv "$m/.name_Q" "$m/17_Q"
+  mv "$m/.name_U" "$m/16_U"; mv "$m/.phone_U" "$m/17_U"
+
+  # associate/disassociate out of order: A1 associated then disassociated
+  # (delivered the other way round), A2 disassociated then associated
+  # (delivered the other way round)
+  msg_relate "$m/18_A1" "$A1" $((T + 2000)) Disassociate "$LEAD"
+  msg_relate "$m/19_A1" "$A1" $((T + 1000)) Associate "$LEAD"
+  msg_relate "$m/18_A2" "$A2" $((T + 2000)) Associate "$LEAD"
+  msg_relate "$m/19_A2" "$A2" $((T + 1000)) Disassociate "$LEAD"
+  N=$(ls "$m" | grep -vc '\.props\.json$')
+}
