@@ -211,5 +211,6 @@ stop_run
 [ "$RUN_RC" = 0 ] || bad "run.sh (RedisConnection) exited $RUN_RC"
 redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && ok "the given Redis is left alone" || bad "run.sh stopped a Redis it did not start"
 
+grep -q 'Sanitizer' "$dir"/run*.out && bad "sanitizer report in the handler output of run.sh"
 [ $failures = 0 ] || die "$failures check(s) failed"
 log "demo and run output checked"

@@ -185,6 +185,12 @@ printf '    %-15s %s bytes, exactly as received (redis-cli XRANGE prints them)\n
 [ "$npoison" = 1 ] || fail "expected 1 poison stream entry, found $npoison"
 say "Fix at the source (service endpoint Message Format = JSON), then replay or delete the entry: docs/operations.md."
 
+# a sanitizer build (make BUILD=build-asan SAN=1) reports on the handler's stderr
+if grep -q 'Sanitizer' "$dir/handler.log"; then
+  grep -A5 'Sanitizer' "$dir/handler.log" | head -20 >&2
+  fail "the handler reported a sanitizer error"
+fi
+
 step "Done"
 stop_pid "$REDIS_PID"
 say "Stopped everything the demo started: the handlers (hostemu stops them) and redis-server (pid $REDIS_PID)."
