@@ -538,8 +538,8 @@ static bool conn_error_permanent(enum app_result r)
 }
 
 static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_batch *batch,
-                        int64_t budget_deadline, size_t *idx, redisReply **replies,
-                        struct buf *out, struct sink_stats *st, struct attempt *a)
+                        int64_t budget_deadline, size_t *idx, redisReply **replies, struct buf *out,
+                        struct sink_stats *st, struct attempt *a)
 {
   struct redis_conn *conn = NULL;
   size_t n = 0, j, nread = 0;
