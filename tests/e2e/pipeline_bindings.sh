@@ -58,7 +58,7 @@ done
 # the Outputs of one batch (create_account, delete_account, update_contact_partial)
 port=$(free_port)
 (cd "$dir/app_many" && FUNCTIONS_CUSTOMHANDLER_PORT=$port FUNCTIONS_APP_ROOT_PATH=$dir/app_many \
-  CDC_MODE=bindings CDC_MAPPING_FILE= RedisConnection=127.0.0.1:1 exec ./handler) >"$dir/h.out" 2>"$dir/h.err" &
+  CDC_MODE=bindings CDC_MAPPING_FILE='' RedisConnection=127.0.0.1:1 exec ./handler) >"$dir/h.out" 2>"$dir/h.err" &
 H=$!
 CLEANUP_PIDS="$CLEANUP_PIDS $H"
 wait_port "$port" 5 || die "the handler did not listen: $(cat "$dir/h.err")"

@@ -91,7 +91,9 @@ ENVS="--env RedisConnection=$RC --env CDC_TARGET=redis --env CDC_MODE=direct --e
 --env CDC_POISON_STREAM=$STREAM --env CDC_KEY_PREFIX=d365 --env CDC_MAPPING_FILE= --env CDC_LOG_LEVEL=info"
 
 # ---- 2. The messages ----------------------------------------------------------
-step "2. Replaying $(ls "$MSGS" | grep -vc '\.props\.json$') Dynamics 365 messages ($MSGS), 4 per batch, 4 batches at once"
+nmsgs=0
+for f in "$MSGS"/*; do case "$f" in *.props.json) ;; *) nmsgs=$((nmsgs + 1)) ;; esac; done
+step "2. Replaying $nmsgs Dynamics 365 messages ($MSGS), 4 per batch, 4 batches at once"
 cat <<'EOF'
    01  Update  account Contoso   revenue 3,100,000        (made a day after the Create, delivered first)
    02  Create  account Contoso   the full record

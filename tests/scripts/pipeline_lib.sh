@@ -1,7 +1,19 @@
 # pipeline_lib.sh - helpers for tests/e2e/pipeline_*.sh (POSIX sh; source it
 # after lib.sh). Messages are made from the templates in
 # tests/fixtures/pipeline/ (see its README); everything goes through
-# build/hostemu and the real handler.
+# build/hostemu and the real handler. The sourcing test sets $dir (its
+# temporary directory) and uses the variables order_stream sets.
+# shellcheck disable=SC2034,SC2154
+
+# count_msgs DIR: the message files hostemu delivers from DIR (sidecars and
+# dot files excluded)
+count_msgs() {
+  _c=0
+  for _f in "$1"/*; do
+    case "$_f" in *.props.json) ;; *) [ -f "$_f" ] && _c=$((_c + 1)) ;; esac
+  done
+  echo "$_c"
+}
 
 TPL=$ROOT/tests/fixtures/pipeline
 CLAIMS=http://schemas.microsoft.com/xrm/2011/Claims/
@@ -189,5 +201,5 @@ order_stream() {
   msg_relate "$m/19_A1" "$A1" $((T + 1000)) Associate "$LEAD"
   msg_relate "$m/18_A2" "$A2" $((T + 2000)) Associate "$LEAD"
   msg_relate "$m/19_A2" "$A2" $((T + 1000)) Disassociate "$LEAD"
-  N=$(ls "$m" | grep -vc '\.props\.json$')
+  N=$(count_msgs "$m")
 }
