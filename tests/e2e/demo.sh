@@ -42,20 +42,30 @@ has "invocations     4 (4 succeeded, 0 failed)"
 has "The handler answered: 12 changes applied, 3 ignored (duplicates, or older than what Redis holds), 1 poison message(s) recorded."
 
 # Contoso: Create (02/03) + telephone1 (04) + revenue (01/05), whatever the order
-section 'Contoso: the Create' 'The same with annotations'
+section 'Contoso: the Create' 'The same with'
 has "HTTP/1.1 200 OK" "$dir/section"
 has '"name": "Contoso Pharmaceuticals (Zürich)",' "$dir/section"
 has '"accountnumber": "CP-10042",' "$dir/section"
 has '"revenue": 3100000,' "$dir/section"
-has '"telephone1": "+41 44 555 09 99"' "$dir/section"
+has '"revenue_base": 3100000,' "$dir/section"
+has '"telephone1": "+41 44 555 09 99",' "$dir/section"
+has '"address1_city": "Zürich",' "$dir/section"
 has '"accountid": "5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1",' "$dir/section"
+has '"_ownerid_value": "1a2b3c4d-9c7b-ef11-8a6a-000d3a4b5c6d",' "$dir/section"
+has '"createdon": "2024-11-08T08:05:06Z",' "$dir/section"
+# modifiedon: the newest change that wrote it (01, a day later), not the Create
+has '"modifiedon": "2024-11-09T08:05:07Z",' "$dir/section"
+has '"exchangerate": 1.0000000000,' "$dir/section"
+hasnt 'FormattedValue' "$dir/section"
 # the etag is the version of the newest change (01: OperationCreatedOn + 1 day)
 has 'ETag: W/"001731139507412000000000000000000001800514812"' "$dir/section"
 
-section 'The same with annotations' 'Related records'
+section 'The same with' 'Related records'
 has '"revenue@OData.Community.Display.V1.FormattedValue": "€3,100,000.00",' "$dir/section"
 has '"_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "systemuser",' "$dir/section"
-has '"revenue": 3100000' "$dir/section"
+has '"revenue": 3100000,' "$dir/section"
+has '"telephone1": "+41 44 555 09 99"' "$dir/section"
+hasnt '"accountnumber"' "$dir/section"
 
 # 11 (Disassociate Ben, newer) arrived before 12 (Associate Ana and Ben, older)
 section 'Related records' 'Northwind:'

@@ -158,9 +158,9 @@ read_api() {
 step "3. What an app reads (GET /api/data/v9.2/..., the Dataverse Web API shape)"
 say "x-cdc-freshness-ms = milliseconds since the change was made in Dynamics 365 (these samples date from 2024)."
 read_api "Contoso: the Create and both partial updates merged, whatever the order they arrived in" 200 \
-  "/api/data/v9.2/accounts($CONTOSO)?\$select=name,accountnumber,revenue,telephone1"
-read_api "The same with annotations (formatted values, lookup names), as Prefer asks" 200 \
-  "/api/data/v9.2/accounts($CONTOSO)?\$select=name,revenue,_ownerid_value" \
+  "/api/data/v9.2/accounts($CONTOSO)"
+read_api "The same with \$select, and annotations (formatted values, lookup names) as Prefer asks" 200 \
+  "/api/data/v9.2/accounts($CONTOSO)?\$select=name,revenue,telephone1,_ownerid_value" \
   --header 'Prefer: odata.include-annotations="*"'
 read_api "Related records (N:N accountleads_association): Ben Okafor's later Disassociate wins" 200 \
   "/api/data/v9.2/accounts($CONTOSO)/accountleads_association?\$select=fullname,subject"
