@@ -17,6 +17,11 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
 . "$ROOT/tests/scripts/lib.sh"
 test_init
+# Clean up however the demo ends: a closed terminal (HUP) runs the EXIT
+# trap; output piped into `head` must not kill the script before it stops
+# Redis (SIGPIPE ignored: writes fail instead).
+trap 'exit 129' HUP
+trap '' PIPE
 
 MSGS=tests/fixtures/demo/messages
 APP=$BUILD/app

@@ -64,7 +64,7 @@ stop_all() {
   [ -n "${REDIS_PID:-}" ] && log "stopping redis-server (pid $REDIS_PID)"
   exit 0 # cleanup_all (EXIT trap) stops Redis and removes the temporary directory
 }
-trap stop_all INT TERM
+trap stop_all INT TERM HUP
 
 start_handler
 # the host's readiness wait: until something answers on the port (or the
