@@ -13,10 +13,13 @@ BUILD ?= build
 CC ?= cc
 SAN ?=
 FUZZ_SECONDS ?= 60
-PKGS := libmicrohttpd libcjson hiredis libcurl openssl odbc
+# the handler links only what it uses; tests and tools may also use libcurl
+HANDLER_PKGS := libmicrohttpd libcjson hiredis openssl odbc
+PKGS := $(HANDLER_PKGS) libcurl
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+HANDLER_LIBS := $(shell pkg-config --libs $(HANDLER_PKGS) 2>/dev/null) -lm
 
 WARN := -Wall -Wextra -Werror -Wpedantic -Wstrict-prototypes -Wwrite-strings -Wshadow \
         -Wmissing-prototypes -Wformat=2 -Wno-format-truncation -Wno-missing-field-initializers -Wvla
@@ -94,7 +97,7 @@ $(LIB): $(HANDLER_OBJS)
 
 $(BIN): $(MAIN_OBJ) $(LIB)
 	@printf '  LD      %s\n' $@
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(MAIN_OBJ) $(LIB) $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -Wl,-rpath,'$$ORIGIN/lib' -o $@ $(MAIN_OBJ) $(LIB) $(HANDLER_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/check.h
 	@mkdir -p $(dir $@)
@@ -129,7 +132,7 @@ app: $(BIN)
 	@echo "  APP     $(APP) ($(FUNCTIONS))"
 
 zip: app
-	$(Q)sh tests/scripts/package.sh $(APP) $(BUILD)/d365-cdc-handler.zip
+	$(Q)sh tests/scripts/package.sh $(APP) $(abspath $(BUILD))/d365-cdc-handler.zip
 
 run: all
 	$(Q)sh tests/scripts/run.sh $(BUILD)

@@ -24,6 +24,10 @@ static const struct enum_name poison_names[] = {
 static const struct enum_name level_names[] = {
     {"debug", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO}, {"warn", LOG_LEVEL_WARN},
     {"error", LOG_LEVEL_ERROR}, {"off", LOG_LEVEL_OFF}, {NULL, 0}};
+static const struct enum_name sql_delete_names[] = {
+    {"soft", CFG_SQL_DELETE_SOFT}, {"hard", CFG_SQL_DELETE_HARD}, {NULL, 0}};
+static const struct enum_name sql_schema_names[] = {
+    {"evolve", CFG_SQL_SCHEMA_EVOLVE}, {"validate", CFG_SQL_SCHEMA_VALIDATE}, {NULL, 0}};
 static const struct enum_name dialect_names[] = {
     {"auto", 0}, {"tsql", 1}, {"postgres", 2}, {NULL, 0}};
 
@@ -62,10 +66,30 @@ static const struct setting settings[] = {
     {"RedisConnection", NULL, ST_STRING, "127.0.0.1:6379", 0, 0, NULL, true,
      OFF(redis_connection),
      "Redis in StackExchange.Redis form: host:port,password=...,ssl=True,abortConnect=False."},
+    {"CDC_REDIS_CA_FILE", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(redis_ca_file),
+     "PEM file of CA certificates trusted for Redis TLS (ssl=True); empty: the system CA store."},
     {"SqlConnectionString", NULL, ST_STRING, "", 0, 0, NULL, true, OFF(sql_connection),
      "SQL database: ADO.NET form (Server=...;Database=...) or an ODBC connection string."},
     {"CDC_SQL_DIALECT", NULL, ST_ENUM, "auto", 0, 0, dialect_names, false, OFF(sql_dialect),
      "auto (from the connection string), tsql (Azure SQL / SQL Server) or postgres."},
+    {"CDC_SQL_ODBC_DRIVER", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(sql_odbc_driver),
+     "ODBC driver name or path used when SqlConnectionString is in ADO.NET form; empty: "
+     "ODBC Driver 18 for SQL Server (tsql) or PostgreSQL Unicode (postgres)."},
+    {"CDC_SQL_DELETE", NULL, ST_ENUM, "soft", 0, 0, sql_delete_names, false, OFF(sql_delete),
+     "SQL deletes: soft (row kept with _cdc_deleted = 1, it is its own tombstone) or hard (row "
+     "removed, version kept in <table>__tombstone)."},
+    {"CDC_SQL_SCHEMA", NULL, ST_ENUM, "evolve", 0, 0, sql_schema_names, false, OFF(sql_schema),
+     "evolve: create missing tables and add columns for new properties (never drops or "
+     "retypes); validate: fail when a table or column is missing."},
+    {"CDC_SQL_POOL", NULL, ST_INT, "8", 1, 256, NULL, false, OFF(sql_pool),
+     "SQL connections kept open (one per concurrent invocation)."},
+    {"CDC_SQL_LOGIN_TIMEOUT_SECONDS", NULL, ST_INT, "0", 0, 300, NULL, false,
+     OFF(sql_login_timeout_s),
+     "SQL login timeout; 0: Connection Timeout from the connection string, else 15."},
+    {"CDC_SQL_QUERY_TIMEOUT_SECONDS", NULL, ST_INT, "0", 0, 3600, NULL, false,
+     OFF(sql_query_timeout_s),
+     "SQL statement timeout; 0: Command Timeout from the connection string, else 30 (never "
+     "past the invocation's retry budget)."},
     {"CDC_MAX_REQUEST_BYTES", NULL, ST_SIZE, "67108864", 1024, 1LL << 32, NULL, false,
      OFF(max_request_bytes), "Largest request body accepted; larger requests get 413."},
     {"CDC_MAX_MESSAGE_BYTES", NULL, ST_SIZE, "1048576", 1024, 1LL << 30, NULL, false,
@@ -202,8 +226,10 @@ void config_cleanup(struct app_config *cfg)
   free(cfg->mapping_file);
   free(cfg->app_root);
   free(cfg->redis_connection);
+  free(cfg->redis_ca_file);
   free(cfg->sql_connection);
   free(cfg->sql_dialect);
+  free(cfg->sql_odbc_driver);
   free(cfg->poison_stream);
   free(cfg->key_prefix);
   memset(cfg, 0, sizeof *cfg);

@@ -50,7 +50,7 @@ struct doc_prop {
   const char *json;   /* the value as JSON text (exact number lexemes) */
   size_t json_len;
   const char *text;   /* DOC_STRING: the decoded text; DOC_NUMBER/DOC_BOOL: the lexeme;
-                         NULL for DOC_NULL */
+                         DOC_ARRAY/DOC_OBJECT: the JSON text; NULL for DOC_NULL */
   size_t text_len;
   const struct doc_annotation *ann;
   size_t nann;

@@ -100,7 +100,7 @@ void log_write(enum log_level level, const char *fmt, ...)
                  buf_append_json_str(&b, ctx_fn, strlen(ctx_fn)) != APP_OK))
     goto out;
   if (buf_append_str(&b, ",\"msg\":") != APP_OK ||
-      buf_append_json_str(&b, msg, strlen(msg)) != APP_OK)
+      buf_append_json_str(&b, msg, strlen(msg)) != APP_OK || buf_append_char(&b, '}') != APP_OK)
     goto out;
 out:
   n = b.len < sizeof line - 2 ? b.len : sizeof line - 2;

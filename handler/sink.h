@@ -12,6 +12,7 @@
 
 #include "doc.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,5 +48,16 @@ struct sink_stats {
 
 /* CLOCK_MONOTONIC now, in ms. */
 int64_t sink_now_ms(void);
+
+/* Process shutdown: once sink_cancel_all() was called (main does, when a
+ * SIGTERM starts the drain), sinks stop retrying and fail the attempt at
+ * hand, so in-flight invocations end quickly with a non-2xx answer and
+ * Service Bus redelivers their messages to the next instance. */
+void sink_cancel_all(void);
+bool sink_cancelled(void);
+
+/* Sleep ms milliseconds in short slices; returns false early (without
+ * sleeping the rest) when sink_cancel_all was called. */
+bool sink_sleep_ms(int64_t ms);
 
 #endif

@@ -12,7 +12,7 @@ cd "$ROOT" || exit 1
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 export BUILD ROOT
 pass=0 fail=0 skip=0 failed=""
-mkdir -p "$BUILD/testlogs"
+mkdir -p "$BUILD/testlogs/e2e"
 
 run_one() {
   name=$1

@@ -31,9 +31,13 @@ wait_port() {
   "$BUILD/tools/freeport" --wait "$1" "${2:-10}"
 }
 
+# tmpdir: make a temporary directory, print its path, and remove it at exit.
+# Usually called as d=$(tmpdir), i.e. in a subshell, so the path is also
+# written to a list file that outlives the subshell.
 tmpdir() {
   _d=$(mktemp -d "${TMPDIR:-/tmp}/d365cdc.XXXXXX")
   CLEANUP_DIRS="$CLEANUP_DIRS $_d"
+  [ -n "${CLEANUP_LIST:-}" ] && echo "$_d" >>"$CLEANUP_LIST"
   echo "$_d"
 }
 
@@ -51,6 +55,10 @@ cleanup_all() {
     while kill -0 "$p" 2>/dev/null && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
     kill -9 "$p" 2>/dev/null
   done
+  if [ -n "${CLEANUP_LIST:-}" ] && [ -f "$CLEANUP_LIST" ]; then
+    CLEANUP_DIRS="$CLEANUP_DIRS $(cat "$CLEANUP_LIST")"
+    rm -f "$CLEANUP_LIST"
+  fi
   if [ -z "${KEEP_TMP:-}" ]; then
     for d in $CLEANUP_DIRS; do rm -rf "$d"; done
   else
@@ -60,6 +68,7 @@ cleanup_all() {
 }
 
 test_init() {
+  CLEANUP_LIST=$(mktemp "${TMPDIR:-/tmp}/d365cdc-cleanup.XXXXXX")
   trap cleanup_all EXIT
   trap 'exit 130' INT TERM
 }
@@ -94,4 +103,58 @@ stop_pid() {
   kill -9 "$1" 2>/dev/null
   wait "$1" 2>/dev/null
   return 0
+}
+
+# start_postgres DIR: start a private PostgreSQL 15 whose data directory and
+# unix socket live in DIR, on a free port (no TCP listener). PostgreSQL refuses
+# to run as root, so when we are root the server runs as the `postgres` user
+# and DIR is handed to it. Authentication is `trust` on the socket only.
+# Sets PG_BIN, PG_SOCKDIR, PG_PORT, PG_DATA and PG_ODBC (an ODBC connection
+# string for psqlODBC by driver path: no odbcinst.ini needed). The server is
+# stopped by cleanup_all (pg_ctl stop -m immediate).
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+PSQLODBC_DRIVER=${PSQLODBC_DRIVER:-/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so}
+pg_run() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+start_postgres() {
+  _pgdir=$1
+  [ -x "$PG_BIN/initdb" ] || skip "PostgreSQL 15 not installed (run make deps)"
+  [ -f "$PSQLODBC_DRIVER" ] || skip "psqlODBC not installed (run make deps)"
+  PG_DATA=$_pgdir/data
+  PG_SOCKDIR=$_pgdir
+  PG_PORT=${PG_PORT_WANTED:-$(free_port)}
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || skip "no postgres user to run PostgreSQL as"
+    chown postgres "$_pgdir"
+    chmod 0755 "$_pgdir"
+  fi
+  pg_run "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 \
+    --no-sync >"$_pgdir/initdb.log" 2>&1 || { cat "$_pgdir/initdb.log" >&2; die "initdb failed"; }
+  cat >>"$PG_DATA/postgresql.conf" <<PGCONF
+listen_addresses = ''
+port = $PG_PORT
+unix_socket_directories = '$PG_SOCKDIR'
+fsync = off
+full_page_writes = off
+max_connections = 50
+shared_buffers = 64MB
+PGCONF
+  on_exit "pg_run '$PG_BIN/pg_ctl' -D '$PG_DATA' -m immediate -w -t 20 stop"
+  pg_postgres_start
+  PG_ODBC="Driver=$PSQLODBC_DRIVER;Servername=$PG_SOCKDIR;Port=$PG_PORT;Database=postgres;Username=postgres;"
+  export PG_BIN PG_SOCKDIR PG_PORT PG_DATA PG_ODBC
+}
+# pg_postgres_start / pg_postgres_stop [mode]: (re)start or stop the server
+# started by start_postgres (for restart tests).
+pg_postgres_start() {
+  pg_run "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_SOCKDIR/postgres.log" -w -t 30 start >/dev/null ||
+    { cat "$PG_SOCKDIR/postgres.log" >&2; die "PostgreSQL did not start on port $PG_PORT"; }
+}
+pg_postgres_stop() {
+  pg_run "$PG_BIN/pg_ctl" -D "$PG_DATA" -m "${1:-fast}" -w -t 30 stop >/dev/null
+}
+# pg_psql SQL: run SQL with psql on the private server, unaligned output.
+pg_psql() {
+  psql -h "$PG_SOCKDIR" -p "$PG_PORT" -U postgres -d postgres -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"
 }

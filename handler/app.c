@@ -1,0 +1,392 @@
+/* app.c - the functions this handler serves, wired to the pipeline.
+ *
+ *   serviceBusTrigger functions  -> pipeline (decode -> map -> sinks)
+ *   httpTrigger, route data/...  -> read API (readapi.h) over the Redis replica
+ *   httpTrigger, route cdc/metrics -> counters (metrics.h), JSON or Prometheus
+ * and, when host.json sets enableForwardingHttpRequest, the same read API and
+ * metrics as raw routes (GET /api/data/..., GET /api/cdc/metrics). */
+#include "app.h"
+
+#include "arena.h"
+#include "envelope.h"
+#include "log.h"
+#include "mapping.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "readapi.h"
+#include "redis_sink.h"
+#include "schema.h"
+#include "sink.h"
+#include "sql_sink.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+enum route_kind { ROUTE_CHANGES = 1, ROUTE_READ, ROUTE_METRICS };
+
+struct app_fn {
+  struct app *app;
+  const struct function_def *fn;
+  enum route_kind kind;
+};
+
+struct app {
+  const struct app_config *cfg;
+  const struct function_set *fns;
+  struct app_fn *routes; /* one per function, indexed like fns->fns */
+  struct map_config *map;
+  struct redis_sink *redis;
+  struct sql_sink *sql;
+  struct schema *schema;
+  struct pipeline *pipeline;
+  struct readapi *readapi;
+};
+
+/* Everything one invocation decodes lives in one arena. The envelope is
+ * copied once by the JSON reader, a double-encoded batch is decoded a
+ * second time, base64 bodies once more, then every message is parsed and
+ * mapped: about 6x the request, plus nodes. The cap bounds what one
+ * request can take. */
+static size_t arena_cap(size_t max_request)
+{
+  if (max_request > (SIZE_MAX - (4u << 20)) / 8)
+    return SIZE_MAX;
+  return max_request * 8 + (4u << 20);
+}
+
+static struct envelope_limits limits(const struct app_config *cfg)
+{
+  struct envelope_limits lim;
+  lim.max_message_bytes = cfg->max_message_bytes;
+  lim.max_batch_messages = cfg->max_batch_messages;
+  lim.max_json_depth = cfg->max_json_depth;
+  return lim;
+}
+
+static int64_t wall_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- change functions ----------------------------------------------------- */
+
+static enum app_result invoke_changes(void *ctx, const struct server_invocation *si,
+                                      struct buf *out, struct app_err *err)
+{
+  struct app_fn *af = ctx;
+  struct app *app = af->app;
+  const struct app_config *cfg = app->cfg;
+  struct envelope_limits lim = limits(cfg);
+  struct envelope_response resp;
+  struct invocation *inv = NULL;
+  struct pipeline_result pr;
+  struct arena a;
+  enum app_result r;
+
+  metrics_add(M_INVOCATIONS, 1);
+  arena_init(&a, arena_cap(cfg->max_request_bytes));
+  envelope_response_init(&resp, cfg->max_request_bytes);
+  memset(&pr, 0, sizeof pr);
+  r = envelope_parse(&a, si->body, si->body_len, af->fn, &lim, &inv, err);
+  if (r != APP_OK)
+    goto out;
+  if (inv->shadowed)
+    LOG_WARN("Metadata %s came from the message body, not Service Bus (string dataType); use "
+             "\"dataType\": \"binary\"",
+             inv->shadowed);
+  r = pipeline_run(app->pipeline, &a, af->fn, inv, si->invocation_id, &resp, &pr, err);
+  if (r != APP_OK)
+    goto out;
+  r = envelope_response_add_log(&resp,
+                                "messages=%zu applied=%zu stale=%zu skipped=%zu poison=%zu "
+                                "recorded=%zu reread=%zu round_trips=%zu retries=%zu",
+                                pr.messages, pr.applied, pr.stale, pr.skipped, pr.poison,
+                                pr.poison_recorded, pr.reread, pr.round_trips, pr.retries);
+  if (r != APP_OK)
+    r = APP_OK; /* a dropped log line is not a failure */
+  LOG_DEBUG("messages=%zu applied=%zu stale=%zu skipped=%zu poison=%zu round_trips=%zu",
+            pr.messages, pr.applied, pr.stale, pr.skipped, pr.poison, pr.round_trips);
+  r = envelope_response_write(&resp, out);
+  if (r != APP_OK)
+    app_err_set(err, r, "the response passed the response size limit");
+out:
+  if (r == APP_OK)
+    metrics_set(M_LAST_SUCCESS_UNIX_MS, (uint64_t)wall_ms());
+  else
+    metrics_add(M_INVOCATIONS_FAILED, 1);
+  envelope_response_cleanup(&resp);
+  arena_cleanup(&a);
+  return r;
+}
+
+/* ---- HTTP functions (default envelope) --------------------------------------- */
+
+static const char *header_or_null(const struct envelope_http *h, const char *name)
+{
+  const char *v = envelope_http_header(h, name);
+  return v && *v ? v : NULL;
+}
+
+static enum app_result metrics_answer(const char *query, struct buf *body, const char **ctype)
+{
+  if (query && strstr(query, "format=prometheus")) {
+    *ctype = "text/plain; version=0.0.4";
+    return metrics_prometheus(body);
+  }
+  *ctype = "application/json";
+  return metrics_json(body);
+}
+
+static enum app_result invoke_http(void *ctx, const struct server_invocation *si, struct buf *out,
+                                   struct app_err *err)
+{
+  struct app_fn *af = ctx;
+  struct app *app = af->app;
+  const struct app_config *cfg = app->cfg;
+  const struct function_binding *res_binding = functions_output(af->fn, "http");
+  struct envelope_limits lim = limits(cfg);
+  struct envelope_response resp;
+  struct invocation *inv = NULL;
+  struct arena a;
+  enum app_result r;
+  const char *base = NULL, *path = NULL, *query = NULL;
+
+  arena_init(&a, arena_cap(cfg->max_request_bytes));
+  envelope_response_init(&resp, cfg->max_request_bytes);
+  r = envelope_parse(&a, si->body, si->body_len, af->fn, &lim, &inv, err);
+  if (r != APP_OK)
+    goto out;
+  if (!res_binding) {
+    r = app_err_set(err, APP_ERR_UNSUPPORTED, "function %s has no http output binding",
+                    af->fn->name);
+    goto out;
+  }
+  if (readapi_split_url(&a, inv->http.url ? inv->http.url : "/", &base, &path, &query) != APP_OK) {
+    r = app_err_set(err, APP_ERR_LIMIT, "request URL too large");
+    goto out;
+  }
+  if (af->kind == ROUTE_METRICS) {
+    static const char *hdr_names[] = {"Content-Type"};
+    const char *headers[2];
+    struct buf body;
+    buf_init(&body, cfg->max_request_bytes);
+    r = metrics_answer(query, &body, &headers[1]);
+    headers[0] = hdr_names[0];
+    if (r == APP_OK)
+      r = envelope_response_add_http(&resp, res_binding->name, 200, headers, 1,
+                                     body.data ? body.data : "", body.len, err);
+    buf_cleanup(&body);
+  } else {
+    struct readapi_request rq;
+    struct readapi_response rs;
+    const char **headers;
+    size_t i;
+
+    memset(&rq, 0, sizeof rq);
+    rq.method = inv->http.method ? inv->http.method : "GET";
+    rq.path = path;
+    rq.query = query;
+    rq.prefer = header_or_null(&inv->http, "Prefer");
+    rq.if_none_match = header_or_null(&inv->http, "If-None-Match");
+    rq.base_url = base;
+    r = readapi_handle(app->readapi, &a, &rq, cfg->max_request_bytes, &rs);
+    if (r == APP_OK) {
+      headers = arena_alloc(&a, (rs.nheaders + 1) * 2 * sizeof *headers);
+      if (!headers) {
+        r = app_err_set(err, APP_ERR_LIMIT, "out of request memory");
+      } else {
+        headers[0] = "Content-Type";
+        headers[1] = "application/json; odata.metadata=minimal";
+        for (i = 0; i < rs.nheaders; i++) {
+          headers[2 + 2 * i] = rs.header_names[i];
+          headers[3 + 2 * i] = rs.header_values[i];
+        }
+        r = envelope_response_add_http(&resp, res_binding->name, rs.status, headers,
+                                       rs.nheaders + 1, rs.body.data ? rs.body.data : "",
+                                       rs.body.len, err);
+      }
+    } else {
+      app_err_set(err, r, "the read API answer passed the size limit");
+    }
+    buf_cleanup(&rs.body);
+  }
+  if (r != APP_OK)
+    goto out;
+  r = envelope_response_write(&resp, out);
+  if (r != APP_OK)
+    app_err_set(err, r, "the response passed the response size limit");
+out:
+  envelope_response_cleanup(&resp);
+  arena_cleanup(&a);
+  return r;
+}
+
+/* ---- raw routes (enableForwardingHttpRequest) -------------------------------- */
+
+static enum app_result raw_read(void *ctx, const struct server_raw_request *req,
+                                struct server_raw_response *res, struct app_err *err)
+{
+  struct app *app = ctx;
+  struct readapi_request rq;
+  struct readapi_response rs;
+  struct arena a;
+  enum app_result r;
+  size_t i;
+  const char *host = server_raw_header(req, "Host");
+  char base[300];
+
+  arena_init(&a, arena_cap(app->cfg->max_request_bytes));
+  memset(&rq, 0, sizeof rq);
+  snprintf(base, sizeof base, "%s%s", host ? "https://" : "", host ? host : "");
+  rq.method = req->method;
+  rq.path = req->raw_path;
+  rq.query = req->query && *req->query ? req->query : NULL;
+  rq.prefer = server_raw_header(req, "Prefer");
+  rq.if_none_match = server_raw_header(req, "If-None-Match");
+  rq.base_url = base;
+  r = readapi_handle(app->readapi, &a, &rq, app->cfg->max_request_bytes, &rs);
+  if (r != APP_OK) {
+    app_err_set(err, r, "the read API answer passed the size limit");
+    goto out;
+  }
+  res->status = rs.status;
+  r = server_raw_content_type(res, "application/json; odata.metadata=minimal", err);
+  for (i = 0; r == APP_OK && i < rs.nheaders; i++)
+    r = server_raw_add_header(res, rs.header_names[i], rs.header_values[i], err);
+  if (r == APP_OK && rs.body.len)
+    r = buf_append(&res->body, rs.body.data, rs.body.len);
+out:
+  buf_cleanup(&rs.body);
+  arena_cleanup(&a);
+  return r;
+}
+
+static enum app_result raw_metrics(void *ctx, const struct server_raw_request *req,
+                                   struct server_raw_response *res, struct app_err *err)
+{
+  const char *ctype = NULL;
+  enum app_result r;
+  (void)ctx;
+  r = metrics_answer(req->query, &res->body, &ctype);
+  if (r == APP_OK)
+    r = server_raw_content_type(res, ctype, err);
+  res->status = 200;
+  return r;
+}
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+static bool route_is(const char *route, const char *prefix)
+{
+  return route && !strncasecmp(route, prefix, strlen(prefix));
+}
+
+enum app_result app_create(const struct app_config *cfg, const struct function_set *fns,
+                           struct app **out, struct app_err *err)
+{
+  struct app *app;
+  size_t i;
+  enum app_result r;
+
+  app = xcalloc(1, sizeof *app);
+  app->cfg = cfg;
+  app->fns = fns;
+  app->routes = xcalloc(fns->n ? fns->n : 1, sizeof *app->routes);
+
+  r = map_config_load_settings(cfg, NULL, &app->map, err);
+  if (r != APP_OK)
+    goto fail;
+  LOG_INFO("mapping: %s", map_config_source(app->map));
+
+  /* the Redis sink holds the pool the read API and the poison stream use;
+   * creating it does no network I/O */
+  r = redis_sink_create(cfg, &app->redis, err);
+  if (r != APP_OK)
+    goto fail;
+  app->schema = schema_create(redis_sink_pool(app->redis), redis_sink_prefix(app->redis));
+  if (cfg->mode == CFG_MODE_DIRECT &&
+      (cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH)) {
+    struct sql_sink_options so;
+    sql_sink_options_from_config(cfg, &so);
+    r = sql_sink_create(&so, &app->sql, err);
+    if (r != APP_OK)
+      goto fail;
+    LOG_INFO("SQL target: %s", sql_sink_redacted(app->sql));
+  }
+  r = pipeline_create(cfg, app->map, app->redis, app->sql, app->schema, &app->pipeline, err);
+  if (r != APP_OK)
+    goto fail;
+  app->readapi = readapi_create(cfg, app->map, app->redis, app->schema);
+
+  for (i = 0; i < fns->n; i++) {
+    const struct function_def *fn = &fns->fns[i];
+    app->routes[i].app = app;
+    app->routes[i].fn = fn;
+    if (fn->trigger == FN_TRIGGER_SERVICE_BUS)
+      app->routes[i].kind = ROUTE_CHANGES;
+    else if (fn->trigger == FN_TRIGGER_HTTP)
+      app->routes[i].kind = route_is(fn->http_route, "cdc/metrics") ? ROUTE_METRICS : ROUTE_READ;
+    if (cfg->mode == CFG_MODE_BINDINGS && fn->trigger == FN_TRIGGER_SERVICE_BUS &&
+        !functions_output(fn, "redis") && !functions_output(fn, "sql")) {
+      r = app_err_set(err, APP_ERR_CONFIG,
+                      "CDC_MODE=bindings, but function %s (%s) has no redis or sql output binding",
+                      fn->name, fn->path);
+      goto fail;
+    }
+  }
+  *out = app;
+  return APP_OK;
+fail:
+  app_destroy(app);
+  return r;
+}
+
+enum app_result app_register(struct app *app, struct server *srv, struct app_err *err)
+{
+  size_t i;
+  for (i = 0; i < app->fns->n; i++) {
+    const struct function_def *fn = &app->fns->fns[i];
+    server_invoke_fn h = NULL;
+    if (fn->disabled) {
+      LOG_INFO("function %s is disabled in %s; not served", fn->name, fn->path);
+      continue;
+    }
+    if (fn->trigger == FN_TRIGGER_SERVICE_BUS)
+      h = invoke_changes;
+    else if (fn->trigger == FN_TRIGGER_HTTP)
+      h = invoke_http;
+    if (!h) {
+      LOG_WARN("function %s has a %s trigger, which this handler does not serve", fn->name,
+               fn->trigger_type);
+      continue;
+    }
+    APP_RETURN_IF_FAILED(server_register(srv, fn->name, h, &app->routes[i], err));
+  }
+  if (app->fns->forwarding) {
+    /* forwarded requests keep their public path, /api prefix included */
+    APP_RETURN_IF_FAILED(server_register_raw(srv, "GET", "/api/data/", raw_read, app, err));
+    APP_RETURN_IF_FAILED(
+        server_register_raw(srv, "GET", "/api/cdc/metrics", raw_metrics, app, err));
+    LOG_INFO("enableForwardingHttpRequest: serving GET /api/data/ and /api/cdc/metrics directly");
+  }
+  return APP_OK;
+}
+
+void app_destroy(struct app *app)
+{
+  if (!app)
+    return;
+  readapi_destroy(app->readapi);
+  pipeline_destroy(app->pipeline);
+  schema_destroy(app->schema);
+  sql_sink_destroy(app->sql);
+  redis_sink_destroy(app->redis);
+  map_config_free(app->map);
+  free(app->routes);
+  free(app);
+}

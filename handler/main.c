@@ -1,0 +1,163 @@
+/* main.c - the custom handler process.
+ *
+ *   settings -> log level -> function discovery -> listen (readiness answers
+ *   from here on) -> app create/register -> open -> wait for a signal ->
+ *   drain -> exit code
+ *
+ * Exit codes (protocol doc 1.4): 0 after SIGTERM/SIGINT and a clean drain;
+ * 200 after SIGHUP or server_request_restart (the host restarts us without
+ * counting an error); 1 for any fatal error (bad settings, bad
+ * function.json, port in use) and when in-flight requests outlive
+ * CDC_SHUTDOWN_GRACE_MS. Never 0 on a failure: the host does not restart a
+ * handler that exits 0. */
+#include "app.h"
+#include "config.h"
+#include "functions.h"
+#include "log.h"
+#include "server.h"
+#include "sink.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* config_dump writes name=value lines; log them a few per line so that no
+ * line passes log.c's message size. */
+static void log_settings(const struct app_config *cfg)
+{
+  struct buf b;
+  char line[900];
+  size_t used = 0;
+  const char *p, *nl;
+
+  buf_init(&b, 0);
+  if (config_dump(cfg, &b) != APP_OK || !b.data) {
+    buf_cleanup(&b);
+    return;
+  }
+  for (p = b.data; *p; p = nl + 1) {
+    size_t n;
+    nl = strchr(p, '\n');
+    if (!nl)
+      break;
+    n = (size_t)(nl - p);
+    if (n >= sizeof line - 2)
+      n = sizeof line - 2;
+    if (used && used + n + 1 >= sizeof line) {
+      LOG_INFO("settings: %s", line);
+      used = 0;
+    }
+    if (used)
+      line[used++] = ' ';
+    memcpy(line + used, p, n);
+    used += n;
+    line[used] = '\0';
+  }
+  if (used)
+    LOG_INFO("settings: %s", line);
+  buf_cleanup(&b);
+}
+
+static void log_functions(const struct function_set *fns)
+{
+  size_t i, k;
+  LOG_INFO("app root %s: %zu function(s), host.json %s, enableForwardingHttpRequest %s",
+           fns->app_root, fns->n, fns->has_host_json ? "found" : "absent",
+           fns->forwarding ? "true" : "false");
+  for (i = 0; i < fns->n; i++) {
+    const struct function_def *fn = &fns->fns[i];
+    char outs[256];
+    size_t used = 0;
+    outs[0] = '\0';
+    for (k = 0; k < fn->noutputs && used < sizeof outs; k++) {
+      int w = snprintf(outs + used, sizeof outs - used, "%s%s:%s", k ? "," : "",
+                       fn->outputs[k].name, fn->outputs[k].type);
+      if (w < 0)
+        break;
+      used += (size_t)w;
+    }
+    LOG_INFO("function %s: %s '%s' dataType=%s cardinality=%s outputs=[%s]%s", fn->name,
+             fn->trigger_type, fn->trigger_name, functions_data_type_name(fn->data_type),
+             functions_cardinality_name(fn->cardinality), outs, fn->disabled ? " (disabled)" : "");
+  }
+  if (fns->n == 0)
+    LOG_WARN("no functions found under %s (expected <Name>/function.json folders)", fns->app_root);
+}
+
+int main(void)
+{
+  struct app_config cfg;
+  struct app_err err;
+  struct function_set *fns = NULL;
+  struct server *srv = NULL;
+  struct app *app = NULL;
+  struct server_options opt;
+  char *root = NULL;
+  const char *hooks = getenv("CDC_TEST_HOOKS");
+  enum server_stop stop;
+  int code = 1;
+
+  /* before any thread exists, so that every thread inherits the mask and
+   * only server_wait receives the signals */
+  server_signals_init();
+  app_err_clear(&err);
+
+  if (config_load(&cfg, NULL, &err) != APP_OK) {
+    LOG_ERROR("cannot start: %s", err.msg);
+    return 1;
+  }
+  log_set_level(cfg.log_level);
+
+  if (functions_app_root(cfg.app_root, &root, &err) != APP_OK ||
+      functions_load(root, &fns, &err) != APP_OK) {
+    LOG_ERROR("cannot start: %s", err.msg);
+    goto out;
+  }
+
+  memset(&opt, 0, sizeof opt);
+  opt.address = cfg.listen_address;
+  opt.port = cfg.port;
+  opt.max_connections = cfg.max_connections;
+  opt.connection_timeout_s = cfg.connection_timeout_s;
+  opt.max_request_bytes = cfg.max_request_bytes;
+  opt.test_hooks = hooks && !strcmp(hooks, "1");
+  if (server_start(&opt, &srv, &err) != APP_OK) {
+    LOG_ERROR("cannot start: %s", err.msg);
+    goto out;
+  }
+  LOG_INFO("listening on http://%s:%d (pid %d)%s", cfg.listen_address, server_port(srv),
+           (int)getpid(), opt.test_hooks ? " with test hooks" : "");
+  log_settings(&cfg);
+  log_functions(fns);
+
+  if (app_create(&cfg, fns, &app, &err) != APP_OK || app_register(app, srv, &err) != APP_OK) {
+    LOG_ERROR("cannot start: %s", err.msg);
+    goto out;
+  }
+  server_open(srv);
+  LOG_INFO("ready");
+
+  stop = server_wait();
+  /* in-flight writes stop retrying: they fail at once and Service Bus
+   * redelivers their messages, instead of holding the drain */
+  sink_cancel_all();
+  if (server_drain(srv, cfg.shutdown_grace_ms, &err) != APP_OK) {
+    /* handlers are still running on their threads: freeing what they use
+     * would crash them, so leave at once */
+    code = stop == SERVER_STOP_RESTART ? 200 : 1;
+    LOG_ERROR("shutdown: %s; exiting %d", err.msg, code);
+    fflush(NULL);
+    _exit(code);
+  }
+  code = stop == SERVER_STOP_RESTART ? 200 : 0;
+  LOG_INFO("stopped; exiting %d", code);
+
+out:
+  server_destroy(srv);
+  app_destroy(app);
+  functions_destroy(fns);
+  free(root);
+  config_cleanup(&cfg);
+  return code;
+}

@@ -1,0 +1,308 @@
+/* pipeline.c - decode -> map -> sinks for one change invocation. */
+#include "pipeline.h"
+
+#include "dataverse.h"
+#include "log.h"
+#include "metrics.h"
+#include "redis_bindings.h"
+#include "sink.h"
+#include "sql_bindings.h"
+#include "sql_sink.h"
+
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+struct pipeline {
+  const struct app_config *cfg;
+  const struct map_config *map;
+  struct redis_sink *redis;
+  struct sql_sink *sql;
+  struct schema *schema;
+};
+
+enum app_result pipeline_create(const struct app_config *cfg, const struct map_config *map,
+                                struct redis_sink *redis, struct sql_sink *sql,
+                                struct schema *schema, struct pipeline **out,
+                                struct app_err *err)
+{
+  struct pipeline *p;
+  bool want_redis = cfg->mode == CFG_MODE_DIRECT &&
+                    (cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH);
+  bool want_sql = cfg->mode == CFG_MODE_DIRECT &&
+                  (cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH);
+
+  if (want_redis && !redis)
+    return app_err_set(err, APP_ERR_CONFIG, "CDC_TARGET includes redis but no Redis sink exists");
+  if (want_sql && !sql)
+    return app_err_set(err, APP_ERR_CONFIG,
+                       "CDC_TARGET includes sql but SqlConnectionString is not set");
+  p = xcalloc(1, sizeof *p);
+  p->cfg = cfg;
+  p->map = map;
+  p->redis = redis;
+  p->sql = sql;
+  p->schema = schema;
+  *out = p;
+  return APP_OK;
+}
+
+void pipeline_destroy(struct pipeline *p)
+{
+  free(p);
+}
+
+/* Does the message carry the MessageMaxSizeExceeded application property
+ * (Dataverse truncated the context to fit 192 KB)? */
+static bool truncated_hint(const struct envelope_message *m)
+{
+  const struct json *c;
+  if (!json_is(m->app_properties, JSON_OBJECT))
+    return false;
+  for (c = m->app_properties->child; c; c = c->next)
+    if (c->key && !strcasecmp(c->key, "MessageMaxSizeExceeded"))
+      return c->type != JSON_FALSE && c->type != JSON_NULL;
+  return false;
+}
+
+static int64_t wall_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Put one Outputs member made by a bindings helper ("name":[...]) into the
+ * response: the helpers write the whole member, the response wants the
+ * value. */
+static enum app_result add_member_output(struct envelope_response *resp, const char *name,
+                                         const struct buf *member, struct app_err *err)
+{
+  size_t skip = 0;
+  bool in_str = false;
+  /* skip the JSON string of the name and the ':' */
+  for (skip = 0; skip < member->len; skip++) {
+    char c = member->data[skip];
+    if (c == '\\' && in_str) {
+      skip++;
+      continue;
+    }
+    if (c == '"')
+      in_str = !in_str;
+    else if (c == ':' && !in_str)
+      break;
+  }
+  if (skip >= member->len)
+    return app_err_set(err, APP_ERR_INPUT, "internal: output for %s is not a JSON member", name);
+  return envelope_response_add_output(resp, name, member->data + skip + 1,
+                                      member->len - skip - 1, err);
+}
+
+static enum app_result bindings_outputs(struct pipeline *p, const struct function_def *fn,
+                                        const struct doc *const *docs, size_t ndocs,
+                                        struct envelope_response *resp, struct app_err *err)
+{
+  size_t i;
+  size_t used = 0;
+  for (i = 0; i < fn->noutputs; i++) {
+    const struct function_binding *o = &fn->outputs[i];
+    struct buf member;
+    enum app_result r = APP_OK;
+    bool redis = !strcasecmp(o->type, "redis"), sql = !strcasecmp(o->type, "sql");
+
+    if (!redis && !sql)
+      continue;
+    buf_init(&member, p->cfg->max_request_bytes);
+    if (!o->command) {
+      r = app_err_set(err, APP_ERR_CONFIG, "%s: the %s output binding %s has no \"%s\"",
+                      fn->path, o->type, o->name, redis ? "command" : "commandText");
+    } else if (redis) {
+      r = redis_bindings_outputs(docs, ndocs, o->name, o->command, p->cfg->key_prefix, &member,
+                                 err);
+      if (r == APP_OK)
+        r = add_member_output(resp, o->name, &member, err);
+    } else {
+      /* one SQL binding writes one table: commandText names it */
+      r = sql_bindings_rows_for(docs, ndocs, o->command, &member, err);
+      if (r == APP_OK)
+        r = envelope_response_add_output(resp, o->name, member.data ? member.data : "[]",
+                                         member.data ? member.len : 2, err);
+    }
+    buf_cleanup(&member);
+    APP_RETURN_IF_FAILED(r);
+    used++;
+  }
+  if (!used)
+    return app_err_set(err, APP_ERR_CONFIG,
+                       "CDC_MODE=bindings but function %s has no redis or sql output binding "
+                       "(function.json)",
+                       fn->name);
+  return APP_OK;
+}
+
+enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct function_def *fn,
+                             const struct invocation *inv, const char *invocation_id,
+                             struct envelope_response *resp, struct pipeline_result *out,
+                             struct app_err *err)
+{
+  const struct app_config *cfg = p->cfg;
+  const struct doc **docs;
+  struct sink_poison *poison;
+  size_t i, ndocs = 0, npoison = 0;
+  struct dv_options opt;
+  struct sink_batch batch;
+  struct sink_stats stats;
+  enum app_result r = APP_OK;
+
+  memset(out, 0, sizeof *out);
+  out->messages = inv->nmessages;
+  metrics_add(M_MESSAGES, inv->nmessages);
+  docs = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *docs);
+  poison = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *poison);
+  if (!docs || !poison)
+    return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+
+  memset(&opt, 0, sizeof opt);
+  opt.max_body_bytes = cfg->max_message_bytes;
+  opt.max_depth = cfg->max_json_depth;
+
+  for (i = 0; i < inv->nmessages; i++) {
+    const struct envelope_message *m = &inv->messages[i];
+    struct cdc_change *ch = arena_alloc(a, sizeof *ch);
+    struct doc *d = arena_alloc(a, sizeof *d);
+    enum map_verdict verdict = MAP_ACCEPT;
+    struct app_err perr;
+    enum app_result pr;
+    const char *stage = "decode";
+
+    if (!ch || !d)
+      return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+    app_err_clear(&perr);
+    if (m->oversize) {
+      pr = app_err_set(&perr, APP_ERR_LIMIT,
+                       "message body of %zu bytes is larger than CDC_MAX_MESSAGE_BYTES (%zu)",
+                       m->body_len, cfg->max_message_bytes);
+    } else {
+      opt.truncated_hint = truncated_hint(m);
+      pr = dv_decode(a, m->content_type, m->body, m->body_len, &opt, ch, &perr);
+      if (pr == APP_OK) {
+        ch->origin.message_id = m->message_id;
+        stage = "mapping";
+        pr = map_change(p->map, a, ch, &verdict, d, &perr);
+      }
+    }
+    if (pr == APP_ERR_NOMEM)
+      return app_err_set(err, pr, "message %s: %s", m->message_id ? m->message_id : "-",
+                         perr.msg);
+    if (pr != APP_OK) {
+      struct sink_poison *ps = &poison[npoison++];
+      size_t rl = strlen(perr.msg) + 64;
+      char *reason = arena_alloc(a, rl);
+      if (!reason)
+        return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+      snprintf(reason, rl, "%s (%s): %s", stage, app_result_str(pr), perr.msg);
+      memset(ps, 0, sizeof *ps);
+      ps->message_id = m->message_id;
+      ps->reason = reason;
+      ps->body = m->body;
+      ps->body_len = m->body ? m->body_len : 0;
+      ps->content_type = m->content_type;
+      ps->delivery_count = m->delivery_count;
+      ps->enqueued_ms = m->enqueued_ms;
+      LOG_ERROR("poison message %s (delivery %d): %s", m->message_id ? m->message_id : "-",
+                m->delivery_count, reason);
+      continue;
+    }
+    if (verdict != MAP_ACCEPT) {
+      out->skipped++;
+      LOG_DEBUG("message %s skipped: %s (%s %s)", m->message_id ? m->message_id : "-",
+                map_verdict_str(verdict), ch->message ? ch->message : "?",
+                ch->table ? ch->table : "?");
+      continue;
+    }
+    if (d->needs_reread)
+      out->reread++;
+    if (d->op_time_ms > out->newest_op_ms)
+      out->newest_op_ms = d->op_time_ms;
+    docs[ndocs++] = d;
+  }
+  out->accepted = ndocs;
+  out->poison = npoison;
+  metrics_add(M_SKIPPED, out->skipped);
+  metrics_add(M_POISON, npoison);
+  metrics_add(M_REREAD, out->reread);
+
+  if (npoison && cfg->poison == CFG_POISON_FAIL && !inv->batch)
+    return app_err_set(err, APP_ERR_INPUT,
+                       "poison message %s (CDC_POISON=fail, so Service Bus will dead-letter it "
+                       "after maxDeliveryCount): %s",
+                       poison[0].message_id ? poison[0].message_id : "-", poison[0].reason);
+
+  if (cfg->mode == CFG_MODE_BINDINGS) {
+    if (ndocs)
+      APP_RETURN_IF_FAILED(bindings_outputs(p, fn, docs, ndocs, resp, err));
+    /* the bindings cannot record poison messages: they stay in the logs */
+    return APP_OK;
+  }
+
+  memset(&batch, 0, sizeof batch);
+  batch.docs = docs;
+  batch.ndocs = ndocs;
+  batch.function = fn ? fn->name : NULL;
+  batch.invocation_id = invocation_id;
+  batch.deadline_ms = sink_now_ms() + cfg->retry_budget_ms;
+  {
+    bool redis_target = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
+    bool sql_target = cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH;
+
+    /* Redis first: the read API serves it, so it should be current first.
+     * Both must confirm before the invocation is acknowledged; a failure in
+     * either redelivers the batch, which the version guards make safe. */
+    if (redis_target && (ndocs || npoison)) {
+      batch.poison = poison; /* the Redis poison stream */
+      batch.npoison = npoison;
+      memset(&stats, 0, sizeof stats);
+      r = redis_sink_apply(p->redis, &batch, &stats, err);
+      out->round_trips += stats.round_trips;
+      out->retries += stats.retries;
+      out->applied = stats.applied;
+      out->stale = stats.stale;
+      out->poison_recorded = stats.poison;
+      if (r != APP_OK)
+        goto done;
+      if (p->schema && ndocs) {
+        struct app_err serr;
+        if (schema_note(p->schema, docs, ndocs, batch.deadline_ms, &serr) != APP_OK)
+          LOG_WARN("could not note the property names for $select checks: %s", serr.msg);
+      }
+    }
+    if (sql_target && (ndocs || npoison)) {
+      /* with redis+sql the poison stream already has them; with sql alone
+       * the SQL sink records them in _cdc_poison */
+      batch.poison = redis_target ? NULL : poison;
+      batch.npoison = redis_target ? 0 : npoison;
+      memset(&stats, 0, sizeof stats);
+      r = sql_sink_write(p->sql, &batch, &stats, err);
+      out->round_trips += stats.round_trips;
+      out->retries += stats.retries;
+      if (!redis_target) {
+        out->applied = stats.applied;
+        out->stale = stats.stale;
+        out->poison_recorded = stats.poison;
+      }
+      if (r != APP_OK)
+        goto done;
+    }
+  }
+done:
+  metrics_add(M_APPLIED, out->applied);
+  metrics_add(M_STALE, out->stale);
+  metrics_add(M_POISON_RECORDED, out->poison_recorded);
+  metrics_add(M_RETRIES, out->retries);
+  metrics_add(M_ROUND_TRIPS, out->round_trips);
+  if (r == APP_OK && out->newest_op_ms) {
+    int64_t age = wall_ms() - out->newest_op_ms;
+    metrics_set(M_LAST_APPLY_AGE_MS, age > 0 ? (uint64_t)age : 0);
+  }
+  return r;
+}

@@ -1,0 +1,295 @@
+/* schema.c - per-table property names, in memory and in Redis. */
+#include "schema.h"
+
+#include "buf.h"
+#include "redis_conn.h"
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* An open-addressing set of "table\x1fproperty" strings. It only grows:
+ * a table has at most a few hundred columns, so the set stays small. */
+struct schema {
+  struct redis_pool *pool;
+  const char *prefix;
+  pthread_mutex_t mu;
+  char **slots;
+  size_t cap, n;
+};
+
+#define SCHEMA_MAX_NAMES 200000
+
+static uint64_t hash_str(const char *s, size_t n)
+{
+  uint64_t h = 1469598103934665603ULL;
+  size_t i;
+  for (i = 0; i < n; i++) {
+    h ^= (unsigned char)s[i];
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+struct schema *schema_create(struct redis_pool *pool, const char *prefix)
+{
+  struct schema *s = xcalloc(1, sizeof *s);
+  s->pool = pool;
+  s->prefix = prefix;
+  pthread_mutex_init(&s->mu, NULL);
+  s->cap = 256;
+  s->slots = xcalloc(s->cap, sizeof *s->slots);
+  return s;
+}
+
+void schema_destroy(struct schema *s)
+{
+  size_t i;
+  if (!s)
+    return;
+  for (i = 0; i < s->cap; i++)
+    free(s->slots[i]);
+  free(s->slots);
+  pthread_mutex_destroy(&s->mu);
+  free(s);
+}
+
+/* Build the "table\x1fname" key into k (ksz bytes); false if too long. */
+static bool make_key(const char *table, const char *name, char *k, size_t ksz, size_t *out_len)
+{
+  size_t tl = strlen(table), nl = strlen(name);
+  if (tl + nl + 2 > ksz)
+    return false;
+  memcpy(k, table, tl);
+  k[tl] = '\x1f';
+  memcpy(k + tl + 1, name, nl + 1);
+  *out_len = tl + 1 + nl;
+  return true;
+}
+
+/* caller holds mu */
+static bool has_locked(struct schema *s, const char *k, size_t n)
+{
+  size_t i = (size_t)hash_str(k, n) & (s->cap - 1);
+  while (s->slots[i]) {
+    if (!strcmp(s->slots[i], k))
+      return true;
+    i = (i + 1) & (s->cap - 1);
+  }
+  return false;
+}
+
+static void add_locked(struct schema *s, const char *k, size_t n)
+{
+  size_t i;
+  if (s->n >= SCHEMA_MAX_NAMES || has_locked(s, k, n))
+    return;
+  if ((s->n + 1) * 2 > s->cap) {
+    size_t oldcap = s->cap, j;
+    char **old = s->slots;
+    s->cap *= 2;
+    s->slots = xcalloc(s->cap, sizeof *s->slots);
+    for (j = 0; j < oldcap; j++) {
+      if (old[j]) {
+        size_t m = (size_t)hash_str(old[j], strlen(old[j])) & (s->cap - 1);
+        while (s->slots[m])
+          m = (m + 1) & (s->cap - 1);
+        s->slots[m] = old[j];
+      }
+    }
+    free(old);
+  }
+  i = (size_t)hash_str(k, n) & (s->cap - 1);
+  while (s->slots[i])
+    i = (i + 1) & (s->cap - 1);
+  s->slots[i] = xstrndup(k, n);
+  s->n++;
+}
+
+static bool has(struct schema *s, const char *table, const char *name)
+{
+  char k[300];
+  size_t n;
+  bool r;
+  if (!make_key(table, name, k, sizeof k, &n))
+    return false;
+  pthread_mutex_lock(&s->mu);
+  r = has_locked(s, k, n);
+  pthread_mutex_unlock(&s->mu);
+  return r;
+}
+
+static void add(struct schema *s, const char *table, const char *name)
+{
+  char k[300];
+  size_t n;
+  if (!make_key(table, name, k, sizeof k, &n))
+    return;
+  pthread_mutex_lock(&s->mu);
+  add_locked(s, k, n);
+  pthread_mutex_unlock(&s->mu);
+}
+
+static enum app_result exchange(struct schema *s, struct buf *cmds, size_t ncmds,
+                                redisReply **replies, int64_t deadline_ms, struct app_err *err)
+{
+  struct redis_conn *c = NULL;
+  size_t nread = 0, i;
+  enum app_result r;
+
+  r = redis_pool_acquire(s->pool, deadline_ms, &c, err);
+  if (r != APP_OK)
+    return r;
+  r = redis_conn_exchange(c, cmds->data, cmds->len, ncmds, replies, &nread, deadline_ms, err);
+  redis_pool_release(s->pool, c);
+  if (r == APP_OK) {
+    for (i = 0; i < nread; i++) {
+      if (redis_reply_classify(replies[i]) != RREPLY_OK) {
+        r = redis_reply_error(replies[i], err, "schema set");
+        break;
+      }
+    }
+  }
+  if (r != APP_OK) {
+    for (i = 0; i < nread; i++)
+      freeReplyObject(replies[i]);
+    memset(replies, 0, ncmds * sizeof *replies);
+  }
+  return r;
+}
+
+enum app_result schema_note(struct schema *s, const struct doc *const *docs, size_t n,
+                            int64_t deadline_ms, struct app_err *err)
+{
+  struct buf cmds, key;
+  size_t i, k, ncmds = 0, nnew_total = 0;
+  redisReply **replies = NULL;
+  bool *fresh = NULL; /* per (doc, prop): not known yet */
+  size_t *base = NULL;
+  enum app_result r = APP_OK;
+  char kb[300];
+  size_t kn;
+
+  /* one pass under the lock: which names are new? */
+  base = xcalloc(n + 1, sizeof *base);
+  for (i = 0; i < n; i++)
+    base[i + 1] = base[i] + docs[i]->nprops;
+  fresh = xcalloc(base[n] ? base[n] : 1, sizeof *fresh);
+  pthread_mutex_lock(&s->mu);
+  for (i = 0; i < n; i++)
+    for (k = 0; k < docs[i]->nprops; k++)
+      if (make_key(docs[i]->table, docs[i]->props[k].name, kb, sizeof kb, &kn) &&
+          !has_locked(s, kb, kn)) {
+        fresh[base[i] + k] = true;
+        nnew_total++;
+      }
+  pthread_mutex_unlock(&s->mu);
+  if (!nnew_total)
+    goto done;
+
+  buf_init(&cmds, 0);
+  buf_init(&key, 0);
+  for (i = 0; i < n && r == APP_OK; i++) {
+    const struct doc *d = docs[i];
+    size_t nnew = 0;
+    for (k = 0; k < d->nprops; k++)
+      nnew += fresh[base[i] + k];
+    if (!nnew)
+      continue;
+    buf_reset(&key);
+    r = buf_printf(&key, "%s:schema:%s", s->prefix, d->table);
+    if (r == APP_OK)
+      r = redis_cmd_begin(&cmds, nnew + 2);
+    if (r == APP_OK)
+      r = redis_cmd_arg_str(&cmds, "SADD");
+    if (r == APP_OK)
+      r = redis_cmd_arg(&cmds, key.data, key.len);
+    for (k = 0; r == APP_OK && k < d->nprops; k++)
+      if (fresh[base[i] + k])
+        r = redis_cmd_arg_str(&cmds, d->props[k].name);
+    ncmds++;
+  }
+  if (r != APP_OK) {
+    app_err_set(err, r, "schema set: command too large");
+  } else {
+    replies = xcalloc(ncmds, sizeof *replies);
+    r = exchange(s, &cmds, ncmds, replies, deadline_ms, err);
+    if (r == APP_OK) {
+      pthread_mutex_lock(&s->mu);
+      for (i = 0; i < n; i++)
+        for (k = 0; k < docs[i]->nprops; k++)
+          if (fresh[base[i] + k] &&
+              make_key(docs[i]->table, docs[i]->props[k].name, kb, sizeof kb, &kn))
+            add_locked(s, kb, kn);
+      pthread_mutex_unlock(&s->mu);
+    }
+    for (i = 0; i < ncmds; i++)
+      if (replies[i])
+        freeReplyObject(replies[i]);
+    free(replies);
+  }
+  buf_cleanup(&cmds);
+  buf_cleanup(&key);
+done:
+  free(fresh);
+  free(base);
+  return r;
+}
+
+enum app_result schema_known(struct schema *s, const char *table, const char *const *names,
+                             size_t n, bool *known, int64_t deadline_ms, struct app_err *err)
+{
+  struct buf cmds, key;
+  size_t i, nask = 0, j = 0;
+  redisReply **replies = NULL;
+  enum app_result r = APP_OK;
+
+  for (i = 0; i < n; i++) {
+    known[i] = has(s, table, names[i]);
+    if (!known[i])
+      nask++;
+  }
+  if (!nask)
+    return APP_OK;
+  buf_init(&cmds, 0);
+  buf_init(&key, 0);
+  r = buf_printf(&key, "%s:schema:%s", s->prefix, table);
+  for (i = 0; r == APP_OK && i < n; i++) {
+    if (known[i])
+      continue;
+    r = redis_cmd_begin(&cmds, 3);
+    if (r == APP_OK)
+      r = redis_cmd_arg_str(&cmds, "SISMEMBER");
+    if (r == APP_OK)
+      r = redis_cmd_arg(&cmds, key.data, key.len);
+    if (r == APP_OK)
+      r = redis_cmd_arg_str(&cmds, names[i]);
+  }
+  if (r != APP_OK) {
+    app_err_set(err, r, "schema check: command too large");
+    goto out;
+  }
+  replies = xcalloc(nask, sizeof *replies);
+  r = exchange(s, &cmds, nask, replies, deadline_ms, err);
+  if (r != APP_OK)
+    goto out;
+  for (i = 0; i < n; i++) {
+    if (known[i])
+      continue;
+    known[i] = replies[j]->type == REDIS_REPLY_INTEGER && replies[j]->integer == 1;
+    if (known[i])
+      add(s, table, names[i]);
+    j++;
+  }
+out:
+  if (replies)
+    for (i = 0; i < nask; i++)
+      if (replies[i])
+        freeReplyObject(replies[i]);
+  free(replies);
+  buf_cleanup(&cmds);
+  buf_cleanup(&key);
+  return r;
+}

@@ -1,0 +1,118 @@
+/* itest_redis_bench.c - throughput of redis_sink_apply against a local
+ * redis-server (tests/scripts/redis_bench.sh drives it).
+ *
+ *   itest_redis_bench apply BATCH TOTAL   apply TOTAL new full-row documents
+ *                                         (10 properties, 3 annotations, like
+ *                                         an account Create) in batches of
+ *                                         BATCH; print changes/s and round
+ *                                         trips per change
+ *   itest_redis_bench script              print the apply script (exact bytes)
+ *   itest_redis_bench args                print the apply script's SHA and the
+ *                                         arguments of one such document, for
+ *                                         redis-benchmark (key and id made
+ *                                         unique with __rand_int__) */
+#include "itest_redis.h"
+
+#define T0 INT64_C(1731053106000)
+
+static struct doc *bench_doc(struct arena *a, const char *id)
+{
+  return itest_doc(a, CDC_OP_CREATE, "account", id, T0, true, "accountid",
+                   "\"5f1c2a3b-9d7e-4c1a-8b2f-0a1b2c3d4e5f\"", "name",
+                   "\"Contoso Pharmaceuticals (sample)\"", "accountnumber", "\"ACC-000123\"",
+                   "revenue", "1234567.8900000000",
+                   "revenue@OData.Community.Display.V1.FormattedValue", "\"$1,234,567.89\"",
+                   "numberofemployees", "250", "statecode", "0",
+                   "statecode@OData.Community.Display.V1.FormattedValue", "\"Active\"",
+                   "_ownerid_value", "\"11111111-2222-3333-4444-555555555555\"",
+                   "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname", "\"systemuser\"",
+                   "emailaddress1", "\"someone@example.com\"", "telephone1", "\"555-0123\"",
+                   "modifiedon", "\"2024-11-08T08:05:06Z\"", NULL);
+}
+
+static int args(struct redis_sink *s)
+{
+  struct arena a;
+  struct doc *d;
+  size_t k;
+  arena_init(&a, 0);
+  d = bench_doc(&a, "x");
+  printf("%s\n", redis_sink_script_sha(s));
+  /* one argument per line: key mode version op-time ttl full "" then triples */
+  printf("d365:{account:__rand_int__}\nu\n%s\n%lld\n0\n1\n\n", d->version_text,
+         (long long)d->op_time_ms);
+  for (k = 0; k < d->nprops; k++) {
+    size_t i;
+    printf("%s\n%s\n", d->props[k].name, d->props[k].json);
+    if (d->props[k].nann) {
+      printf("{");
+      for (i = 0; i < d->props[k].nann; i++)
+        printf("%s\"%s\":%s", i ? "," : "", d->props[k].ann[i].name, d->props[k].ann[i].json);
+      printf("}\n");
+    } else {
+      printf("\n");
+    }
+  }
+  arena_cleanup(&a);
+  return 0;
+}
+
+static int apply(struct redis_sink *s, size_t batch, size_t total)
+{
+  struct arena a;
+  struct doc **docs;
+  size_t done = 0, rt = 0, i;
+  int64_t t0, build = 0, t;
+  static unsigned run;
+  arena_init(&a, 0);
+  docs = calloc(batch, sizeof *docs);
+  run = (unsigned)(sink_now_ms() % 100000);
+  t0 = sink_now_ms();
+  while (done < total) {
+    size_t n = total - done < batch ? total - done : batch;
+    struct sink_stats st;
+    struct app_err err = {0};
+    t = sink_now_ms();
+    for (i = 0; i < n; i++) {
+      char *id = arena_alloc(&a, 40);
+      snprintf(id, 40, "00000000-0000-%04u-0000-%012zu", run % 10000, done + i);
+      docs[i] = bench_doc(&a, id);
+    }
+    build += sink_now_ms() - t;
+    if (itest_apply(s, docs, n, &st, &err) != APP_OK || st.applied != n) {
+      fprintf(stderr, "apply: %s\n", err.msg);
+      return 1;
+    }
+    rt += st.round_trips;
+    done += n;
+    arena_reset(&a);
+  }
+  t = sink_now_ms() - t0 - build;
+  printf("batch=%zu changes=%zu ms=%lld changes_per_s=%.0f round_trips_per_change=%.4f\n", batch,
+         total, (long long)t, t > 0 ? (double)total * 1000.0 / (double)t : 0.0,
+         (double)rt / (double)total);
+  free(docs);
+  arena_cleanup(&a);
+  return 0;
+}
+
+int main(int argc, char **argv)
+{
+  struct app_config cfg;
+  struct redis_sink *s;
+  int rc = 2;
+  TEST_CASE("bench");
+  log_set_level(LOG_LEVEL_WARN);
+  s = itest_sink(&cfg);
+  if (argc == 4 && !strcmp(argv[1], "apply"))
+    rc = apply(s, (size_t)atol(argv[2]), (size_t)atol(argv[3]));
+  else if (argc == 2 && !strcmp(argv[1], "args"))
+    rc = args(s);
+  else if (argc == 2 && !strcmp(argv[1], "script"))
+    rc = fputs(redis_sink_script(), stdout) < 0;
+  else
+    fprintf(stderr, "usage: itest_redis_bench apply BATCH TOTAL | args | script\n");
+  redis_sink_destroy(s);
+  config_cleanup(&cfg);
+  return rc;
+}

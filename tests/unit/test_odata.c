@@ -1,0 +1,179 @@
+/* test_odata.c - read API request parsing and Web API response shapes. */
+#include "../../handler/odata.h"
+#include "check.h"
+
+#include <stdlib.h>
+
+#define GUID "5F1C7A2E-A89D-EF11-8A69-000D3A30B0C1"
+#define GUIDL "5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1"
+
+static void test_parse_ok(void)
+{
+  struct arena a;
+  struct odata_request r;
+  struct odata_error e;
+
+  arena_init(&a, 0);
+  TEST_CASE("record");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")", NULL, NULL, NULL,
+                    "https://app.example.net", &r, &e) == APP_OK);
+  CHECK_INTEQ(r.kind, ODATA_RECORD);
+  CHECK_STREQ(r.entity_set, "accounts");
+  CHECK_STREQ(r.id, GUIDL);
+  CHECK(r.select == NULL);
+  CHECK_STREQ(r.base_url, "https://app.example.net/api/data/v9.2/");
+
+  TEST_CASE("select, percent-encoded");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.1/accounts%28" GUID "%29",
+                    "%24select=name%2C%20revenue&x=1", NULL, NULL, "", &r, &e) == APP_OK);
+  CHECK_INTEQ(r.nselect, 2);
+  CHECK_STREQ(r.select[0], "name");
+  CHECK_STREQ(r.select[1], "revenue");
+  CHECK_STREQ(r.base_url, "/api/data/v9.1/");
+
+  TEST_CASE("related");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")/accountleads_association/",
+                    NULL, NULL, NULL, NULL, &r, &e) == APP_OK);
+  CHECK_INTEQ(r.kind, ODATA_RELATED);
+  CHECK_STREQ(r.navigation, "accountleads_association");
+
+  TEST_CASE("prefer");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")", NULL,
+                    "return=representation, odata.include-annotations=\"OData.Community.Display."
+                    "V1.FormattedValue,Microsoft.Dynamics.CRM.*\"",
+                    NULL, NULL, &r, &e) == APP_OK);
+  CHECK(odata_annotation_wanted(&r, "OData.Community.Display.V1.FormattedValue"));
+  CHECK(odata_annotation_wanted(&r, "Microsoft.Dynamics.CRM.lookuplogicalname"));
+  CHECK(!odata_annotation_wanted(&r, "Other.Thing"));
+  CHECK_STREQ(r.preference_applied,
+              "odata.include-annotations=\"OData.Community.Display.V1.FormattedValue,Microsoft."
+              "Dynamics.CRM.*\"");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")", NULL,
+                    "odata.include-annotations=\"*\"", NULL, NULL, &r, &e) == APP_OK);
+  CHECK(odata_annotation_wanted(&r, "anything.at.all"));
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")", NULL,
+                    "odata.include-annotations=\"*,-Microsoft.Dynamics.CRM.*\"", NULL, NULL, &r,
+                    &e) == APP_OK);
+  CHECK(odata_annotation_wanted(&r, "OData.Community.Display.V1.FormattedValue"));
+  CHECK(!odata_annotation_wanted(&r, "Microsoft.Dynamics.CRM.lookuplogicalname"));
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")", NULL, NULL, NULL, NULL, &r,
+                    &e) == APP_OK);
+  CHECK(!odata_annotation_wanted(&r, "OData.Community.Display.V1.FormattedValue"));
+
+  TEST_CASE("etag");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")", NULL, NULL,
+                    "W/\"123\", W/\"456\"", NULL, &r, &e) == APP_OK);
+  CHECK(odata_etag_matches(&r, "456"));
+  CHECK(!odata_etag_matches(&r, "45"));
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")", NULL, NULL, "*", NULL, &r,
+                    &e) == APP_OK);
+  CHECK(odata_etag_matches(&r, "1"));
+  arena_cleanup(&a);
+}
+
+static void test_parse_errors(void)
+{
+  static const struct {
+    const char *method, *path, *query;
+    int status;
+    const char *msg;
+  } cases[] = {
+      {"GET", "/api/data/v8.2/accounts(" GUID ")", NULL, 404, "Resource not found for the segment"},
+      {"GET", "/data/v9.2/accounts(" GUID ")", NULL, 404, "Resource not found"},
+      {"POST", "/api/data/v9.2/accounts(" GUID ")", NULL, 405, "does not support http method 'POST'"},
+      {"GET", "/api/data/v9.2/accounts", NULL, 501, "Listing the entity set 'accounts'"},
+      {"GET", "/api/data/v9.2", NULL, 501, "service document"},
+      {"GET", "/api/data/v9.2/acc-ounts(" GUID ")", NULL, 404, "Resource not found for the segment 'acc-ounts'"},
+      {"GET", "/api/data/v9.2/accounts(123)", NULL, 400, "'123' is not a GUID"},
+      {"GET", "/api/data/v9.2/accounts(accountnumber='A1')", NULL, 400, "Alternate keys are not supported"},
+      {"GET", "/api/data/v9.2/accounts(" GUID, NULL, 400, "Error in query syntax"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")/name/$value", NULL, 400, "after the key is not supported"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$filter=name eq 'x'", 400, "'$filter' is not supported by this replica"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=primarycontactid", 400, "'$expand' is not supported"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$bogus=1", 400, "The query parameter '$bogus' is not supported."},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=", 400, "needs a list of column names"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=na-me", 400, "'na-me' is not a column name"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=%zz", 400, "invalid percent-encoding"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")%00", NULL, 400, "invalid percent-encoding in the path"},
+  };
+  size_t i;
+  TEST_CASE("parse errors");
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct arena a;
+    struct odata_request r;
+    struct odata_error e;
+    arena_init(&a, 0);
+    CHECK_MSG(odata_parse(&a, cases[i].method, cases[i].path, cases[i].query, NULL, NULL, NULL, &r,
+                          &e) == APP_ERR_INPUT,
+              "case %zu", i);
+    CHECK_INTEQ(e.status, cases[i].status);
+    CHECK_CONTAINS(e.message, cases[i].msg);
+    arena_cleanup(&a);
+  }
+}
+
+static void test_render(void)
+{
+  static const struct doc_annotation ann[] = {
+      {"OData.Community.Display.V1.FormattedValue", "\"Ann Smith\"", 11},
+      {"Microsoft.Dynamics.CRM.lookuplogicalname", "\"systemuser\"", 12}};
+  static const struct doc_annotation money_ann[] = {
+      {"OData.Community.Display.V1.FormattedValue", "\"\xe2\x82\xac" "2,500,000.00\"", 17}};
+  const struct odata_prop props[] = {
+      {"name", "\"Contoso\"", 9, NULL, 0},
+      {"revenue", "2500000", 7, money_ann, 1},
+      {"_ownerid_value", "\"1a2b\"", 6, ann, 2},
+      {"accountid", "\"" GUIDL "\"", 38, NULL, 0},
+  };
+  struct arena a;
+  struct odata_request r;
+  struct odata_error e;
+  struct buf b;
+
+  arena_init(&a, 0);
+  buf_init(&b, 0);
+  TEST_CASE("render plain");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")", NULL, NULL, NULL,
+                    "https://h", &r, &e) == APP_OK);
+  CHECK(odata_render_record(&r, "accounts", "accountid", GUIDL, "7", props, 4, true, &b) ==
+        APP_OK);
+  CHECK_STREQ(b.data, "{\"@odata.context\":\"https://h/api/data/v9.2/$metadata#accounts/$entity\","
+                      "\"@odata.etag\":\"W/\\\"7\\\"\",\"name\":\"Contoso\",\"revenue\":2500000,"
+                      "\"_ownerid_value\":\"1a2b\",\"accountid\":\"" GUIDL "\"}");
+
+  TEST_CASE("render select + annotations");
+  buf_reset(&b);
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")",
+                    "$select=_ownerid_value,telephone1", "odata.include-annotations=\"*\"", NULL,
+                    "https://h", &r, &e) == APP_OK);
+  CHECK(odata_render_record(&r, "accounts", "accountid", GUIDL, "7", props, 4, true, &b) ==
+        APP_OK);
+  CHECK_STREQ(b.data,
+              "{\"@odata.context\":\"https://h/api/data/v9.2/$metadata#accounts(_ownerid_value,"
+              "telephone1)/$entity\",\"@odata.etag\":\"W/\\\"7\\\"\","
+              "\"_ownerid_value@OData.Community.Display.V1.FormattedValue\":\"Ann Smith\","
+              "\"_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname\":\"systemuser\","
+              "\"_ownerid_value\":\"1a2b\",\"accountid\":\"" GUIDL "\",\"telephone1\":null}");
+
+  TEST_CASE("render list + error");
+  buf_reset(&b);
+  CHECK(odata_render_list_begin(&r, "leads", &b) == APP_OK);
+  CHECK(odata_render_list_end(&b) == APP_OK);
+  CHECK_STREQ(b.data, "{\"@odata.context\":\"https://h/api/data/v9.2/$metadata#leads(_ownerid_"
+                      "value,telephone1)\",\"value\":[]}");
+  buf_reset(&b);
+  odata_error_set(&e, 404, ODATA_CODE_NOT_FOUND, "account With Id = %s Does Not Exist", GUIDL);
+  CHECK(odata_render_error(&e, &b) == APP_OK);
+  CHECK_STREQ(b.data, "{\"error\":{\"code\":\"0x80040217\",\"message\":\"account With Id = " GUIDL
+                      " Does Not Exist\"}}");
+  buf_cleanup(&b);
+  arena_cleanup(&a);
+}
+
+int main(void)
+{
+  test_parse_ok();
+  test_parse_errors();
+  test_render();
+  return check_report("test_odata");
+}
