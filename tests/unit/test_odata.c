@@ -31,6 +31,23 @@ static void test_parse_ok(void)
   CHECK_STREQ(r.select[1], "revenue");
   CHECK_STREQ(r.base_url, "/api/data/v9.1/");
 
+  TEST_CASE("another route prefix (host.json extensions.http.routePrefix)");
+  CHECK(odata_parse(&a, "GET", "/data/v9.2/accounts(" GUID ")", NULL, NULL, NULL, "https://h", &r,
+                    &e) == APP_OK);
+  CHECK_STREQ(r.base_url, "https://h/data/v9.2/");
+  CHECK(odata_parse(&a, "GET", "/x/y/data/v9.0/accounts(" GUID ")", NULL, NULL, NULL, "https://h/",
+                    &r, &e) == APP_OK);
+  CHECK_STREQ(r.base_url, "https://h/x/y/data/v9.0/");
+
+  TEST_CASE("query: function key, other parameters, forwarded re-encoding");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")",
+                    "code=abc%3D%3D&$select=name&foo=bar", NULL, NULL, NULL, &r, &e) == APP_OK);
+  CHECK_INTEQ(r.nselect, 1);
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")", "%24select=name%2Crevenue",
+                    NULL, NULL, NULL, &r, &e) == APP_OK);
+  CHECK_INTEQ(r.nselect, 2);
+  CHECK_STREQ(r.select[1], "revenue");
+
   TEST_CASE("related");
   CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")/accountleads_association/",
                     NULL, NULL, NULL, NULL, &r, &e) == APP_OK);
@@ -79,7 +96,9 @@ static void test_parse_errors(void)
     const char *msg;
   } cases[] = {
       {"GET", "/api/data/v8.2/accounts(" GUID ")", NULL, 404, "Resource not found for the segment"},
-      {"GET", "/data/v9.2/accounts(" GUID ")", NULL, 404, "Resource not found"},
+      {"GET", "/api/data/v10.0/accounts(" GUID ")", NULL, 404, "Resource not found"},
+      {"GET", "/api/data/v9.3/accounts(" GUID ")", NULL, 404, "Resource not found"},
+      {"GET", "/api/v9.2/accounts(" GUID ")", NULL, 404, "Resource not found"},
       {"POST", "/api/data/v9.2/accounts(" GUID ")", NULL, 405, "does not support http method 'POST'"},
       {"GET", "/api/data/v9.2/accounts", NULL, 501, "Listing the entity set 'accounts'"},
       {"GET", "/api/data/v9.2", NULL, 501, "service document"},
@@ -94,6 +113,14 @@ static void test_parse_errors(void)
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=", 400, "needs a list of column names"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=na-me", 400, "'na-me' is not a column name"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=%zz", 400, "invalid percent-encoding"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=name&%24select=revenue", 400, "'$select' was specified more than once"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=name,,", 400, "'' is not a column name"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$top=1", 400, "'$top' is not supported"},
+      {"GET", "/api/data/v9.2/accounts({" GUID "})", NULL, 400, "is not a GUID"},
+      {"GET", "/api/data/v9.2/accounts(" GUID "x)", NULL, 400, "is not a GUID"},
+      {"GET", "/api/data/v9.2/accounts()", NULL, 400, "'' is not a GUID"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")extra", NULL, 400, "after the key is not supported"},
+      {"GET", "/api/data/v9.2/$metadata", NULL, 404, "Resource not found for the segment '$metadata'"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")%00", NULL, 400, "invalid percent-encoding in the path"},
   };
   size_t i;
@@ -108,6 +135,11 @@ static void test_parse_errors(void)
               "case %zu", i);
     CHECK_INTEQ(e.status, cases[i].status);
     CHECK_CONTAINS(e.message, cases[i].msg);
+    /* the codes Dataverse answers: 0x8006088a for an unknown segment (404) */
+    if (cases[i].status == 404)
+      CHECK_STREQ(e.code, ODATA_CODE_SEGMENT);
+    else
+      CHECK_STREQ(e.code, ODATA_CODE_SYNTAX);
     arena_cleanup(&a);
   }
 }
@@ -154,6 +186,12 @@ static void test_render(void)
               "\"_ownerid_value@OData.Community.Display.V1.FormattedValue\":\"Ann Smith\","
               "\"_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname\":\"systemuser\","
               "\"_ownerid_value\":\"1a2b\",\"accountid\":\"" GUIDL "\",\"telephone1\":null}");
+
+  TEST_CASE("render property");
+  buf_reset(&b);
+  CHECK(odata_render_property(&r, "accounts", GUIDL, "name", "\"Contoso\"", 9, &b) == APP_OK);
+  CHECK_STREQ(b.data, "{\"@odata.context\":\"https://h/api/data/v9.2/$metadata#accounts(" GUIDL
+                      ")/name\",\"value\":\"Contoso\"}");
 
   TEST_CASE("render list + error");
   buf_reset(&b);
