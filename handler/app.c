@@ -132,10 +132,28 @@ static const char *header_or_null(const struct envelope_http *h, const char *nam
   return v && *v ? v : NULL;
 }
 
+/* Is there a query parameter name=value (exact, after percent-decoding of
+ * the few bytes that matter: the forwarding host re-encodes the query)? */
+static bool query_has(const char *query, const char *name, const char *value)
+{
+  size_t nl = strlen(name), vl = strlen(value);
+  const char *p = query;
+  while (p && *p) {
+    const char *amp = strchr(p, '&');
+    size_t len = amp ? (size_t)(amp - p) : strlen(p);
+    if (len == nl + 1 + vl && !strncmp(p, name, nl) && p[nl] == '=' &&
+        !strncasecmp(p + nl + 1, value, vl))
+      return true;
+    p = amp ? amp + 1 : NULL;
+  }
+  return false;
+}
+
+/* JSON by default; Prometheus text for ?format=prometheus. */
 static enum app_result metrics_answer(const char *query, struct buf *body, const char **ctype)
 {
-  if (query && strstr(query, "format=prometheus")) {
-    *ctype = "text/plain; version=0.0.4";
+  if (query_has(query, "format", "prometheus")) {
+    *ctype = "text/plain; version=0.0.4; charset=utf-8";
     return metrics_prometheus(body);
   }
   *ctype = "application/json";
@@ -228,6 +246,28 @@ out:
 
 /* ---- raw routes (enableForwardingHttpRequest) -------------------------------- */
 
+/* scheme://host of the public URL for @odata.context: the host forwards
+ * the client's Host header; the scheme comes from X-Forwarded-Proto (set
+ * by the App Service front end), else http (a local func start). */
+static const char *raw_base_url(struct arena *a, const struct server_raw_request *req)
+{
+  const char *host = server_raw_header(req, "Host");
+  const char *proto = server_raw_header(req, "X-Forwarded-Proto");
+  const char *scheme = proto && !strncasecmp(proto, "https", 5) ? "https" : "http";
+  size_t hl, sl = strlen(scheme);
+  char *base;
+  if (!host || !*host || strpbrk(host, "/\\\"?#@ "))
+    return NULL;
+  hl = strlen(host);
+  base = arena_alloc(a, sl + 3 + hl + 1);
+  if (!base)
+    return NULL;
+  memcpy(base, scheme, sl);
+  memcpy(base + sl, "://", 3);
+  memcpy(base + sl + 3, host, hl + 1);
+  return base;
+}
+
 static enum app_result raw_read(void *ctx, const struct server_raw_request *req,
                                 struct server_raw_response *res, struct app_err *err)
 {
@@ -237,18 +277,15 @@ static enum app_result raw_read(void *ctx, const struct server_raw_request *req,
   struct arena a;
   enum app_result r;
   size_t i;
-  const char *host = server_raw_header(req, "Host");
-  char base[300];
 
   arena_init(&a, arena_cap(app->cfg->max_request_bytes));
   memset(&rq, 0, sizeof rq);
-  snprintf(base, sizeof base, "%s%s", host ? "https://" : "", host ? host : "");
   rq.method = req->method;
   rq.path = req->raw_path;
   rq.query = req->query && *req->query ? req->query : NULL;
   rq.prefer = server_raw_header(req, "Prefer");
   rq.if_none_match = server_raw_header(req, "If-None-Match");
-  rq.base_url = base;
+  rq.base_url = raw_base_url(&a, req);
   r = readapi_handle(app->readapi, &a, &rq, app->cfg->max_request_bytes, &rs);
   if (r != APP_OK) {
     app_err_set(err, r, "the read API answer passed the size limit");
@@ -308,7 +345,7 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
   r = redis_sink_create(cfg, &app->redis, err);
   if (r != APP_OK)
     goto fail;
-  app->schema = schema_create(redis_sink_pool(app->redis), redis_sink_prefix(app->redis));
+  app->schema = schema_create(redis_sink_pool(app->redis), redis_sink_prefix(app->redis), 0);
   if (cfg->mode == CFG_MODE_DIRECT &&
       (cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH)) {
     struct sql_sink_options so;
@@ -321,7 +358,9 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
   r = pipeline_create(cfg, app->map, app->redis, app->sql, app->schema, &app->pipeline, err);
   if (r != APP_OK)
     goto fail;
-  app->readapi = readapi_create(cfg, app->map, app->redis, app->schema);
+  r = readapi_create(cfg, app->map, app->schema, &app->readapi, err);
+  if (r != APP_OK)
+    goto fail;
 
   for (i = 0; i < fns->n; i++) {
     const struct function_def *fn = &fns->fns[i];
