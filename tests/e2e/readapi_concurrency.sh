@@ -75,4 +75,5 @@ grep -q "40 generated, 40 deliveries, 40 succeeded" "$T/w2.out" ||
   die "not every message settled once: $(cat "$T/w2.out")"
 expect_eq "records written after the pause" "$(accounts)" $((before + 40))
 ra_stop
+ra_sanitizers
 log "ok"

@@ -223,4 +223,5 @@ check_restart forward
 ra_stop
 
 if grep -q "s3cr3t" "$T/handler.log"; then die "a function key reached the handler's log"; fi
+ra_sanitizers
 log "ok"

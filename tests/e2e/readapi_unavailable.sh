@@ -90,4 +90,5 @@ check_style() {
 
 check_style envelope "$ENV_APP"
 check_style forward "$FWD_APP"
+ra_sanitizers
 log "ok"

@@ -110,4 +110,13 @@ ra_metric() {
   ra_body "$T/metrics.out" | tr ',{}' '\n\n\n' | grep "^\"$1\":" | cut -d: -f2
 }
 
+# ra_sanitizers: fail when a handler (built with SAN=1) reported a memory
+# error, a leak or undefined behaviour in its output.
+ra_sanitizers() {
+  if cat "$T/handler.log" "$T/deliver.log" 2>/dev/null |
+    grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: (Address|Undefined)" >&2; then
+    die "sanitizer report in the handler's output ($T/handler.log)"
+  fi
+}
+
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
