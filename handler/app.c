@@ -132,6 +132,48 @@ static const char *header_or_null(const struct envelope_http *h, const char *nam
   return v && *v ? v : NULL;
 }
 
+/* scheme://host of the public URL for @odata.context, from the Host
+ * header and the scheme of X-Forwarded-Proto (the App Service front end
+ * terminates TLS and says so there), else `scheme` (NULL: http, as under
+ * a local func start). NULL when host is unusable. */
+static const char *public_base_url(struct arena *a, const char *host, const char *forwarded_proto,
+                                   const char *scheme)
+{
+  size_t hl, sl;
+  char *base;
+  if (forwarded_proto && !strncasecmp(forwarded_proto, "https", 5) &&
+      (forwarded_proto[5] == '\0' || forwarded_proto[5] == ','))
+    scheme = "https";
+  else if (!scheme)
+    scheme = "http";
+  if (!host || !*host || strpbrk(host, "/\\\"?#@ "))
+    return NULL;
+  hl = strlen(host);
+  sl = strlen(scheme);
+  base = arena_alloc(a, sl + 3 + hl + 1);
+  if (!base)
+    return NULL;
+  memcpy(base, scheme, sl);
+  memcpy(base + sl, "://", 3);
+  memcpy(base + sl + 3, host, hl + 1);
+  return base;
+}
+
+/* The envelope's Url is the host's view (scheme://host/path?query); behind
+ * the front end its scheme may be http, so X-Forwarded-Proto wins. */
+static const char *envelope_base_url(struct arena *a, const char *base,
+                                     const struct envelope_http *h)
+{
+  const char *proto = header_or_null(h, "X-Forwarded-Proto");
+  const char *sep;
+  char scheme[8];
+  if (!base || !proto || !(sep = strstr(base, "://")) || (size_t)(sep - base) >= sizeof scheme)
+    return base;
+  memcpy(scheme, base, (size_t)(sep - base));
+  scheme[sep - base] = '\0';
+  return public_base_url(a, sep + 3, proto, scheme);
+}
+
 /* Is there a query parameter name=value (exact, after percent-decoding of
  * the few bytes that matter: the forwarding host re-encodes the query)? */
 static bool query_has(const char *query, const char *name, const char *value)
@@ -211,7 +253,7 @@ static enum app_result invoke_http(void *ctx, const struct server_invocation *si
     rq.query = query;
     rq.prefer = header_or_null(&inv->http, "Prefer");
     rq.if_none_match = header_or_null(&inv->http, "If-None-Match");
-    rq.base_url = base;
+    rq.base_url = envelope_base_url(&a, base, &inv->http);
     r = readapi_handle(app->readapi, &a, &rq, cfg->max_request_bytes, &rs);
     if (r == APP_OK) {
       headers = arena_alloc(&a, (rs.nheaders + 1) * 2 * sizeof *headers);
@@ -246,28 +288,6 @@ out:
 
 /* ---- raw routes (enableForwardingHttpRequest) -------------------------------- */
 
-/* scheme://host of the public URL for @odata.context: the host forwards
- * the client's Host header; the scheme comes from X-Forwarded-Proto (set
- * by the App Service front end), else http (a local func start). */
-static const char *raw_base_url(struct arena *a, const struct server_raw_request *req)
-{
-  const char *host = server_raw_header(req, "Host");
-  const char *proto = server_raw_header(req, "X-Forwarded-Proto");
-  const char *scheme = proto && !strncasecmp(proto, "https", 5) ? "https" : "http";
-  size_t hl, sl = strlen(scheme);
-  char *base;
-  if (!host || !*host || strpbrk(host, "/\\\"?#@ "))
-    return NULL;
-  hl = strlen(host);
-  base = arena_alloc(a, sl + 3 + hl + 1);
-  if (!base)
-    return NULL;
-  memcpy(base, scheme, sl);
-  memcpy(base + sl, "://", 3);
-  memcpy(base + sl + 3, host, hl + 1);
-  return base;
-}
-
 static enum app_result raw_read(void *ctx, const struct server_raw_request *req,
                                 struct server_raw_response *res, struct app_err *err)
 {
@@ -285,7 +305,8 @@ static enum app_result raw_read(void *ctx, const struct server_raw_request *req,
   rq.query = req->query && *req->query ? req->query : NULL;
   rq.prefer = server_raw_header(req, "Prefer");
   rq.if_none_match = server_raw_header(req, "If-None-Match");
-  rq.base_url = raw_base_url(&a, req);
+  rq.base_url = public_base_url(&a, server_raw_header(req, "Host"),
+                                server_raw_header(req, "X-Forwarded-Proto"), NULL);
   r = readapi_handle(app->readapi, &a, &rq, app->cfg->max_request_bytes, &rs);
   if (r != APP_OK) {
     app_err_set(err, r, "the read API answer passed the size limit");

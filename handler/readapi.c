@@ -347,7 +347,17 @@ static enum app_result read_nav(struct readapi *api, struct arena *a,
   }
 
   if (self->state == RREC_LIVE && n == 0) {
-    /* a property of the record rather than a relationship? */
+    /* a property of the record rather than a relationship? The key is
+     * one even when no change listed it (SetState, Delete) */
+    if (ti->key_name && !strcmp(q->navigation, ti->key_name) && !find_prop(self, ti->key_name)) {
+      char idjson[64];
+      int len = snprintf(idjson, sizeof idjson, "\"%s\"", q->id);
+      ok_headers(a, q, res);
+      freshness(a, res, self);
+      res->status = 200;
+      return odata_render_property(q, ti->entity_set, q->id, q->navigation, idjson, (size_t)len,
+                                   &res->body);
+    }
     prop = find_prop(self, q->navigation);
     if (prop) {
       ok_headers(a, q, res);

@@ -169,6 +169,15 @@ check_style() {
   ra_expect "$style null property" "$o/propnull" 204 ""
   ra_get "$o/propabsent" "$API/accounts($SETSTATE)/name"
   ra_expect "$style known property the record lacks" "$o/propabsent" 204 ""
+  ra_get "$o/propkey" "$API/accounts($SETSTATE)/accountid"
+  ra_expect "$style the key of a record no change listed it for" "$o/propkey" 200 \
+    '{"@odata.context":"'"$CTX"'#accounts('"$SETSTATE"')/accountid","value":"'"$SETSTATE"'"}'
+
+  log "$style: @odata.context takes the scheme from X-Forwarded-Proto (App Service front end)"
+  ra_get "$o/https" "$API/accounts($ACC)?\$select=name" --header 'X-Forwarded-Proto: https'
+  ra_expect "$style https" "$o/https" 200
+  expect_has "$style https" "$(ra_body "$o/https")" \
+    '{"@odata.context":"https://localhost:7071/api/data/v9.2/$metadata#accounts(name)/$entity"'
 
   log "$style: metrics, JSON and Prometheus"
   ra_get "$o/metrics" /api/cdc/metrics
