@@ -144,8 +144,8 @@ static enum app_result split_list(struct arena *a, const char *s, char sep, cons
 static enum app_result parse_query(struct arena *a, const char *query, struct odata_request *out,
                                    struct odata_error *e)
 {
-  static const char *const unsupported[] = {"$filter", "$expand", "$orderby", "$top",
-                                            "$skip", "$count", "$apply", "$search",
+  static const char *const unsupported[] = {"$filter", "$expand",   "$orderby", "$top",
+                                            "$skip",   "$count",    "$apply",   "$search",
                                             "$format", "$skiptoken"};
   const char *p = query;
   while (p && *p) {
@@ -177,8 +177,7 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
       for (k = 0; k < nn; k++)
         if (!is_ident(names[k], strlen(names[k])))
           return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                                 "Syntax error in '$select': '%s' is not a column name",
-                                 names[k]);
+                                 "Syntax error in '$select': '%s' is not a column name", names[k]);
       out->select = names;
       out->nselect = nn;
     } else if (key[0] == '$') {
@@ -196,8 +195,8 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
   return APP_OK;
 }
 
-static enum app_result parse_prefer(struct arena *a, const char *prefer,
-                                    struct odata_request *out, struct odata_error *e)
+static enum app_result parse_prefer(struct arena *a, const char *prefer, struct odata_request *out,
+                                    struct odata_error *e)
 {
   struct app_err err;
   const char *p, *v, *q;
@@ -245,8 +244,7 @@ static enum app_result parse_prefer(struct arena *a, const char *prefer,
 
 enum app_result odata_parse(struct arena *a, const char *method, const char *path,
                             const char *query, const char *prefer, const char *if_none_match,
-                            const char *base_url, struct odata_request *out,
-                            struct odata_error *e)
+                            const char *base_url, struct odata_request *out, struct odata_error *e)
 {
   const char *p, *set, *open, *close, *rest;
   char *dpath;
@@ -434,9 +432,9 @@ static enum app_result put_member(struct buf *out, bool *first, const char *name
 }
 
 enum app_result odata_render_record(const struct odata_request *req, const char *entity_set,
-                                    const char *key_name, const char *id,
-                                    const char *version_text, const struct odata_prop *props,
-                                    size_t nprops, bool with_context, struct buf *out)
+                                    const char *key_name, const char *id, const char *version_text,
+                                    const struct odata_prop *props, size_t nprops,
+                                    bool with_context, struct buf *out)
 {
   size_t i, k;
   bool first = true, key_seen = false;

@@ -27,32 +27,32 @@ enum odata_kind { ODATA_RECORD = 1, ODATA_RELATED };
 
 struct odata_request {
   enum odata_kind kind;
-  const char *entity_set;   /* e.g. "accounts" */
-  const char *id;           /* lower-case GUID */
-  const char *navigation;   /* ODATA_RELATED: relationship name */
-  const char **select;      /* $select names; NULL when absent (all properties) */
+  const char *entity_set; /* e.g. "accounts" */
+  const char *id;         /* lower-case GUID */
+  const char *navigation; /* ODATA_RELATED: relationship or property name */
+  const char **select;    /* $select names; NULL when absent (all properties) */
   size_t nselect;
   struct docjson_annotations annotations; /* Prefer: odata.include-annotations (docjson.h) */
-  const char *if_none_match; /* raw header value or NULL */
-  const char *base_url;      /* "https://host/api/data/v9.2/" for @odata.context */
-  const char *preference_applied; /* value for the Preference-Applied header or NULL */
+  const char *if_none_match;              /* raw header value or NULL */
+  const char *base_url;                   /* "https://host/api/data/v9.2/" for @odata.context */
+  const char *preference_applied;         /* value for the Preference-Applied header or NULL */
 };
 
 /* An error answered to the client, as Dataverse shapes it:
  * {"error":{"code":"0x80060888","message":"..."}} */
 struct odata_error {
-  int status;              /* HTTP status */
-  const char *code;        /* Dataverse-style error code */
+  int status;       /* HTTP status */
+  const char *code; /* Dataverse-style error code */
   char message[256];
 };
 
 /* Dataverse error codes used in answers (the Web API's troubleshooting
  * page shows 0x8006088a for an unknown segment and 0x0 for an unknown
  * property; 0x80040217 is "object does not exist"). */
-#define ODATA_CODE_SYNTAX "0x80060888"    /* bad request: query syntax, key, option */
-#define ODATA_CODE_SEGMENT "0x8006088a"   /* resource not found for a segment (404) */
-#define ODATA_CODE_PROPERTY "0x0"         /* could not find a property named ... (400) */
-#define ODATA_CODE_NOT_FOUND "0x80040217" /* record does not exist */
+#define ODATA_CODE_SYNTAX      "0x80060888" /* bad request: query syntax, key, option */
+#define ODATA_CODE_SEGMENT     "0x8006088a" /* resource not found for a segment (404) */
+#define ODATA_CODE_PROPERTY    "0x0"        /* could not find a property named ... (400) */
+#define ODATA_CODE_NOT_FOUND   "0x80040217" /* record does not exist */
 #define ODATA_CODE_UNAVAILABLE "0x80040224" /* the replica store cannot be reached */
 
 /* Parse a read request.
@@ -110,8 +110,7 @@ APP_NODISCARD enum app_result odata_render_property(const struct odata_request *
 
 /* Begin / end a collection answer: {"@odata.context":"...#<set>","value":[ ... ]} */
 APP_NODISCARD enum app_result odata_render_list_begin(const struct odata_request *req,
-                                                      const char *item_entity_set,
-                                                      struct buf *out);
+                                                      const char *item_entity_set, struct buf *out);
 APP_NODISCARD enum app_result odata_render_list_end(struct buf *out);
 
 /* Append the error body {"error":{"code":...,"message":...}}. */

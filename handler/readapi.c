@@ -132,8 +132,7 @@ static enum app_result answer_error(struct arena *a, struct readapi_response *re
   return odata_render_error(e, &res->body);
 }
 
-static void freshness(struct arena *a, struct readapi_response *res,
-                      const struct redis_record *rec)
+static void freshness(struct arena *a, struct readapi_response *res, const struct redis_record *rec)
 {
   char tmp[32];
   if (rec->op_time_ms > 0) {
@@ -174,15 +173,14 @@ static const struct redis_read_prop *find_prop(const struct redis_record *rec, c
 /* A read that failed: a name that cannot be a key is the client's fault
  * (400), a record too large for the arena ours (500), anything else means
  * Redis did not answer properly in time (503, retry later). */
-static enum app_result read_failed(struct arena *a, struct readapi_response *res,
-                                   enum app_result r, const struct app_err *err)
+static enum app_result read_failed(struct arena *a, struct readapi_response *res, enum app_result r,
+                                   const struct app_err *err)
 {
   struct odata_error e;
   if (r == APP_ERR_INPUT) {
     odata_error_set(&e, 400, ODATA_CODE_SYNTAX, "Bad Request - %s", err->msg);
   } else if (r == APP_ERR_LIMIT) {
-    odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "The answer is larger than allowed: %s",
-                    err->msg);
+    odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "The answer is larger than allowed: %s", err->msg);
   } else {
     LOG_WARN("read API: Redis unavailable (%s): %s", app_result_str(r), err->msg);
     odata_error_set(&e, 503, ODATA_CODE_UNAVAILABLE,
@@ -244,8 +242,7 @@ static enum app_result not_found(struct arena *a, struct readapi_response *res, 
   return answer_error(a, res, &e);
 }
 
-static void ok_headers(struct arena *a, const struct odata_request *q,
-                       struct readapi_response *res)
+static void ok_headers(struct arena *a, const struct odata_request *q, struct readapi_response *res)
 {
   add_header(a, res, "OData-Version", "4.0");
   if (q->preference_applied)
@@ -302,15 +299,15 @@ static enum app_result read_record(struct readapi *api, struct arena *a,
                              rec.nprops, true, &res->body);
 }
 
-/* GET <set>(<id>)/<name>: the members of relationship <name> (HGETALL of
- * the member hash), read together with the record itself in one pipelined
- * round trip; or, when the record holds a property <name>, that property.
- * The record decides what exists: deleted, or absent with no members,
- * is 404. */
-static enum app_result read_nav(struct readapi *api, struct arena *a,
-                                const struct odata_request *q, const char *table,
-                                const struct map_table_info *ti, int64_t deadline,
-                                struct readapi_response *res)
+/* GET <set>(<id>)/<name>: the members of relationship <name>, or the
+ * record's property <name>. Round trips: the member hash; then the record
+ * and every member's record, pipelined; then, only for a live record with
+ * no members and no such property, one SISMEMBER (is <name> a column?).
+ * The record decides what exists: deleted, or absent with no members, is
+ * 404. */
+static enum app_result read_nav(struct readapi *api, struct arena *a, const struct odata_request *q,
+                                const char *table, const struct map_table_info *ti,
+                                int64_t deadline, struct readapi_response *res)
 {
   struct doc_related *members = NULL, *refs;
   struct redis_record *recs, *self;
@@ -322,8 +319,8 @@ static enum app_result read_nav(struct readapi *api, struct arena *a,
   bool known_all;
   enum app_result r;
 
-  r = redis_read_related(api->pool, api->prefix, a, table, q->id, q->navigation, deadline,
-                         &members, &n, &err);
+  r = redis_read_related(api->pool, api->prefix, a, table, q->id, q->navigation, deadline, &members,
+                         &n, &err);
   if (r != APP_OK)
     return read_failed(a, res, r, &err);
   /* refs[0] is the record, refs[1..n] its related records */
@@ -422,8 +419,7 @@ static enum app_result read_nav(struct readapi *api, struct arena *a,
       APP_RETURN_IF_FAILED(buf_append_char(&res->body, '{'));
       APP_RETURN_IF_FAILED(buf_append_json_str(&res->body, mti.key_name, strlen(mti.key_name)));
       APP_RETURN_IF_FAILED(buf_append_char(&res->body, ':'));
-      APP_RETURN_IF_FAILED(
-          buf_append_json_str(&res->body, members[i].id, strlen(members[i].id)));
+      APP_RETURN_IF_FAILED(buf_append_json_str(&res->body, members[i].id, strlen(members[i].id)));
       APP_RETURN_IF_FAILED(buf_append_char(&res->body, '}'));
       continue;
     }
@@ -431,8 +427,7 @@ static enum app_result read_nav(struct readapi *api, struct arena *a,
     if (!props)
       return APP_ERR_LIMIT;
     APP_RETURN_IF_FAILED(odata_render_record(q, mti.entity_set, mti.key_name, members[i].id,
-                                             m->version_text, props, m->nprops, false,
-                                             &res->body));
+                                             m->version_text, props, m->nprops, false, &res->body));
   }
   return odata_render_list_end(&res->body);
 }

@@ -43,8 +43,8 @@ void schema_destroy(struct schema *s);
  * its cap); the codes of redis_pool_acquire / redis_conn_exchange, or
  * APP_ERR_REDIS for an error reply. Failures are harmless: the names are
  * tried again with the next document that has them. */
-APP_NODISCARD enum app_result schema_note(struct schema *s, const struct doc *const *docs,
-                                          size_t n, int64_t deadline_ms, struct app_err *err);
+APP_NODISCARD enum app_result schema_note(struct schema *s, const struct doc *const *docs, size_t n,
+                                          int64_t deadline_ms, struct app_err *err);
 
 /* For each names[i] set known[i]: whether the table has ever had that
  * property (memory first, then one pipelined round trip of SISMEMBER on a

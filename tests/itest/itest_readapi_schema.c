@@ -9,7 +9,7 @@
 #include <time.h>
 
 #define TABLE "account"
-#define KEY "itest:schema:" TABLE
+#define KEY   "itest:schema:" TABLE
 
 static void sleep_ms(long ms)
 {

@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#define GUID "5F1C7A2E-A89D-EF11-8A69-000D3A30B0C1"
+#define GUID  "5F1C7A2E-A89D-EF11-8A69-000D3A30B0C1"
 #define GUIDL "5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1"
 
 static void test_parse_ok(void)
@@ -49,8 +49,8 @@ static void test_parse_ok(void)
   CHECK_STREQ(r.select[1], "revenue");
 
   TEST_CASE("related");
-  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")/accountleads_association/",
-                    NULL, NULL, NULL, NULL, &r, &e) == APP_OK);
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")/accountleads_association/", NULL,
+                    NULL, NULL, NULL, &r, &e) == APP_OK);
   CHECK_INTEQ(r.kind, ODATA_RELATED);
   CHECK_STREQ(r.navigation, "accountleads_association");
 
@@ -99,29 +99,42 @@ static void test_parse_errors(void)
       {"GET", "/api/data/v10.0/accounts(" GUID ")", NULL, 404, "Resource not found"},
       {"GET", "/api/data/v9.3/accounts(" GUID ")", NULL, 404, "Resource not found"},
       {"GET", "/api/v9.2/accounts(" GUID ")", NULL, 404, "Resource not found"},
-      {"POST", "/api/data/v9.2/accounts(" GUID ")", NULL, 405, "does not support http method 'POST'"},
+      {"POST", "/api/data/v9.2/accounts(" GUID ")", NULL, 405,
+       "does not support http method 'POST'"},
       {"GET", "/api/data/v9.2/accounts", NULL, 501, "Listing the entity set 'accounts'"},
       {"GET", "/api/data/v9.2", NULL, 501, "service document"},
-      {"GET", "/api/data/v9.2/acc-ounts(" GUID ")", NULL, 404, "Resource not found for the segment 'acc-ounts'"},
+      {"GET", "/api/data/v9.2/acc-ounts(" GUID ")", NULL, 404,
+       "Resource not found for the segment 'acc-ounts'"},
       {"GET", "/api/data/v9.2/accounts(123)", NULL, 400, "'123' is not a GUID"},
-      {"GET", "/api/data/v9.2/accounts(accountnumber='A1')", NULL, 400, "Alternate keys are not supported"},
+      {"GET", "/api/data/v9.2/accounts(accountnumber='A1')", NULL, 400,
+       "Alternate keys are not supported"},
       {"GET", "/api/data/v9.2/accounts(" GUID, NULL, 400, "Error in query syntax"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")/name/$value", NULL, 400, "after the key is not supported"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$filter=name eq 'x'", 400, "'$filter' is not supported by this replica"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=primarycontactid", 400, "'$expand' is not supported"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$bogus=1", 400, "The query parameter '$bogus' is not supported."},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")/name/$value", NULL, 400,
+       "after the key is not supported"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$filter=name eq 'x'", 400,
+       "'$filter' is not supported by this replica"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=primarycontactid", 400,
+       "'$expand' is not supported"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$bogus=1", 400,
+       "The query parameter '$bogus' is not supported."},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=", 400, "needs a list of column names"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=na-me", 400, "'na-me' is not a column name"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=na-me", 400,
+       "'na-me' is not a column name"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=%zz", 400, "invalid percent-encoding"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=name&%24select=revenue", 400, "'$select' was specified more than once"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=name,,", 400, "'' is not a column name"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=name&%24select=revenue", 400,
+       "'$select' was specified more than once"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=name,,", 400,
+       "'' is not a column name"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$top=1", 400, "'$top' is not supported"},
       {"GET", "/api/data/v9.2/accounts({" GUID "})", NULL, 400, "is not a GUID"},
       {"GET", "/api/data/v9.2/accounts(" GUID "x)", NULL, 400, "is not a GUID"},
       {"GET", "/api/data/v9.2/accounts()", NULL, 400, "'' is not a GUID"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")extra", NULL, 400, "after the key is not supported"},
-      {"GET", "/api/data/v9.2/$metadata", NULL, 404, "Resource not found for the segment '$metadata'"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")%00", NULL, 400, "invalid percent-encoding in the path"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")extra", NULL, 400,
+       "after the key is not supported"},
+      {"GET", "/api/data/v9.2/$metadata", NULL, 404,
+       "Resource not found for the segment '$metadata'"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")%00", NULL, 400,
+       "invalid percent-encoding in the path"},
   };
   size_t i;
   TEST_CASE("parse errors");
@@ -149,8 +162,10 @@ static void test_render(void)
   static const struct doc_annotation ann[] = {
       {"OData.Community.Display.V1.FormattedValue", "\"Ann Smith\"", 11},
       {"Microsoft.Dynamics.CRM.lookuplogicalname", "\"systemuser\"", 12}};
-  static const struct doc_annotation money_ann[] = {
-      {"OData.Community.Display.V1.FormattedValue", "\"\xe2\x82\xac" "2,500,000.00\"", 17}};
+  static const struct doc_annotation money_ann[] = {{"OData.Community.Display.V1.FormattedValue",
+                                                     "\"\xe2\x82\xac"
+                                                     "2,500,000.00\"",
+                                                     17}};
   const struct odata_prop props[] = {
       {"name", "\"Contoso\"", 9, NULL, 0},
       {"revenue", "2500000", 7, money_ann, 1},
@@ -165,10 +180,9 @@ static void test_render(void)
   arena_init(&a, 0);
   buf_init(&b, 0);
   TEST_CASE("render plain");
-  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")", NULL, NULL, NULL,
-                    "https://h", &r, &e) == APP_OK);
-  CHECK(odata_render_record(&r, "accounts", "accountid", GUIDL, "7", props, 4, true, &b) ==
-        APP_OK);
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")", NULL, NULL, NULL, "https://h",
+                    &r, &e) == APP_OK);
+  CHECK(odata_render_record(&r, "accounts", "accountid", GUIDL, "7", props, 4, true, &b) == APP_OK);
   CHECK_STREQ(b.data, "{\"@odata.context\":\"https://h/api/data/v9.2/$metadata#accounts/$entity\","
                       "\"@odata.etag\":\"W/\\\"7\\\"\",\"name\":\"Contoso\",\"revenue\":2500000,"
                       "\"_ownerid_value\":\"1a2b\",\"accountid\":\"" GUIDL "\"}");
@@ -178,8 +192,7 @@ static void test_render(void)
   CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")",
                     "$select=_ownerid_value,telephone1", "odata.include-annotations=\"*\"", NULL,
                     "https://h", &r, &e) == APP_OK);
-  CHECK(odata_render_record(&r, "accounts", "accountid", GUIDL, "7", props, 4, true, &b) ==
-        APP_OK);
+  CHECK(odata_render_record(&r, "accounts", "accountid", GUIDL, "7", props, 4, true, &b) == APP_OK);
   CHECK_STREQ(b.data,
               "{\"@odata.context\":\"https://h/api/data/v9.2/$metadata#accounts(_ownerid_value,"
               "telephone1)/$entity\",\"@odata.etag\":\"W/\\\"7\\\"\","
