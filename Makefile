@@ -97,7 +97,7 @@ $(LIB): $(HANDLER_OBJS)
 
 $(BIN): $(MAIN_OBJ) $(LIB)
 	@printf '  LD      %s\n' $@
-	$(Q)$(CC) $(ALL_LDFLAGS) -Wl,-rpath,'$$ORIGIN/lib' -o $@ $(MAIN_OBJ) $(LIB) $(HANDLER_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -Wl,--disable-new-dtags,-rpath,'$$ORIGIN/lib' -o $@ $(MAIN_OBJ) $(LIB) $(HANDLER_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) tests/unit/check.h
 	@mkdir -p $(dir $@)

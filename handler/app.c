@@ -132,10 +132,70 @@ static const char *header_or_null(const struct envelope_http *h, const char *nam
   return v && *v ? v : NULL;
 }
 
+/* scheme://host of the public URL for @odata.context, from the Host
+ * header and the scheme of X-Forwarded-Proto (the App Service front end
+ * terminates TLS and says so there), else `scheme` (NULL: http, as under
+ * a local func start). NULL when host is unusable. */
+static const char *public_base_url(struct arena *a, const char *host, const char *forwarded_proto,
+                                   const char *scheme)
+{
+  size_t hl, sl;
+  char *base;
+  if (forwarded_proto && !strncasecmp(forwarded_proto, "https", 5) &&
+      (forwarded_proto[5] == '\0' || forwarded_proto[5] == ','))
+    scheme = "https";
+  else if (!scheme)
+    scheme = "http";
+  if (!host || !*host || strpbrk(host, "/\\\"?#@ "))
+    return NULL;
+  hl = strlen(host);
+  sl = strlen(scheme);
+  base = arena_alloc(a, sl + 3 + hl + 1);
+  if (!base)
+    return NULL;
+  memcpy(base, scheme, sl);
+  memcpy(base + sl, "://", 3);
+  memcpy(base + sl + 3, host, hl + 1);
+  return base;
+}
+
+/* The envelope's Url is the host's view (scheme://host/path?query); behind
+ * the front end its scheme may be http, so X-Forwarded-Proto wins. */
+static const char *envelope_base_url(struct arena *a, const char *base,
+                                     const struct envelope_http *h)
+{
+  const char *proto = header_or_null(h, "X-Forwarded-Proto");
+  const char *sep;
+  char scheme[8];
+  if (!base || !proto || !(sep = strstr(base, "://")) || (size_t)(sep - base) >= sizeof scheme)
+    return base;
+  memcpy(scheme, base, (size_t)(sep - base));
+  scheme[sep - base] = '\0';
+  return public_base_url(a, sep + 3, proto, scheme);
+}
+
+/* Is there a query parameter name=value (exact, after percent-decoding of
+ * the few bytes that matter: the forwarding host re-encodes the query)? */
+static bool query_has(const char *query, const char *name, const char *value)
+{
+  size_t nl = strlen(name), vl = strlen(value);
+  const char *p = query;
+  while (p && *p) {
+    const char *amp = strchr(p, '&');
+    size_t len = amp ? (size_t)(amp - p) : strlen(p);
+    if (len == nl + 1 + vl && !strncmp(p, name, nl) && p[nl] == '=' &&
+        !strncasecmp(p + nl + 1, value, vl))
+      return true;
+    p = amp ? amp + 1 : NULL;
+  }
+  return false;
+}
+
+/* JSON by default; Prometheus text for ?format=prometheus. */
 static enum app_result metrics_answer(const char *query, struct buf *body, const char **ctype)
 {
-  if (query && strstr(query, "format=prometheus")) {
-    *ctype = "text/plain; version=0.0.4";
+  if (query_has(query, "format", "prometheus")) {
+    *ctype = "text/plain; version=0.0.4; charset=utf-8";
     return metrics_prometheus(body);
   }
   *ctype = "application/json";
@@ -193,7 +253,7 @@ static enum app_result invoke_http(void *ctx, const struct server_invocation *si
     rq.query = query;
     rq.prefer = header_or_null(&inv->http, "Prefer");
     rq.if_none_match = header_or_null(&inv->http, "If-None-Match");
-    rq.base_url = base;
+    rq.base_url = envelope_base_url(&a, base, &inv->http);
     r = readapi_handle(app->readapi, &a, &rq, cfg->max_request_bytes, &rs);
     if (r == APP_OK) {
       headers = arena_alloc(&a, (rs.nheaders + 1) * 2 * sizeof *headers);
@@ -237,18 +297,16 @@ static enum app_result raw_read(void *ctx, const struct server_raw_request *req,
   struct arena a;
   enum app_result r;
   size_t i;
-  const char *host = server_raw_header(req, "Host");
-  char base[300];
 
   arena_init(&a, arena_cap(app->cfg->max_request_bytes));
   memset(&rq, 0, sizeof rq);
-  snprintf(base, sizeof base, "%s%s", host ? "https://" : "", host ? host : "");
   rq.method = req->method;
   rq.path = req->raw_path;
   rq.query = req->query && *req->query ? req->query : NULL;
   rq.prefer = server_raw_header(req, "Prefer");
   rq.if_none_match = server_raw_header(req, "If-None-Match");
-  rq.base_url = base;
+  rq.base_url = public_base_url(&a, server_raw_header(req, "Host"),
+                                server_raw_header(req, "X-Forwarded-Proto"), NULL);
   r = readapi_handle(app->readapi, &a, &rq, app->cfg->max_request_bytes, &rs);
   if (r != APP_OK) {
     app_err_set(err, r, "the read API answer passed the size limit");
@@ -308,7 +366,7 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
   r = redis_sink_create(cfg, &app->redis, err);
   if (r != APP_OK)
     goto fail;
-  app->schema = schema_create(redis_sink_pool(app->redis), redis_sink_prefix(app->redis));
+  app->schema = schema_create(redis_sink_pool(app->redis), redis_sink_prefix(app->redis), 0);
   if (cfg->mode == CFG_MODE_DIRECT &&
       (cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH)) {
     struct sql_sink_options so;
@@ -321,7 +379,9 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
   r = pipeline_create(cfg, app->map, app->redis, app->sql, app->schema, &app->pipeline, err);
   if (r != APP_OK)
     goto fail;
-  app->readapi = readapi_create(cfg, app->map, app->redis, app->schema);
+  r = readapi_create(cfg, app->map, app->schema, &app->readapi, err);
+  if (r != APP_OK)
+    goto fail;
 
   for (i = 0; i < fns->n; i++) {
     const struct function_def *fn = &fns->fns[i];

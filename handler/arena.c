@@ -7,6 +7,7 @@
 
 struct arena_chunk {
   struct arena_chunk *next;
+  size_t seq;  /* creation number, for arena_rewind */
   size_t size; /* usable bytes in data[] */
   size_t off;  /* next free byte */
   max_align_t data[];
@@ -22,6 +23,7 @@ void arena_init(struct arena *a, size_t max)
   a->max = max;
   a->chunk_size = ARENA_DEFAULT_CHUNK;
   a->mallocs = 0;
+  a->seq = 0;
 }
 
 void arena_cleanup(struct arena *a)
@@ -39,23 +41,52 @@ void arena_cleanup(struct arena *a)
 
 void arena_reset(struct arena *a)
 {
-  struct arena_chunk *c, *last = NULL, *next;
+  struct arena_chunk *c, *keep = NULL, *next;
 
-  /* keep the oldest chunk (usually the default size) */
+  /* keep the largest chunk: a reused arena then serves the next message of
+   * the same size without a malloc */
+  for (c = a->head; c; c = c->next)
+    if (!keep || c->size > keep->size)
+      keep = c;
   for (c = a->head; c; c = next) {
     next = c->next;
-    if (!next)
-      last = c;
-    else
+    if (c != keep)
       free(c);
   }
-  a->head = last;
+  a->head = keep;
   a->used = 0;
-  if (last) {
-    last->off = 0;
-    last->next = NULL;
-    a->used = sizeof *last + last->size;
+  if (keep) {
+    keep->off = 0;
+    keep->next = NULL;
+    a->used = sizeof *keep + keep->size;
   }
+}
+
+void arena_mark(const struct arena *a, struct arena_mark *out)
+{
+  out->head = a->head;
+  out->off = a->head ? a->head->off : 0;
+  out->used = a->used;
+  out->seq = a->seq;
+}
+
+void arena_rewind(struct arena *a, const struct arena_mark *m)
+{
+  struct arena_chunk **pp = &a->head, *c;
+
+  /* unlink and free every chunk made after the mark, wherever it sits */
+  while ((c = *pp) != NULL) {
+    if (c->seq >= m->seq) {
+      *pp = c->next;
+      free(c);
+    } else {
+      pp = &c->next;
+    }
+  }
+  a->head = m->head;
+  if (a->head)
+    a->head->off = m->off;
+  a->used = m->used;
 }
 
 void *arena_alloc(struct arena *a, size_t n)
@@ -78,6 +109,7 @@ void *arena_alloc(struct arena *a, size_t n)
   if (!c)
     return NULL;
   a->mallocs++;
+  c->seq = a->seq++;
   c->size = size;
   a->used += sizeof *c + size;
   if (size == n && a->head) {

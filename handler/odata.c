@@ -103,7 +103,8 @@ static enum app_result nomem(struct odata_error *e)
   return odata_error_set(e, 500, ODATA_CODE_SYNTAX, "the request needs more memory than allowed");
 }
 
-/* Split s on sep (outside double quotes) into trimmed items. */
+/* Split s on sep (outside double quotes) into trimmed items, empty ones
+ * included. */
 static enum app_result split_list(struct arena *a, const char *s, char sep, const char ***out,
                                   size_t *out_n, struct odata_error *e)
 {
@@ -125,7 +126,8 @@ static enum app_result split_list(struct arena *a, const char *s, char sep, cons
         b++;
       while (end > b && isspace((unsigned char)s[end - 1]))
         end--;
-      if (end > b) {
+      {
+        /* an empty item ("a,,b") is kept: the caller rejects it */
         char *item = arena_strndup(a, s + b, end - b);
         if (!item)
           return nomem(e);
@@ -142,8 +144,8 @@ static enum app_result split_list(struct arena *a, const char *s, char sep, cons
 static enum app_result parse_query(struct arena *a, const char *query, struct odata_request *out,
                                    struct odata_error *e)
 {
-  static const char *const unsupported[] = {"$filter", "$expand", "$orderby", "$top",
-                                            "$skip", "$count", "$apply", "$search",
+  static const char *const unsupported[] = {"$filter", "$expand",   "$orderby", "$top",
+                                            "$skip",   "$count",    "$apply",   "$search",
                                             "$format", "$skiptoken"};
   const char *p = query;
   while (p && *p) {
@@ -161,6 +163,10 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
     if (!strcmp(key, "$select")) {
       const char **names = NULL;
       size_t nn = 0, k;
+      if (out->select)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Query option '$select' was specified more than once, but it must "
+                               "be specified at most once.");
       if (!val || !*val)
         return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
                                "The query option '$select' needs a list of column names");
@@ -171,8 +177,7 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
       for (k = 0; k < nn; k++)
         if (!is_ident(names[k], strlen(names[k])))
           return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                                 "Syntax error in '$select': '%s' is not a column name",
-                                 names[k]);
+                                 "Syntax error in '$select': '%s' is not a column name", names[k]);
       out->select = names;
       out->nselect = nn;
     } else if (key[0] == '$') {
@@ -190,8 +195,8 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
   return APP_OK;
 }
 
-static enum app_result parse_prefer(struct arena *a, const char *prefer,
-                                    struct odata_request *out, struct odata_error *e)
+static enum app_result parse_prefer(struct arena *a, const char *prefer, struct odata_request *out,
+                                    struct odata_error *e)
 {
   struct app_err err;
   const char *p, *v, *q;
@@ -239,8 +244,7 @@ static enum app_result parse_prefer(struct arena *a, const char *prefer,
 
 enum app_result odata_parse(struct arena *a, const char *method, const char *path,
                             const char *query, const char *prefer, const char *if_none_match,
-                            const char *base_url, struct odata_request *out,
-                            struct odata_error *e)
+                            const char *base_url, struct odata_request *out, struct odata_error *e)
 {
   const char *p, *set, *open, *close, *rest;
   char *dpath;
@@ -260,18 +264,19 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
   while (plen > 1 && dpath[plen - 1] == '/')
     dpath[--plen] = '\0';
 
-  p = dpath;
-  if (strncmp(p, "/api/data/v9.", 13) != 0 || p[13] < '0' || p[13] > '2' ||
-      (p[14] != '/' && p[14] != '\0'))
-    return odata_error_set(e, 404, ODATA_CODE_SYNTAX,
+  /* "/data/v9.N" after the route prefix ("/api" unless host.json
+   * extensions.http.routePrefix says otherwise) */
+  p = strstr(dpath, "/data/v9.");
+  if (!p || p[9] < '0' || p[9] > '2' || (p[10] != '/' && p[10] != '\0'))
+    return odata_error_set(e, 404, ODATA_CODE_SEGMENT,
                            "Resource not found for the segment '%s'; reads are served under "
                            "/api/data/v9.2/",
                            dpath);
-  version_len = 14; /* "/api/data/v9.N" */
-  if (p[14] == '\0')
+  version_len = (size_t)(p + 10 - dpath); /* "<prefix>/data/v9.N" */
+  if (p[10] == '\0')
     return odata_error_set(e, 501, ODATA_CODE_SYNTAX,
                            "The service document is not served by this replica");
-  set = p + 15;
+  set = p + 11;
 
   if (!method || (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0))
     return odata_error_set(e, 405, ODATA_CODE_SYNTAX,
@@ -282,7 +287,7 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
   open = strchr(set, '(');
   if (!open) {
     if (!is_ident(set, strlen(set)))
-      return odata_error_set(e, 404, ODATA_CODE_SYNTAX, "Resource not found for the segment '%s'.",
+      return odata_error_set(e, 404, ODATA_CODE_SEGMENT, "Resource not found for the segment '%s'.",
                              set);
     return odata_error_set(e, 501, ODATA_CODE_SYNTAX,
                            "Listing the entity set '%s' is not supported by this replica; read a "
@@ -291,7 +296,7 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
   }
   setlen = (size_t)(open - set);
   if (!is_ident(set, setlen))
-    return odata_error_set(e, 404, ODATA_CODE_SYNTAX, "Resource not found for the segment '%.*s'.",
+    return odata_error_set(e, 404, ODATA_CODE_SEGMENT, "Resource not found for the segment '%.*s'.",
                            (int)setlen, set);
   close = strchr(open, ')');
   if (!close)
@@ -427,9 +432,9 @@ static enum app_result put_member(struct buf *out, bool *first, const char *name
 }
 
 enum app_result odata_render_record(const struct odata_request *req, const char *entity_set,
-                                    const char *key_name, const char *id,
-                                    const char *version_text, const struct odata_prop *props,
-                                    size_t nprops, bool with_context, struct buf *out)
+                                    const char *key_name, const char *id, const char *version_text,
+                                    const struct odata_prop *props, size_t nprops,
+                                    bool with_context, struct buf *out)
 {
   size_t i, k;
   bool first = true, key_seen = false;
@@ -494,6 +499,42 @@ enum app_result odata_render_record(const struct odata_request *req, const char 
     APP_RETURN_IF_FAILED(put_member(out, &first, key_name, NULL, NULL));
     APP_RETURN_IF_FAILED(buf_append_json_str(out, id, strlen(id)));
   }
+  return buf_append_char(out, '}');
+}
+
+/* "<base>$metadata#<tail>" as a JSON string member value */
+static enum app_result put_context(const struct odata_request *req, struct buf *out,
+                                   const char *fmt, ...) APP_PRINTF(3, 4);
+static enum app_result put_context(const struct odata_request *req, struct buf *out,
+                                   const char *fmt, ...)
+{
+  struct buf ctx;
+  enum app_result r;
+  va_list ap;
+  buf_init(&ctx, 0);
+  r = buf_printf(&ctx, "%s$metadata#", req->base_url ? req->base_url : "");
+  if (r == APP_OK) {
+    char tail[512];
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(tail, sizeof tail, fmt, ap);
+    va_end(ap);
+    r = n < 0 || (size_t)n >= sizeof tail ? APP_ERR_LIMIT : buf_append(&ctx, tail, (size_t)n);
+  }
+  if (r == APP_OK)
+    r = buf_append_json_str(out, ctx.data, ctx.len);
+  buf_cleanup(&ctx);
+  return r;
+}
+
+enum app_result odata_render_property(const struct odata_request *req, const char *entity_set,
+                                      const char *id, const char *name, const char *json,
+                                      size_t json_len, struct buf *out)
+{
+  APP_RETURN_IF_FAILED(buf_append_str(out, "{\"@odata.context\":"));
+  APP_RETURN_IF_FAILED(put_context(req, out, "%s(%s)/%s", entity_set, id, name));
+  APP_RETURN_IF_FAILED(buf_append_str(out, ",\"value\":"));
+  APP_RETURN_IF_FAILED(buf_append(out, json, json_len));
   return buf_append_char(out, '}');
 }
 

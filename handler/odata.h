@@ -20,43 +20,55 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* ODATA_RECORD: <set>(<id>). ODATA_RELATED: <set>(<id>)/<name>, where name
+ * is an N:N relationship (a collection) or a property of the record; the
+ * read API tells them apart by what the replica holds. */
 enum odata_kind { ODATA_RECORD = 1, ODATA_RELATED };
 
 struct odata_request {
   enum odata_kind kind;
-  const char *entity_set;   /* e.g. "accounts" */
-  const char *id;           /* lower-case GUID */
-  const char *navigation;   /* ODATA_RELATED: relationship name */
-  const char **select;      /* $select names; NULL when absent (all properties) */
+  const char *entity_set; /* e.g. "accounts" */
+  const char *id;         /* lower-case GUID */
+  const char *navigation; /* ODATA_RELATED: relationship or property name */
+  const char **select;    /* $select names; NULL when absent (all properties) */
   size_t nselect;
   struct docjson_annotations annotations; /* Prefer: odata.include-annotations (docjson.h) */
-  const char *if_none_match; /* raw header value or NULL */
-  const char *base_url;      /* "https://host/api/data/v9.2/" for @odata.context */
-  const char *preference_applied; /* value for the Preference-Applied header or NULL */
+  const char *if_none_match;              /* raw header value or NULL */
+  const char *base_url;                   /* "https://host/api/data/v9.2/" for @odata.context */
+  const char *preference_applied;         /* value for the Preference-Applied header or NULL */
 };
 
 /* An error answered to the client, as Dataverse shapes it:
  * {"error":{"code":"0x80060888","message":"..."}} */
 struct odata_error {
-  int status;              /* HTTP status */
-  const char *code;        /* Dataverse-style error code */
+  int status;       /* HTTP status */
+  const char *code; /* Dataverse-style error code */
   char message[256];
 };
 
-/* Dataverse error codes used in answers. */
-#define ODATA_CODE_SYNTAX "0x80060888"   /* bad request / unknown property / segment */
-#define ODATA_CODE_NOT_FOUND "0x80040217" /* record does not exist */
+/* Dataverse error codes used in answers (the Web API's troubleshooting
+ * page shows 0x8006088a for an unknown segment and 0x0 for an unknown
+ * property; 0x80040217 is "object does not exist"). */
+#define ODATA_CODE_SYNTAX      "0x80060888" /* bad request: query syntax, key, option */
+#define ODATA_CODE_SEGMENT     "0x8006088a" /* resource not found for a segment (404) */
+#define ODATA_CODE_PROPERTY    "0x0"        /* could not find a property named ... (400) */
+#define ODATA_CODE_NOT_FOUND   "0x80040217" /* record does not exist */
 #define ODATA_CODE_UNAVAILABLE "0x80040224" /* the replica store cannot be reached */
 
 /* Parse a read request.
  *   path: the URL path, percent-encoded as received, e.g.
- *         "/api/data/v9.2/accounts(5f1c...)" (the "/api" prefix and the
- *         version segment are required; v9.0-v9.2 accepted)
+ *         "/api/data/v9.2/accounts(5f1c...)". "/data/v9.N" must be there
+ *         (v9.0-v9.2); what comes before it is the Functions route prefix
+ *         ("/api" by default, host.json extensions.http.routePrefix)
  *   query: the raw query string without '?', or NULL
  *   prefer, if_none_match: header values or NULL
  *   base_url: scheme://host used in @odata.context (e.g. from Data.req.Url)
  * APP_OK fills *out (strings in arena a). APP_ERR_INPUT fills *out_err with
- * the status (400/404/405/501) and message to answer. */
+ * the status (400/404/405/501) and message to answer: 400 for a malformed
+ * key, an unsupported or repeated query option or a bad Prefer header; 404
+ * for an unknown path; 405 for a method other than GET/HEAD; 501 for what
+ * the replica cannot answer (listing an entity set, the service document);
+ * 500 when the request needs more memory than the arena allows. */
 APP_NODISCARD enum app_result odata_parse(struct arena *a, const char *method, const char *path,
                                           const char *query, const char *prefer,
                                           const char *if_none_match, const char *base_url,
@@ -88,10 +100,17 @@ APP_NODISCARD enum app_result odata_render_record(const struct odata_request *re
                                                   const struct odata_prop *props, size_t nprops,
                                                   bool with_context, struct buf *out);
 
+/* Append the answer for one property of a record, as the Web API gives it
+ * for GET <set>(<id>)/<property>:
+ *   {"@odata.context":"<base>$metadata#<set>(<id>)/<property>","value":<json>} */
+APP_NODISCARD enum app_result odata_render_property(const struct odata_request *req,
+                                                    const char *entity_set, const char *id,
+                                                    const char *name, const char *json,
+                                                    size_t json_len, struct buf *out);
+
 /* Begin / end a collection answer: {"@odata.context":"...#<set>","value":[ ... ]} */
 APP_NODISCARD enum app_result odata_render_list_begin(const struct odata_request *req,
-                                                      const char *item_entity_set,
-                                                      struct buf *out);
+                                                      const char *item_entity_set, struct buf *out);
 APP_NODISCARD enum app_result odata_render_list_end(struct buf *out);
 
 /* Append the error body {"error":{"code":...,"message":...}}. */

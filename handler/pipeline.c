@@ -13,6 +13,12 @@
 #include <strings.h>
 #include <time.h>
 
+/* A message may take MSG_ARENA_FACTOR times its size plus MSG_ARENA_SLACK
+ * of arena while it is decoded and mapped (real Dataverse messages take
+ * about 3-6x). */
+#define MSG_ARENA_FACTOR 32
+#define MSG_ARENA_SLACK ((size_t)4 << 20)
+
 struct pipeline {
   const struct app_config *cfg;
   const struct map_config *map;
@@ -168,15 +174,31 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
 
   for (i = 0; i < inv->nmessages; i++) {
     const struct envelope_message *m = &inv->messages[i];
-    struct cdc_change *ch = arena_alloc(a, sizeof *ch);
-    struct doc *d = arena_alloc(a, sizeof *d);
+    struct cdc_change *ch;
+    struct doc *d;
     enum map_verdict verdict = MAP_ACCEPT;
     struct app_err perr;
     enum app_result pr;
     const char *stage = "decode";
+    struct arena_mark mk;
+    size_t global_max = a->max, cap;
+    bool own_cap;
 
-    if (!ch || !d)
+    /* Each message gets its own share of the arena: a pathological message
+     * (a huge array of tiny values costs ~100x its size in nodes) hits its
+     * own cap and becomes poison, and its memory is given back, instead of
+     * starving the messages after it. */
+    arena_mark(a, &mk);
+    cap = MSG_ARENA_FACTOR * (m->body_len + 1) + MSG_ARENA_SLACK;
+    own_cap = !global_max || (a->used < global_max && global_max - a->used > cap);
+    if (own_cap)
+      a->max = a->used + cap;
+    ch = arena_alloc(a, sizeof *ch);
+    d = arena_alloc(a, sizeof *d);
+    if (!ch || !d) {
+      a->max = global_max;
       return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+    }
     app_err_clear(&perr);
     if (m->oversize) {
       pr = app_err_set(&perr, APP_ERR_LIMIT,
@@ -191,10 +213,18 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
         pr = map_change(p->map, a, ch, &verdict, d, &perr);
       }
     }
+    a->max = global_max;
     if (pr == APP_ERR_NOMEM)
       return app_err_set(err, pr, "message %s: %s", m->message_id ? m->message_id : "-",
                          perr.msg);
+    if (pr == APP_ERR_LIMIT && !own_cap && !m->oversize)
+      /* the invocation as a whole ran out, not this message: not poison */
+      return app_err_set(err, APP_ERR_LIMIT,
+                         "message %s: the batch needs more memory than CDC_MAX_REQUEST_BYTES "
+                         "allows (lower maxMessageBatchSize in host.json): %s",
+                         m->message_id ? m->message_id : "-", perr.msg);
     if (pr != APP_OK) {
+      arena_rewind(a, &mk); /* the failed decode's memory is not needed */
       struct sink_poison *ps = &poison[npoison++];
       size_t rl = strlen(perr.msg) + 64;
       char *reason = arena_alloc(a, rl);

@@ -3,6 +3,7 @@
 
 #include "buf.h"
 #include "redis_conn.h"
+#include "sink.h"
 
 #include <hiredis/hiredis.h>
 #include <pthread.h>
@@ -10,13 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An open-addressing set of "table\x1fproperty" strings. It only grows:
- * a table has at most a few hundred columns, so the set stays small. */
+/* An open-addressing map of "table\x1fproperty" -> when this process last
+ * saw the name confirmed in Redis (its SADD or a SISMEMBER answered). It
+ * only grows: a table has at most a few hundred columns, so it stays
+ * small. */
+struct schema_entry {
+  char *key;
+  int64_t confirmed_ms; /* sink_now_ms() clock */
+};
+
 struct schema {
   struct redis_pool *pool;
   const char *prefix;
+  int64_t refresh_ms;
   pthread_mutex_t mu;
-  char **slots;
+  struct schema_entry *slots;
   size_t cap, n;
 };
 
@@ -33,11 +42,12 @@ static uint64_t hash_str(const char *s, size_t n)
   return h;
 }
 
-struct schema *schema_create(struct redis_pool *pool, const char *prefix)
+struct schema *schema_create(struct redis_pool *pool, const char *prefix, int64_t refresh_ms)
 {
   struct schema *s = xcalloc(1, sizeof *s);
   s->pool = pool;
   s->prefix = prefix;
+  s->refresh_ms = refresh_ms > 0 ? refresh_ms : SCHEMA_REFRESH_MS_DEFAULT;
   pthread_mutex_init(&s->mu, NULL);
   s->cap = 256;
   s->slots = xcalloc(s->cap, sizeof *s->slots);
@@ -50,7 +60,7 @@ void schema_destroy(struct schema *s)
   if (!s)
     return;
   for (i = 0; i < s->cap; i++)
-    free(s->slots[i]);
+    free(s->slots[i].key);
   free(s->slots);
   pthread_mutex_destroy(&s->mu);
   free(s);
@@ -69,32 +79,39 @@ static bool make_key(const char *table, const char *name, char *k, size_t ksz, s
   return true;
 }
 
-/* caller holds mu */
-static bool has_locked(struct schema *s, const char *k, size_t n)
+/* The entry for k, or NULL. Caller holds mu. */
+static struct schema_entry *find_locked(struct schema *s, const char *k, size_t n)
 {
   size_t i = (size_t)hash_str(k, n) & (s->cap - 1);
-  while (s->slots[i]) {
-    if (!strcmp(s->slots[i], k))
-      return true;
+  while (s->slots[i].key) {
+    if (!strcmp(s->slots[i].key, k))
+      return &s->slots[i];
     i = (i + 1) & (s->cap - 1);
   }
-  return false;
+  return NULL;
 }
 
-static void add_locked(struct schema *s, const char *k, size_t n)
+/* Record that k was confirmed at now_ms. Caller holds mu. */
+static void confirm_locked(struct schema *s, const char *k, size_t n, int64_t now_ms)
 {
+  struct schema_entry *e = find_locked(s, k, n);
   size_t i;
-  if (s->n >= SCHEMA_MAX_NAMES || has_locked(s, k, n))
+  if (e) {
+    if (e->confirmed_ms < now_ms)
+      e->confirmed_ms = now_ms;
+    return;
+  }
+  if (s->n >= SCHEMA_MAX_NAMES)
     return;
   if ((s->n + 1) * 2 > s->cap) {
     size_t oldcap = s->cap, j;
-    char **old = s->slots;
+    struct schema_entry *old = s->slots;
     s->cap *= 2;
     s->slots = xcalloc(s->cap, sizeof *s->slots);
     for (j = 0; j < oldcap; j++) {
-      if (old[j]) {
-        size_t m = (size_t)hash_str(old[j], strlen(old[j])) & (s->cap - 1);
-        while (s->slots[m])
+      if (old[j].key) {
+        size_t m = (size_t)hash_str(old[j].key, strlen(old[j].key)) & (s->cap - 1);
+        while (s->slots[m].key)
           m = (m + 1) & (s->cap - 1);
         s->slots[m] = old[j];
       }
@@ -102,9 +119,10 @@ static void add_locked(struct schema *s, const char *k, size_t n)
     free(old);
   }
   i = (size_t)hash_str(k, n) & (s->cap - 1);
-  while (s->slots[i])
+  while (s->slots[i].key)
     i = (i + 1) & (s->cap - 1);
-  s->slots[i] = xstrndup(k, n);
+  s->slots[i].key = xstrndup(k, n);
+  s->slots[i].confirmed_ms = now_ms;
   s->n++;
 }
 
@@ -116,34 +134,34 @@ static bool has(struct schema *s, const char *table, const char *name)
   if (!make_key(table, name, k, sizeof k, &n))
     return false;
   pthread_mutex_lock(&s->mu);
-  r = has_locked(s, k, n);
+  r = find_locked(s, k, n) != NULL;
   pthread_mutex_unlock(&s->mu);
   return r;
 }
 
-static void add(struct schema *s, const char *table, const char *name)
+static void confirm(struct schema *s, const char *table, const char *name, int64_t now_ms)
 {
   char k[300];
   size_t n;
   if (!make_key(table, name, k, sizeof k, &n))
     return;
   pthread_mutex_lock(&s->mu);
-  add_locked(s, k, n);
+  confirm_locked(s, k, n, now_ms);
   pthread_mutex_unlock(&s->mu);
 }
 
-static enum app_result exchange(struct schema *s, struct buf *cmds, size_t ncmds,
+static enum app_result exchange(struct redis_pool *pool, struct buf *cmds, size_t ncmds,
                                 redisReply **replies, int64_t deadline_ms, struct app_err *err)
 {
   struct redis_conn *c = NULL;
   size_t nread = 0, i;
   enum app_result r;
 
-  r = redis_pool_acquire(s->pool, deadline_ms, &c, err);
+  r = redis_pool_acquire(pool, deadline_ms, &c, err);
   if (r != APP_OK)
     return r;
   r = redis_conn_exchange(c, cmds->data, cmds->len, ncmds, replies, &nread, deadline_ms, err);
-  redis_pool_release(s->pool, c);
+  redis_pool_release(pool, c);
   if (r == APP_OK) {
     for (i = 0; i < nread; i++) {
       if (redis_reply_classify(replies[i]) != RREPLY_OK) {
@@ -166,13 +184,15 @@ enum app_result schema_note(struct schema *s, const struct doc *const *docs, siz
   struct buf cmds, key;
   size_t i, k, ncmds = 0, nnew_total = 0;
   redisReply **replies = NULL;
-  bool *fresh = NULL; /* per (doc, prop): not known yet */
+  bool *fresh = NULL; /* per (doc, prop): not confirmed within refresh_ms */
   size_t *base = NULL;
   enum app_result r = APP_OK;
   char kb[300];
   size_t kn;
+  int64_t now = sink_now_ms();
 
-  /* one pass under the lock: which names are new? */
+  /* one pass under the lock: which names are new or due again? A name
+   * listed twice in the batch is sent twice; SADD does not mind. */
   base = xcalloc(n + 1, sizeof *base);
   for (i = 0; i < n; i++)
     base[i + 1] = base[i] + docs[i]->nprops;
@@ -180,10 +200,12 @@ enum app_result schema_note(struct schema *s, const struct doc *const *docs, siz
   pthread_mutex_lock(&s->mu);
   for (i = 0; i < n; i++)
     for (k = 0; k < docs[i]->nprops; k++)
-      if (make_key(docs[i]->table, docs[i]->props[k].name, kb, sizeof kb, &kn) &&
-          !has_locked(s, kb, kn)) {
-        fresh[base[i] + k] = true;
-        nnew_total++;
+      if (make_key(docs[i]->table, docs[i]->props[k].name, kb, sizeof kb, &kn)) {
+        const struct schema_entry *e = find_locked(s, kb, kn);
+        if (!e || now - e->confirmed_ms >= s->refresh_ms) {
+          fresh[base[i] + k] = true;
+          nnew_total++;
+        }
       }
   pthread_mutex_unlock(&s->mu);
   if (!nnew_total)
@@ -215,14 +237,14 @@ enum app_result schema_note(struct schema *s, const struct doc *const *docs, siz
     app_err_set(err, r, "schema set: command too large");
   } else {
     replies = xcalloc(ncmds, sizeof *replies);
-    r = exchange(s, &cmds, ncmds, replies, deadline_ms, err);
+    r = exchange(s->pool, &cmds, ncmds, replies, deadline_ms, err);
     if (r == APP_OK) {
       pthread_mutex_lock(&s->mu);
       for (i = 0; i < n; i++)
         for (k = 0; k < docs[i]->nprops; k++)
           if (fresh[base[i] + k] &&
               make_key(docs[i]->table, docs[i]->props[k].name, kb, sizeof kb, &kn))
-            add_locked(s, kb, kn);
+            confirm_locked(s, kb, kn, now);
       pthread_mutex_unlock(&s->mu);
     }
     for (i = 0; i < ncmds; i++)
@@ -238,8 +260,9 @@ done:
   return r;
 }
 
-enum app_result schema_known(struct schema *s, const char *table, const char *const *names,
-                             size_t n, bool *known, int64_t deadline_ms, struct app_err *err)
+enum app_result schema_known(struct schema *s, struct redis_pool *read_pool, const char *table,
+                             const char *const *names, size_t n, bool *known, int64_t deadline_ms,
+                             struct app_err *err)
 {
   struct buf cmds, key;
   size_t i, nask = 0, j = 0;
@@ -272,7 +295,7 @@ enum app_result schema_known(struct schema *s, const char *table, const char *co
     goto out;
   }
   replies = xcalloc(nask, sizeof *replies);
-  r = exchange(s, &cmds, nask, replies, deadline_ms, err);
+  r = exchange(read_pool, &cmds, nask, replies, deadline_ms, err);
   if (r != APP_OK)
     goto out;
   for (i = 0; i < n; i++) {
@@ -280,7 +303,7 @@ enum app_result schema_known(struct schema *s, const char *table, const char *co
       continue;
     known[i] = replies[j]->type == REDIS_REPLY_INTEGER && replies[j]->integer == 1;
     if (known[i])
-      add(s, table, names[i]);
+      confirm(s, table, names[i], sink_now_ms());
     j++;
   }
 out:

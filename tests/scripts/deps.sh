@@ -10,7 +10,7 @@ libcurl4-openssl-dev libssl-dev unixodbc-dev"
 # redis-server and postgresql are started by the tests themselves, on free
 # ports in temporary directories; the packages only provide the binaries.
 TEST_PKGS="redis-server redis-tools postgresql odbc-postgresql openssl clang
-libclang-rt-14-dev curl procps zip binutils"
+libclang-rt-14-dev curl procps zip unzip binutils"
 BENCH_PKGS="wrk hyperfine"
 
 missing() {

@@ -6,7 +6,8 @@
 #
 # BUILD_DIR holds the fuzz binaries (make fuzz-build puts them in
 # build/fuzz). Target fuzz_<name> is seeded from tests/fuzz/corpus/<name>/
-# (read only: new inputs go to BUILD_DIR/corpus/<name>, kept between runs)
+# when it exists (read only: new inputs go to BUILD_DIR/corpus/<name>, kept
+# between runs)
 # and uses tests/fuzz/<name>.dict when it exists. Crash inputs are written to
 # BUILD_DIR/artifacts/; reproduce one with `BUILD_DIR/fuzz_<name> FILE`, then
 # add it to the seed corpus once fixed (test_dataverse decodes every seed).
@@ -35,12 +36,19 @@ for t in "$@"; do
   work=$BUILD_DIR/corpus/$name
   artifacts=$BUILD_DIR/artifacts/$t
   log=$BUILD_DIR/$t.log
-  mkdir -p "$work" "$artifacts" "$seeds"
+  mkdir -p "$work" "$artifacts"
   set -- -max_total_time="$SECS" -detect_leaks=1 -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$artifacts/"
   [ -f "$ROOT/tests/fuzz/$name.dict" ] && set -- "$@" -dict="$ROOT/tests/fuzz/$name.dict"
-  echo "fuzz: $t for ${SECS}s (seeds $(ls "$seeds" | wc -l), log $log)"
-  "$bin" "$@" "$work" "$seeds" >"$log" 2>&1
+  nseeds=0
+  if [ -d "$seeds" ]; then
+    nseeds=$(ls "$seeds" | wc -l)
+    set -- "$@" "$work" "$seeds"
+  else
+    set -- "$@" "$work"
+  fi
+  echo "fuzz: $t for ${SECS}s (seeds $nseeds, log $log)"
+  "$bin" "$@" >"$log" 2>&1
   st=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)

@@ -197,8 +197,49 @@ static void test_buf(void)
   buf_cleanup(&b);
 }
 
+static void test_arena_mark(void)
+{
+  struct arena a;
+  struct arena_mark m;
+  char *keep, *p;
+  size_t i, used0;
+
+  TEST_CASE("arena mark and rewind");
+  arena_init(&a, 0);
+  keep = arena_strndup(&a, "keep me", 7);
+  arena_mark(&a, &m);
+  used0 = a.used;
+  /* small allocations, a new chunk, and a big one-off block after the mark */
+  for (i = 0; i < 2000; i++)
+    CHECK(arena_alloc(&a, 64) != NULL);
+  p = arena_alloc(&a, 300 * 1024);
+  CHECK(p != NULL);
+  memset(p, 1, 300 * 1024);
+  CHECK(a.used > used0);
+  arena_rewind(&a, &m);
+  CHECK_INTEQ(a.used, used0);
+  CHECK_STREQ(keep, "keep me");
+  /* the arena is usable after the rewind, and rewinding twice is fine */
+  p = arena_strndup(&a, "again", 5);
+  CHECK_STREQ(p, "again");
+  arena_rewind(&a, &m);
+  CHECK_INTEQ(a.used, used0);
+  /* rewind to a mark taken on an empty arena frees everything */
+  arena_cleanup(&a);
+  arena_init(&a, 0);
+  arena_mark(&a, &m);
+  CHECK(arena_alloc(&a, 100) != NULL);
+  arena_rewind(&a, &m);
+  CHECK_INTEQ(a.used, 0);
+  CHECK(arena_alloc(&a, 100) != NULL);
+  arena_reset(&a);
+  CHECK(arena_alloc(&a, 100) != NULL);
+  arena_cleanup(&a);
+}
+
 int main(void)
 {
+  test_arena_mark();
   test_roundtrips();
   test_errors();
   test_depth_and_limits();
