@@ -79,7 +79,7 @@ hasnt 'b2e3f4a5-6a7b-ef11-ac21-6045bdd4c6be' "$dir/section"
 # 07 (Delete) then 08 (older Update): still deleted
 section 'Northwind: deleted' 'Exact numbers'
 has "HTTP/1.1 404 Not Found" "$dir/section"
-has '"message": "account With Id = 01b5eeb5-455e-ee11-be6f-000d3a1aaa29 Does Not Exist"' "$dir/section"
+has '"message": "Entity '"'account'"' With Id = 01b5eeb5-455e-ee11-be6f-000d3a1aaa29 Does Not Exist"' "$dir/section"
 hasnt '+1 425 555 0199' "$dir/section"
 
 section 'Exact numbers' '== 4'

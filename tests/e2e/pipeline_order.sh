@@ -27,7 +27,7 @@ full() { # full ID NUMBER NAME REVENUE PHONE: the whole document of a created re
   printf '200 {%s,"accountid":"%s","accountnumber":"%s","createdon":"2024-11-08T08:05:06Z","name":"%s","revenue":%s,"statecode":0,"statuscode":1,"telephone1":"%s"}' \
     "$CTX" "$1" "$2" "$3" "$4" "$5"
 }
-gone() { printf '404 {"error":{"code":"0x80040217","message":"account With Id = %s Does Not Exist"}}' "$1"; }
+gone() { printf '404 {"error":{"code":"0x80040217","message":"Entity '"'account'"' With Id = %s Does Not Exist"}}' "$1"; }
 
 check_state() { # check_state ROOT
   A=/api/data/v9.2/accounts
@@ -45,8 +45,8 @@ check_state() { # check_state ROOT
   expect_read "$1" "$A($A1)/accountleads_association" \
     "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accountleads_association\",\"value\":[]}"
   expect_read "$1" "$A($A2)/accountleads_association" "200 {$L,\"value\":[{\"leadid\":\"$LEAD\"}]}"
-  expect_read "$1" "/api/data/v9.2/leads($LEAD)/accountleads_association" \
-    "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accounts\",\"value\":[{\"accountid\":\"$A2\"}]}"
+  expect_read "$1" "/api/data/v9.2/leads($LEAD)/accountleads_association?\$select=name" \
+    "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accounts(name)\",\"value\":[{\"accountid\":\"$A2\",\"name\":\"A2 v1\"}]}"
   # the tombstone keeps the Delete's version; the late update wrote nothing
   expect_eq "$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$X}" _del)/$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$X}" v:telephone1)" \
     "1/0" "X: tombstone kept, the late update did not write"

@@ -41,6 +41,8 @@ $X|X v1|N-X|P1|300|0|1|$C|t
 $P|P N3|N-P|P P2|400|0|1|$C|f
 $Q|Q N3|N-Q|Q P2|400|0|1|$C|f
 $U|U N3|U P2|||||f
+$A1|A1 v1|N-A1|P1|500|0|1|$C|f
+$A2|A2 v1|N-A2|P1|500|0|1|$C|f
 EOF
 }
 check_sql() { # check_sql LABEL
@@ -55,7 +57,7 @@ check_sql() { # check_sql LABEL
   # old values in SQL, unlike Redis where the Delete removed them.)
   expect_eq "$(pg_psql "SELECT name || '|' || telephone1 || '|' || _cdc_deleted FROM account WHERE accountid = '$Y'")" \
     "Y back|P1|false" "$1: Y revived by the newer update, the late older one ignored"
-  expect_eq "$(pg_psql "SELECT count(*) FROM account")" 7 "$1: one row per record"
+  expect_eq "$(pg_psql "SELECT count(*) FROM account")" 9 "$1: one row per record"
   expect_eq "$(pg_psql "SELECT table1 || '|' || id1 || '|' || table2 || '|' || id2 || '|' || _cdc_associated
       FROM accountleads_association ORDER BY id1" | tr '\n' ' ')" \
     "account|$A1|lead|$LEAD|false account|$A2|lead|$LEAD|true " "$1: links resolved by version"
@@ -106,7 +108,7 @@ A=/api/data/v9.2/accounts
 expect_read "$BUILD/app" "$A($R)?\$select=name,telephone1" \
   "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accounts(name,telephone1)/\$entity\",\"accountid\":\"$R\",\"name\":\"R v3\",\"telephone1\":\"R P4\"}"
 expect_read "$BUILD/app" "$A($X)" \
-  "404 {\"error\":{\"code\":\"0x80040217\",\"message\":\"account With Id = $X Does Not Exist\"}}"
+  "404 {\"error\":{\"code\":\"0x80040217\",\"message\":\"Entity 'account' With Id = $X Does Not Exist\"}}"
 
 grep -q "Sanitizer" "$dir"/*.log && bad "sanitizer report in the handler log"
 pl_finish

@@ -196,7 +196,9 @@ order_stream() {
 
   # associate/disassociate out of order: A1 associated then disassociated
   # (delivered the other way round), A2 disassociated then associated
-  # (delivered the other way round)
+  # (delivered the other way round); both accounts exist
+  msg_create "$m/17_A1" "$A1" $((T + 500)) "A1 v1" N-A1 P1 500
+  msg_create "$m/17_A2" "$A2" $((T + 500)) "A2 v1" N-A2 P1 500
   msg_relate "$m/18_A1" "$A1" $((T + 2000)) Disassociate "$LEAD"
   msg_relate "$m/19_A1" "$A1" $((T + 1000)) Associate "$LEAD"
   msg_relate "$m/18_A2" "$A2" $((T + 2000)) Associate "$LEAD"
