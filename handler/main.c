@@ -4,12 +4,20 @@
  *   from here on) -> app create/register -> open -> wait for a signal ->
  *   drain -> exit code
  *
- * Exit codes (protocol doc 1.4): 0 after SIGTERM/SIGINT and a clean drain;
- * 200 after SIGHUP or server_request_restart (the host restarts us without
- * counting an error); 1 for any fatal error (bad settings, bad
+ * Exit codes (protocol doc 1.4): 0 after SIGINT (Ctrl-C) and a clean drain;
+ * 200 after SIGTERM, SIGHUP or server_request_restart (the host restarts us
+ * without counting an error); 1 for any fatal error (bad settings, bad
  * function.json, port in use) and when in-flight requests outlive
  * CDC_SHUTDOWN_GRACE_MS. Never 0 on a failure: the host does not restart a
- * handler that exits 0. */
+ * handler that exits 0.
+ *
+ * Why SIGTERM gives 200, not 0: a SIGTERM (from an operator, a supervisor,
+ * the platform stopping the instance) does not tell us whether the host
+ * lives on. If it does, exit 0 would leave it without a worker: every later
+ * invocation fails with connection refused and Service Bus dead-letters the
+ * messages after maxDeliveryCount (tests/e2e/pipeline_sigterm.sh saw 129 of
+ * 200). 200 gets the handler started again, uncounted; when the host is
+ * going away too, the code changes nothing. */
 #include "app.h"
 #include "config.h"
 #include "functions.h"
@@ -145,12 +153,12 @@ int main(void)
   if (server_drain(srv, cfg.shutdown_grace_ms, &err) != APP_OK) {
     /* handlers are still running on their threads: freeing what they use
      * would crash them, so leave at once */
-    code = stop == SERVER_STOP_RESTART ? 200 : 1;
+    code = stop == SERVER_STOP_RESTART ? 200 : 1; /* counted: the drain failed */
     LOG_ERROR("shutdown: %s; exiting %d", err.msg, code);
     fflush(NULL);
     _exit(code);
   }
-  code = stop == SERVER_STOP_RESTART ? 200 : 0;
+  code = stop == SERVER_STOP_INTERRUPT ? 0 : 200;
   LOG_INFO("stopped; exiting %d", code);
 
 out:

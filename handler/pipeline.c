@@ -330,7 +330,9 @@ done:
   metrics_add(M_POISON_RECORDED, out->poison_recorded);
   metrics_add(M_RETRIES, out->retries);
   metrics_add(M_ROUND_TRIPS, out->round_trips);
-  if (r == APP_OK && out->newest_op_ms) {
+  /* only when something was applied: a replay of old messages (all stale)
+   * would otherwise report their age as the replica's lag */
+  if (r == APP_OK && out->newest_op_ms && out->applied) {
     int64_t age = wall_ms() - out->newest_op_ms;
     metrics_set(M_LAST_APPLY_AGE_MS, age > 0 ? (uint64_t)age : 0);
   }

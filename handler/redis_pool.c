@@ -86,15 +86,6 @@ void redis_pool_destroy(struct redis_pool *p)
   free(p);
 }
 
-static void sleep_until(int64_t when_ms)
-{
-  int64_t left;
-  while ((left = when_ms - sink_now_ms()) > 0) {
-    struct timespec ts = {(time_t)(left / 1000), (long)(left % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-  }
-}
-
 /* Give a slot back (caller holds no connection for it). */
 static void slot_free(struct redis_pool *p)
 {
@@ -123,7 +114,13 @@ static enum app_result connect_slot(struct redis_pool *p, int64_t deadline_ms,
                    (long long)(retry_at - sink_now_ms()));
       return last.code != APP_OK ? last.code : APP_ERR_IO;
     }
-    sleep_until(retry_at);
+    /* a shutdown must not wait out the backoff (sink.h) */
+    if (!sink_sleep_ms(retry_at - sink_now_ms())) {
+      if (err)
+        *err = last;
+      app_err_wrap(err, "redis: shutting down during the reconnect backoff; last error");
+      return last.code != APP_OK ? last.code : APP_ERR_IO;
+    }
   }
   cdeadline = sink_now_ms() + p->ci.connect_timeout_ms;
   if (cdeadline > deadline_ms && deadline_ms > sink_now_ms())

@@ -37,7 +37,9 @@ void redis_pool_destroy(struct redis_pool *p);
  *   anything redis_conn_open returns (IO, TLS, CONFIG, REDIS): connecting
  *                    failed; while the pool backs off, the last connect
  *                    error is returned without a new attempt if the next
- *                    attempt would come after deadline_ms. */
+ *                    attempt would come after deadline_ms, and at once
+ *                    when a shutdown (sink_cancel_all) interrupts the
+ *                    wait for the backoff. */
 APP_NODISCARD enum app_result redis_pool_acquire(struct redis_pool *p, int64_t deadline_ms,
                                                  struct redis_conn **out, struct app_err *err);
 

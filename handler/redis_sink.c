@@ -538,19 +538,25 @@ static bool conn_error_permanent(enum app_result r)
 }
 
 static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_batch *batch,
-                        size_t *idx, redisReply **replies, struct buf *out, struct sink_stats *st,
-                        struct attempt *a)
+                        int64_t budget_deadline, size_t *idx, redisReply **replies, struct buf *out,
+                        struct sink_stats *st, struct attempt *a)
 {
   struct redis_conn *conn = NULL;
   size_t n = 0, j, nread = 0;
   enum app_result r;
   struct app_err e;
-  int64_t deadline;
+  int64_t deadline = sink_now_ms() + s->connect_timeout_ms;
 
   for (j = 0; j < p->ncmds; j++)
     if (!p->cmds[j].done)
       idx[n++] = j;
-  r = redis_pool_acquire(s->pool, sink_now_ms() + s->connect_timeout_ms, &conn, &e);
+  /* waiting for a pooled slot or out the shared reconnect backoff (it
+   * grows to 5 s) must not outlast the invocation's retry budget: the
+   * attempt fails instead and the invocation answers non-2xx. A connect
+   * that does start still gets its full connect timeout (redis_pool.h). */
+  if (deadline > budget_deadline)
+    deadline = budget_deadline;
+  r = redis_pool_acquire(s->pool, deadline, &conn, &e);
   if (r != APP_OK) {
     attempt_fail(a, r, &e, conn_error_permanent(r));
     return;
@@ -670,7 +676,7 @@ enum app_result redis_sink_apply(struct redis_sink *s, const struct sink_batch *
 
     memset(&a, 0, sizeof a);
     attempt_no++;
-    run_attempt(s, &p, batch, idx, replies, &out, &st, &a);
+    run_attempt(s, &p, batch, deadline, idx, replies, &out, &st, &a);
     for (j = 0; j < p.ncmds; j++)
       if (!p.cmds[j].done)
         all = false;

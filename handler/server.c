@@ -951,7 +951,7 @@ enum server_stop server_wait(void)
       return SERVER_STOP_RESTART;
     }
     LOG_INFO("received %s: draining, then exiting", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    return SERVER_STOP_TERMINATE;
+    return sig == SIGINT ? SERVER_STOP_INTERRUPT : SERVER_STOP_TERMINATE;
   }
 }
 

@@ -147,8 +147,9 @@ void server_open(struct server *srv);
 void server_signals_init(void);
 
 enum server_stop {
-  SERVER_STOP_TERMINATE = 1, /* SIGTERM or SIGINT: drain, exit 0 */
-  SERVER_STOP_RESTART        /* SIGHUP or server_request_restart: drain, exit 200 */
+  SERVER_STOP_TERMINATE = 1, /* SIGTERM: drain, exit 200 (main.c says why) */
+  SERVER_STOP_RESTART,       /* SIGHUP or server_request_restart: drain, exit 200 */
+  SERVER_STOP_INTERRUPT      /* SIGINT (Ctrl-C): drain, exit 0 */
 };
 
 /* Wait for SIGTERM/SIGINT/SIGHUP (blocked by server_signals_init) or

@@ -1,7 +1,7 @@
 #!/bin/sh
 # server_binary.sh - the real handler binary ($BUILD/handler), driven with curl
 # the way the Functions host drives it: listens fast, GET /, 404/405/413,
-# an invocation, SIGTERM with requests in flight (they complete, exit 0),
+# an invocation, SIGTERM with requests in flight (they complete, exit 200),
 # the drain bound (exit 1), SIGHUP (exit 200), SIGINT (exit 0), bad settings
 # and bad function.json (exit 1 with a clear message), port in use (exit 1).
 set -u
@@ -118,7 +118,7 @@ expect_file_contains "$dir/h1.out" '"inv":"e2e-inv-1","fn":"Changes","msg":"mess
 expect_file_contains "$dir/h1.out" '"msg":"function Changes: serviceBusTrigger' "start-up lists the functions"
 expect_file_contains "$dir/h1.out" 'RedisConnection=<set>' "start-up logs the settings, secrets redacted"
 
-# ---- SIGTERM with requests in flight: they complete, exit 0 ----------------------
+# ---- SIGTERM with requests in flight: they complete, exit 200 --------------------
 for i in 1 2 3; do
   curl -s -m 20 -o /dev/null -w '%{http_code}' -X POST "$(url '/__sleep?ms=1500')" >"$dir/sleep$i" &
   eval "c$i=\$!"
@@ -131,7 +131,7 @@ curl -s -m 2 -o /dev/null "$(url /)"
 expect_eq "$?" 7 "new connections are refused while draining"
 wait_exit "$H" 10
 t1=$(ms)
-expect_eq "$EXIT_CODE" 0 "SIGTERM after a clean drain exits 0"
+expect_eq "$EXIT_CODE" 200 "SIGTERM after a clean drain exits 200 (the host starts it again)"
 # shellcheck disable=SC2154
 wait "$c1" "$c2" "$c3"
 for i in 1 2 3; do
@@ -141,7 +141,7 @@ log "drain took $((t1 - t0)) ms"
 [ $((t1 - t0)) -ge 700 ] && ok "the drain waited for the requests" ||
   bad "exited $((t1 - t0)) ms after SIGTERM, before the requests could finish"
 [ $((t1 - t0)) -lt 5000 ] && ok "the drain ended when they finished" || bad "drain took $((t1 - t0)) ms"
-expect_file_contains "$dir/h1.out" '"msg":"stopped; exiting 0"' "shutdown is logged"
+expect_file_contains "$dir/h1.out" '"msg":"stopped; exiting 200"' "shutdown is logged"
 
 # ---- the drain bound: a request longer than the grace period ---------------------
 port=$(free_port)
@@ -203,7 +203,7 @@ expect_eq "$EXIT_CODE" 1 "port in use exits 1"
 expect_file_contains "$dir/h8.err" "bind 127.0.0.1:$port: Address already in use" "the port clash is named"
 kill -TERM "$first"
 wait_exit "$first" 10
-expect_eq "$EXIT_CODE" 0 "the first handler is unaffected and stops cleanly"
+expect_eq "$EXIT_CODE" 200 "the first handler is unaffected and stops cleanly (SIGTERM: 200)"
 
 # a sanitizer build reports through stderr (and a non-zero exit, checked above)
 if grep -l "Sanitizer" "$dir"/h*.err >/dev/null 2>&1; then
