@@ -393,7 +393,11 @@ static enum app_result build_entity(struct arena *a, struct group_work *w,
       r->ndocs++;
       vmax(r->version, d->version_text);
       if (d->op == CDC_OP_DELETE) {
+        /* a Delete is a full row without columns: every column is NULL as
+         * of it, so a later re-create does not bring back the values the
+         * record had before it was deleted (as in Redis) */
         vmax(r->deleted_version, d->version_text);
+        vmax(r->full_version, d->version_text);
         continue;
       }
       if (d->needs_reread) {
@@ -645,7 +649,7 @@ enum app_result sql_plan_fill_full_rows(struct arena *a, struct sql_group *g,
   /* every column a full-row change did not write is NULL as of it */
   for (i = 0; i < g->nrows; i++) {
     struct sql_row *r = &g->rows[i];
-    if (!r->full_version[0] || strcmp(r->full_version, r->deleted_version) <= 0)
+    if (!r->full_version[0] || strcmp(r->full_version, r->deleted_version) < 0)
       continue;
     for (j = 0; j < g->ncols; j++) {
       struct sql_cell *c = &r->cells[j];

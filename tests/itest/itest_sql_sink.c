@@ -327,9 +327,11 @@ static void case_deletes(struct sql_sink *s)
   CHECK_MSG(wr(s, &t[1], 1, 10000, NULL, &e) == APP_OK, "%s", e.msg);
   CHECK_MSG(wr(s, &t[2], 1, 10000, &st, &e) == APP_OK, "%s", e.msg);
   CHECK_INTEQ(st.applied, 0);
-  CHECK_STREQ(
-      q1("SELECT _cdc_deleted::text || ' ' || name FROM t_del WHERE accountid = '" ID(20) "'"),
-      "true alive");
+  /* the tombstone row keeps no column values: a Delete nulls them as of
+   * its version, so a later re-create cannot bring them back */
+  CHECK_STREQ(q1("SELECT _cdc_deleted::text || ' ' || coalesce(name, 'null') FROM t_del WHERE "
+                 "accountid = '" ID(20) "'"),
+              "true null");
   CHECK_STREQ(q1("SELECT _cdc_deleted_version FROM t_del"), t[1]->d.version_text);
   free_docs(t, 3);
 
