@@ -182,8 +182,8 @@ static int render(const struct map_config *cfg, const char *path, const char *ct
 /* Median microseconds per message of `rounds` rounds of `runs` messages,
  * one arena reset between messages. */
 static int timed(const struct map_config *cfg, struct arena *a, struct buf *out, const char *ct,
-                 const char *body, size_t len, enum stage upto, int runs, int rounds,
-                 double *med, double *out_us)
+                 const char *body, size_t len, enum stage upto, int runs, int rounds, double *med,
+                 double *out_us)
 {
   struct app_err err;
   int r, k;
@@ -256,8 +256,7 @@ int main(int argc, char **argv)
   med = calloc((size_t)rounds, sizeof *med);
   if (!med)
     return 1;
-  printf("mapping: %s; median of %d rounds x %d messages\n", map_config_source(cfg), rounds,
-         runs);
+  printf("mapping: %s; median of %d rounds x %d messages\n", map_config_source(cfg), rounds, runs);
   printf("%-58s %6s %8s %8s %8s %6s %6s %6s %7s %8s\n", "message", "bytes", "dec_us", "map_us",
          "rend_us", "fresh", "chunks", "heap", "arenaKB", "verdict");
   for (; i < argc && !rc; i++) {
@@ -308,8 +307,7 @@ int main(int argc, char **argv)
              timed(cfg, &a, &out, ct, body, len, ST_RENDER, runs, rounds, med, &rend_us);
         if (!rc)
           printf("%-58s %6zu %8.2f %8.2f %8.2f %6zu %6.2f %6s %7.1f %8s\n", name, len, dec_us,
-                 map_us, rend_us, fresh, chunks, heaps, (double)used / 1024,
-                 map_verdict_str(v));
+                 map_us, rend_us, fresh, chunks, heaps, (double)used / 1024, map_verdict_str(v));
       }
     }
     buf_cleanup(&out);
