@@ -1153,7 +1153,11 @@ enum app_result docmap_build(const struct docmap_rules *r, struct arena *a,
   switch (ch->op) {
   case CDC_OP_DELETE: break;
   case CDC_OP_ASSOCIATE:
-  case CDC_OP_DISASSOCIATE: res = build_related(&c, out); break;
+  case CDC_OP_DISASSOCIATE:
+    /* truncated: the relationship and related records were dropped */
+    if (!ch->needs_reread)
+      res = build_related(&c, out);
+    break;
   case CDC_OP_CREATE:
   case CDC_OP_UPDATE:
   case CDC_OP_UPSERT:
