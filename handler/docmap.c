@@ -241,6 +241,15 @@ static char *json_str_arena(struct arena *a, const char *s, size_t n, size_t *ou
   return p;
 }
 
+/* null, or a cleared multi-select (an empty collection, see convert) */
+static bool value_is_null(const struct dv_value *v)
+{
+  if (v->kind == DV_ALIASED && v->nitems)
+    v = &v->items[0];
+  return v->kind == DV_NULL ||
+         ((v->kind == DV_ARRAY || v->kind == DV_MULTISELECT) && v->nitems == 0);
+}
+
 static const struct docmap_column *find_rule(const struct docmap_rules *r, const char *name)
 {
   size_t lo = 0, hi = r->ncols;
@@ -696,6 +705,15 @@ static enum app_result convert(struct ctx *c, const struct dv_value *v, const ch
 
   if (v->kind == DV_ALIASED && v->nitems)
     v = &v->items[0];
+  if (v->kind == DV_ARRAY && !v->nitems) {
+    /* An empty array carries no element type, but the only collection a
+     * column holds is a multi-select (OptionSetValueCollection; party lists
+     * are EntityCollections): a caller that clears one with an empty
+     * collection sends [], and the Web API shows the column as null. */
+    set_literal(p, DOC_NULL, "null");
+    p->type = DOC_T_MULTI;
+    return APP_OK;
+  }
   switch (v->kind) {
   case DV_NULL:
     set_literal(p, DOC_NULL, "null");
@@ -898,7 +916,7 @@ static enum app_result make_prop(struct ctx *c, const struct dv_attr *at,
 
   if (v->kind == DV_ENTITYREF && v->ref.name)
     formatted = v->ref.name;
-  if (v->kind == DV_NULL)
+  if (value_is_null(v))
     formatted = NULL; /* nothing to format; a stale entry must not leak through */
 
   if (rule && rule->mask != DOCMAP_MASK_NONE && p->kind != DOC_NULL) {
@@ -1038,7 +1056,7 @@ static enum app_result build_props(struct ctx *c, struct doc *d)
 
     if (rule && (rule->flags & DOCMAP_COL_REQUIRED)) {
       required_seen[rule - r->cols] = true;
-      if (at->value.kind == DV_NULL)
+      if (value_is_null(&at->value))
         return fail(c, APP_ERR_INPUT, at->name, "required column is null");
     }
     if (is_key) {

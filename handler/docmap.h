@@ -8,7 +8,8 @@
  *   string                 "text" (JSON-escaped), type GUID when it looks like one
  *   int / BigInt / decimal the lexeme as sent (9007199254740993, 1.0000000000)
  *   Money, OptionSetValue  the lexeme of Value
- *   multi-select           "100000000,100000002" (null when null)
+ *   multi-select           "100000000,100000002" (null when null or cleared: a
+ *                          column holding an empty array [] is a cleared multi-select)
  *   date                   "2024-11-08T08:05:06Z"; ".123" only when the ms are not 0;
  *                          "2024-12-31" for date-only columns
  *   EntityReference        property "_<name>_value" = GUID, annotations
