@@ -32,6 +32,7 @@
 #include "../../handler/docjson.h"
 #include "../../handler/json.h"
 #include "../../handler/mapping.h"
+#include "../fuzz/pipeline_harness.h"
 #include "check.h"
 
 #include <dirent.h>
@@ -927,6 +928,30 @@ static void test_coverage(char **cases, size_t ncases)
   free(fx);
 }
 
+/* Every seed of the pipeline fuzz corpus (the golden cases and the inputs
+ * that once broke an invariant) passes the fuzz target's invariants. */
+static void test_fuzz_corpus(void)
+{
+  char **seeds;
+  size_t n = list_dir("tests/fuzz/corpus/pipeline", ".bin", &seeds), i;
+
+  TEST_CASE("fuzz corpus");
+  CHECK_MSG(n >= 40, "only %zu seeds in tests/fuzz/corpus/pipeline", n);
+  for (i = 0; i < n; i++) {
+    char rel[512];
+    size_t len = 0;
+    char *data;
+    snprintf(rel, sizeof rel, "tests/fuzz/corpus/pipeline/%s.bin", seeds[i]);
+    data = read_rel(rel, &len);
+    pipeline_harness_run((const uint8_t *)data, len); /* aborts on a violation */
+    check_count++;
+    free(data);
+    free(seeds[i]);
+  }
+  free(seeds);
+  pipeline_harness_free();
+}
+
 int main(void)
 {
   struct app_err err;
@@ -951,6 +976,7 @@ int main(void)
     free(cases[i]);
   }
   free(cases);
+  test_fuzz_corpus();
   fprintf(stderr, "golden cases: %zu\n", ncases);
   map_config_free(shipped);
   map_config_free(rich);
