@@ -241,6 +241,19 @@ static char *json_str_arena(struct arena *a, const char *s, size_t n, size_t *ou
   return p;
 }
 
+/* [a-z][a-z0-9_]*, at most DOCMAP_MAX_NAME bytes: a Dataverse logical name */
+static bool is_logical_name(const char *s)
+{
+  size_t i;
+  if (!(s[0] >= 'a' && s[0] <= 'z'))
+    return false;
+  for (i = 1; s[i]; i++)
+    if (i >= DOCMAP_MAX_NAME ||
+        !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+      return false;
+  return true;
+}
+
 /* null, or a cleared multi-select (an empty collection, see convert) */
 static bool value_is_null(const struct dv_value *v)
 {
@@ -1070,6 +1083,14 @@ static enum app_result build_props(struct ctx *c, struct doc *d)
         continue;
       if (!r->keep_all && !(rule && (rule->flags & DOCMAP_COL_KEEP)))
         continue;
+      /* Dataverse sends logical names only. Anything else would become a
+       * property that collides with "@odata.etag" or an annotation
+       * ("name@OData...") and a Redis field or SQL column nobody asked for. */
+      if (!is_logical_name(at->name))
+        return fail(c, APP_ERR_INPUT, NULL,
+                    "column \"%.60s\" is not a logical name (lower-case letters, digits and "
+                    "'_', starting with a letter, at most %d bytes)",
+                    at->name, DOCMAP_MAX_NAME);
       APP_RETURN_IF_FAILED(make_prop(c, at, rule, &props[k]));
     }
     if (!nameset_add(&names, props[k].name, k, &dup))

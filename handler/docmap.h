@@ -107,7 +107,9 @@ struct docmap_rules {
  *                   match the record id, a column appears twice, two columns
  *                   map to one property name, a date is outside years
  *                   0001-9999, a value is malformed or nested deeper than
- *                   DOCMAP_MAX_DEPTH; err names the table, record and column
+ *                   DOCMAP_MAX_DEPTH, a written column name is not a logical
+ *                   name ([a-z][a-z0-9_]*, at most DOCMAP_MAX_NAME bytes);
+ *                   err names the table, record and column
  *   APP_ERR_LIMIT   the arena ceiling or DOCMAP_MAX_VALUE_BYTES was reached
  *   APP_ERR_NOMEM   OpenSSL could not hash (its error text is in err) */
 APP_NODISCARD enum app_result docmap_build(const struct docmap_rules *r, struct arena *a,

@@ -928,6 +928,82 @@ static void test_coverage(char **cases, size_t ncases)
   free(fx);
 }
 
+/* Messages made from the cases that must be poison, with the reason the
+ * pipeline records (decode or map error text). */
+struct poison_case {
+  const char *name;
+  const char *from; /* golden case */
+  const char *find; /* replaced once in its body */
+  const char *with;
+  const char *ct;
+  const char *expect; /* start of "decode: ..." or "map: ..." */
+};
+
+static const struct poison_case poison_cases[] = {
+    {"a column named like the etag", "create_account", "\"key\":\"telephone1\"",
+     "\"key\":\"@odata.etag\"", "application/json",
+     "map: table account record 5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1: column \"@odata.etag\" "
+     "is not a logical name (lower-case letters, digits and '_', starting with a letter, at most "
+     "128 bytes)"},
+    {"a column named like an annotation", "update_with_money_optionset_multiselect_lookup_dates",
+     "\"key\": \"description\"", "\"key\": \"new_regions@OData.Community.Display.V1.x\"",
+     "application/json",
+     "map: table opportunity record 2f4e6a8c-787b-ef11-ac21-6045bdd4c6be: column "
+     "\"new_regions@OData.Community.Display.V1.x\" is not a logical name"},
+    {"an upper-case column in a post image", "create_contact_with_postimage",
+     "\"key\":\"new_creditscore\"", "\"key\":\"New_CreditScore\"", "application/json",
+     "map: table contact record 0c1d2e3f-4a5b-ef11-8a69-000d3a30b0c1: column \"New_CreditScore\" "
+     "is not a logical name"},
+    {"the key column holding another id", "create_account",
+     "\"key\":\"accountid\",\"value\":\"5f1c7a2e", "\"key\":\"accountid\",\"value\":\"5f1c7a2f",
+     "application/json",
+     "map: table account record 5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1: column accountid: primary "
+     "key column does not hold the record id"},
+    {"a post image of another record", "update_contact_partial",
+     "\"2024-11-12T14:21:09+00:00\"\n          }\n        ],\n        \"Id\": \"6d81597f",
+     "\"2024-11-12T14:21:09+00:00\"\n          }\n        ],\n        \"Id\": \"6d81597e",
+     "application/json",
+     "map: table contact record 6d81597f-2b4e-ef11-a317-000d3a2c9e1b: post image is for record "
+     "6d81597e-2b4e-ef11-a317-000d3a2c9e1b"},
+    {"a related record without a GUID", "associate",
+     "\"Id\":\"b2e3f4a5-6a7b-ef11-ac21-6045bdd4c6be\"", "\"Id\":\"b2e3f4a5\"", "application/json",
+     "decode: InputParameters[2].value[1].Id (key \"RelatedEntities\"): expected a GUID string, "
+     "got \"b2e3f4a5\""},
+    {"binary XML", "setstate", "{", "{", "application/msbin1",
+     "decode: content type application/msbin1: the body is .NET binary XML"},
+};
+
+static void test_poison(void)
+{
+  size_t i;
+  TEST_CASE("poison");
+  for (i = 0; i < sizeof poison_cases / sizeof poison_cases[0]; i++) {
+    const struct poison_case *pc = &poison_cases[i];
+    char rel[512];
+    size_t len;
+    char *body, *at;
+    struct buf b;
+    struct outcome o;
+
+    snprintf(rel, sizeof rel, "tests/fixtures/golden/%s.in.json", pc->from);
+    body = read_rel(rel, &len);
+    at = strstr(body, pc->find);
+    CHECK_MSG(at != NULL, "%s: \"%s\" not in %s", pc->name, pc->find, rel);
+    if (at) {
+      buf_init(&b, 0);
+      put_bytes(&b, body, (size_t)(at - body));
+      put(&b, "%s%s", pc->with, at + strlen(pc->find));
+      run(shipped, pc->ct, b.data, b.len, false, &o);
+      CHECK_MSG(o.rc != APP_OK && strncmp(o.err, pc->expect, strlen(pc->expect)) == 0,
+                "%s: got %s: %s\n  expected: %s", pc->name, app_result_str(o.rc), o.err,
+                pc->expect);
+      outcome_free(&o);
+      buf_cleanup(&b);
+    }
+    free(body);
+  }
+}
+
 /* Every seed of the pipeline fuzz corpus (the golden cases and the inputs
  * that once broke an invariant) passes the fuzz target's invariants. */
 static void test_fuzz_corpus(void)
@@ -976,6 +1052,7 @@ int main(void)
     free(cases[i]);
   }
   free(cases);
+  test_poison();
   test_fuzz_corpus();
   fprintf(stderr, "golden cases: %zu\n", ncases);
   map_config_free(shipped);
