@@ -1,12 +1,18 @@
 /* pipebench - decode + map (+ render) time and allocations per message.
  *
  *   pipebench [-n RUNS] [-r ROUNDS] [-m MAPPING] FILE...
- *       for each message file: the median time per message of dv_decode,
- *       of dv_decode + map_change, and of dv_decode + map_change +
- *       docjson_render (all annotations), each the median of ROUNDS rounds
- *       of RUNS messages; arena chunks (mallocs) of one message into a
- *       fresh arena; arena chunks and heap allocations per message when
- *       one arena and one output buffer are reused, as a worker does.
+ *       for each message file, per message (medians of ROUNDS rounds of
+ *       RUNS messages, thread CPU time):
+ *         dec_us   dv_decode
+ *         map_us   dv_decode + map_change
+ *         rend_us  dv_decode + map_change + docjson_render (all annotations)
+ *         wall_us  wall time of dv_decode + map_change
+ *       and the allocations: fresh = arena chunks (mallocs) of one message
+ *       into a new arena; chunks and heap = arena chunks and all heap
+ *       allocations (malloc/calloc/realloc: arena chunks, scratch buffers,
+ *       OpenSSL contexts) per message when one arena and one output buffer
+ *       are reused, as a worker thread does; arenaKB = arena bytes of one
+ *       message.
  *   pipebench --render [-m MAPPING] [-a] [-t CONTENT_TYPE] [-T] FILE
  *       print the document one message maps to (-a: with every
  *       annotation; -T: as if MessageMaxSizeExceeded was set), or the
@@ -14,8 +20,8 @@
  *
  * MAPPING is a mapping file (default: the built-in defaults); a file that
  * uses "hash" masking reads its salt from the app setting it names (the
- * environment). Timing is CLOCK_MONOTONIC over whole rounds; run it on an
- * idle machine and compare medians of several runs.
+ * environment). The three stages are timed in turn within each round, so
+ * they see the same machine conditions; compare medians of several runs.
  *
  * Heap allocations are counted by wrapping malloc/calloc/realloc (glibc's
  * __libc_* entry points); under AddressSanitizer the wrappers are left out
@@ -93,10 +99,10 @@ static char *read_file(const char *path, size_t *out_len)
   return data;
 }
 
-static double now_us(void)
+static double now_us(clockid_t clock)
 {
   struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
@@ -179,27 +185,42 @@ static int render(const struct map_config *cfg, const char *path, const char *ct
   return rc;
 }
 
-/* Median microseconds per message of `rounds` rounds of `runs` messages,
- * one arena reset between messages. */
+/* Per-message medians over `rounds` rounds. Each round runs `runs`
+ * messages up to each stage in turn (one arena reset between messages), so
+ * the three stages see the same machine conditions. cpu[stage] is thread
+ * CPU time (what the handler spends, little affected by other processes on
+ * the machine); *wall is the wall time of decode + map. scratch holds
+ * 4 * rounds doubles. */
 static int timed(const struct map_config *cfg, struct arena *a, struct buf *out, const char *ct,
-                 const char *body, size_t len, enum stage upto, int runs, int rounds, double *med,
-                 double *out_us)
+                 const char *body, size_t len, int runs, int rounds, double *scratch, double cpu[3],
+                 double *wall)
 {
   struct app_err err;
-  int r, k;
+  double *per[4];
+  int r, k, st, i;
+
+  for (i = 0; i < 4; i++)
+    per[i] = scratch + (size_t)i * (size_t)rounds;
   for (r = 0; r < rounds; r++) {
-    double t0 = now_us();
-    for (k = 0; k < runs; k++) {
-      arena_reset(a);
-      if (one(cfg, a, ct, body, len, false, upto, out, NULL, &err)) {
-        fprintf(stderr, "pipebench: %s\n", err.msg);
-        return 1;
+    for (st = ST_DECODE; st <= ST_RENDER; st++) {
+      double c0 = now_us(CLOCK_THREAD_CPUTIME_ID), w0 = now_us(CLOCK_MONOTONIC);
+      for (k = 0; k < runs; k++) {
+        arena_reset(a);
+        if (one(cfg, a, ct, body, len, false, (enum stage)st, out, NULL, &err)) {
+          fprintf(stderr, "pipebench: %s\n", err.msg);
+          return 1;
+        }
       }
+      per[st][r] = (now_us(CLOCK_THREAD_CPUTIME_ID) - c0) / runs;
+      if (st == ST_MAP)
+        per[3][r] = (now_us(CLOCK_MONOTONIC) - w0) / runs;
     }
-    med[r] = (now_us() - t0) / runs;
   }
-  qsort(med, (size_t)rounds, sizeof *med, cmp_double);
-  *out_us = med[rounds / 2];
+  for (i = 0; i < 4; i++)
+    qsort(per[i], (size_t)rounds, sizeof *per[i], cmp_double);
+  for (i = 0; i < 3; i++)
+    cpu[i] = per[i][rounds / 2];
+  *wall = per[3][rounds / 2];
   return 0;
 }
 
@@ -253,18 +274,18 @@ int main(int argc, char **argv)
     return rc;
   }
 
-  med = calloc((size_t)rounds, sizeof *med);
+  med = calloc(4 * (size_t)rounds, sizeof *med);
   if (!med)
     return 1;
   printf("mapping: %s; median of %d rounds x %d messages\n", map_config_source(cfg), rounds, runs);
-  printf("%-58s %6s %8s %8s %8s %6s %6s %6s %7s %8s\n", "message", "bytes", "dec_us", "map_us",
-         "rend_us", "fresh", "chunks", "heap", "arenaKB", "verdict");
+  printf("%-58s %6s %7s %7s %7s %8s %5s %6s %5s %7s %s\n", "message", "bytes", "dec_us", "map_us",
+         "rend_us", "wall_us", "fresh", "chunks", "heap", "arenaKB", "verdict");
   for (; i < argc && !rc; i++) {
     struct arena a;
     struct buf out;
     enum map_verdict v = MAP_ACCEPT;
     size_t len = 0, fresh, chunks0, heap0, used;
-    double dec_us, map_us, rend_us;
+    double cpu[3], wall;
     const int reps = 1000;
     int k;
     char *body = read_file(argv[i], &len);
@@ -302,12 +323,11 @@ int main(int argc, char **argv)
           snprintf(heaps, sizeof heaps, "%.2f", heap);
         else
           snprintf(heaps, sizeof heaps, "-");
-        rc = timed(cfg, &a, &out, ct, body, len, ST_DECODE, runs, rounds, med, &dec_us) ||
-             timed(cfg, &a, &out, ct, body, len, ST_MAP, runs, rounds, med, &map_us) ||
-             timed(cfg, &a, &out, ct, body, len, ST_RENDER, runs, rounds, med, &rend_us);
+        rc = timed(cfg, &a, &out, ct, body, len, runs, rounds, med, cpu, &wall);
         if (!rc)
-          printf("%-58s %6zu %8.2f %8.2f %8.2f %6zu %6.2f %6s %7.1f %8s\n", name, len, dec_us,
-                 map_us, rend_us, fresh, chunks, heaps, (double)used / 1024, map_verdict_str(v));
+          printf("%-58s %6zu %7.2f %7.2f %7.2f %8.2f %5zu %6.2f %5s %7.1f %s\n", name, len, cpu[0],
+                 cpu[1], cpu[2], wall, fresh, chunks, heaps, (double)used / 1024,
+                 map_verdict_str(v));
       }
     }
     buf_cleanup(&out);
