@@ -241,6 +241,28 @@ static char *json_str_arena(struct arena *a, const char *s, size_t n, size_t *ou
   return p;
 }
 
+/* [a-z][a-z0-9_]*, at most DOCMAP_MAX_NAME bytes: a Dataverse logical name */
+static bool is_logical_name(const char *s)
+{
+  size_t i;
+  if (!(s[0] >= 'a' && s[0] <= 'z'))
+    return false;
+  for (i = 1; s[i]; i++)
+    if (i >= DOCMAP_MAX_NAME ||
+        !((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+      return false;
+  return true;
+}
+
+/* null, or a cleared multi-select (an empty collection, see convert) */
+static bool value_is_null(const struct dv_value *v)
+{
+  if (v->kind == DV_ALIASED && v->nitems)
+    v = &v->items[0];
+  return v->kind == DV_NULL ||
+         ((v->kind == DV_ARRAY || v->kind == DV_MULTISELECT) && v->nitems == 0);
+}
+
 static const struct docmap_column *find_rule(const struct docmap_rules *r, const char *name)
 {
   size_t lo = 0, hi = r->ncols;
@@ -696,6 +718,15 @@ static enum app_result convert(struct ctx *c, const struct dv_value *v, const ch
 
   if (v->kind == DV_ALIASED && v->nitems)
     v = &v->items[0];
+  if (v->kind == DV_ARRAY && !v->nitems) {
+    /* An empty array carries no element type, but the only collection a
+     * column holds is a multi-select (OptionSetValueCollection; party lists
+     * are EntityCollections): a caller that clears one with an empty
+     * collection sends [], and the Web API shows the column as null. */
+    set_literal(p, DOC_NULL, "null");
+    p->type = DOC_T_MULTI;
+    return APP_OK;
+  }
   switch (v->kind) {
   case DV_NULL:
     set_literal(p, DOC_NULL, "null");
@@ -898,7 +929,7 @@ static enum app_result make_prop(struct ctx *c, const struct dv_attr *at,
 
   if (v->kind == DV_ENTITYREF && v->ref.name)
     formatted = v->ref.name;
-  if (v->kind == DV_NULL)
+  if (value_is_null(v))
     formatted = NULL; /* nothing to format; a stale entry must not leak through */
 
   if (rule && rule->mask != DOCMAP_MASK_NONE && p->kind != DOC_NULL) {
@@ -1038,7 +1069,7 @@ static enum app_result build_props(struct ctx *c, struct doc *d)
 
     if (rule && (rule->flags & DOCMAP_COL_REQUIRED)) {
       required_seen[rule - r->cols] = true;
-      if (at->value.kind == DV_NULL)
+      if (value_is_null(&at->value))
         return fail(c, APP_ERR_INPUT, at->name, "required column is null");
     }
     if (is_key) {
@@ -1052,6 +1083,14 @@ static enum app_result build_props(struct ctx *c, struct doc *d)
         continue;
       if (!r->keep_all && !(rule && (rule->flags & DOCMAP_COL_KEEP)))
         continue;
+      /* Dataverse sends logical names only. Anything else would become a
+       * property that collides with "@odata.etag" or an annotation
+       * ("name@OData...") and a Redis field or SQL column nobody asked for. */
+      if (!is_logical_name(at->name))
+        return fail(c, APP_ERR_INPUT, NULL,
+                    "column \"%.60s\" is not a logical name (lower-case letters, digits and "
+                    "'_', starting with a letter, at most %d bytes)",
+                    at->name, DOCMAP_MAX_NAME);
       APP_RETURN_IF_FAILED(make_prop(c, at, rule, &props[k]));
     }
     if (!nameset_add(&names, props[k].name, k, &dup))
@@ -1153,7 +1192,11 @@ enum app_result docmap_build(const struct docmap_rules *r, struct arena *a,
   switch (ch->op) {
   case CDC_OP_DELETE: break;
   case CDC_OP_ASSOCIATE:
-  case CDC_OP_DISASSOCIATE: res = build_related(&c, out); break;
+  case CDC_OP_DISASSOCIATE:
+    /* truncated: the relationship and related records were dropped */
+    if (!ch->needs_reread)
+      res = build_related(&c, out);
+    break;
   case CDC_OP_CREATE:
   case CDC_OP_UPDATE:
   case CDC_OP_UPSERT:

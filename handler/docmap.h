@@ -8,7 +8,8 @@
  *   string                 "text" (JSON-escaped), type GUID when it looks like one
  *   int / BigInt / decimal the lexeme as sent (9007199254740993, 1.0000000000)
  *   Money, OptionSetValue  the lexeme of Value
- *   multi-select           "100000000,100000002" (null when null)
+ *   multi-select           "100000000,100000002" (null when null or cleared: a
+ *                          column holding an empty array [] is a cleared multi-select)
  *   date                   "2024-11-08T08:05:06Z"; ".123" only when the ms are not 0;
  *                          "2024-12-31" for date-only columns
  *   EntityReference        property "_<name>_value" = GUID, annotations
@@ -106,7 +107,9 @@ struct docmap_rules {
  *                   match the record id, a column appears twice, two columns
  *                   map to one property name, a date is outside years
  *                   0001-9999, a value is malformed or nested deeper than
- *                   DOCMAP_MAX_DEPTH; err names the table, record and column
+ *                   DOCMAP_MAX_DEPTH, a written column name is not a logical
+ *                   name ([a-z][a-z0-9_]*, at most DOCMAP_MAX_NAME bytes);
+ *                   err names the table, record and column
  *   APP_ERR_LIMIT   the arena ceiling or DOCMAP_MAX_VALUE_BYTES was reached
  *   APP_ERR_NOMEM   OpenSSL could not hash (its error text is in err) */
 APP_NODISCARD enum app_result docmap_build(const struct docmap_rules *r, struct arena *a,

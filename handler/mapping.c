@@ -1640,7 +1640,11 @@ enum app_result map_change(const struct map_config *cfg, struct arena *a,
   if (!ch->id || !is_guid_text(ch->id))
     return app_err_set(err, APP_ERR_INPUT, "table %s: record id \"%.60s\" is not a GUID", ch->table,
                        ch->id ? ch->id : "(none)");
-  if (ch->op == CDC_OP_ASSOCIATE || ch->op == CDC_OP_DISASSOCIATE) {
+  /* A truncated context lost its Relationship with the InputParameters:
+   * the filter cannot be applied, and the record gets a re-read marker
+   * (harmless if the relationship was not wanted) instead of becoming
+   * poison for a part Dataverse dropped. */
+  if ((ch->op == CDC_OP_ASSOCIATE || ch->op == CDC_OP_DISASSOCIATE) && !ch->needs_reread) {
     bool kept = t->all_relationships;
     if (!ch->relationship || !*ch->relationship)
       return app_err_set(err, APP_ERR_INPUT, "table %s record %s: %s without a relationship name",
