@@ -47,9 +47,11 @@ enum docmap_mask { DOCMAP_MASK_NONE = 0, DOCMAP_MASK_HASH, DOCMAP_MASK_REDACT };
 
 /* How a registered post image is used (mapping option "post_image"). */
 enum docmap_image {
-  DOCMAP_IMAGE_FULL = 0, /* the image holds every column: merge it, full_row = true */
-  DOCMAP_IMAGE_PARTIAL,  /* the image holds some columns: merge them, full_row unchanged */
-  DOCMAP_IMAGE_IGNORE    /* do not use post images */
+  /* the default: an image may have been registered with selected columns
+   * only, and treating it as the whole row would let sinks clear the others */
+  DOCMAP_IMAGE_PARTIAL = 0, /* the image holds some columns: merge them, full_row unchanged */
+  DOCMAP_IMAGE_FULL,        /* the image holds every column: merge it, full_row = true */
+  DOCMAP_IMAGE_IGNORE       /* do not use post images */
 };
 
 /* docmap_column.flags */
