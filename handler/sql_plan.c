@@ -221,14 +221,29 @@ static bool ends_with(const char *s, const char *suffix)
   return n >= m && !memcmp(s + n - m, suffix, m);
 }
 
+/* The sink's own columns. Only these exact names are reserved: a lookup of
+ * a solution whose publisher prefix is "cdc" is "_cdc_<name>_value" and is
+ * a column like any other. */
+static bool reserved_name(const char *name)
+{
+  static const char *const names[] = {"_cdc_version",      "_cdc_deleted",     "_cdc_deleted_version",
+                                      "_cdc_full_version", "_cdc_reread_version", "_cdc_updated_at",
+                                      "_cdc_deleted_at",   "_cdc_associated"};
+  size_t i;
+  for (i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcmp(name, names[i]))
+      return true;
+  return false;
+}
+
 static enum app_result check_name(const struct doc *d, size_t di, const char *name,
                                   size_t max_ident, struct app_err *err)
 {
   const char *why = NULL;
   if (!name || !*name)
     why = "is empty";
-  else if (!strncmp(name, "_cdc_", 5))
-    why = "uses the reserved prefix _cdc_";
+  else if (reserved_name(name))
+    why = "is the name of one of the sink's own _cdc_ columns";
   else if (ends_with(name, VERSION_SUFFIX))
     why = "ends with the reserved suffix " VERSION_SUFFIX;
   else if (strlen(name) + strlen(VERSION_SUFFIX) > max_ident)

@@ -201,6 +201,18 @@ static void groups_and_links(void)
   free_all(t, 4);
 }
 
+static void cdc_publisher_prefix(void)
+{
+  struct tdoc *t[1];
+  struct sql_plan p;
+  struct app_err e;
+  TEST_CASE("a lookup of a solution with publisher prefix cdc is an ordinary column");
+  t[0] = td_new(CDC_OP_UPDATE, "account", "accountid", K1, 1000, 1);
+  td_prop(t[0], "_cdc_regionid_value", DOC_STRING, DOC_T_GUID, "\"" K2 "\"", K2);
+  CHECK_MSG(plan(t, 1, &p, &e) == APP_OK, "%s", e.msg);
+  free(t[0]);
+}
+
 static void bad_input(void)
 {
   static const struct {
@@ -208,7 +220,8 @@ static void bad_input(void)
     enum doc_kind kind;
     enum doc_type type;
   } cases[] = {
-      {"reserved prefix", "_cdc_deleted", "true", "true", "reserved prefix", DOC_BOOL, DOC_T_BOOL},
+      {"reserved column", "_cdc_deleted", "true", "true", "the sink's own _cdc_ columns", DOC_BOOL,
+       DOC_T_BOOL},
       {"reserved suffix", "name__v", "\"x\"", "x", "reserved suffix", DOC_STRING, DOC_T_TEXT},
       {"too long", "a_very_long_property_name_that_does_not_fit_postgres_63_bytes", "1", "1",
        "too long", DOC_NUMBER, DOC_T_INT},
@@ -313,6 +326,7 @@ int main(void)
   collapse();
   groups_and_links();
   bad_input();
+  cdc_publisher_prefix();
   diagnostics();
   arena_cleanup(&a);
   return check_report("test_sql_plan");
