@@ -436,6 +436,28 @@ static enum app_result plan_build(struct plan *p, const struct redis_sink *s,
   return r;
 }
 
+enum app_result redis_sink_doc_commands(const struct redis_sink *s, const struct doc *d,
+                                        struct buf *out, struct app_err *err)
+{
+  const struct doc *docs[1];
+  struct sink_batch batch;
+  struct plan p;
+  enum app_result r;
+
+  docs[0] = d;
+  memset(&batch, 0, sizeof batch);
+  batch.docs = docs;
+  batch.ndocs = 1;
+  memset(&p, 0, sizeof p);
+  buf_init(&p.all, SINK_MAX_PIPELINE_BYTES);
+  r = plan_build(&p, s, &batch, err);
+  if (r == APP_OK && buf_append(out, p.all.data ? p.all.data : "", p.all.len) != APP_OK)
+    r = app_err_set(err, APP_ERR_LIMIT, "redis sink: commands larger than the output buffer");
+  free(p.cmds);
+  buf_cleanup(&p.all);
+  return r;
+}
+
 /* ---- one attempt ---- */
 
 struct attempt {

@@ -66,6 +66,16 @@ void redis_sink_destroy(struct redis_sink *s);
 APP_NODISCARD enum app_result redis_sink_apply(struct redis_sink *s, const struct sink_batch *batch,
                                                struct sink_stats *out_stats, struct app_err *err);
 
+/* Append to out the commands (RESP, exactly the bytes redis_sink_apply
+ * would pipeline) that write document d: one EVALSHA of the apply script,
+ * or several for a relationship or a re-read marker. For tools: the
+ * benchmark replays them with redis-benchmark as the Redis floor. Results:
+ * APP_OK, APP_ERR_INPUT (d cannot be written: bad table/id/relationship
+ * name), APP_ERR_LIMIT (out reached its ceiling). */
+APP_NODISCARD enum app_result redis_sink_doc_commands(const struct redis_sink *s,
+                                                      const struct doc *d, struct buf *out,
+                                                      struct app_err *err);
+
 /* The connection pool (borrowed, valid until redis_sink_destroy), shared
  * with the read functions (redis_read.h). */
 struct redis_pool *redis_sink_pool(struct redis_sink *s);
