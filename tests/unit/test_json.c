@@ -5,6 +5,7 @@
 #include "../../handler/json.h"
 #include "check.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static char *roundtrip(const char *in)
@@ -92,6 +93,80 @@ static void test_errors(void)
     char *got = roundtrip(cases[i].in);
     CHECK_CONTAINS(got, cases[i].msg);
     free(got);
+  }
+}
+
+/* Strings are scanned 8 bytes at a time: put each kind of special byte at
+ * every offset around the word boundaries and check the decoded text (or
+ * the error and its offset) against what the byte-by-byte rules give. */
+static void test_string_word_boundaries(void)
+{
+  static const struct {
+    const char *raw;     /* as written inside the JSON string */
+    const char *decoded; /* NULL: a syntax error at the special's offset */
+  } specials[] = {
+      {"\\\"", "\""},         {"\\\\", "\\"},           {"\\/", "/"},
+      {"\\n", "\n"},          {"\\u00e9", "\xc3\xa9"},  {"\\ud83d\\ude80", "\xf0\x9f\x9a\x80"},
+      {"\xc3\xa9", "\xc3\xa9"}, {"\xe2\x82\xac", "\xe2\x82\xac"}, {"\x7f", "\x7f"},
+      {"\x01", NULL},         {"\x1f", NULL},           {"\xff", NULL},
+      {"\xc3(", NULL},
+  };
+  size_t i, pre, post;
+  TEST_CASE("string word boundaries");
+  for (i = 0; i < sizeof specials / sizeof specials[0]; i++) {
+    for (pre = 0; pre <= 19; pre++) {
+      for (post = 0; post <= 17; post += 1 + post / 4) {
+        char in[96], want[96];
+        size_t n = 0, k;
+        struct arena a;
+        struct json *root = NULL;
+        struct app_err err;
+        enum app_result r;
+
+        in[n++] = '"';
+        for (k = 0; k < pre; k++)
+          in[n++] = (char)('a' + k % 26);
+        memcpy(in + n, specials[i].raw, strlen(specials[i].raw));
+        n += strlen(specials[i].raw);
+        for (k = 0; k < post; k++)
+          in[n++] = (char)('A' + k % 26);
+        in[n++] = '"';
+        arena_init(&a, 0);
+        r = json_parse(&a, in, n, 64, &root, &err);
+        if (specials[i].decoded) {
+          size_t wl = 0;
+          for (k = 0; k < pre; k++)
+            want[wl++] = (char)('a' + k % 26);
+          memcpy(want + wl, specials[i].decoded, strlen(specials[i].decoded));
+          wl += strlen(specials[i].decoded);
+          for (k = 0; k < post; k++)
+            want[wl++] = (char)('A' + k % 26);
+          want[wl] = '\0';
+          CHECK_MSG(r == APP_OK && root->type == JSON_STRING && root->len == wl &&
+                        !memcmp(root->str, want, wl + 1),
+                    "special %zu, %zu before, %zu after", i, pre, post);
+        } else {
+          char at[32];
+          snprintf(at, sizeof at, "(offset %zu)", pre + 1);
+          CHECK_MSG(r == APP_ERR_INPUT && strstr(err.msg, at), "special %zu, %zu before: %s", i,
+                    pre, r == APP_OK ? "accepted" : err.msg);
+        }
+        arena_cleanup(&a);
+      }
+    }
+  }
+  /* an unterminated string ends inside the word loop's reach */
+  for (pre = 0; pre <= 17; pre++) {
+    char in[32];
+    struct arena a;
+    struct json *root = NULL;
+    struct app_err err;
+    in[0] = '"';
+    memset(in + 1, 'x', pre);
+    arena_init(&a, 0);
+    CHECK(json_parse(&a, in, pre + 1, 64, &root, &err) == APP_ERR_INPUT &&
+          strstr(err.msg, "unterminated string"));
+    arena_cleanup(&a);
   }
 }
 
@@ -200,6 +275,7 @@ static void test_buf(void)
 int main(void)
 {
   test_roundtrips();
+  test_string_word_boundaries();
   test_errors();
   test_depth_and_limits();
   test_accessors();
