@@ -335,14 +335,22 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
     return APP_OK;
   }
   default:
-    APP_RETURN_IF_FAILED(script_head(b, s, 3 * d->nprops, key->data, key->len, "u", ver,
+    APP_RETURN_IF_FAILED(script_head(b, s, 4 * d->nprops, key->data, key->len, "u", ver,
                                      d->op_time_ms, ttl, d->full_row ? "1" : "0", ""));
     for (k = 0; k < d->nprops; k++) {
       const struct doc_prop *pr = &d->props[k];
       size_t a;
-      APP_RETURN_IF_FAILED(redis_cmd_arg_str(b, pr->name));
-      APP_RETURN_IF_FAILED(redis_cmd_arg(b, pr->json, pr->json_len));
+      /* the hash fields and values ready-made ('v:<prop>', value,
+       * 'm:<prop>', version + annotations): the script builds no strings */
       buf_reset(tmp);
+      APP_RETURN_IF_FAILED(buf_append(tmp, "v:", 2));
+      APP_RETURN_IF_FAILED(buf_append_str(tmp, pr->name));
+      APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data, tmp->len));
+      APP_RETURN_IF_FAILED(redis_cmd_arg(b, pr->json, pr->json_len));
+      tmp->data[0] = 'm';
+      APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data, tmp->len));
+      buf_reset(tmp);
+      APP_RETURN_IF_FAILED(buf_append(tmp, ver, CDC_VERSION_TEXT_LEN));
       if (pr->nann) {
         APP_RETURN_IF_FAILED(buf_append_char(tmp, '{'));
         for (a = 0; a < pr->nann; a++) {

@@ -236,6 +236,59 @@ static void test_relationships(struct redis_sink *s)
   }
 }
 
+/* The script writes a record that does not exist yet in one step (its fast
+ * path): the same rules must hold as for an existing record. */
+static void test_new_records(struct redis_sink *s)
+{
+  struct doc *c, *late, *p, *older;
+  struct redis_record rec;
+  const char *key = "d365:{account:00000000-0000-0000-0000-000000000031}";
+  long long ttl;
+
+  TEST_CASE("new records: full row with TTL, then a late older partial");
+  c = itest_doc(&A, CDC_OP_CREATE, "account", ID(31), T0 + 2000, true, "name", "\"c\"",
+                "revenue", "12.50", "revenue@OData.Community.Display.V1.FormattedValue",
+                "\"$12.50\"", NULL);
+  c->ttl_seconds = 100;
+  CHECK_INTEQ(apply1(s, c).applied, 1);
+  ttl = itest_int(s, "TTL", key, NULL);
+  CHECK_MSG(ttl > 90 && ttl <= 100, "ttl %lld", ttl);
+  rec = itest_read(s, &A, "account", ID(31));
+  CHECK_INTEQ(rec.state, RREC_LIVE);
+  CHECK_STREQ(rec.version_text, c->version_text);
+  CHECK_INTEQ(rec.op_time_ms, T0 + 2000);
+  CHECK_INTEQ(rec.nprops, 2);
+  CHECK_STREQ(itest_prop_json(&rec, "revenue"), "12.50");
+  CHECK(itest_prop(&rec, "revenue") && itest_prop(&rec, "revenue")->nann == 1);
+  CHECK(itest_prop(&rec, "name") && !strcmp(itest_prop(&rec, "name")->version_text,
+                                            c->version_text));
+  /* the full row set the floor: an older partial cannot add a property */
+  late = itest_doc(&A, CDC_OP_UPDATE, "account", ID(31), T0 + 1000, false, "w", "\"late\"",
+                   NULL);
+  CHECK_INTEQ(apply1(s, late).stale, 1);
+  rec = itest_read(s, &A, "account", ID(31));
+  CHECK(itest_prop(&rec, "w") == NULL);
+  CHECK_INTEQ(rec.nprops, 2);
+
+  TEST_CASE("new records: a partial sets no floor, no TTL");
+  p = itest_doc(&A, CDC_OP_UPDATE, "account", ID(32), T0 + 2000, false, "x", "\"p\"", NULL);
+  CHECK_INTEQ(apply1(s, p).applied, 1);
+  CHECK_INTEQ(itest_int(s, "TTL", "d365:{account:00000000-0000-0000-0000-000000000032}", NULL),
+              -1);
+  /* an older partial to another property still applies (no floor) ... */
+  older = itest_doc(&A, CDC_OP_UPDATE, "account", ID(32), T0 + 1000, false, "y", "\"o\"", "x",
+                    "\"older\"", NULL);
+  CHECK_INTEQ(apply1(s, older).applied, 1);
+  rec = itest_read(s, &A, "account", ID(32));
+  CHECK_STREQ(itest_prop_json(&rec, "y"), "\"o\"");
+  /* ... but not to the newer one, and the record keeps the newer version */
+  CHECK_STREQ(itest_prop_json(&rec, "x"), "\"p\"");
+  CHECK_STREQ(rec.version_text, p->version_text);
+  CHECK_INTEQ(rec.op_time_ms, T0 + 2000);
+  /* a redelivery of the first write changes nothing */
+  CHECK_INTEQ(apply1(s, p).stale, 1);
+}
+
 static void test_ttl(struct redis_sink *s)
 {
   struct doc *d;
@@ -614,6 +667,7 @@ int main(void)
   test_delete(s, &cfg);
   test_relationships(s);
   test_ttl(s);
+  test_new_records(s);
   test_reread(s);
   test_exact_values(s);
   test_many_props(s);
