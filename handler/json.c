@@ -163,18 +163,25 @@ static size_t put_utf8(char *w, unsigned cp)
   return 4;
 }
 
-/* Does the 8-byte word x hold a byte that ends the plain-ASCII fast path of
- * a string: '"', '\\', a control (< 0x20) or a non-ASCII byte (>= 0x80)?
- * The classic "has a zero byte" test ((v - 0x01..) & ~v & 0x80..) applied
- * to x ^ '"', x ^ '\\' and, for "< 0x20", (x - 0x20..) & ~x; exact as a
- * yes/no answer, which is all the caller uses. */
-static inline bool word_special(uint64_t x)
+/* Bytes of the 8-byte word x (little-endian load) that end the plain-ASCII
+ * fast path of a string: '"', '\\', a control (< 0x20) or a non-ASCII byte
+ * (>= 0x80), as set high bits. For a byte below 0x80, subtracting 1 from
+ * it xor '"' (or xor '\\'), or 0x20 from it, sets its high bit exactly when
+ * it is that special byte; bytes >= 0x80 are flagged by their own high bit.
+ * A borrow can flag bytes above a special one, never below it, so the
+ * lowest flagged byte is exactly the first special byte. */
+static inline uint64_t special_mask(uint64_t x)
 {
   const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-  uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
-  uint64_t t = ((q - ones) & ~q) | ((b - ones) & ~b) | ((x - ones * 0x20) & ~x) | x;
-  return (t & high) != 0;
+  return (((x ^ (ones * '"')) - ones) | ((x ^ (ones * '\\')) - ones) | (x - ones * 0x20) | x) & high;
 }
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+    (defined(__GNUC__) || defined(__clang__))
+#define JSON_WORD_SCAN 1
+#else
+#define JSON_WORD_SCAN 0
+#endif
 
 /* p->pos is just past the opening quote. Decodes in place; on success
  * *out_str and *out_len describe the NUL-terminated result. */
@@ -185,19 +192,29 @@ static enum app_result parse_string_raw(struct parser *p, const char **out_str, 
 
   for (;;) {
     unsigned char c;
-    /* fast path, 8 bytes at a time: a word without '"', '\\', controls or
-     * non-ASCII bytes is copied as is (the long base64 and double-encoded
-     * strings of batch envelopes are almost all such words) */
+    /* fast path, 8 bytes at a time: plain words are copied as they are
+     * (the long base64 and double-encoded strings of batch envelopes are
+     * almost all such words); in the word that holds the first special
+     * byte, its position comes straight from the mask */
+#if JSON_WORD_SCAN
     while (n - r >= 8) {
-      uint64_t x;
+      uint64_t x, m;
       memcpy(&x, s + r, 8);
-      if (word_special(x))
+      m = special_mask(x);
+      if (m) {
+        size_t k = (size_t)__builtin_ctzll(m) >> 3;
+        if (w != r)
+          memmove(s + w, s + r, k);
+        r += k;
+        w += k;
         break;
+      }
       if (w != r)
         memmove(s + w, s + r, 8);
       r += 8;
       w += 8;
     }
+#endif
     /* then byte by byte up to the next special byte */
     while (r < n) {
       c = (unsigned char)s[r];

@@ -109,7 +109,10 @@ static void test_string_word_boundaries(void)
       {"\\n", "\n"},          {"\\u00e9", "\xc3\xa9"},  {"\\ud83d\\ude80", "\xf0\x9f\x9a\x80"},
       {"\xc3\xa9", "\xc3\xa9"}, {"\xe2\x82\xac", "\xe2\x82\xac"}, {"\x7f", "\x7f"},
       {"\x01", NULL},         {"\x1f", NULL},           {"\xff", NULL},
-      {"\xc3(", NULL},
+      {"\xc3(", NULL},        {"\x80", NULL},
+      /* plain bytes next to the special ones: never taken for them */
+      {" ", " "},             {"!", "!"},               {"#", "#"},
+      {"[", "["},             {"]", "]"},               {"\x7e", "\x7e"},
   };
   size_t i, pre, post;
   TEST_CASE("string word boundaries");
