@@ -5,26 +5,45 @@
 #include "../../handler/json.h"
 #include "check.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-static char *roundtrip(const char *in)
+/* json_write of what json_parse (mutable=false) or json_parse_mutable makes
+ * of in, or the error message; both must give the same, and a failed
+ * json_parse_mutable must leave the text as it was. */
+static char *roundtrip_mode(const char *in, bool mutable)
 {
   struct arena a;
   struct json *root = NULL;
   struct app_err err;
   struct buf b;
-  char *out = NULL;
+  char *out = NULL, *text = strdup(in);
+  size_t n = strlen(in);
+  enum app_result r;
 
   arena_init(&a, 0);
   buf_init(&b, 0);
-  if (json_parse(&a, in, strlen(in), 64, &root, &err) == APP_OK && json_write(&b, root) == APP_OK)
+  r = mutable ? json_parse_mutable(&a, text, n, 64, &root, &err)
+              : json_parse(&a, in, n, 64, &root, &err);
+  if (r == APP_OK && json_write(&b, root) == APP_OK) {
     out = buf_steal(&b, NULL);
-  else
+  } else {
     out = strdup(err.msg);
+    CHECK_MSG(!memcmp(text, in, n), "text not restored after: %s", err.msg);
+  }
   buf_cleanup(&b);
   arena_cleanup(&a);
+  free(text);
   return out;
+}
+
+static char *roundtrip(const char *in)
+{
+  char *copy = roundtrip_mode(in, false), *inplace = roundtrip_mode(in, true);
+  CHECK_MSG(!strcmp(copy, inplace), "json_parse: %s | json_parse_mutable: %s", copy, inplace);
+  free(inplace);
+  return copy;
 }
 
 static void test_roundtrips(void)
@@ -115,11 +134,13 @@ static void test_string_word_boundaries(void)
       {"[", "["},             {"]", "]"},               {"\x7e", "\x7e"},
   };
   size_t i, pre, post;
+  int mode;
   TEST_CASE("string word boundaries");
+  for (mode = 0; mode < 2; mode++)
   for (i = 0; i < sizeof specials / sizeof specials[0]; i++) {
     for (pre = 0; pre <= 19; pre++) {
       for (post = 0; post <= 17; post += 1 + post / 4) {
-        char in[96], want[96];
+        char in[96], want[96], text[96];
         size_t n = 0, k;
         struct arena a;
         struct json *root = NULL;
@@ -135,7 +156,12 @@ static void test_string_word_boundaries(void)
           in[n++] = (char)('A' + k % 26);
         in[n++] = '"';
         arena_init(&a, 0);
-        r = json_parse(&a, in, n, 64, &root, &err);
+        if (mode)
+          memcpy(text, in, n);
+        r = mode ? json_parse_mutable(&a, text, n, 64, &root, &err)
+                 : json_parse(&a, in, n, 64, &root, &err);
+        if (mode && r != APP_OK)
+          CHECK_MSG(!memcmp(text, in, n), "text not restored: special %zu, %zu before", i, pre);
         if (specials[i].decoded) {
           size_t wl = 0;
           for (k = 0; k < pre; k++)
@@ -171,6 +197,42 @@ static void test_string_word_boundaries(void)
           strstr(err.msg, "unterminated string"));
     arena_cleanup(&a);
   }
+}
+
+static void test_mutable(void)
+{
+  static const char src[] = "{\"plain\":\"abc\",\"esc\":\"a\\\"b\\/c\",\"n\":[1,\"x\"],"
+                            "\"long\":\"0123456789abcdef0123456789\\n\"}";
+  char text[sizeof src];
+  struct arena a;
+  struct json *root = NULL;
+  struct app_err err;
+  const struct json *v;
+  size_t i, nuls = 0;
+
+  TEST_CASE("json_parse_mutable: strings point into the text, escaped ones are copies");
+  memcpy(text, src, sizeof src);
+  arena_init(&a, 0);
+  CHECK(json_parse_mutable(&a, text, sizeof src - 1, 64, &root, &err) == APP_OK);
+  v = json_get(root, "plain");
+  CHECK(v && v->str >= text && v->str < text + sizeof src && !strcmp(v->str, "abc"));
+  v = json_get(root, "esc");
+  CHECK(v && (v->str < text || v->str >= text + sizeof src) && !strcmp(v->str, "a\"b/c"));
+  v = json_get(root, "long");
+  CHECK(v && (v->str < text || v->str >= text + sizeof src) &&
+        !strcmp(v->str, "0123456789abcdef0123456789\n"));
+  v = json_get(root, "n");
+  CHECK(v && v->child && v->child->next && !strcmp(v->child->next->str, "x"));
+  /* member names are strings too; the only change: NULs for closing quotes */
+  CHECK_STREQ(root->child->key, "plain");
+  for (i = 0; i < sizeof src - 1; i++) {
+    if (text[i] != src[i]) {
+      CHECK_MSG(text[i] == '\0' && src[i] == '"', "byte %zu changed to %d", i, text[i]);
+      nuls++;
+    }
+  }
+  CHECK_INTEQ(nuls, 6); /* the 4 names and the values abc and x: no escapes */
+  arena_cleanup(&a);
 }
 
 static void test_depth_and_limits(void)
@@ -311,6 +373,7 @@ int main(void)
 {
   test_roundtrips();
   test_string_word_boundaries();
+  test_mutable();
   test_errors();
   test_depth_and_limits();
   test_accessors();
