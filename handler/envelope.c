@@ -17,6 +17,7 @@ struct pctx {
   struct arena *a;
   const struct envelope_limits *lim;
   struct app_err *err;
+  bool inplace; /* envelope_parse_mutable: decode what we own in place */
 };
 
 /* ---- error text --------------------------------------------------------- */
@@ -93,6 +94,29 @@ static enum app_result decode_again(struct pctx *p, const char *where, const cha
   if (n == 0)
     return APP_OK;
   r = json_parse(p->a, s, n, p->lim->max_json_depth, out, &e2);
+  if (r == APP_OK)
+    return APP_OK;
+  *out = NULL;
+  if (r == APP_ERR_INPUT)
+    return APP_OK;
+  return app_err_set(p->err, r, "%s: %s", where, e2.msg);
+}
+
+/* decode_again for a string of the envelope's own tree, whose bytes may be
+ * rewritten (json.h) when nothing reads the old value afterwards: in place
+ * with envelope_parse_mutable (a failed decode leaves s as it was). */
+static enum app_result decode_again_owned(struct pctx *p, const char *where, const char *s,
+                                          size_t n, struct json **out)
+{
+  struct app_err e2;
+  enum app_result r;
+
+  if (!p->inplace)
+    return decode_again(p, where, s, n, out);
+  *out = NULL;
+  if (n == 0)
+    return APP_OK;
+  r = json_parse_mutable(p->a, (char *)s, n, p->lim->max_json_depth, out, &e2);
   if (r == APP_OK)
     return APP_OK;
   *out = NULL;
@@ -230,7 +254,8 @@ static enum app_result decode_metadata(struct pctx *p, const struct json *meta, 
     if (m->type == JSON_STRING) {
       char where[160];
       snprintf(where, sizeof where, "Metadata.%s", m->key);
-      APP_RETURN_IF_FAILED(decode_again(p, where, m->str, m->len, &node));
+      /* the decoded value replaces the raw string, which is not read again */
+      APP_RETURN_IF_FAILED(decode_again_owned(p, where, m->str, m->len, &node));
     }
     if (!node) {
       node = arena_alloc(p->a, sizeof *node);
@@ -547,6 +572,20 @@ static enum app_result body_from_base64(struct pctx *p, const char *where, const
     msg->body_len = len;
     return APP_OK;
   }
+  if (p->inplace) {
+    /* over its own text: the decoded bytes are fewer, and the string's
+     * NUL leaves room for ours */
+    size_t bad = 0;
+    out = (char *)v->str;
+    if (!base64_decode(v->str, v->len, (unsigned char *)out, &len, &bad)) {
+      app_err_set(p->err, APP_ERR_INPUT, "invalid base64 at character %zu", bad);
+      return app_err_wrap(p->err, "%s", where);
+    }
+    out[len] = '\0';
+    msg->body = out;
+    msg->body_len = len;
+    return APP_OK;
+  }
   r = base64_decode_arena(p->a, v->str, v->len, &out, &len, p->err);
   if (r != APP_OK)
     return app_err_wrap(p->err, "%s", where);
@@ -641,7 +680,7 @@ static enum app_result batch_bodies(struct pctx *p, const char *where, const str
   size_t i;
 
   if (v && v->type == JSON_STRING) {
-    APP_RETURN_IF_FAILED(decode_again(p, where, v->str, v->len, &dec));
+    APP_RETURN_IF_FAILED(decode_again_owned(p, where, v->str, v->len, &dec));
     arr = dec;
     if (!arr || arr->type != JSON_ARRAY) {
       char what[96];
@@ -833,9 +872,10 @@ static enum app_result retry_context(struct pctx *p, struct invocation *inv)
   return APP_OK;
 }
 
-enum app_result envelope_parse(struct arena *a, const char *body, size_t len,
-                               const struct function_def *fn, const struct envelope_limits *lim,
-                               struct invocation **out, struct app_err *err)
+static enum app_result parse_envelope(struct arena *a, const char *body, char *mutable_body,
+                                      size_t len, const struct function_def *fn,
+                                      const struct envelope_limits *lim, struct invocation **out,
+                                      struct app_err *err)
 {
   struct envelope_limits deflim = {0, 0, JSON_DEFAULT_MAX_DEPTH};
   struct pctx p;
@@ -850,8 +890,12 @@ enum app_result envelope_parse(struct arena *a, const char *body, size_t len,
   p.a = a;
   p.lim = lim ? lim : &deflim;
   p.err = err;
+  p.inplace = mutable_body != NULL;
 
-  r = json_parse(a, body, len, p.lim->max_json_depth, &root, err);
+  if (mutable_body)
+    r = json_parse_mutable(a, mutable_body, len, p.lim->max_json_depth, &root, err);
+  else
+    r = json_parse(a, body, len, p.lim->max_json_depth, &root, err);
   if (r != APP_OK)
     return app_err_wrap(err, "envelope");
   if (root->type != JSON_OBJECT)
@@ -930,6 +974,21 @@ enum app_result envelope_parse(struct arena *a, const char *body, size_t len,
     APP_RETURN_IF_FAILED(single_metadata(&p, inv, &inv->messages[0], string_mode));
   *out = inv;
   return APP_OK;
+}
+
+enum app_result envelope_parse(struct arena *a, const char *body, size_t len,
+                               const struct function_def *fn, const struct envelope_limits *lim,
+                               struct invocation **out, struct app_err *err)
+{
+  return parse_envelope(a, body, NULL, len, fn, lim, out, err);
+}
+
+enum app_result envelope_parse_mutable(struct arena *a, char *body, size_t len,
+                                       const struct function_def *fn,
+                                       const struct envelope_limits *lim, struct invocation **out,
+                                       struct app_err *err)
+{
+  return parse_envelope(a, body, body, len, fn, lim, out, err);
 }
 
 /* ---- response ---------------------------------------------------------------- */

@@ -6,6 +6,7 @@
 #include "../../handler/base64.h"
 #include "../../handler/envelope.h"
 #include "check.h"
+#include "envelope_same.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +67,18 @@ static char *read_file(const char *rel, size_t *out_len)
 
 static const struct envelope_limits default_limits = {1024 * 1024, 5000, 64};
 
+/* envelope_parse, after checking that envelope_parse_mutable (what the
+ * handler runs, in place) gives the same for this input */
+static enum app_result parse_checked(struct arena *a, const char *text, size_t n,
+                                     const struct function_def *fn,
+                                     const struct envelope_limits *lim, struct invocation **inv,
+                                     struct app_err *err)
+{
+  const char *diff = envelope_same_check(text, n, fn, lim);
+  CHECK_MSG(diff == NULL, "envelope_parse_mutable differs from envelope_parse: %s", diff);
+  return envelope_parse(a, text, n, fn, lim, inv, err);
+}
+
 /* Parse text with fn; on failure the error is in *err. */
 static enum app_result parse(struct arena *a, const char *text, const struct function_def *fn,
                              const struct envelope_limits *lim, struct invocation **inv,
@@ -73,7 +86,7 @@ static enum app_result parse(struct arena *a, const char *text, const struct fun
 {
   app_err_clear(err);
   *inv = NULL;
-  return envelope_parse(a, text, strlen(text), fn, lim ? lim : &default_limits, inv, err);
+  return parse_checked(a, text, strlen(text), fn, lim ? lim : &default_limits, inv, err);
 }
 
 static bool body_is(const struct envelope_message *m, const char *file)
@@ -107,7 +120,7 @@ static void test_single_binary(void)
 
   TEST_CASE("single binary");
   arena_init(&a, 0);
-  CHECK_INTEQ(envelope_parse(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
+  CHECK_INTEQ(parse_checked(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
   if (!inv) {
     fprintf(stderr, "  %s\n", err.msg);
     goto out;
@@ -163,7 +176,7 @@ static void test_single_string(void)
     const struct json *v;
 
     arena_init(&a, 0);
-    CHECK_INTEQ(envelope_parse(&a, text, n, fns[i], &default_limits, &inv, &err), APP_OK);
+    CHECK_INTEQ(parse_checked(&a, text, n, fns[i], &default_limits, &inv, &err), APP_OK);
     if (!inv) {
       fprintf(stderr, "  %s\n", err.msg);
       arena_cleanup(&a);
@@ -200,7 +213,7 @@ static void test_single_retry(void)
 
   TEST_CASE("RetryContext");
   arena_init(&a, 0);
-  CHECK_INTEQ(envelope_parse(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
+  CHECK_INTEQ(parse_checked(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
   if (inv) {
     CHECK_INTEQ(inv->retry_count, 2);
     CHECK_INTEQ(inv->max_retry_count, 5);
@@ -277,7 +290,7 @@ static void test_batches(void)
              cases[i].fn == 2 ? "sniffed" : "function.json");
     TEST_CASE(name);
     arena_init(&a, 0);
-    CHECK_INTEQ(envelope_parse(&a, text, n, fn, &default_limits, &inv, &err), APP_OK);
+    CHECK_INTEQ(parse_checked(&a, text, n, fn, &default_limits, &inv, &err), APP_OK);
     if (inv) {
       check_batch(inv);
       CHECK_INTEQ(inv->sniffed, cases[i].fn == 2);
@@ -369,7 +382,7 @@ static void test_limits(void)
     char *text = read_file("tests/fixtures/envelopes/batch_binary.json", &n);
     arena_init(&small, 16 * 1024);
     app_err_clear(&err);
-    CHECK_INTEQ(envelope_parse(&small, text, n, &many, &default_limits, &inv, &err), APP_ERR_LIMIT);
+    CHECK_INTEQ(parse_checked(&small, text, n, &many, &default_limits, &inv, &err), APP_ERR_LIMIT);
     arena_cleanup(&small);
     free(text);
   }
@@ -524,7 +537,7 @@ static void test_http(void)
   TEST_CASE("HTTP GET");
   arena_init(&a, 0);
   text = read_file("tests/fixtures/envelopes/http_get.json", &n);
-  CHECK_INTEQ(envelope_parse(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
+  CHECK_INTEQ(parse_checked(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
   if (inv) {
     const struct envelope_http *h = &inv->http;
     const struct json *v;
@@ -547,7 +560,7 @@ static void test_http(void)
 
   TEST_CASE("HTTP POST (and sniffed)");
   text = read_file("tests/fixtures/envelopes/http_post.json", &n);
-  CHECK_INTEQ(envelope_parse(&a, text, n, NULL, &default_limits, &inv, &err), APP_OK);
+  CHECK_INTEQ(parse_checked(&a, text, n, NULL, &default_limits, &inv, &err), APP_OK);
   if (inv) {
     CHECK_INTEQ(inv->kind, ENVELOPE_HTTP);
     CHECK_STREQ(inv->http.method, "POST");
