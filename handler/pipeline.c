@@ -175,13 +175,15 @@ static enum app_result bindings_outputs(struct pipeline *p, const struct functio
  * several times its size in JSON nodes and copies, which for a batch of
  * 1000 was most of the invocation's memory, and the reused scratch memory
  * stays in the CPU caches. The scratch ceiling is what is left of a's, so
- * both together stay within the invocation's limit. Returns APP_OK, or
- * APP_ERR_LIMIT / APP_ERR_NOMEM (the invocation fails). */
+ * both together stay within the invocation's limit. Each document also
+ * goes to stream (may be NULL), which starts writing the batch to Redis
+ * while the rest is decoded. Returns APP_OK, or APP_ERR_LIMIT /
+ * APP_ERR_NOMEM (the invocation fails). */
 static enum app_result decode_messages(struct pipeline *p, struct arena *a,
                                        const struct invocation *inv, const struct doc **docs,
                                        size_t *out_ndocs, struct sink_poison *poison,
-                                       size_t *out_npoison, struct pipeline_result *out,
-                                       struct app_err *err)
+                                       size_t *out_npoison, struct redis_sink_stream *stream,
+                                       struct pipeline_result *out, struct app_err *err)
 {
   const struct app_config *cfg = p->cfg;
   struct dv_options opt;
@@ -259,6 +261,8 @@ static enum app_result decode_messages(struct pipeline *p, struct arena *a,
     if (d->op_time_ms > out->newest_op_ms)
       out->newest_op_ms = d->op_time_ms;
     docs[ndocs++] = d;
+    if (stream)
+      redis_sink_stream_add(stream, d);
   }
 out:
   arena_cleanup(&scratch);
@@ -278,6 +282,9 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
   size_t ndocs = 0, npoison = 0;
   struct sink_batch batch;
   struct sink_stats stats;
+  struct redis_sink_stream *stream = NULL;
+  bool redis_target = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
+  bool sql_target = cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH;
   enum app_result r = APP_OK;
 
   memset(out, 0, sizeof *out);
@@ -288,22 +295,31 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
   if (!docs || !poison)
     return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
 
-  r = decode_messages(p, a, inv, docs, &ndocs, poison, &npoison, out, err);
-  if (r != APP_OK)
+  /* a batch starts going to Redis while it is decoded (one round trip
+   * still); a single message has nothing to overlap */
+  if (cfg->mode == CFG_MODE_DIRECT && redis_target && inv->nmessages > 1)
+    stream = redis_sink_stream_begin(p->redis);
+  r = decode_messages(p, a, inv, docs, &ndocs, poison, &npoison, stream, out, err);
+  if (r != APP_OK) {
+    redis_sink_stream_abort(stream);
     return r;
+  }
   out->accepted = ndocs;
   out->poison = npoison;
   metrics_add(M_SKIPPED, out->skipped);
   metrics_add(M_POISON, npoison);
   metrics_add(M_REREAD, out->reread);
 
-  if (npoison && cfg->poison == CFG_POISON_FAIL && !inv->batch)
+  if (npoison && cfg->poison == CFG_POISON_FAIL && !inv->batch) {
+    redis_sink_stream_abort(stream);
     return app_err_set(err, APP_ERR_INPUT,
                        "poison message %s (CDC_POISON=fail, so Service Bus will dead-letter it "
                        "after maxDeliveryCount): %s",
                        poison[0].message_id ? poison[0].message_id : "-", poison[0].reason);
+  }
 
   if (cfg->mode == CFG_MODE_BINDINGS) {
+    redis_sink_stream_abort(stream); /* never made in this mode */
     if (ndocs)
       APP_RETURN_IF_FAILED(bindings_outputs(p, fn, docs, ndocs, resp, err));
     /* the bindings cannot record poison messages: they stay in the logs */
@@ -317,9 +333,6 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
   batch.invocation_id = invocation_id;
   batch.deadline_ms = sink_now_ms() + cfg->retry_budget_ms;
   {
-    bool redis_target = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
-    bool sql_target = cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH;
-
     /* Redis first: the read API serves it, so it should be current first.
      * Both must confirm before the invocation is acknowledged; a failure in
      * either redelivers the batch, which the version guards make safe. */
@@ -327,7 +340,8 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
       batch.poison = poison; /* the Redis poison stream */
       batch.npoison = npoison;
       memset(&stats, 0, sizeof stats);
-      r = redis_sink_apply(p->redis, &batch, &stats, err);
+      r = redis_sink_apply_stream(p->redis, stream, &batch, &stats, err);
+      stream = NULL;
       out->round_trips += stats.round_trips;
       out->retries += stats.retries;
       out->applied = stats.applied;
@@ -360,6 +374,7 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
     }
   }
 done:
+  redis_sink_stream_abort(stream); /* nothing went to Redis: no documents, no poison */
   metrics_add(M_APPLIED, out->applied);
   metrics_add(M_STALE, out->stale);
   metrics_add(M_POISON_RECORDED, out->poison_recorded);

@@ -1004,12 +1004,45 @@ static enum io_state conn_recv(struct redis_conn *c, char *p, size_t n, size_t *
   }
 }
 
+enum app_result redis_conn_send(struct redis_conn *c, const char *cmds, size_t len,
+                                size_t *out_sent, struct app_err *err)
+{
+  size_t written = 0;
+
+  *out_sent = 0;
+  if (c->broken)
+    return app_err_set(err, APP_ERR_IO, "redis %s: connection is broken", c->peer);
+  while (written < len) {
+    size_t k = 0;
+    enum io_state st = conn_send(c, cmds + written, len - written, &k, err);
+    if (st == IO_FAIL) {
+      c->broken = true;
+      *out_sent = written;
+      return err ? err->code : APP_ERR_IO;
+    }
+    if (st != IO_DONE)
+      break; /* the socket is full (or TLS wants to read): the rest later */
+    written += k;
+  }
+  *out_sent = written;
+  return APP_OK;
+}
+
 enum app_result redis_conn_exchange(struct redis_conn *c, const char *cmds, size_t len,
                                     size_t nreplies, redisReply **replies, size_t *out_nread,
                                     int64_t deadline_ms, struct app_err *err)
 {
+  return redis_conn_exchange_rest(c, cmds, len, 0, nreplies, replies, out_nread, deadline_ms,
+                                  err);
+}
+
+enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds, size_t len,
+                                         size_t sent, size_t nreplies, redisReply **replies,
+                                         size_t *out_nread, int64_t deadline_ms,
+                                         struct app_err *err)
+{
   char rbuf[64 * 1024];
-  size_t written = 0, nread = 0, received = 0;
+  size_t written = sent, nread = 0, received = 0;
   enum io_state wstate = IO_DONE, rstate = IO_DONE;
   enum app_result r = APP_OK;
 
