@@ -503,32 +503,41 @@ static enum app_result batch_metadata(struct pctx *p, struct invocation *inv)
     bool present;
     int64_t n;
 
-#define WHERE(key) (snprintf(where, sizeof where, "Metadata.%s[%zu]", batch_keys[key], i), where)
+/* Run expr with w_ = "" and, only when it fails, again with w_ naming the
+ * place (the checks have no side effects when they fail): no text is
+ * formatted per message. */
+#define PLACED(key, expr)                                                                        \
+  do {                                                                                           \
+    const char *w_ = "";                                                                         \
+    if ((expr) != APP_OK) {                                                                      \
+      snprintf(where, sizeof where, "Metadata.%s[%zu]", batch_keys[key], i);                     \
+      w_ = where;                                                                                \
+      return (expr);                                                                             \
+    }                                                                                            \
+  } while (0)
     if (cur[BK_ID])
-      APP_RETURN_IF_FAILED(meta_str(p, cur[BK_ID], WHERE(BK_ID), &msg->message_id));
+      PLACED(BK_ID, meta_str(p, cur[BK_ID], w_, &msg->message_id));
     if (cur[BK_CT])
-      APP_RETURN_IF_FAILED(meta_str(p, cur[BK_CT], WHERE(BK_CT), &msg->content_type));
+      PLACED(BK_CT, meta_str(p, cur[BK_CT], w_, &msg->content_type));
     if (cur[BK_CORR])
-      APP_RETURN_IF_FAILED(meta_str(p, cur[BK_CORR], WHERE(BK_CORR), &msg->correlation_id));
+      PLACED(BK_CORR, meta_str(p, cur[BK_CORR], w_, &msg->correlation_id));
     if (cur[BK_DC]) {
-      APP_RETURN_IF_FAILED(meta_int(p, cur[BK_DC], WHERE(BK_DC), 0, INT32_MAX, &present, &n));
+      PLACED(BK_DC, meta_int(p, cur[BK_DC], w_, 0, INT32_MAX, &present, &n));
       msg->delivery_count = present ? (int)n : 0;
     }
     if (cur[BK_SEQ]) {
-      APP_RETURN_IF_FAILED(meta_int(p, cur[BK_SEQ], WHERE(BK_SEQ), 0, INT64_MAX, &present, &n));
+      PLACED(BK_SEQ, meta_int(p, cur[BK_SEQ], w_, 0, INT64_MAX, &present, &n));
       msg->sequence_number = present ? n : -1;
     }
     if (cur[BK_ENQ])
-      APP_RETURN_IF_FAILED(meta_time(p, cur[BK_ENQ], WHERE(BK_ENQ), &msg->enqueued_ms));
+      PLACED(BK_ENQ, meta_time(p, cur[BK_ENQ], w_, &msg->enqueued_ms));
     else if (cur[BK_ENQ_OFFSET])
-      APP_RETURN_IF_FAILED(
-          meta_time(p, cur[BK_ENQ_OFFSET], WHERE(BK_ENQ_OFFSET), &msg->enqueued_ms));
+      PLACED(BK_ENQ_OFFSET, meta_time(p, cur[BK_ENQ_OFFSET], w_, &msg->enqueued_ms));
     if (cur[BK_PROPS])
-      APP_RETURN_IF_FAILED(meta_object(p, cur[BK_PROPS], WHERE(BK_PROPS), &msg->app_properties));
+      PLACED(BK_PROPS, meta_object(p, cur[BK_PROPS], w_, &msg->app_properties));
     else if (cur[BK_USERPROPS])
-      APP_RETURN_IF_FAILED(
-          meta_object(p, cur[BK_USERPROPS], WHERE(BK_USERPROPS), &msg->app_properties));
-#undef WHERE
+      PLACED(BK_USERPROPS, meta_object(p, cur[BK_USERPROPS], w_, &msg->app_properties));
+#undef PLACED
     for (k = 0; k < BK_COUNT; k++)
       if (cur[k])
         cur[k] = cur[k]->next;
@@ -556,15 +565,25 @@ static bool too_big(const struct pctx *p, size_t n)
   return p->lim->max_message_bytes && n > p->lim->max_message_bytes;
 }
 
-static enum app_result body_from_base64(struct pctx *p, const char *where, const struct json *v,
-                                        struct envelope_message *msg)
+/* "base[index]", or base when index is NO_INDEX: made only for messages */
+#define NO_INDEX ((size_t)-1)
+static const char *where_at(char *buf, size_t n, const char *base, size_t index)
 {
-  char *out = NULL;
+  if (index == NO_INDEX)
+    return base;
+  snprintf(buf, n, "%s[%zu]", base, index);
+  return buf;
+}
+
+static enum app_result body_from_base64(struct pctx *p, const char *base, size_t index,
+                                        const struct json *v, struct envelope_message *msg)
+{
+  char *out = NULL, wb[96];
   size_t len = 0;
   enum app_result r;
 
   if (!v || v->type != JSON_STRING)
-    return fail_type(p, where, "a base64 string", v);
+    return fail_type(p, where_at(wb, sizeof wb, base, index), "a base64 string", v);
   len = b64_decoded_len(v->str, v->len);
   if (too_big(p, len)) {
     msg->oversize = true;
@@ -579,7 +598,7 @@ static enum app_result body_from_base64(struct pctx *p, const char *where, const
     out = (char *)v->str;
     if (!base64_decode(v->str, v->len, (unsigned char *)out, &len, &bad)) {
       app_err_set(p->err, APP_ERR_INPUT, "invalid base64 at character %zu", bad);
-      return app_err_wrap(p->err, "%s", where);
+      return app_err_wrap(p->err, "%s", where_at(wb, sizeof wb, base, index));
     }
     out[len] = '\0';
     msg->body = out;
@@ -588,7 +607,7 @@ static enum app_result body_from_base64(struct pctx *p, const char *where, const
   }
   r = base64_decode_arena(p->a, v->str, v->len, &out, &len, p->err);
   if (r != APP_OK)
-    return app_err_wrap(p->err, "%s", where);
+    return app_err_wrap(p->err, "%s", where_at(wb, sizeof wb, base, index));
   msg->body = out;
   msg->body_len = len;
   return APP_OK;
@@ -707,12 +726,11 @@ static enum app_result batch_bodies(struct pctx *p, const char *where, const str
   }
   for (i = 0, e = arr->child; e; e = e->next, i++) {
     char w[96];
-    snprintf(w, sizeof w, "%s[%zu]", where, i);
     if (binary) {
-      APP_RETURN_IF_FAILED(body_from_base64(p, w, e, &inv->messages[i]));
+      APP_RETURN_IF_FAILED(body_from_base64(p, where, i, e, &inv->messages[i]));
     } else {
       if (e->type != JSON_STRING)
-        return fail_type(p, w, "a string (a message body)", e);
+        return fail_type(p, where_at(w, sizeof w, where, i), "a string (a message body)", e);
       body_from_text(p, e->str, e->len, &inv->messages[i]);
     }
   }
@@ -731,7 +749,7 @@ static enum app_result message_bodies(struct pctx *p, const char *where, const s
     return batch_bodies(p, where, v, dt, inv);
   if (fn && dt == FN_DATA_BINARY) {
     APP_RETURN_IF_FAILED(alloc_messages(p, inv, 1, where));
-    return body_from_base64(p, where, v, &inv->messages[0]);
+    return body_from_base64(p, where, NO_INDEX, v, &inv->messages[0]);
   }
   if (fn && (dt == FN_DATA_STRING || dt == FN_DATA_UNSET)) {
     /* no dataType: the host binds the body as a string (protocol doc 2.3) */
@@ -754,7 +772,7 @@ static enum app_result message_bodies(struct pctx *p, const char *where, const s
       *out_string_mode = true;
       return body_from_double_string(p, where, v, &inv->messages[0]);
     }
-    return body_from_base64(p, where, v, &inv->messages[0]);
+    return body_from_base64(p, where, NO_INDEX, v, &inv->messages[0]);
   }
   return fail_type(p, where, "a message (a string) or an array of messages", v);
 }
