@@ -3,6 +3,8 @@
 #include "../../handler/doc.h"
 #include "check.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 /* every string of the source lives in one malloc'd pool that the test
@@ -201,9 +203,36 @@ static void test_clone_minimal_and_limit(void)
   arena_cleanup(&dst);
 }
 
+static void test_version_text(void)
+{
+  static const struct cdc_version v[] = {
+      {0, 0, 0},
+      {1731053106000, 5948260, 1690168890},
+      {-5, 1, 2},
+      {INT64_C(999999999999999), UINT64_MAX, UINT32_MAX},
+      {INT64_MAX, 18446744073709551615u, 4294967295u},
+      {1, 10000000000000000000u, 1000000000u},
+  };
+  size_t i;
+  TEST_CASE("cdc_version_text: the fixed-width digits of printf");
+  for (i = 0; i < sizeof v / sizeof v[0]; i++) {
+    char got[CDC_VERSION_TEXT_LEN + 8], want[CDC_VERSION_TEXT_LEN + 8];
+    int64_t ts = v[i].ts_ms < 0 ? 0 : v[i].ts_ms;
+    if (ts > INT64_C(999999999999999))
+      ts = INT64_C(999999999999999);
+    memset(got, 'x', sizeof got);
+    snprintf(want, sizeof want, "%015" PRId64 "%020" PRIu64 "%010" PRIu32, ts, v[i].row_version,
+             v[i].tie);
+    cdc_version_text(&v[i], got);
+    CHECK_STREQ(got, want);
+    CHECK(got[CDC_VERSION_TEXT_LEN] == '\0' && got[CDC_VERSION_TEXT_LEN + 1] == 'x');
+  }
+}
+
 int main(void)
 {
   test_clone_everything();
   test_clone_minimal_and_limit();
+  test_version_text();
   return check_report("test_doc");
 }
