@@ -390,9 +390,30 @@ enum app_result redis_cmd_begin(struct buf *b, size_t argc)
 
 enum app_result redis_cmd_arg(struct buf *b, const void *p, size_t n)
 {
-  APP_RETURN_IF_FAILED(resp_len_line(b, '$', n));
-  APP_RETURN_IF_FAILED(buf_append(b, p, n));
-  return buf_append(b, "\r\n", 2);
+  /* one reservation and straight copies: a batch writes ~50 arguments per
+   * document (the length line needs at most 1 + 20 + 2 bytes) */
+  char tmp[24], *w;
+  size_t i = sizeof tmp, k = n;
+  tmp[--i] = '\n';
+  tmp[--i] = '\r';
+  do {
+    tmp[--i] = (char)('0' + k % 10);
+    k /= 10;
+  } while (k);
+  tmp[--i] = '$';
+  if (n > SIZE_MAX - sizeof tmp - 2)
+    return APP_ERR_LIMIT;
+  APP_RETURN_IF_FAILED(buf_reserve(b, sizeof tmp - i + n + 2));
+  w = b->data + b->len;
+  memcpy(w, tmp + i, sizeof tmp - i);
+  w += sizeof tmp - i;
+  if (n)
+    memcpy(w, p, n);
+  w[n] = '\r';
+  w[n + 1] = '\n';
+  b->len += sizeof tmp - i + n + 2;
+  b->data[b->len] = '\0';
+  return APP_OK;
 }
 
 enum app_result redis_cmd_arg_str(struct buf *b, const char *s)
@@ -403,8 +424,15 @@ enum app_result redis_cmd_arg_str(struct buf *b, const char *s)
 enum app_result redis_cmd_arg_i64(struct buf *b, int64_t v)
 {
   char tmp[24];
-  int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-  return redis_cmd_arg(b, tmp, (size_t)n);
+  size_t i = sizeof tmp;
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0)
+    tmp[--i] = '-';
+  return redis_cmd_arg(b, tmp + i, sizeof tmp - i);
 }
 
 enum app_result redis_cmd_argv(struct buf *b, size_t argc, const char *const *argv,
