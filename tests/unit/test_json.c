@@ -334,6 +334,14 @@ static void test_base64_fast_path(void)
     CHECK(base64_encode_buf(&b, raw, len) == APP_OK);
     CHECK_MSG(base64_decode(b.data, b.len, out, &n, &off) && n == len && !memcmp(out, raw, len),
               "length %zu", len);
+    {
+      /* in place: out == in */
+      char *copy = strdup(b.len ? b.data : "");
+      CHECK_MSG(base64_decode(copy, b.len, (unsigned char *)copy, &n, &off) && n == len &&
+                    !memcmp(copy, raw, len),
+                "in place, length %zu", len);
+      free(copy);
+    }
     for (j = 0; j < b.len; j++) {
       char save = b.data[j];
       b.data[j] = '!';
