@@ -239,10 +239,20 @@ bool envelope_parse_time(const char *s, size_t n, int64_t *out_ms)
 /* A copy of Metadata where every string that is JSON text again is replaced
  * by its decoded value (protocol doc 8.4: "try a second JSON decode of each
  * string value and keep the raw string if that fails"). */
+/* Strings of at least this size are checked for a later sibling with the
+ * same text: the host sends UserProperties(Array) as a copy of
+ * ApplicationProperties(Array), half a megabyte each for 1000 messages. */
+#define TWIN_MIN_BYTES 256
+#define TWIN_MAX 8
+
 static enum app_result decode_metadata(struct pctx *p, const struct json *meta, struct json **out)
 {
   struct json *obj = arena_alloc(p->a, sizeof *obj), **tail;
   const struct json *m;
+  /* later siblings whose text equals an earlier one's, with that decoding */
+  const struct json *twin[TWIN_MAX];
+  struct json *twin_node[TWIN_MAX];
+  size_t ntwins = 0;
 
   if (!obj)
     return fail_nomem(p, "Metadata");
@@ -251,11 +261,32 @@ static enum app_result decode_metadata(struct pctx *p, const struct json *meta, 
   tail = &obj->child;
   for (m = meta ? meta->child : NULL; m; m = m->next) {
     struct json *node = NULL;
-    if (m->type == JSON_STRING) {
+    size_t t;
+    for (t = 0; t < ntwins && twin[t] != m; t++) {
+    }
+    if (t < ntwins && twin_node[t]) {
+      /* the same text decodes to the same value: share it (trees are
+       * immutable; only this top node is our own) */
+      node = arena_alloc(p->a, sizeof *node);
+      if (!node)
+        return fail_nomem(p, "Metadata");
+      *node = *twin_node[t];
+    } else if (m->type == JSON_STRING) {
       char where[160];
+      const struct json *later = NULL;
+      if (m->len >= TWIN_MIN_BYTES && ntwins < TWIN_MAX)
+        for (later = m->next; later; later = later->next)
+          if (later->type == JSON_STRING && later->len == m->len &&
+              !memcmp(later->str, m->str, m->len))
+            break;
       snprintf(where, sizeof where, "Metadata.%s", m->key);
-      /* the decoded value replaces the raw string, which is not read again */
+      /* the decoded value replaces the raw string, which is not read again
+       * (its twin, compared above, still holds the same text) */
       APP_RETURN_IF_FAILED(decode_again_owned(p, where, m->str, m->len, &node));
+      if (later) {
+        twin[ntwins] = later;
+        twin_node[ntwins++] = node;
+      }
     }
     if (!node) {
       node = arena_alloc(p->a, sizeof *node);

@@ -470,6 +470,71 @@ static void test_metadata(void)
   arena_cleanup(&a);
 }
 
+/* UserPropertiesArray is a copy of ApplicationPropertiesArray: decoded once
+ * and shared; texts that differ are each decoded */
+static void test_twin_metadata(void)
+{
+  struct function_def fn = mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_BINARY, FN_CARDINALITY_MANY);
+  struct arena a;
+  struct invocation *inv = NULL;
+  struct app_err err;
+  struct buf env, x, y;
+  size_t i, k;
+  int variant;
+  static const char pad[] = "0123456789012345678901234567890123456789012345678901234567890123456789"
+                            "0123456789012345678901234567890123456789012345678901234567890123456789";
+
+  TEST_CASE("identical Metadata strings decoded once, different ones each");
+  for (variant = 0; variant < 2; variant++) {
+    buf_init(&env, 0);
+    CHECK(buf_append_str(&env, "{\"Data\":{\"msgs\":\"[\\\"eyJhIjoxfQ==\\\",\\\"eyJhIjoyfQ==\\\"]\"},"
+                               "\"Metadata\":{") == APP_OK);
+    for (k = 0; k < 3; k++) {
+      static const char *const keys[] = {"ApplicationPropertiesArray", "UserPropertiesArray",
+                                         "OtherArray"};
+      CHECK(buf_printf(&env, "%s\"%s\":\"[", k ? "," : "", keys[k]) == APP_OK);
+      for (i = 0; i < 2; i++) {
+        if (i)
+          CHECK(buf_append_char(&env, ',') == APP_OK);
+        /* long enough to be compared; variant 1: the user copy differs */
+        CHECK(buf_printf(&env,
+                         "{\\\"tenant\\\":\\\"contoso-%zu\\\",\\\"prio\\\":%zu,\\\"pad\\\":\\\"%s\\\"}",
+                         i + (variant && k == 1 ? 10 : 0), i * 1000000000, pad) == APP_OK);
+      }
+      CHECK(buf_append_str(&env, "]\"") == APP_OK);
+    }
+    CHECK(buf_append_str(&env, "}}") == APP_OK);
+    arena_init(&a, 0);
+    CHECK_INTEQ(parse_checked(&a, env.data, env.len, &fn, &default_limits, &inv, &err), APP_OK);
+    if (inv) {
+      const struct json *app = json_get(inv->metadata, "ApplicationPropertiesArray");
+      const struct json *user = json_get(inv->metadata, "UserPropertiesArray");
+      const struct json *other = json_get(inv->metadata, "OtherArray");
+      buf_init(&x, 0);
+      buf_init(&y, 0);
+      CHECK(json_is(app, JSON_ARRAY) && json_is(user, JSON_ARRAY) && json_is(other, JSON_ARRAY));
+      CHECK(app && user && json_write(&x, app) == APP_OK && json_write(&y, user) == APP_OK);
+      CHECK(x.data && !strncmp(x.data, "[{\"tenant\":\"contoso-0\",\"prio\":0,\"pad\":\"0123", 38));
+      CHECK(x.data && strstr(x.data, "{\"tenant\":\"contoso-1\",\"prio\":1000000000,"));
+      CHECK(x.len > 300);
+      if (variant)
+        CHECK(y.data && !strncmp(y.data, "[{\"tenant\":\"contoso-10\",", 23) &&
+              strstr(y.data, "\"contoso-11\"") && y.len == x.len + 2);
+      else
+        CHECK_STREQ(y.data, x.data);
+      buf_reset(&y);
+      CHECK(other && json_write(&y, other) == APP_OK);
+      CHECK_STREQ(y.data, x.data);
+      CHECK_STREQ(json_get_str(inv->messages[1].app_properties, "tenant"), "contoso-1");
+      CHECK(user && user->next && !strcmp(user->next->key, "OtherArray"));
+      buf_cleanup(&x);
+      buf_cleanup(&y);
+    }
+    arena_cleanup(&a);
+    buf_cleanup(&env);
+  }
+}
+
 static void test_dates(void)
 {
   static const struct {
@@ -838,6 +903,7 @@ int main(void)
   test_batches();
   test_limits();
   test_metadata();
+  test_twin_metadata();
   test_dates();
   test_http();
   test_malformed();
