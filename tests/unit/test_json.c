@@ -377,6 +377,48 @@ static void test_buf(void)
   buf_cleanup(&b);
 }
 
+/* buf_append_json_str scans 8 bytes at a time: every byte value at every
+ * offset around the word boundaries, against the escaping rules */
+static void test_json_str_words(void)
+{
+  unsigned v;
+  size_t pre;
+  struct buf b;
+  TEST_CASE("buf_append_json_str word boundaries");
+  buf_init(&b, 0);
+  for (v = 0; v < 256; v++) {
+    for (pre = 0; pre <= 17; pre++) {
+      char in[40], want[80];
+      size_t n = 0, w = 0, k;
+      for (k = 0; k < pre; k++)
+        in[n++] = (char)('a' + k);
+      in[n++] = (char)v;
+      for (k = 0; k < 9; k++)
+        in[n++] = (char)('A' + k);
+      want[w++] = '"';
+      for (k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)in[k];
+        if (c == '"' || c == '\\') {
+          want[w++] = '\\';
+          want[w++] = (char)c;
+        } else if (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
+          want[w++] = '\\';
+          want[w++] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\b' ? 'b' : 'f';
+        } else if (c < 0x20) {
+          w += (size_t)snprintf(want + w, 7, "\\u%04x", c);
+        } else {
+          want[w++] = (char)c;
+        }
+      }
+      want[w++] = '"';
+      buf_reset(&b);
+      CHECK(buf_append_json_str(&b, in, n) == APP_OK);
+      CHECK_MSG(b.len == w && !memcmp(b.data, want, w), "byte 0x%02x after %zu", v, pre);
+    }
+  }
+  buf_cleanup(&b);
+}
+
 int main(void)
 {
   test_roundtrips();
@@ -388,5 +430,6 @@ int main(void)
   test_base64();
   test_base64_fast_path();
   test_buf();
+  test_json_str_words();
   return check_report("test_json");
 }
