@@ -138,7 +138,7 @@ static void test_string_word_boundaries(void)
   TEST_CASE("string word boundaries");
   for (mode = 0; mode < 2; mode++)
   for (i = 0; i < sizeof specials / sizeof specials[0]; i++) {
-    for (pre = 0; pre <= 19; pre++) {
+    for (pre = 0; pre <= 35; pre++) {
       for (post = 0; post <= 17; post += 1 + post / 4) {
         char in[96], want[96], text[96];
         size_t n = 0, k;
