@@ -274,15 +274,21 @@ static enum app_result decode_metadata(struct pctx *p, const struct json *meta, 
     } else if (m->type == JSON_STRING) {
       char where[160];
       const struct json *later = NULL;
+      enum app_result r;
       if (m->len >= TWIN_MIN_BYTES && ntwins < TWIN_MAX)
         for (later = m->next; later; later = later->next)
           if (later->type == JSON_STRING && later->len == m->len &&
               !memcmp(later->str, m->str, m->len))
             break;
-      snprintf(where, sizeof where, "Metadata.%s", m->key);
       /* the decoded value replaces the raw string, which is not read again
-       * (its twin, compared above, still holds the same text) */
-      APP_RETURN_IF_FAILED(decode_again_owned(p, where, m->str, m->len, &node));
+       * (its twin, compared above, still holds the same text). The place is
+       * named only for a failure, by doing it again (a failed decode leaves
+       * the text as it was): no text is formatted per key. */
+      r = decode_again_owned(p, "", m->str, m->len, &node);
+      if (r != APP_OK) {
+        snprintf(where, sizeof where, "Metadata.%s", m->key);
+        return decode_again_owned(p, where, m->str, m->len, &node);
+      }
       if (later) {
         twin[ntwins] = later;
         twin_node[ntwins++] = node;

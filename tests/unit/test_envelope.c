@@ -535,6 +535,25 @@ static void test_twin_metadata(void)
   }
 }
 
+/* a Metadata string that decodes too deep: the error names the key */
+static void test_metadata_too_deep(void)
+{
+  struct function_def fn = mkfn(FN_TRIGGER_SERVICE_BUS, b_msg, FN_DATA_BINARY, FN_CARDINALITY_ONE);
+  static const struct envelope_limits shallow = {1024 * 1024, 5000, 8};
+  struct arena a;
+  struct invocation *inv = NULL;
+  struct app_err err;
+  static const char text[] = "{\"Data\":{\"msg\":\"eyJhIjoxfQ==\"},\"Metadata\":{\"Fine\":\"[1]\","
+                             "\"Deep\":\"[[[[[[[[[[1]]]]]]]]]]\"}}";
+
+  TEST_CASE("Metadata nested too deep");
+  arena_init(&a, 0);
+  app_err_clear(&err);
+  CHECK_INTEQ(parse_checked(&a, text, sizeof text - 1, &fn, &shallow, &inv, &err), APP_ERR_LIMIT);
+  CHECK_CONTAINS(err.msg, "Metadata.Deep: JSON nested deeper than 8 levels");
+  arena_cleanup(&a);
+}
+
 static void test_dates(void)
 {
   static const struct {
@@ -904,6 +923,7 @@ int main(void)
   test_limits();
   test_metadata();
   test_twin_metadata();
+  test_metadata_too_deep();
   test_dates();
   test_http();
   test_malformed();
