@@ -250,6 +250,19 @@ wrk_row() {
 }
 wrk_row read /DataApi
 wrk_row readfloor /__noop
+# what one GET needs from Redis on its own: the same HGETALL, unpipelined,
+# from as many clients (the read API's second floor, reported, not a ratio)
+say "Redis floor for reads: $RUNS runs of HGETALL at $CONC clients"
+read_key="$(sed -n 's/^\([^:]*:{\)account:.*/\1/p' "$dir/msgs/update_account.json.args" | head -1)account:$read_id}"
+[ "$(cli EXISTS "$read_key")" = 1 ] || die "the read record $read_key is not in Redis"
+: >"$dir/hgetall"
+i=1
+while [ "$i" -le "$RUNS" ]; do
+  redis-benchmark -p "$REDIS_PORT" -c "$CONC" -n 200000 -q HGETALL "$read_key" 2>&1 | tr '\r' '\n' |
+    grep 'requests per second' | tail -1 | sed 's/.*: \([0-9.]*\) requests per second.*/\1/' \
+    >>"$dir/hgetall"
+  i=$((i + 1))
+done
 col() { awk -v c="$2" '{print $c}' "$dir/$1.runs" | median; }
 col_values() { awk -v c="$2" '{printf "%.0f ", $c}' "$dir/$1.runs"; }
 
@@ -302,6 +315,8 @@ read_p50=$(col read 2)
 read_p99=$(col read 3)
 rfl_rps=$(col readfloor 1)
 rfl_p99=$(col readfloor 3)
+hget_rps=$(median <"$dir/hgetall")
+read_bound=$(awk -v x="$rfl_rps" -v y="$hget_rps" 'BEGIN {if (x > 0 && y > 0) printf "%.0f", 1 / (1 / x + 1 / y); else print 0}')
 rss_peak=$rss_peak_batch
 [ "$rss_peak_single" -gt "$rss_peak" ] && rss_peak=$rss_peak_single
 he_cpu_b1000=$(row_median batch1000 emulatorCpuSeconds)
@@ -312,7 +327,9 @@ verdict() { # verdict OK-CONDITION
 }
 s_ratio=$(awk -v a="$single_ips" -v b="$sfloor_ips" 'BEGIN {print a / b}')
 r_ratio=$(awk -v a="$read_rps" -v b="$rfl_rps" 'BEGIN {print a / b}')
-b_ratio=$(awk -v a="$b1000" -v b="$rf1000" 'BEGIN {print a / b}')
+# batch mode is both rows: the smaller ratio counts
+b_ratio=$(awk -v a="$b1000" -v b="$rf1000" -v c="$b100" -v d="$rf100" \
+  'BEGIN {x = a / b; y = c / d; print (x < y ? x : y)}')
 
 report() {
   cat <<EOF
@@ -352,6 +369,7 @@ OperationCreatedOn). The rows:
 | Redis floor (batch of B) | \`redis-benchmark -c $BATCH_CONC -P B -n $BATCH_CHANGES -r 1000000000 EVALSHA <sha> 1 <key> <args>\` with the arguments the sink sends for each message (\`benchtool args\`); harmonic mean over the messages |
 | read API | \`wrk -t2 -c$CONC -d${SECS}s --latency\` POSTing the host's HTTP-trigger envelope for \`GET $read_path\` to \`/DataApi\` |
 | HTTP floor (read) | the same wrk command and envelope to \`/__noop\` |
+| Redis alone (read) | \`redis-benchmark -c $CONC -n 200000 HGETALL <the record's key>\` |
 | cold start | \`coldstart handler 20\`: exec to the first answer on \`GET /\`, median of 20 |
 | decode + map | \`benchtool decode FILE...\`: CPU time per message, median of 11 rounds |
 
@@ -363,6 +381,7 @@ OperationCreatedOn). The rows:
 | batches of 100 Updates, $BATCH_CONC in flight | $(fmt0 "$b100") changes/s | | $(fmt2 "$b100_p99") ms per batch | $(fmt0 "$rf100") calls/s (Redis, -P 100) | $(ratio "$b100" "$rf100") | $(row_values batch100 messagesPerSecond) |
 | batches of 1000 Updates, $BATCH_CONC in flight | $(fmt0 "$b1000") changes/s | | $(fmt2 "$b1000_p99") ms per batch | $(fmt0 "$rf1000") calls/s (Redis, -P 1000) | $(ratio "$b1000" "$rf1000") | $(row_values batch1000 messagesPerSecond) |
 | read API, single-record GET, $CONC connections | $(fmt0 "$read_rps") GETs/s | $(fmt2 "$read_p50") ms | $(fmt2 "$read_p99") ms | $(fmt0 "$rfl_rps") requests/s (HTTP, p99 $(fmt2 "$rfl_p99") ms) | $(ratio "$read_rps" "$rfl_rps") | $(col_values read 1) |
+| Redis alone: the same HGETALL, $CONC clients, unpipelined | $(fmt0 "$hget_rps") calls/s | | | one GET = HTTP floor + one such call: at most $(fmt0 "$read_bound")/s when both share the cores | $(ratio "$read_bound" "$rfl_rps") of the HTTP floor | $(tr '\n' ' ' <"$dir/hgetall" | awk '{for (i = 1; i <= NF; i++) printf "%.0f ", $i}') |
 | cold start (exec to first \`GET /\` answer) | $(fmt2 "$cold_ms") ms | | | | | 20 |
 | RSS idle (after start-up and 10 requests) | $rss_idle KiB | | | RSS at readiness: $cold_rss KiB | | |
 | RSS at peak (VmHWM) | $rss_peak KiB | | | batch handler $rss_peak_batch KiB, single handler $rss_peak_single KiB | | |
@@ -375,7 +394,7 @@ usec_per_call). hostemu used $(awk -v c="$he_cpu_b1000" -v e="$he_el_b1000" 'BEG
 
 | Target | Measured | |
 |---|---|---|
-| batch mode >= 50,000 changes/s | $(fmt0 "$b1000") changes/s (batches of 1000), $(fmt0 "$b100") (of 100) | $(verdict "$b1000 >= 50000") |
+| batch mode >= 50,000 changes/s | $(fmt0 "$b1000") changes/s (batches of 1000), $(fmt0 "$b100") (of 100) | $(verdict "$b1000 >= 50000 && $b100 >= 50000") |
 | batch mode >= 50% of the Redis floor | $(ratio "$b1000" "$rf1000") (1000), $(ratio "$b100" "$rf100") (100) | $(verdict "$b_ratio >= 0.5") |
 | single-message >= 25% of the HTTP floor | $(ratio "$single_ips" "$sfloor_ips") | $(verdict "$s_ratio >= 0.25") |
 | single-message p99 < 5 ms | $(fmt2 "$single_p99") ms | $(verdict "$single_p99 < 5") |
