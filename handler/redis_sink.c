@@ -855,7 +855,7 @@ enum app_result redis_sink_apply(struct redis_sink *s, const struct sink_batch *
 
 /* Pending bytes that make redis_sink_stream_add write: big enough for few
  * system calls, small enough that Redis starts early. */
-#define STREAM_WRITE_BYTES (64 * 1024)
+#define STREAM_WRITE_BYTES (16 * 1024)
 
 struct redis_sink_stream {
   struct redis_sink *s;

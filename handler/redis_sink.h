@@ -84,7 +84,7 @@ APP_NODISCARD enum app_result redis_sink_doc_commands(const struct redis_sink *s
  *   for each document d, in order: redis_sink_stream_add(st, d);
  *   redis_sink_apply_stream(s, st, &batch, &stats, err);  (or _abort)
  *
- * redis_sink_stream_add plans d's commands and, once 64 KiB are pending,
+ * redis_sink_stream_add plans d's commands and, once 16 KiB are pending,
  * writes what the socket takes at once on an idle pooled connection (it
  * never connects and never waits: without an idle connection it only
  * plans). redis_sink_apply_stream(st, batch) is redis_sink_apply(batch)
