@@ -53,7 +53,7 @@ cpu0=$(cpu_sample)
 
 median() { awk 'NF' | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'; }
 jget() { "$FH" json "$@"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.0f%%", 100 * a / b; else print "n/a"}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.1f%%", 100 * a / b; else print "n/a"}'; }
 fmt0() { awk -v a="$1" 'BEGIN {printf "%.0f", a}'; }
 fmt2() { awk -v a="$1" 'BEGIN {printf "%.2f", a}'; }
 say() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
