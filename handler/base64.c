@@ -33,7 +33,7 @@ static void init_tab(void)
  * too (see the fast path) */
 static inline void store3(unsigned char *out, uint32_t v)
 {
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                        \
     (defined(__GNUC__) || defined(__clang__))
   uint32_t w = __builtin_bswap32(v << 8);
   memcpy(out, &w, 4);

@@ -129,7 +129,7 @@ enum app_result buf_append_json_str(struct buf *b, const char *s, size_t n)
     unsigned char c;
     char esc[6];
     size_t elen = 2;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                        \
     (defined(__GNUC__) || defined(__clang__))
     /* 8 bytes at a time up to the next byte to escape: '"', '\\' or a
      * control ("has a zero byte" tests; the lowest flagged byte is exactly

@@ -5,8 +5,8 @@
 
 /* Strings go after the arrays in one block, packed without alignment. */
 struct packer {
-  char *p;   /* next free byte (NULL while sizing) */
-  size_t n;  /* bytes needed so far */
+  char *p;  /* next free byte (NULL while sizing) */
+  size_t n; /* bytes needed so far */
 };
 
 static const char *put(struct packer *k, const char *s, size_t len)

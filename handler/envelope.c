@@ -243,7 +243,7 @@ bool envelope_parse_time(const char *s, size_t n, int64_t *out_ms)
  * same text: the host sends UserProperties(Array) as a copy of
  * ApplicationProperties(Array), half a megabyte each for 1000 messages. */
 #define TWIN_MIN_BYTES 256
-#define TWIN_MAX 8
+#define TWIN_MAX       8
 
 static enum app_result decode_metadata(struct pctx *p, const struct json *meta, struct json **out)
 {
@@ -543,14 +543,14 @@ static enum app_result batch_metadata(struct pctx *p, struct invocation *inv)
 /* Run expr with w_ = "" and, only when it fails, again with w_ naming the
  * place (the checks have no side effects when they fail): no text is
  * formatted per message. */
-#define PLACED(key, expr)                                                                        \
-  do {                                                                                           \
-    const char *w_ = "";                                                                         \
-    if ((expr) != APP_OK) {                                                                      \
-      snprintf(where, sizeof where, "Metadata.%s[%zu]", batch_keys[key], i);                     \
-      w_ = where;                                                                                \
-      return (expr);                                                                             \
-    }                                                                                            \
+#define PLACED(key, expr)                                                                          \
+  do {                                                                                             \
+    const char *w_ = "";                                                                           \
+    if ((expr) != APP_OK) {                                                                        \
+      snprintf(where, sizeof where, "Metadata.%s[%zu]", batch_keys[key], i);                       \
+      w_ = where;                                                                                  \
+      return (expr);                                                                               \
+    }                                                                                              \
   } while (0)
     if (cur[BK_ID])
       PLACED(BK_ID, meta_str(p, cur[BK_ID], w_, &msg->message_id));

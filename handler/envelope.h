@@ -129,8 +129,7 @@ APP_NODISCARD enum app_result envelope_parse(struct arena *a, const char *body, 
 APP_NODISCARD enum app_result envelope_parse_mutable(struct arena *a, char *body, size_t len,
                                                      const struct function_def *fn,
                                                      const struct envelope_limits *lim,
-                                                     struct invocation **out,
-                                                     struct app_err *err);
+                                                     struct invocation **out, struct app_err *err);
 
 /* Metadata value for key (exact name first, then case-insensitive), decoded
  * a second time as above, or NULL. Borrowed from the invocation. */

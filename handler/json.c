@@ -13,7 +13,7 @@
 
 struct parser {
   struct arena *a;
-  char *s;        /* the text: our copy (json_parse) or the caller's (json_parse_mutable) */
+  char *s; /* the text: our copy (json_parse) or the caller's (json_parse_mutable) */
   size_t len;
   size_t pos;
   int max_depth;
@@ -181,10 +181,11 @@ static size_t put_utf8(char *w, unsigned cp)
 static inline uint64_t special_mask(uint64_t x)
 {
   const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-  return (((x ^ (ones * '"')) - ones) | ((x ^ (ones * '\\')) - ones) | (x - ones * 0x20) | x) & high;
+  return (((x ^ (ones * '"')) - ones) | ((x ^ (ones * '\\')) - ones) | (x - ones * 0x20) | x) &
+         high;
 }
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && \
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                        \
     (defined(__GNUC__) || defined(__clang__))
 #define JSON_WORD_SCAN 1
 #else

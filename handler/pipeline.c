@@ -247,8 +247,7 @@ static enum app_result decode_messages(struct pipeline *p, struct arena *a,
     if (verdict != MAP_ACCEPT) {
       out->skipped++;
       LOG_DEBUG("message %s skipped: %s (%s %s)", m->message_id ? m->message_id : "-",
-                map_verdict_str(verdict), ch.message ? ch.message : "?",
-                ch.table ? ch.table : "?");
+                map_verdict_str(verdict), ch.message ? ch.message : "?", ch.table ? ch.table : "?");
       continue;
     }
     d = arena_alloc(a, sizeof *d);

@@ -1060,8 +1060,7 @@ enum app_result redis_conn_exchange(struct redis_conn *c, const char *cmds, size
                                     size_t nreplies, redisReply **replies, size_t *out_nread,
                                     int64_t deadline_ms, struct app_err *err)
 {
-  return redis_conn_exchange_rest(c, cmds, len, 0, nreplies, replies, out_nread, deadline_ms,
-                                  err);
+  return redis_conn_exchange_rest(c, cmds, len, 0, nreplies, replies, out_nread, deadline_ms, err);
 }
 
 enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds, size_t len,

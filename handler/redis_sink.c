@@ -636,8 +636,8 @@ static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_
   deadline = sink_now_ms() + s->sync_timeout_ms;
   st->round_trips++;
   if (streamed)
-    r = redis_conn_exchange_rest(conn, p->all.data, p->all.len, sent, n, replies, &nread,
-                                 deadline, &e);
+    r = redis_conn_exchange_rest(conn, p->all.data, p->all.len, sent, n, replies, &nread, deadline,
+                                 &e);
   else
     r = exchange(conn, p, idx, n, NULL, 0, 0, deadline, replies, out, &nread, &e);
   take_replies(p->cmds, idx, n, replies, nread, batch, a);

@@ -246,9 +246,8 @@ static void test_new_records(struct redis_sink *s)
   long long ttl;
 
   TEST_CASE("new records: full row with TTL, then a late older partial");
-  c = itest_doc(&A, CDC_OP_CREATE, "account", ID(31), T0 + 2000, true, "name", "\"c\"",
-                "revenue", "12.50", "revenue@OData.Community.Display.V1.FormattedValue",
-                "\"$12.50\"", NULL);
+  c = itest_doc(&A, CDC_OP_CREATE, "account", ID(31), T0 + 2000, true, "name", "\"c\"", "revenue",
+                "12.50", "revenue@OData.Community.Display.V1.FormattedValue", "\"$12.50\"", NULL);
   c->ttl_seconds = 100;
   CHECK_INTEQ(apply1(s, c).applied, 1);
   ttl = itest_int(s, "TTL", key, NULL);
@@ -260,11 +259,10 @@ static void test_new_records(struct redis_sink *s)
   CHECK_INTEQ(rec.nprops, 2);
   CHECK_STREQ(itest_prop_json(&rec, "revenue"), "12.50");
   CHECK(itest_prop(&rec, "revenue") && itest_prop(&rec, "revenue")->nann == 1);
-  CHECK(itest_prop(&rec, "name") && !strcmp(itest_prop(&rec, "name")->version_text,
-                                            c->version_text));
+  CHECK(itest_prop(&rec, "name") &&
+        !strcmp(itest_prop(&rec, "name")->version_text, c->version_text));
   /* the full row set the floor: an older partial cannot add a property */
-  late = itest_doc(&A, CDC_OP_UPDATE, "account", ID(31), T0 + 1000, false, "w", "\"late\"",
-                   NULL);
+  late = itest_doc(&A, CDC_OP_UPDATE, "account", ID(31), T0 + 1000, false, "w", "\"late\"", NULL);
   CHECK_INTEQ(apply1(s, late).stale, 1);
   rec = itest_read(s, &A, "account", ID(31));
   CHECK(itest_prop(&rec, "w") == NULL);
@@ -273,8 +271,7 @@ static void test_new_records(struct redis_sink *s)
   TEST_CASE("new records: a partial sets no floor, no TTL");
   p = itest_doc(&A, CDC_OP_UPDATE, "account", ID(32), T0 + 2000, false, "x", "\"p\"", NULL);
   CHECK_INTEQ(apply1(s, p).applied, 1);
-  CHECK_INTEQ(itest_int(s, "TTL", "d365:{account:00000000-0000-0000-0000-000000000032}", NULL),
-              -1);
+  CHECK_INTEQ(itest_int(s, "TTL", "d365:{account:00000000-0000-0000-0000-000000000032}", NULL), -1);
   /* an older partial to another property still applies (no floor) ... */
   older = itest_doc(&A, CDC_OP_UPDATE, "account", ID(32), T0 + 1000, false, "y", "\"o\"", "x",
                     "\"older\"", NULL);
@@ -541,8 +538,8 @@ static struct doc **new_docs(size_t n, int block, const char *name)
   for (i = 0; i < n; i++) {
     char *id = arena_alloc(&A, 40);
     snprintf(id, 40, "00000000-0000-0000-%04d-%012zu", block, i);
-    docs[i] = itest_doc(&A, CDC_OP_CREATE, "account", id, T0, true, "name", name, "revenue",
-                        "1.50", "accountnumber", "\"A-1\"", NULL);
+    docs[i] = itest_doc(&A, CDC_OP_CREATE, "account", id, T0, true, "name", name, "revenue", "1.50",
+                        "accountnumber", "\"A-1\"", NULL);
   }
   return docs;
 }

@@ -192,8 +192,7 @@ static int time_stage(enum stage st, const struct map_config *map, const char *b
       struct doc d;
       enum map_verdict v;
       arena_reset(&a);
-      if (st != ST_MAP &&
-          dv_decode(&a, "application/json", body, len, NULL, &c2, &err) != APP_OK)
+      if (st != ST_MAP && dv_decode(&a, "application/json", body, len, NULL, &c2, &err) != APP_OK)
         rc = 1;
       if (!rc && st != ST_DECODE &&
           map_change(map, &a, st == ST_MAP ? &ch : &c2, &v, &d, &err) != APP_OK)

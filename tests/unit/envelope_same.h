@@ -66,8 +66,8 @@ static const char *envelope_same_inv(const struct invocation *a, const struct in
       return "a message's application properties";
   }
   if (!envelope_same_json(a->metadata, b->metadata) || !envelope_same_json(a->sys, b->sys) ||
-      !envelope_same_json(a->retry_context, b->retry_context) ||
-      a->retry_count != b->retry_count || a->max_retry_count != b->max_retry_count)
+      !envelope_same_json(a->retry_context, b->retry_context) || a->retry_count != b->retry_count ||
+      a->max_retry_count != b->max_retry_count)
     return "Metadata";
   if (!envelope_same_str(a->shadowed, b->shadowed))
     return "shadowed keys";

@@ -132,7 +132,9 @@ static void test_clone_everything(void)
   CHECK_STREQ(c.key_name, "accountid");
   CHECK_STREQ(c.id, "5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1");
   CHECK(c.version.ts_ms == 1731053106000 && c.version.row_version == 77 && c.version.tie == 5);
-  CHECK_STREQ(c.version_text, "001731053106000" "00000000000000000077" "0000000005");
+  CHECK_STREQ(c.version_text, "001731053106000"
+                              "00000000000000000077"
+                              "0000000005");
   CHECK(c.op_time_ms == 1731053106001);
   CHECK(c.full_row && !c.needs_reread);
   CHECK(c.ttl_seconds == 3600);

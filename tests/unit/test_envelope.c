@@ -474,21 +474,24 @@ static void test_metadata(void)
  * and shared; texts that differ are each decoded */
 static void test_twin_metadata(void)
 {
-  struct function_def fn = mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_BINARY, FN_CARDINALITY_MANY);
+  struct function_def fn =
+      mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_BINARY, FN_CARDINALITY_MANY);
   struct arena a;
   struct invocation *inv = NULL;
   struct app_err err;
   struct buf env, x, y;
   size_t i, k;
   int variant;
-  static const char pad[] = "0123456789012345678901234567890123456789012345678901234567890123456789"
-                            "0123456789012345678901234567890123456789012345678901234567890123456789";
+  static const char pad[] =
+      "0123456789012345678901234567890123456789012345678901234567890123456789"
+      "0123456789012345678901234567890123456789012345678901234567890123456789";
 
   TEST_CASE("identical Metadata strings decoded once, different ones each");
   for (variant = 0; variant < 2; variant++) {
     buf_init(&env, 0);
-    CHECK(buf_append_str(&env, "{\"Data\":{\"msgs\":\"[\\\"eyJhIjoxfQ==\\\",\\\"eyJhIjoyfQ==\\\"]\"},"
-                               "\"Metadata\":{") == APP_OK);
+    CHECK(buf_append_str(&env,
+                         "{\"Data\":{\"msgs\":\"[\\\"eyJhIjoxfQ==\\\",\\\"eyJhIjoyfQ==\\\"]\"},"
+                         "\"Metadata\":{") == APP_OK);
     for (k = 0; k < 3; k++) {
       static const char *const keys[] = {"ApplicationPropertiesArray", "UserPropertiesArray",
                                          "OtherArray"};
@@ -497,9 +500,10 @@ static void test_twin_metadata(void)
         if (i)
           CHECK(buf_append_char(&env, ',') == APP_OK);
         /* long enough to be compared; variant 1: the user copy differs */
-        CHECK(buf_printf(&env,
-                         "{\\\"tenant\\\":\\\"contoso-%zu\\\",\\\"prio\\\":%zu,\\\"pad\\\":\\\"%s\\\"}",
-                         i + (variant && k == 1 ? 10 : 0), i * 1000000000, pad) == APP_OK);
+        CHECK(buf_printf(
+                  &env,
+                  "{\\\"tenant\\\":\\\"contoso-%zu\\\",\\\"prio\\\":%zu,\\\"pad\\\":\\\"%s\\\"}",
+                  i + (variant && k == 1 ? 10 : 0), i * 1000000000, pad) == APP_OK);
       }
       CHECK(buf_append_str(&env, "]\"") == APP_OK);
     }

@@ -124,66 +124,79 @@ static void test_string_word_boundaries(void)
     const char *raw;     /* as written inside the JSON string */
     const char *decoded; /* NULL: a syntax error at the special's offset */
   } specials[] = {
-      {"\\\"", "\""},         {"\\\\", "\\"},           {"\\/", "/"},
-      {"\\n", "\n"},          {"\\u00e9", "\xc3\xa9"},  {"\\ud83d\\ude80", "\xf0\x9f\x9a\x80"},
-      {"\xc3\xa9", "\xc3\xa9"}, {"\xe2\x82\xac", "\xe2\x82\xac"}, {"\x7f", "\x7f"},
-      {"\x01", NULL},         {"\x1f", NULL},           {"\xff", NULL},
-      {"\xc3(", NULL},        {"\x80", NULL},
+      {"\\\"", "\""},
+      {"\\\\", "\\"},
+      {"\\/", "/"},
+      {"\\n", "\n"},
+      {"\\u00e9", "\xc3\xa9"},
+      {"\\ud83d\\ude80", "\xf0\x9f\x9a\x80"},
+      {"\xc3\xa9", "\xc3\xa9"},
+      {"\xe2\x82\xac", "\xe2\x82\xac"},
+      {"\x7f", "\x7f"},
+      {"\x01", NULL},
+      {"\x1f", NULL},
+      {"\xff", NULL},
+      {"\xc3(", NULL},
+      {"\x80", NULL},
       /* plain bytes next to the special ones: never taken for them */
-      {" ", " "},             {"!", "!"},               {"#", "#"},
-      {"[", "["},             {"]", "]"},               {"\x7e", "\x7e"},
+      {" ", " "},
+      {"!", "!"},
+      {"#", "#"},
+      {"[", "["},
+      {"]", "]"},
+      {"\x7e", "\x7e"},
   };
   size_t i, pre, post;
   int mode;
   TEST_CASE("string word boundaries");
   for (mode = 0; mode < 2; mode++)
-  for (i = 0; i < sizeof specials / sizeof specials[0]; i++) {
-    for (pre = 0; pre <= 35; pre++) {
-      for (post = 0; post <= 17; post += 1 + post / 4) {
-        char in[96], want[96], text[96];
-        size_t n = 0, k;
-        struct arena a;
-        struct json *root = NULL;
-        struct app_err err;
-        enum app_result r;
+    for (i = 0; i < sizeof specials / sizeof specials[0]; i++) {
+      for (pre = 0; pre <= 35; pre++) {
+        for (post = 0; post <= 17; post += 1 + post / 4) {
+          char in[96], want[96], text[96];
+          size_t n = 0, k;
+          struct arena a;
+          struct json *root = NULL;
+          struct app_err err;
+          enum app_result r;
 
-        in[n++] = '"';
-        for (k = 0; k < pre; k++)
-          in[n++] = (char)('a' + k % 26);
-        memcpy(in + n, specials[i].raw, strlen(specials[i].raw));
-        n += strlen(specials[i].raw);
-        for (k = 0; k < post; k++)
-          in[n++] = (char)('A' + k % 26);
-        in[n++] = '"';
-        arena_init(&a, 0);
-        if (mode)
-          memcpy(text, in, n);
-        r = mode ? json_parse_mutable(&a, text, n, 64, &root, &err)
-                 : json_parse(&a, in, n, 64, &root, &err);
-        if (mode && r != APP_OK)
-          CHECK_MSG(!memcmp(text, in, n), "text not restored: special %zu, %zu before", i, pre);
-        if (specials[i].decoded) {
-          size_t wl = 0;
+          in[n++] = '"';
           for (k = 0; k < pre; k++)
-            want[wl++] = (char)('a' + k % 26);
-          memcpy(want + wl, specials[i].decoded, strlen(specials[i].decoded));
-          wl += strlen(specials[i].decoded);
+            in[n++] = (char)('a' + k % 26);
+          memcpy(in + n, specials[i].raw, strlen(specials[i].raw));
+          n += strlen(specials[i].raw);
           for (k = 0; k < post; k++)
-            want[wl++] = (char)('A' + k % 26);
-          want[wl] = '\0';
-          CHECK_MSG(r == APP_OK && root->type == JSON_STRING && root->len == wl &&
-                        !memcmp(root->str, want, wl + 1),
-                    "special %zu, %zu before, %zu after", i, pre, post);
-        } else {
-          char at[32];
-          snprintf(at, sizeof at, "(offset %zu)", pre + 1);
-          CHECK_MSG(r == APP_ERR_INPUT && strstr(err.msg, at), "special %zu, %zu before: %s", i,
-                    pre, r == APP_OK ? "accepted" : err.msg);
+            in[n++] = (char)('A' + k % 26);
+          in[n++] = '"';
+          arena_init(&a, 0);
+          if (mode)
+            memcpy(text, in, n);
+          r = mode ? json_parse_mutable(&a, text, n, 64, &root, &err)
+                   : json_parse(&a, in, n, 64, &root, &err);
+          if (mode && r != APP_OK)
+            CHECK_MSG(!memcmp(text, in, n), "text not restored: special %zu, %zu before", i, pre);
+          if (specials[i].decoded) {
+            size_t wl = 0;
+            for (k = 0; k < pre; k++)
+              want[wl++] = (char)('a' + k % 26);
+            memcpy(want + wl, specials[i].decoded, strlen(specials[i].decoded));
+            wl += strlen(specials[i].decoded);
+            for (k = 0; k < post; k++)
+              want[wl++] = (char)('A' + k % 26);
+            want[wl] = '\0';
+            CHECK_MSG(r == APP_OK && root->type == JSON_STRING && root->len == wl &&
+                          !memcmp(root->str, want, wl + 1),
+                      "special %zu, %zu before, %zu after", i, pre, post);
+          } else {
+            char at[32];
+            snprintf(at, sizeof at, "(offset %zu)", pre + 1);
+            CHECK_MSG(r == APP_ERR_INPUT && strstr(err.msg, at), "special %zu, %zu before: %s", i,
+                      pre, r == APP_OK ? "accepted" : err.msg);
+          }
+          arena_cleanup(&a);
         }
-        arena_cleanup(&a);
       }
     }
-  }
   /* an unterminated string ends inside the word loop's reach */
   for (pre = 0; pre <= 17; pre++) {
     char in[32];
