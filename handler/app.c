@@ -46,10 +46,12 @@ struct app {
 };
 
 /* Everything one invocation decodes lives in one arena. The envelope is
- * copied once by the JSON reader, a double-encoded batch is decoded a
- * second time, base64 bodies once more, then every message is parsed and
- * mapped: about 6x the request, plus nodes. The cap bounds what one
- * request can take. */
+ * parsed in place in the request's buffer (envelope_parse_mutable): the
+ * arena gets copies of escaped strings (a batch's double-encoded Data once),
+ * the nodes, and the documents; each message is parsed and mapped in a
+ * scratch arena (pipeline.c). The cap (kept from when everything was
+ * copied, about 6x the request plus nodes) bounds what one request can
+ * take. */
 static size_t arena_cap(size_t max_request)
 {
   if (max_request > (SIZE_MAX - (4u << 20)) / 8)
@@ -92,7 +94,7 @@ static enum app_result invoke_changes(void *ctx, const struct server_invocation 
   arena_init(&a, arena_cap(cfg->max_request_bytes));
   envelope_response_init(&resp, cfg->max_request_bytes);
   memset(&pr, 0, sizeof pr);
-  r = envelope_parse(&a, si->body, si->body_len, af->fn, &lim, &inv, err);
+  r = envelope_parse_mutable(&a, si->body, si->body_len, af->fn, &lim, &inv, err);
   if (r != APP_OK)
     goto out;
   if (inv->shadowed)
@@ -218,7 +220,7 @@ static enum app_result invoke_http(void *ctx, const struct server_invocation *si
 
   arena_init(&a, arena_cap(cfg->max_request_bytes));
   envelope_response_init(&resp, cfg->max_request_bytes);
-  r = envelope_parse(&a, si->body, si->body_len, af->fn, &lim, &inv, err);
+  r = envelope_parse_mutable(&a, si->body, si->body_len, af->fn, &lim, &inv, err);
   if (r != APP_OK)
     goto out;
   if (!res_binding) {

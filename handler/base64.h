@@ -15,7 +15,9 @@ static inline size_t base64_decoded_max(size_t n)
   return n / 4 * 3 + 3;
 }
 
-/* Decode in[0..n) into out (at least base64_decoded_max(n) bytes).
+/* Decode in[0..n) into out (at least base64_decoded_max(n) bytes); out may
+ * be in itself (decoding in place: every group is read before its bytes
+ * are written, and they never pass it).
  * Whitespace is not allowed (the host never sends any). Padding is
  * required when the length is not a multiple of 4... unless absent on a
  * final group, which is tolerated. Returns false on any invalid character

@@ -14,7 +14,9 @@
 #ifndef D365CDC_DOC_H
 #define D365CDC_DOC_H
 
+#include "arena.h"
 #include "change.h"
+#include "result.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -101,5 +103,13 @@ struct doc {
   /* Where it came from, for logs, poison records and lineage columns */
   const struct cdc_origin *origin;
 };
+
+/* Deep copy of src into arena a: every string, array and the origin are
+ * copied (in one arena block), so *out stays valid after the memory src
+ * points into is reset or freed. The pipeline decodes and maps each
+ * message in a scratch arena and keeps only the documents this way.
+ * Returns APP_OK, or APP_ERR_LIMIT when the arena's ceiling is reached
+ * (*out is then unchanged). */
+APP_NODISCARD enum app_result doc_clone(struct arena *a, const struct doc *src, struct doc *out);
 
 #endif

@@ -17,6 +17,7 @@ struct pctx {
   struct arena *a;
   const struct envelope_limits *lim;
   struct app_err *err;
+  bool inplace; /* envelope_parse_mutable: decode what we own in place */
 };
 
 /* ---- error text --------------------------------------------------------- */
@@ -93,6 +94,29 @@ static enum app_result decode_again(struct pctx *p, const char *where, const cha
   if (n == 0)
     return APP_OK;
   r = json_parse(p->a, s, n, p->lim->max_json_depth, out, &e2);
+  if (r == APP_OK)
+    return APP_OK;
+  *out = NULL;
+  if (r == APP_ERR_INPUT)
+    return APP_OK;
+  return app_err_set(p->err, r, "%s: %s", where, e2.msg);
+}
+
+/* decode_again for a string of the envelope's own tree, whose bytes may be
+ * rewritten (json.h) when nothing reads the old value afterwards: in place
+ * with envelope_parse_mutable (a failed decode leaves s as it was). */
+static enum app_result decode_again_owned(struct pctx *p, const char *where, const char *s,
+                                          size_t n, struct json **out)
+{
+  struct app_err e2;
+  enum app_result r;
+
+  if (!p->inplace)
+    return decode_again(p, where, s, n, out);
+  *out = NULL;
+  if (n == 0)
+    return APP_OK;
+  r = json_parse_mutable(p->a, (char *)s, n, p->lim->max_json_depth, out, &e2);
   if (r == APP_OK)
     return APP_OK;
   *out = NULL;
@@ -215,10 +239,20 @@ bool envelope_parse_time(const char *s, size_t n, int64_t *out_ms)
 /* A copy of Metadata where every string that is JSON text again is replaced
  * by its decoded value (protocol doc 8.4: "try a second JSON decode of each
  * string value and keep the raw string if that fails"). */
+/* Strings of at least this size are checked for a later sibling with the
+ * same text: the host sends UserProperties(Array) as a copy of
+ * ApplicationProperties(Array), half a megabyte each for 1000 messages. */
+#define TWIN_MIN_BYTES 256
+#define TWIN_MAX       8
+
 static enum app_result decode_metadata(struct pctx *p, const struct json *meta, struct json **out)
 {
   struct json *obj = arena_alloc(p->a, sizeof *obj), **tail;
   const struct json *m;
+  /* later siblings whose text equals an earlier one's, with that decoding */
+  const struct json *twin[TWIN_MAX];
+  struct json *twin_node[TWIN_MAX];
+  size_t ntwins = 0;
 
   if (!obj)
     return fail_nomem(p, "Metadata");
@@ -227,10 +261,38 @@ static enum app_result decode_metadata(struct pctx *p, const struct json *meta, 
   tail = &obj->child;
   for (m = meta ? meta->child : NULL; m; m = m->next) {
     struct json *node = NULL;
-    if (m->type == JSON_STRING) {
+    size_t t;
+    for (t = 0; t < ntwins && twin[t] != m; t++) {
+    }
+    if (t < ntwins && twin_node[t]) {
+      /* the same text decodes to the same value: share it (trees are
+       * immutable; only this top node is our own) */
+      node = arena_alloc(p->a, sizeof *node);
+      if (!node)
+        return fail_nomem(p, "Metadata");
+      *node = *twin_node[t];
+    } else if (m->type == JSON_STRING) {
       char where[160];
-      snprintf(where, sizeof where, "Metadata.%s", m->key);
-      APP_RETURN_IF_FAILED(decode_again(p, where, m->str, m->len, &node));
+      const struct json *later = NULL;
+      enum app_result r;
+      if (m->len >= TWIN_MIN_BYTES && ntwins < TWIN_MAX)
+        for (later = m->next; later; later = later->next)
+          if (later->type == JSON_STRING && later->len == m->len &&
+              !memcmp(later->str, m->str, m->len))
+            break;
+      /* the decoded value replaces the raw string, which is not read again
+       * (its twin, compared above, still holds the same text). The place is
+       * named only for a failure, by doing it again (a failed decode leaves
+       * the text as it was): no text is formatted per key. */
+      r = decode_again_owned(p, "", m->str, m->len, &node);
+      if (r != APP_OK) {
+        snprintf(where, sizeof where, "Metadata.%s", m->key);
+        return decode_again_owned(p, where, m->str, m->len, &node);
+      }
+      if (later) {
+        twin[ntwins] = later;
+        twin_node[ntwins++] = node;
+      }
     }
     if (!node) {
       node = arena_alloc(p->a, sizeof *node);
@@ -478,32 +540,41 @@ static enum app_result batch_metadata(struct pctx *p, struct invocation *inv)
     bool present;
     int64_t n;
 
-#define WHERE(key) (snprintf(where, sizeof where, "Metadata.%s[%zu]", batch_keys[key], i), where)
+/* Run expr with w_ = "" and, only when it fails, again with w_ naming the
+ * place (the checks have no side effects when they fail): no text is
+ * formatted per message. */
+#define PLACED(key, expr)                                                                          \
+  do {                                                                                             \
+    const char *w_ = "";                                                                           \
+    if ((expr) != APP_OK) {                                                                        \
+      snprintf(where, sizeof where, "Metadata.%s[%zu]", batch_keys[key], i);                       \
+      w_ = where;                                                                                  \
+      return (expr);                                                                               \
+    }                                                                                              \
+  } while (0)
     if (cur[BK_ID])
-      APP_RETURN_IF_FAILED(meta_str(p, cur[BK_ID], WHERE(BK_ID), &msg->message_id));
+      PLACED(BK_ID, meta_str(p, cur[BK_ID], w_, &msg->message_id));
     if (cur[BK_CT])
-      APP_RETURN_IF_FAILED(meta_str(p, cur[BK_CT], WHERE(BK_CT), &msg->content_type));
+      PLACED(BK_CT, meta_str(p, cur[BK_CT], w_, &msg->content_type));
     if (cur[BK_CORR])
-      APP_RETURN_IF_FAILED(meta_str(p, cur[BK_CORR], WHERE(BK_CORR), &msg->correlation_id));
+      PLACED(BK_CORR, meta_str(p, cur[BK_CORR], w_, &msg->correlation_id));
     if (cur[BK_DC]) {
-      APP_RETURN_IF_FAILED(meta_int(p, cur[BK_DC], WHERE(BK_DC), 0, INT32_MAX, &present, &n));
+      PLACED(BK_DC, meta_int(p, cur[BK_DC], w_, 0, INT32_MAX, &present, &n));
       msg->delivery_count = present ? (int)n : 0;
     }
     if (cur[BK_SEQ]) {
-      APP_RETURN_IF_FAILED(meta_int(p, cur[BK_SEQ], WHERE(BK_SEQ), 0, INT64_MAX, &present, &n));
+      PLACED(BK_SEQ, meta_int(p, cur[BK_SEQ], w_, 0, INT64_MAX, &present, &n));
       msg->sequence_number = present ? n : -1;
     }
     if (cur[BK_ENQ])
-      APP_RETURN_IF_FAILED(meta_time(p, cur[BK_ENQ], WHERE(BK_ENQ), &msg->enqueued_ms));
+      PLACED(BK_ENQ, meta_time(p, cur[BK_ENQ], w_, &msg->enqueued_ms));
     else if (cur[BK_ENQ_OFFSET])
-      APP_RETURN_IF_FAILED(
-          meta_time(p, cur[BK_ENQ_OFFSET], WHERE(BK_ENQ_OFFSET), &msg->enqueued_ms));
+      PLACED(BK_ENQ_OFFSET, meta_time(p, cur[BK_ENQ_OFFSET], w_, &msg->enqueued_ms));
     if (cur[BK_PROPS])
-      APP_RETURN_IF_FAILED(meta_object(p, cur[BK_PROPS], WHERE(BK_PROPS), &msg->app_properties));
+      PLACED(BK_PROPS, meta_object(p, cur[BK_PROPS], w_, &msg->app_properties));
     else if (cur[BK_USERPROPS])
-      APP_RETURN_IF_FAILED(
-          meta_object(p, cur[BK_USERPROPS], WHERE(BK_USERPROPS), &msg->app_properties));
-#undef WHERE
+      PLACED(BK_USERPROPS, meta_object(p, cur[BK_USERPROPS], w_, &msg->app_properties));
+#undef PLACED
     for (k = 0; k < BK_COUNT; k++)
       if (cur[k])
         cur[k] = cur[k]->next;
@@ -531,15 +602,25 @@ static bool too_big(const struct pctx *p, size_t n)
   return p->lim->max_message_bytes && n > p->lim->max_message_bytes;
 }
 
-static enum app_result body_from_base64(struct pctx *p, const char *where, const struct json *v,
-                                        struct envelope_message *msg)
+/* "base[index]", or base when index is NO_INDEX: made only for messages */
+#define NO_INDEX ((size_t)-1)
+static const char *where_at(char *buf, size_t n, const char *base, size_t index)
 {
-  char *out = NULL;
+  if (index == NO_INDEX)
+    return base;
+  snprintf(buf, n, "%s[%zu]", base, index);
+  return buf;
+}
+
+static enum app_result body_from_base64(struct pctx *p, const char *base, size_t index,
+                                        const struct json *v, struct envelope_message *msg)
+{
+  char *out = NULL, wb[96];
   size_t len = 0;
   enum app_result r;
 
   if (!v || v->type != JSON_STRING)
-    return fail_type(p, where, "a base64 string", v);
+    return fail_type(p, where_at(wb, sizeof wb, base, index), "a base64 string", v);
   len = b64_decoded_len(v->str, v->len);
   if (too_big(p, len)) {
     msg->oversize = true;
@@ -547,9 +628,23 @@ static enum app_result body_from_base64(struct pctx *p, const char *where, const
     msg->body_len = len;
     return APP_OK;
   }
+  if (p->inplace) {
+    /* over its own text: the decoded bytes are fewer, and the string's
+     * NUL leaves room for ours */
+    size_t bad = 0;
+    out = (char *)v->str;
+    if (!base64_decode(v->str, v->len, (unsigned char *)out, &len, &bad)) {
+      app_err_set(p->err, APP_ERR_INPUT, "invalid base64 at character %zu", bad);
+      return app_err_wrap(p->err, "%s", where_at(wb, sizeof wb, base, index));
+    }
+    out[len] = '\0';
+    msg->body = out;
+    msg->body_len = len;
+    return APP_OK;
+  }
   r = base64_decode_arena(p->a, v->str, v->len, &out, &len, p->err);
   if (r != APP_OK)
-    return app_err_wrap(p->err, "%s", where);
+    return app_err_wrap(p->err, "%s", where_at(wb, sizeof wb, base, index));
   msg->body = out;
   msg->body_len = len;
   return APP_OK;
@@ -641,7 +736,7 @@ static enum app_result batch_bodies(struct pctx *p, const char *where, const str
   size_t i;
 
   if (v && v->type == JSON_STRING) {
-    APP_RETURN_IF_FAILED(decode_again(p, where, v->str, v->len, &dec));
+    APP_RETURN_IF_FAILED(decode_again_owned(p, where, v->str, v->len, &dec));
     arr = dec;
     if (!arr || arr->type != JSON_ARRAY) {
       char what[96];
@@ -668,12 +763,11 @@ static enum app_result batch_bodies(struct pctx *p, const char *where, const str
   }
   for (i = 0, e = arr->child; e; e = e->next, i++) {
     char w[96];
-    snprintf(w, sizeof w, "%s[%zu]", where, i);
     if (binary) {
-      APP_RETURN_IF_FAILED(body_from_base64(p, w, e, &inv->messages[i]));
+      APP_RETURN_IF_FAILED(body_from_base64(p, where, i, e, &inv->messages[i]));
     } else {
       if (e->type != JSON_STRING)
-        return fail_type(p, w, "a string (a message body)", e);
+        return fail_type(p, where_at(w, sizeof w, where, i), "a string (a message body)", e);
       body_from_text(p, e->str, e->len, &inv->messages[i]);
     }
   }
@@ -692,7 +786,7 @@ static enum app_result message_bodies(struct pctx *p, const char *where, const s
     return batch_bodies(p, where, v, dt, inv);
   if (fn && dt == FN_DATA_BINARY) {
     APP_RETURN_IF_FAILED(alloc_messages(p, inv, 1, where));
-    return body_from_base64(p, where, v, &inv->messages[0]);
+    return body_from_base64(p, where, NO_INDEX, v, &inv->messages[0]);
   }
   if (fn && (dt == FN_DATA_STRING || dt == FN_DATA_UNSET)) {
     /* no dataType: the host binds the body as a string (protocol doc 2.3) */
@@ -715,7 +809,7 @@ static enum app_result message_bodies(struct pctx *p, const char *where, const s
       *out_string_mode = true;
       return body_from_double_string(p, where, v, &inv->messages[0]);
     }
-    return body_from_base64(p, where, v, &inv->messages[0]);
+    return body_from_base64(p, where, NO_INDEX, v, &inv->messages[0]);
   }
   return fail_type(p, where, "a message (a string) or an array of messages", v);
 }
@@ -833,9 +927,10 @@ static enum app_result retry_context(struct pctx *p, struct invocation *inv)
   return APP_OK;
 }
 
-enum app_result envelope_parse(struct arena *a, const char *body, size_t len,
-                               const struct function_def *fn, const struct envelope_limits *lim,
-                               struct invocation **out, struct app_err *err)
+static enum app_result parse_envelope(struct arena *a, const char *body, char *mutable_body,
+                                      size_t len, const struct function_def *fn,
+                                      const struct envelope_limits *lim, struct invocation **out,
+                                      struct app_err *err)
 {
   struct envelope_limits deflim = {0, 0, JSON_DEFAULT_MAX_DEPTH};
   struct pctx p;
@@ -850,8 +945,12 @@ enum app_result envelope_parse(struct arena *a, const char *body, size_t len,
   p.a = a;
   p.lim = lim ? lim : &deflim;
   p.err = err;
+  p.inplace = mutable_body != NULL;
 
-  r = json_parse(a, body, len, p.lim->max_json_depth, &root, err);
+  if (mutable_body)
+    r = json_parse_mutable(a, mutable_body, len, p.lim->max_json_depth, &root, err);
+  else
+    r = json_parse(a, body, len, p.lim->max_json_depth, &root, err);
   if (r != APP_OK)
     return app_err_wrap(err, "envelope");
   if (root->type != JSON_OBJECT)
@@ -930,6 +1029,21 @@ enum app_result envelope_parse(struct arena *a, const char *body, size_t len,
     APP_RETURN_IF_FAILED(single_metadata(&p, inv, &inv->messages[0], string_mode));
   *out = inv;
   return APP_OK;
+}
+
+enum app_result envelope_parse(struct arena *a, const char *body, size_t len,
+                               const struct function_def *fn, const struct envelope_limits *lim,
+                               struct invocation **out, struct app_err *err)
+{
+  return parse_envelope(a, body, NULL, len, fn, lim, out, err);
+}
+
+enum app_result envelope_parse_mutable(struct arena *a, char *body, size_t len,
+                                       const struct function_def *fn,
+                                       const struct envelope_limits *lim, struct invocation **out,
+                                       struct app_err *err)
+{
+  return parse_envelope(a, body, body, len, fn, lim, out, err);
 }
 
 /* ---- response ---------------------------------------------------------------- */

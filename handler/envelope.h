@@ -118,6 +118,19 @@ APP_NODISCARD enum app_result envelope_parse(struct arena *a, const char *body, 
                                              const struct envelope_limits *lim,
                                              struct invocation **out, struct app_err *err);
 
+/* Like envelope_parse, with the same results and messages, but body is
+ * parsed in place instead of copied (json_parse_mutable): it is modified,
+ * and *out points into it, so it must stay valid as long as *out is used.
+ * The double-encoded batch Data and Metadata strings are decoded in place
+ * too, and base64 message bodies over their own text, so inv->data no
+ * longer holds the message values as sent (use messages[]). For the
+ * request's own buffer (server_invocation.body): a batch of 1000 messages
+ * needs about 5 MB less than with envelope_parse. */
+APP_NODISCARD enum app_result envelope_parse_mutable(struct arena *a, char *body, size_t len,
+                                                     const struct function_def *fn,
+                                                     const struct envelope_limits *lim,
+                                                     struct invocation **out, struct app_err *err);
+
 /* Metadata value for key (exact name first, then case-insensitive), decoded
  * a second time as above, or NULL. Borrowed from the invocation. */
 const struct json *envelope_metadata(const struct invocation *inv, const char *key);

@@ -7,15 +7,23 @@
 
 #include <string.h>
 #include <strings.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 struct parser {
   struct arena *a;
-  char *s;        /* mutable copy of the text */
+  char *s; /* the text: our copy (json_parse) or the caller's (json_parse_mutable) */
   size_t len;
   size_t pos;
   int max_depth;
   struct app_err *err;
   const char *orig; /* original text, for line/column in messages */
+  /* json_parse_mutable: strings with escapes are decoded into the arena,
+   * not over the text, which only ever gets a NUL where the closing quote
+   * of a string without escapes was; nul_end is just past the last one */
+  bool keep_text;
+  size_t nul_end;
 };
 
 static enum app_result fail(struct parser *p, size_t at, const char *what)
@@ -163,34 +171,123 @@ static size_t put_utf8(char *w, unsigned cp)
   return 4;
 }
 
-/* p->pos is just past the opening quote. Decodes in place; on success
- * *out_str and *out_len describe the NUL-terminated result. */
+/* Bytes of the 8-byte word x (little-endian load) that end the plain-ASCII
+ * fast path of a string: '"', '\\', a control (< 0x20) or a non-ASCII byte
+ * (>= 0x80), as set high bits. For a byte below 0x80, subtracting 1 from
+ * it xor '"' (or xor '\\'), or 0x20 from it, sets its high bit exactly when
+ * it is that special byte; bytes >= 0x80 are flagged by their own high bit.
+ * A borrow can flag bytes above a special one, never below it, so the
+ * lowest flagged byte is exactly the first special byte. */
+static inline uint64_t special_mask(uint64_t x)
+{
+  const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+  return (((x ^ (ones * '"')) - ones) | ((x ^ (ones * '\\')) - ones) | (x - ones * 0x20) | x) &
+         high;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                        \
+    (defined(__GNUC__) || defined(__clang__))
+#define JSON_WORD_SCAN 1
+#else
+#define JSON_WORD_SCAN 0
+#endif
+
+/* Index of the quote that closes the string whose first escape is at
+ * s[r] (a backslash), or n when there is none. */
+static size_t string_end(const char *s, size_t r, size_t n)
+{
+  while (r < n) {
+    const char *q = memchr(s + r, '"', n - r);
+    size_t i, bs = 0;
+    if (!q)
+      return n;
+    i = (size_t)(q - s);
+    while (i - bs > r && s[i - bs - 1] == '\\')
+      bs++;
+    if (bs % 2 == 0)
+      return i;
+    r = i + 1;
+  }
+  return n;
+}
+
+/* p->pos is just past the opening quote. The decoded bytes go to d[0..w):
+ * in place over the text (d = s + start; a decoded string is never longer
+ * than its escaped form, and the closing quote leaves room for the NUL),
+ * or, when the caller's text must keep its bytes (keep_text) and the
+ * string has an escape, into a copy in the arena. moved: d + w is no
+ * longer s + r, so plain bytes must be copied as they are read. On
+ * success *out_str and *out_len describe the NUL-terminated result. */
 static enum app_result parse_string_raw(struct parser *p, const char **out_str, uint32_t *out_len)
 {
   char *s = p->s;
-  size_t r = p->pos, w = p->pos, start = p->pos, n = p->len;
+  size_t r = p->pos, start = p->pos, n = p->len;
+  char *d = s + start, *o = d; /* decoded bytes: d[0..o - d) */
+  bool moved = false;
 
   for (;;) {
     unsigned char c;
-    /* fast path: plain ASCII without escapes */
+    /* fast path, 8 bytes at a time: plain words are copied as they are
+     * (the long base64 and double-encoded strings of batch envelopes are
+     * almost all such words); in the word that holds the first special
+     * byte, its position comes straight from the mask */
+#if JSON_WORD_SCAN
+#if defined(__SSE2__)
+    /* 16 bytes at a time where SSE2 is there (every x86-64): a signed
+     * "less than 0x20" catches controls and bytes >= 0x80 at once */
+    while (n - r >= 16) {
+      __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + r));
+      __m128i sp = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                                             _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+                                _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+      unsigned m = (unsigned)_mm_movemask_epi8(sp);
+      if (m)
+        break; /* the word loop below finds it */
+      if (moved)
+        memmove(o, s + r, 16);
+      r += 16;
+      o += 16;
+    }
+#endif
+    while (n - r >= 8) {
+      uint64_t x, m;
+      memcpy(&x, s + r, 8);
+      m = special_mask(x);
+      if (m) {
+        size_t k = (size_t)__builtin_ctzll(m) >> 3;
+        if (moved)
+          memmove(o, s + r, k);
+        r += k;
+        o += k;
+        break;
+      }
+      if (moved)
+        memmove(o, s + r, 8);
+      r += 8;
+      o += 8;
+    }
+#endif
+    /* then byte by byte up to the next special byte */
     while (r < n) {
       c = (unsigned char)s[r];
       if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80)
         break;
-      if (w != r)
-        s[w] = (char)c;
+      if (moved)
+        *o = (char)c;
       r++;
-      w++;
+      o++;
     }
     if (r >= n)
       return fail(p, start - 1, "unterminated string");
     c = (unsigned char)s[r];
     if (c == '"') {
-      s[w] = '\0';
-      if (w - start > UINT32_MAX)
+      *o = '\0';
+      if (!moved)
+        p->nul_end = r + 1;
+      if ((size_t)(o - d) > UINT32_MAX)
         return fail_limit(p, "JSON string too long");
-      *out_str = s + start;
-      *out_len = (uint32_t)(w - start);
+      *out_str = d;
+      *out_len = (uint32_t)(o - d);
       p->pos = r + 1;
       return APP_OK;
     }
@@ -200,24 +297,37 @@ static enum app_result parse_string_raw(struct parser *p, const char **out_str, 
       size_t k = utf8_seq((const unsigned char *)s + r, n - r);
       if (!k)
         return fail(p, r, "invalid UTF-8 in string");
-      if (w != r)
-        memmove(s + w, s + r, k);
+      if (moved)
+        memmove(o, s + r, k);
       r += k;
-      w += k;
+      o += k;
       continue;
     }
     /* backslash */
     if (r + 1 >= n)
       return fail(p, r, "unterminated escape in string");
+    if (!moved) {
+      if (p->keep_text) {
+        /* the first escape: decode the rest into a copy sized to the string */
+        size_t end = string_end(s, r, n);
+        char *copy = arena_alloc(p->a, end - start + 1);
+        if (!copy)
+          return fail_limit(p, "message needs more memory than the configured decode limit");
+        memcpy(copy, s + start, (size_t)(o - d));
+        o = copy + (o - d);
+        d = copy;
+      }
+      moved = true;
+    }
     switch (s[r + 1]) {
-    case '"': s[w++] = '"'; r += 2; break;
-    case '\\': s[w++] = '\\'; r += 2; break;
-    case '/': s[w++] = '/'; r += 2; break;
-    case 'b': s[w++] = '\b'; r += 2; break;
-    case 'f': s[w++] = '\f'; r += 2; break;
-    case 'n': s[w++] = '\n'; r += 2; break;
-    case 'r': s[w++] = '\r'; r += 2; break;
-    case 't': s[w++] = '\t'; r += 2; break;
+    case '"': *o++ = '"'; r += 2; break;
+    case '\\': *o++ = '\\'; r += 2; break;
+    case '/': *o++ = '/'; r += 2; break;
+    case 'b': *o++ = '\b'; r += 2; break;
+    case 'f': *o++ = '\f'; r += 2; break;
+    case 'n': *o++ = '\n'; r += 2; break;
+    case 'r': *o++ = '\r'; r += 2; break;
+    case 't': *o++ = '\t'; r += 2; break;
     case 'u': {
       unsigned cp, lo;
       if (r + 6 > n || !read_hex4(s + r + 2, &cp))
@@ -234,7 +344,7 @@ static enum app_result parse_string_raw(struct parser *p, const char **out_str, 
       } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
         cp = 0xFFFD; /* lone low surrogate */
       }
-      w += put_utf8(s + w, cp);
+      o += put_utf8(o, cp);
       break;
     }
     default:
@@ -429,19 +539,44 @@ static enum app_result parse_value(struct parser *p, int depth, struct json **ou
   return fail(p, at, "invalid literal (expected true, false or null)");
 }
 
+/* Parse text[0..len): s is the text parsed (a copy, or the caller's own
+ * text when keep_text), orig the original for positions in messages. */
+static enum app_result parse_text(struct parser *p, struct json **out_root, size_t *out_end)
+{
+  struct json *root = NULL;
+
+  skip_ws(p);
+  APP_RETURN_IF_FAILED(parse_value(p, 0, &root));
+  skip_ws(p);
+  if (out_end) {
+    *out_end = p->pos;
+  } else if (p->pos != p->len) {
+    return fail(p, p->pos, "unexpected data after the JSON value");
+  }
+  *out_root = root;
+  return APP_OK;
+}
+
+static void parser_init(struct parser *p, struct arena *a, size_t len, int max_depth,
+                        struct app_err *err)
+{
+  p->a = a;
+  p->len = len;
+  p->pos = 0;
+  p->max_depth = max_depth > 0 ? max_depth : JSON_DEFAULT_MAX_DEPTH;
+  p->err = err;
+  p->keep_text = false;
+  p->nul_end = 0;
+}
+
 static enum app_result parse_common(struct arena *a, const char *text, size_t len, int max_depth,
                                     struct json **out_root, size_t *out_end, struct app_err *err)
 {
   struct parser p;
-  struct json *root = NULL;
 
   if (len > UINT32_MAX)
     return app_err_set(err, APP_ERR_LIMIT, "JSON text of %zu bytes is too large", len);
-  p.a = a;
-  p.len = len;
-  p.pos = 0;
-  p.max_depth = max_depth > 0 ? max_depth : JSON_DEFAULT_MAX_DEPTH;
-  p.err = err;
+  parser_init(&p, a, len, max_depth, err);
   p.orig = text;
   p.s = arena_alloc(a, len + 1);
   if (!p.s)
@@ -450,16 +585,31 @@ static enum app_result parse_common(struct arena *a, const char *text, size_t le
                        len);
   memcpy(p.s, text, len);
   p.s[len] = '\0';
-  skip_ws(&p);
-  APP_RETURN_IF_FAILED(parse_value(&p, 0, &root));
-  skip_ws(&p);
-  if (out_end) {
-    *out_end = p.pos;
-  } else if (p.pos != p.len) {
-    return fail(&p, p.pos, "unexpected data after the JSON value");
+  return parse_text(&p, out_root, out_end);
+}
+
+enum app_result json_parse_mutable(struct arena *a, char *text, size_t len, int max_depth,
+                                   struct json **out_root, struct app_err *err)
+{
+  struct parser p;
+  enum app_result r;
+  size_t i;
+
+  if (len > UINT32_MAX)
+    return app_err_set(err, APP_ERR_LIMIT, "JSON text of %zu bytes is too large", len);
+  parser_init(&p, a, len, max_depth, err);
+  p.orig = text;
+  p.s = text;
+  p.keep_text = true;
+  r = parse_text(&p, out_root, NULL);
+  if (r != APP_OK) {
+    /* put the closing quotes back: every NUL before nul_end is one of
+     * ours, since a NUL byte in the text stops the parser where it is */
+    for (i = 0; i < p.nul_end; i++)
+      if (text[i] == '\0')
+        text[i] = '"';
   }
-  *out_root = root;
-  return APP_OK;
+  return r;
 }
 
 enum app_result json_parse(struct arena *a, const char *text, size_t len, int max_depth,

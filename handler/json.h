@@ -7,6 +7,10 @@
  *
  * Strings are fully decoded (\uXXXX with surrogate pairs, \/), validated as
  * UTF-8, and NUL-terminated; a lone surrogate escape becomes U+FFFD.
+ * The bytes of a string (str[0..len], the NUL included) belong to the tree
+ * and are writable memory: the owner of the tree may decode a string in
+ * place (json_parse_mutable of a double-encoded value, base64) as long as
+ * nothing reads its old value afterwards.
  * Number lexemes are NOT NUL-terminated: use str/len. */
 #ifndef D365CDC_JSON_H
 #define D365CDC_JSON_H
@@ -58,6 +62,18 @@ APP_NODISCARD enum app_result json_parse(struct arena *a, const char *text, size
 APP_NODISCARD enum app_result json_parse_prefix(struct arena *a, const char *text, size_t len,
                                                 int max_depth, struct json **out_root,
                                                 size_t *out_end, struct app_err *err);
+
+/* Like json_parse, but parses text in place instead of copying it (for
+ * large texts such as batch envelopes and their double-encoded Data). The
+ * closing quote of each string without escapes becomes its NUL and the
+ * string points into text; strings with escapes are decoded into the
+ * arena; nothing else in text changes. text must stay valid while the tree
+ * is used. On failure text is restored byte for byte (so a caller may keep
+ * using it, e.g. as a plain string), and the message is the same as
+ * json_parse's. */
+APP_NODISCARD enum app_result json_parse_mutable(struct arena *a, char *text, size_t len,
+                                                 int max_depth, struct json **out_root,
+                                                 struct app_err *err);
 
 /* First member named key (case-sensitive), or NULL. obj may be NULL or any type. */
 const struct json *json_get(const struct json *obj, const char *key);

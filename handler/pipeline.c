@@ -71,6 +71,34 @@ static bool truncated_hint(const struct envelope_message *m)
   return false;
 }
 
+/* First chunk of the per-message scratch arena: a typical message (a few
+ * KB) is decoded and mapped without another malloc. */
+#define SCRATCH_CHUNK (64 * 1024)
+
+/* Make the scratch arena empty for the next message, with the room that is
+ * left under a's ceiling as its own. Under AddressSanitizer every chunk is
+ * freed instead, so a pointer kept into a previous message's memory is
+ * reported rather than silently reading reused bytes. */
+static void scratch_reset(struct arena *scratch, const struct arena *a)
+{
+#if defined(__SANITIZE_ADDRESS__)
+  arena_cleanup(scratch);
+  arena_init(scratch, 0);
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  arena_cleanup(scratch);
+  arena_init(scratch, 0);
+#else
+  arena_reset(scratch);
+#endif
+#else
+  arena_reset(scratch);
+#endif
+  scratch->chunk_size = SCRATCH_CHUNK;
+  if (a->max)
+    scratch->max = a->max > a->used ? a->max - a->used : 1;
+}
+
 static int64_t wall_ms(void)
 {
   struct timespec ts;
@@ -146,59 +174,52 @@ static enum app_result bindings_outputs(struct pipeline *p, const struct functio
   return APP_OK;
 }
 
-enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct function_def *fn,
-                             const struct invocation *inv, const char *invocation_id,
-                             struct envelope_response *resp, struct pipeline_result *out,
-                             struct app_err *err)
+/* Decode and map every message of inv: accepted documents into docs,
+ * poison messages into poison, skips counted in out. Each message is
+ * decoded and mapped in a scratch arena that is reset for the next one;
+ * only its document is kept (doc_clone into a). A decoded message takes
+ * several times its size in JSON nodes and copies, which for a batch of
+ * 1000 was most of the invocation's memory, and the reused scratch memory
+ * stays in the CPU caches. The scratch ceiling is what is left of a's, so
+ * both together stay within the invocation's limit. Each document also
+ * goes to stream (may be NULL), which starts writing the batch to Redis
+ * while the rest is decoded. Returns APP_OK, or APP_ERR_LIMIT /
+ * APP_ERR_NOMEM (the invocation fails). */
+static enum app_result decode_messages(struct pipeline *p, struct arena *a,
+                                       const struct invocation *inv, const struct doc **docs,
+                                       size_t *out_ndocs, struct sink_poison *poison,
+                                       size_t *out_npoison, struct redis_sink_stream *stream,
+                                       struct pipeline_result *out, struct app_err *err)
 {
   const struct app_config *cfg = p->cfg;
-  const struct doc **docs;
-  struct sink_poison *poison;
-  size_t i, ndocs = 0, npoison = 0;
   struct dv_options opt;
-  struct sink_batch batch;
-  struct sink_stats stats;
+  struct arena scratch;
+  size_t i, ndocs = 0, npoison = 0;
   enum app_result r = APP_OK;
-
-  memset(out, 0, sizeof *out);
-  out->messages = inv->nmessages;
-  metrics_add(M_MESSAGES, inv->nmessages);
-  docs = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *docs);
-  poison = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *poison);
-  if (!docs || !poison)
-    return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
 
   memset(&opt, 0, sizeof opt);
   opt.max_body_bytes = cfg->max_message_bytes;
   opt.max_depth = cfg->max_json_depth;
-
+  arena_init(&scratch, 0);
   for (i = 0; i < inv->nmessages; i++) {
     const struct envelope_message *m = &inv->messages[i];
-    struct cdc_change *ch;
-    struct doc *d;
+    struct cdc_change ch;
+    struct doc dm, *d = NULL;
     enum map_verdict verdict = MAP_ACCEPT;
     struct app_err perr;
     enum app_result pr;
     const char *stage = "decode";
-    struct arena_mark mk;
-    size_t global_max = a->max, cap;
+    size_t cap;
     bool own_cap;
 
-    /* Each message gets its own share of the arena: a pathological message
-     * (a huge array of tiny values costs ~100x its size in nodes) hits its
-     * own cap and becomes poison, and its memory is given back, instead of
-     * starving the messages after it. */
-    arena_mark(a, &mk);
+    scratch_reset(&scratch, a);
+    /* Each message also has a cap of its own: a pathological message (a
+     * huge array of tiny values costs ~100x its size in nodes) hits it and
+     * becomes poison, instead of taking what the messages after it need. */
     cap = MSG_ARENA_FACTOR * (m->body_len + 1) + MSG_ARENA_SLACK;
-    own_cap = !global_max || (a->used < global_max && global_max - a->used > cap);
+    own_cap = !scratch.max || scratch.max - scratch.used > cap;
     if (own_cap)
-      a->max = a->used + cap;
-    ch = arena_alloc(a, sizeof *ch);
-    d = arena_alloc(a, sizeof *d);
-    if (!ch || !d) {
-      a->max = global_max;
-      return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
-    }
+      scratch.max = scratch.used + cap;
     app_err_clear(&perr);
     if (m->oversize) {
       pr = app_err_set(&perr, APP_ERR_LIMIT,
@@ -206,30 +227,33 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
                        m->body_len, cfg->max_message_bytes);
     } else {
       opt.truncated_hint = truncated_hint(m);
-      pr = dv_decode(a, m->content_type, m->body, m->body_len, &opt, ch, &perr);
+      pr = dv_decode(&scratch, m->content_type, m->body, m->body_len, &opt, &ch, &perr);
       if (pr == APP_OK) {
-        ch->origin.message_id = m->message_id;
+        ch.origin.message_id = m->message_id;
         stage = "mapping";
-        pr = map_change(p->map, a, ch, &verdict, d, &perr);
+        pr = map_change(p->map, &scratch, &ch, &verdict, &dm, &perr);
       }
     }
-    a->max = global_max;
-    if (pr == APP_ERR_NOMEM)
-      return app_err_set(err, pr, "message %s: %s", m->message_id ? m->message_id : "-",
-                         perr.msg);
-    if (pr == APP_ERR_LIMIT && !own_cap && !m->oversize)
+    if (pr == APP_ERR_NOMEM) {
+      r = app_err_set(err, pr, "message %s: %s", m->message_id ? m->message_id : "-", perr.msg);
+      goto out;
+    }
+    if (pr == APP_ERR_LIMIT && !own_cap && !m->oversize) {
       /* the invocation as a whole ran out, not this message: not poison */
-      return app_err_set(err, APP_ERR_LIMIT,
-                         "message %s: the batch needs more memory than CDC_MAX_REQUEST_BYTES "
-                         "allows (lower maxMessageBatchSize in host.json): %s",
-                         m->message_id ? m->message_id : "-", perr.msg);
+      r = app_err_set(err, APP_ERR_LIMIT,
+                      "message %s: the batch needs more memory than CDC_MAX_REQUEST_BYTES "
+                      "allows (lower maxMessageBatchSize in host.json): %s",
+                      m->message_id ? m->message_id : "-", perr.msg);
+      goto out;
+    }
     if (pr != APP_OK) {
-      arena_rewind(a, &mk); /* the failed decode's memory is not needed */
       struct sink_poison *ps = &poison[npoison++];
       size_t rl = strlen(perr.msg) + 64;
       char *reason = arena_alloc(a, rl);
-      if (!reason)
-        return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+      if (!reason) {
+        r = app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+        goto out;
+      }
       snprintf(reason, rl, "%s (%s): %s", stage, app_result_str(pr), perr.msg);
       memset(ps, 0, sizeof *ps);
       ps->message_id = m->message_id;
@@ -246,15 +270,61 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
     if (verdict != MAP_ACCEPT) {
       out->skipped++;
       LOG_DEBUG("message %s skipped: %s (%s %s)", m->message_id ? m->message_id : "-",
-                map_verdict_str(verdict), ch->message ? ch->message : "?",
-                ch->table ? ch->table : "?");
+                map_verdict_str(verdict), ch.message ? ch.message : "?", ch.table ? ch.table : "?");
       continue;
+    }
+    d = arena_alloc(a, sizeof *d);
+    if (!d || doc_clone(a, &dm, d) != APP_OK) {
+      r = app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+      goto out;
     }
     if (d->needs_reread)
       out->reread++;
     if (d->op_time_ms > out->newest_op_ms)
       out->newest_op_ms = d->op_time_ms;
     docs[ndocs++] = d;
+    if (stream)
+      redis_sink_stream_add(stream, d);
+  }
+out:
+  arena_cleanup(&scratch);
+  *out_ndocs = ndocs;
+  *out_npoison = npoison;
+  return r;
+}
+
+enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct function_def *fn,
+                             const struct invocation *inv, const char *invocation_id,
+                             struct envelope_response *resp, struct pipeline_result *out,
+                             struct app_err *err)
+{
+  const struct app_config *cfg = p->cfg;
+  const struct doc **docs;
+  struct sink_poison *poison;
+  size_t ndocs = 0, npoison = 0;
+  struct sink_batch batch;
+  struct sink_stats stats;
+  struct redis_sink_stream *stream = NULL;
+  bool redis_target = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
+  bool sql_target = cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH;
+  enum app_result r = APP_OK;
+
+  memset(out, 0, sizeof *out);
+  out->messages = inv->nmessages;
+  metrics_add(M_MESSAGES, inv->nmessages);
+  docs = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *docs);
+  poison = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *poison);
+  if (!docs || !poison)
+    return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+
+  /* a batch starts going to Redis while it is decoded (one round trip
+   * still); a single message has nothing to overlap */
+  if (cfg->mode == CFG_MODE_DIRECT && redis_target && inv->nmessages > 1)
+    stream = redis_sink_stream_begin(p->redis);
+  r = decode_messages(p, a, inv, docs, &ndocs, poison, &npoison, stream, out, err);
+  if (r != APP_OK) {
+    redis_sink_stream_abort(stream);
+    return r;
   }
   out->accepted = ndocs;
   out->poison = npoison;
@@ -262,13 +332,16 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
   metrics_add(M_POISON, npoison);
   metrics_add(M_REREAD, out->reread);
 
-  if (npoison && cfg->poison == CFG_POISON_FAIL && !inv->batch)
+  if (npoison && cfg->poison == CFG_POISON_FAIL && !inv->batch) {
+    redis_sink_stream_abort(stream);
     return app_err_set(err, APP_ERR_INPUT,
                        "poison message %s (CDC_POISON=fail, so Service Bus will dead-letter it "
                        "after maxDeliveryCount): %s",
                        poison[0].message_id ? poison[0].message_id : "-", poison[0].reason);
+  }
 
   if (cfg->mode == CFG_MODE_BINDINGS) {
+    redis_sink_stream_abort(stream); /* never made in this mode */
     if (ndocs)
       APP_RETURN_IF_FAILED(bindings_outputs(p, fn, docs, ndocs, resp, err));
     /* the bindings cannot record poison messages: they stay in the logs */
@@ -282,9 +355,6 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
   batch.invocation_id = invocation_id;
   batch.deadline_ms = sink_now_ms() + cfg->retry_budget_ms;
   {
-    bool redis_target = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
-    bool sql_target = cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH;
-
     /* Redis first: the read API serves it, so it should be current first.
      * Both must confirm before the invocation is acknowledged; a failure in
      * either redelivers the batch, which the version guards make safe. */
@@ -292,7 +362,8 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
       batch.poison = poison; /* the Redis poison stream */
       batch.npoison = npoison;
       memset(&stats, 0, sizeof stats);
-      r = redis_sink_apply(p->redis, &batch, &stats, err);
+      r = redis_sink_apply_stream(p->redis, stream, &batch, &stats, err);
+      stream = NULL;
       out->round_trips += stats.round_trips;
       out->retries += stats.retries;
       out->applied = stats.applied;
@@ -325,6 +396,7 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
     }
   }
 done:
+  redis_sink_stream_abort(stream); /* nothing went to Redis: no documents, no poison */
   metrics_add(M_APPLIED, out->applied);
   metrics_add(M_STALE, out->stale);
   metrics_add(M_POISON_RECORDED, out->poison_recorded);

@@ -390,9 +390,30 @@ enum app_result redis_cmd_begin(struct buf *b, size_t argc)
 
 enum app_result redis_cmd_arg(struct buf *b, const void *p, size_t n)
 {
-  APP_RETURN_IF_FAILED(resp_len_line(b, '$', n));
-  APP_RETURN_IF_FAILED(buf_append(b, p, n));
-  return buf_append(b, "\r\n", 2);
+  /* one reservation and straight copies: a batch writes ~50 arguments per
+   * document (the length line needs at most 1 + 20 + 2 bytes) */
+  char tmp[24], *w;
+  size_t i = sizeof tmp, k = n;
+  tmp[--i] = '\n';
+  tmp[--i] = '\r';
+  do {
+    tmp[--i] = (char)('0' + k % 10);
+    k /= 10;
+  } while (k);
+  tmp[--i] = '$';
+  if (n > SIZE_MAX - sizeof tmp - 2)
+    return APP_ERR_LIMIT;
+  APP_RETURN_IF_FAILED(buf_reserve(b, sizeof tmp - i + n + 2));
+  w = b->data + b->len;
+  memcpy(w, tmp + i, sizeof tmp - i);
+  w += sizeof tmp - i;
+  if (n)
+    memcpy(w, p, n);
+  w[n] = '\r';
+  w[n + 1] = '\n';
+  b->len += sizeof tmp - i + n + 2;
+  b->data[b->len] = '\0';
+  return APP_OK;
 }
 
 enum app_result redis_cmd_arg_str(struct buf *b, const char *s)
@@ -403,8 +424,15 @@ enum app_result redis_cmd_arg_str(struct buf *b, const char *s)
 enum app_result redis_cmd_arg_i64(struct buf *b, int64_t v)
 {
   char tmp[24];
-  int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-  return redis_cmd_arg(b, tmp, (size_t)n);
+  size_t i = sizeof tmp;
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0)
+    tmp[--i] = '-';
+  return redis_cmd_arg(b, tmp + i, sizeof tmp - i);
 }
 
 enum app_result redis_cmd_argv(struct buf *b, size_t argc, const char *const *argv,
@@ -1004,12 +1032,44 @@ static enum io_state conn_recv(struct redis_conn *c, char *p, size_t n, size_t *
   }
 }
 
+enum app_result redis_conn_send(struct redis_conn *c, const char *cmds, size_t len,
+                                size_t *out_sent, struct app_err *err)
+{
+  size_t written = 0;
+
+  *out_sent = 0;
+  if (c->broken)
+    return app_err_set(err, APP_ERR_IO, "redis %s: connection is broken", c->peer);
+  while (written < len) {
+    size_t k = 0;
+    enum io_state st = conn_send(c, cmds + written, len - written, &k, err);
+    if (st == IO_FAIL) {
+      c->broken = true;
+      *out_sent = written;
+      return err ? err->code : APP_ERR_IO;
+    }
+    if (st != IO_DONE)
+      break; /* the socket is full (or TLS wants to read): the rest later */
+    written += k;
+  }
+  *out_sent = written;
+  return APP_OK;
+}
+
 enum app_result redis_conn_exchange(struct redis_conn *c, const char *cmds, size_t len,
                                     size_t nreplies, redisReply **replies, size_t *out_nread,
                                     int64_t deadline_ms, struct app_err *err)
 {
+  return redis_conn_exchange_rest(c, cmds, len, 0, nreplies, replies, out_nread, deadline_ms, err);
+}
+
+enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds, size_t len,
+                                         size_t sent, size_t nreplies, redisReply **replies,
+                                         size_t *out_nread, int64_t deadline_ms,
+                                         struct app_err *err)
+{
   char rbuf[64 * 1024];
-  size_t written = 0, nread = 0, received = 0;
+  size_t written = sent, nread = 0, received = 0;
   enum io_state wstate = IO_DONE, rstate = IO_DONE;
   enum app_result r = APP_OK;
 

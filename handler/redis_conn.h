@@ -164,6 +164,23 @@ APP_NODISCARD enum app_result redis_conn_exchange(struct redis_conn *c, const ch
                                                   size_t *out_nread, int64_t deadline_ms,
                                                   struct app_err *err);
 
+/* Streaming a pipeline: write as much of cmds[0..len) as the connection
+ * takes now, without waiting and without reading replies; *out_sent gets
+ * the bytes written (0 is fine). The exchange is completed by
+ * redis_conn_exchange_rest with the bytes written so far. Redis buffers
+ * the replies meanwhile, so not reading cannot deadlock. APP_ERR_IO or
+ * APP_ERR_TLS when the connection failed (it is then broken). */
+APP_NODISCARD enum app_result redis_conn_send(struct redis_conn *c, const char *cmds, size_t len,
+                                              size_t *out_sent, struct app_err *err);
+
+/* redis_conn_exchange of a pipeline whose first sent bytes were already
+ * written with redis_conn_send: writes cmds[sent..len), reads all nreplies
+ * replies; same results. */
+APP_NODISCARD enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds,
+                                                       size_t len, size_t sent, size_t nreplies,
+                                                       redisReply **replies, size_t *out_nread,
+                                                       int64_t deadline_ms, struct app_err *err);
+
 /* Did an exchange fail (or the caller mark it)? A broken connection must
  * not be reused: the protocol stream may be out of step. */
 bool redis_conn_broken(const struct redis_conn *c);

@@ -194,6 +194,23 @@ enum app_result redis_pool_acquire(struct redis_pool *p, int64_t deadline_ms,
   return APP_OK;
 }
 
+struct redis_conn *redis_pool_try_acquire(struct redis_pool *p)
+{
+  struct redis_conn *c = NULL;
+  pthread_mutex_lock(&p->mu);
+  if (p->nidle) {
+    c = p->idle[--p->nidle];
+    p->borrowed++;
+  }
+  pthread_mutex_unlock(&p->mu);
+  if (c && redis_conn_idle_dead(c)) {
+    redis_conn_close(c);
+    slot_free(p);
+    c = NULL;
+  }
+  return c;
+}
+
 void redis_pool_release(struct redis_pool *p, struct redis_conn *c)
 {
   if (!c)

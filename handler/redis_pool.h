@@ -43,6 +43,11 @@ void redis_pool_destroy(struct redis_pool *p);
 APP_NODISCARD enum app_result redis_pool_acquire(struct redis_pool *p, int64_t deadline_ms,
                                                  struct redis_conn **out, struct app_err *err);
 
+/* An idle, open connection at once, or NULL: never connects, never waits
+ * (for work that can do without one, such as starting a batch's pipeline
+ * while it is still being decoded). Borrowed until redis_pool_release. */
+struct redis_conn *redis_pool_try_acquire(struct redis_pool *p);
+
 /* Give a connection back; a broken one is closed (its slot is reopened
  * lazily). NULL-safe. */
 void redis_pool_release(struct redis_pool *p, struct redis_conn *c);

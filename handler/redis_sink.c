@@ -177,7 +177,38 @@ struct plan {
   struct buf all; /* every command, prepared once */
   struct cmd *cmds;
   size_t ncmds;
+  size_t cap; /* room in cmds */
 };
+
+/* Commands document d needs: one script call, plus one per related record
+ * (the other direction of a relationship), or two for a re-read marker. */
+static size_t doc_ncmds(const struct doc *d)
+{
+  if (d->needs_reread)
+    return 2;
+  if (d->op == CDC_OP_ASSOCIATE || d->op == CDC_OP_DISASSOCIATE)
+    return 1 + d->nrelated;
+  return 1;
+}
+
+/* Room for k more commands. */
+static bool plan_reserve(struct plan *p, size_t k)
+{
+  struct cmd *c;
+  size_t cap;
+  if (p->ncmds + k <= p->cap)
+    return true;
+  cap = p->cap ? p->cap * 2 : 64;
+  while (cap < p->ncmds + k)
+    cap *= 2;
+  c = realloc(p->cmds, cap * sizeof *c);
+  if (!c)
+    return false;
+  memset(c + p->cap, 0, (cap - p->cap) * sizeof *c);
+  p->cmds = c;
+  p->cap = cap;
+  return true;
+}
 
 static int64_t wall_ms(void)
 {
@@ -335,14 +366,22 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
     return APP_OK;
   }
   default:
-    APP_RETURN_IF_FAILED(script_head(b, s, 3 * d->nprops, key->data, key->len, "u", ver,
+    APP_RETURN_IF_FAILED(script_head(b, s, 4 * d->nprops, key->data, key->len, "u", ver,
                                      d->op_time_ms, ttl, d->full_row ? "1" : "0", ""));
     for (k = 0; k < d->nprops; k++) {
       const struct doc_prop *pr = &d->props[k];
       size_t a;
-      APP_RETURN_IF_FAILED(redis_cmd_arg_str(b, pr->name));
-      APP_RETURN_IF_FAILED(redis_cmd_arg(b, pr->json, pr->json_len));
+      /* the hash fields and values ready-made ('v:<prop>', value,
+       * 'm:<prop>', version + annotations): the script builds no strings */
       buf_reset(tmp);
+      APP_RETURN_IF_FAILED(buf_append(tmp, "v:", 2));
+      APP_RETURN_IF_FAILED(buf_append_str(tmp, pr->name));
+      APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data, tmp->len));
+      APP_RETURN_IF_FAILED(redis_cmd_arg(b, pr->json, pr->json_len));
+      tmp->data[0] = 'm';
+      APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data, tmp->len));
+      buf_reset(tmp);
+      APP_RETURN_IF_FAILED(buf_append(tmp, ver, CDC_VERSION_TEXT_LEN));
       if (pr->nann) {
         APP_RETURN_IF_FAILED(buf_append_char(tmp, '{'));
         for (a = 0; a < pr->nann; a++) {
@@ -392,6 +431,36 @@ static enum app_result plan_poison(struct plan *p, const struct redis_sink *s,
   return add_cmd(p, start, i, CMD_XADD);
 }
 
+/* The commands of document i (checked already) at the end of the plan. */
+static enum app_result plan_one(struct plan *p, const struct redis_sink *s, const struct doc *d,
+                                size_t i, struct buf *key, struct buf *tmp, struct app_err *err)
+{
+  char ver[CDC_VERSION_TEXT_LEN + 1];
+  enum app_result r;
+  if (version_ok(d->version_text))
+    memcpy(ver, d->version_text, sizeof ver);
+  else
+    cdc_version_text(&d->version, ver);
+  r = plan_doc(p, s, d, ver, i, key, tmp);
+  if (r != APP_OK)
+    r = app_err_set(err, r, "redis sink: document %zu (%s %s): pipeline larger than %zu bytes", i,
+                    d->table, d->id, p->all.max);
+  return r;
+}
+
+static enum app_result plan_poisons(struct plan *p, const struct redis_sink *s,
+                                    const struct sink_batch *batch, struct app_err *err)
+{
+  size_t i;
+  enum app_result r = APP_OK;
+  for (i = 0; i < batch->npoison && r == APP_OK; i++) {
+    r = plan_poison(p, s, batch, i);
+    if (r != APP_OK)
+      r = app_err_set(err, r, "redis sink: poison record %zu: pipeline too large", i);
+  }
+  return r;
+}
+
 static enum app_result plan_build(struct plan *p, const struct redis_sink *s,
                                   const struct sink_batch *batch, struct app_err *err)
 {
@@ -402,37 +471,42 @@ static enum app_result plan_build(struct plan *p, const struct redis_sink *s,
   for (i = 0; i < batch->ndocs; i++) {
     const struct doc *d = batch->docs[i];
     APP_RETURN_IF_FAILED(check_doc(d, i, err));
-    if (d->needs_reread)
-      n += 2;
-    else if (d->op == CDC_OP_ASSOCIATE || d->op == CDC_OP_DISASSOCIATE)
-      n += 1 + d->nrelated;
-    else
-      n += 1;
+    n += doc_ncmds(d);
   }
   p->cmds = calloc(n ? n : 1, sizeof *p->cmds);
   if (!p->cmds)
     return app_err_set(err, APP_ERR_NOMEM, "redis sink: no memory for %zu commands", n);
+  p->cap = n ? n : 1;
   buf_init(&key, 4096);
   buf_init(&tmp, 0);
-  for (i = 0; i < batch->ndocs && r == APP_OK; i++) {
-    const struct doc *d = batch->docs[i];
-    char ver[CDC_VERSION_TEXT_LEN + 1];
-    if (version_ok(d->version_text))
-      memcpy(ver, d->version_text, sizeof ver);
-    else
-      cdc_version_text(&d->version, ver);
-    r = plan_doc(p, s, d, ver, i, &key, &tmp);
-    if (r != APP_OK)
-      r = app_err_set(err, r, "redis sink: document %zu (%s %s): pipeline larger than %zu bytes", i,
-                      d->table, d->id, p->all.max);
-  }
-  for (i = 0; i < batch->npoison && r == APP_OK; i++) {
-    r = plan_poison(p, s, batch, i);
-    if (r != APP_OK)
-      r = app_err_set(err, r, "redis sink: poison record %zu: pipeline too large", i);
-  }
+  for (i = 0; i < batch->ndocs && r == APP_OK; i++)
+    r = plan_one(p, s, batch->docs[i], i, &key, &tmp, err);
+  if (r == APP_OK)
+    r = plan_poisons(p, s, batch, err);
   buf_cleanup(&key);
   buf_cleanup(&tmp);
+  return r;
+}
+
+enum app_result redis_sink_doc_commands(const struct redis_sink *s, const struct doc *d,
+                                        struct buf *out, struct app_err *err)
+{
+  const struct doc *docs[1];
+  struct sink_batch batch;
+  struct plan p;
+  enum app_result r;
+
+  docs[0] = d;
+  memset(&batch, 0, sizeof batch);
+  batch.docs = docs;
+  batch.ndocs = 1;
+  memset(&p, 0, sizeof p);
+  buf_init(&p.all, SINK_MAX_PIPELINE_BYTES);
+  r = plan_build(&p, s, &batch, err);
+  if (r == APP_OK && buf_append(out, p.all.data ? p.all.data : "", p.all.len) != APP_OK)
+    r = app_err_set(err, APP_ERR_LIMIT, "redis sink: commands larger than the output buffer");
+  free(p.cmds);
+  buf_cleanup(&p.all);
   return r;
 }
 
@@ -537,11 +611,14 @@ static bool conn_error_permanent(enum app_result r)
   return r == APP_ERR_TLS || r == APP_ERR_CONFIG || r == APP_ERR_LIMIT || r == APP_ERR_NOMEM;
 }
 
+/* streamed: the connection on which the first sent bytes of the plan
+ * were already written (redis_sink_stream_add), or NULL to borrow one. */
 static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_batch *batch,
-                        int64_t budget_deadline, size_t *idx, redisReply **replies, struct buf *out,
-                        struct sink_stats *st, struct attempt *a)
+                        int64_t budget_deadline, size_t *idx, redisReply **replies,
+                        struct buf *out, struct sink_stats *st, struct attempt *a,
+                        struct redis_conn *streamed, size_t sent)
 {
-  struct redis_conn *conn = NULL;
+  struct redis_conn *conn = streamed;
   size_t n = 0, j, nread = 0;
   enum app_result r;
   struct app_err e;
@@ -550,20 +627,26 @@ static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_
   for (j = 0; j < p->ncmds; j++)
     if (!p->cmds[j].done)
       idx[n++] = j;
-  /* waiting for a pooled slot or out the shared reconnect backoff (it
-   * grows to 5 s) must not outlast the invocation's retry budget: the
-   * attempt fails instead and the invocation answers non-2xx. A connect
-   * that does start still gets its full connect timeout (redis_pool.h). */
-  if (deadline > budget_deadline)
-    deadline = budget_deadline;
-  r = redis_pool_acquire(s->pool, deadline, &conn, &e);
-  if (r != APP_OK) {
-    attempt_fail(a, r, &e, conn_error_permanent(r));
-    return;
+  if (!conn) {
+    /* waiting for a pooled slot or out the shared reconnect backoff (it
+     * grows to 5 s) must not outlast the invocation's retry budget: the
+     * attempt fails instead and the invocation answers non-2xx. A connect
+     * that does start still gets its full connect timeout (redis_pool.h). */
+    if (deadline > budget_deadline)
+      deadline = budget_deadline;
+    r = redis_pool_acquire(s->pool, deadline, &conn, &e);
+    if (r != APP_OK) {
+      attempt_fail(a, r, &e, conn_error_permanent(r));
+      return;
+    }
   }
   deadline = sink_now_ms() + s->sync_timeout_ms;
   st->round_trips++;
-  r = exchange(conn, p, idx, n, NULL, 0, 0, deadline, replies, out, &nread, &e);
+  if (streamed)
+    r = redis_conn_exchange_rest(conn, p->all.data, p->all.len, sent, n, replies, &nread, deadline,
+                                 &e);
+  else
+    r = exchange(conn, p, idx, n, NULL, 0, 0, deadline, replies, out, &nread, &e);
   take_replies(p->cmds, idx, n, replies, nread, batch, a);
   free_replies(replies, nread);
   if (r != APP_OK) {
@@ -638,27 +721,30 @@ static enum app_result public_code(enum app_result r)
   return (r == APP_ERR_IO || r == APP_ERR_CONFIG) ? APP_ERR_REDIS : r;
 }
 
-enum app_result redis_sink_apply(struct redis_sink *s, const struct sink_batch *batch,
-                                 struct sink_stats *out_stats, struct app_err *err)
+/* Send the planned commands until every reply is seen, retrying as the
+ * header says; count the results. Takes p (freed here). streamed/sent: the
+ * first attempt goes on with that connection (redis_sink_stream_add wrote
+ * the first sent bytes on it); NULL and 0 otherwise. r: the planning's
+ * result (with err set); on failure nothing is sent. */
+static enum app_result apply_plan(struct redis_sink *s, struct plan *pp,
+                                  struct redis_conn *streamed, size_t sent,
+                                  const struct sink_batch *batch, enum app_result r,
+                                  struct sink_stats *out_stats, struct app_err *err)
 {
-  struct plan p;
+  struct plan p = *pp;
   struct sink_stats st;
   size_t *idx = NULL;
   redisReply **replies = NULL;
   struct buf out;
-  enum app_result r = APP_OK;
   int64_t start = sink_now_ms(), deadline = batch->deadline_ms;
   int attempt_no = 0;
   int64_t delay = s->retry_initial_ms;
   size_t i, j;
 
   memset(&st, 0, sizeof st);
-  memset(&p, 0, sizeof p);
-  buf_init(&p.all, SINK_MAX_PIPELINE_BYTES);
   buf_init(&out, SINK_MAX_PIPELINE_BYTES);
   if (deadline <= 0)
     deadline = start + s->retry_budget_ms;
-  r = plan_build(&p, s, batch, err);
   if (r != APP_OK)
     goto out;
   if (p.ncmds == 0)
@@ -676,7 +762,8 @@ enum app_result redis_sink_apply(struct redis_sink *s, const struct sink_batch *
 
     memset(&a, 0, sizeof a);
     attempt_no++;
-    run_attempt(s, &p, batch, deadline, idx, replies, &out, &st, &a);
+    run_attempt(s, &p, batch, deadline, idx, replies, &out, &st, &a, streamed, sent);
+    streamed = NULL; /* released by run_attempt; later attempts borrow */
     for (j = 0; j < p.ncmds; j++)
       if (!p.cmds[j].done)
         all = false;
@@ -745,10 +832,150 @@ out:
       st.poison++;
   if (out_stats)
     *out_stats = st;
+  if (streamed) {
+    /* never used (nothing to send, or planning failed): its pipeline is
+     * out of step, so it is closed rather than reused */
+    redis_conn_mark_broken(streamed);
+    redis_pool_release(s->pool, streamed);
+  }
   free(idx);
   free(replies);
   free(p.cmds);
   buf_cleanup(&p.all);
   buf_cleanup(&out);
   return r;
+}
+
+enum app_result redis_sink_apply(struct redis_sink *s, const struct sink_batch *batch,
+                                 struct sink_stats *out_stats, struct app_err *err)
+{
+  struct plan p;
+  enum app_result r;
+
+  memset(&p, 0, sizeof p);
+  buf_init(&p.all, SINK_MAX_PIPELINE_BYTES);
+  r = plan_build(&p, s, batch, err);
+  return apply_plan(s, &p, NULL, 0, batch, r, out_stats, err);
+}
+
+/* ---- streaming: writing a batch while it is decoded ---- */
+
+/* Pending bytes that make redis_sink_stream_add write: big enough for few
+ * system calls, small enough that Redis starts early. */
+#define STREAM_WRITE_BYTES (16 * 1024)
+
+struct redis_sink_stream {
+  struct redis_sink *s;
+  struct plan p;
+  struct buf key, tmp;
+  const struct doc **docs; /* planned, in order */
+  size_t ndocs, cap;
+  struct redis_conn *conn; /* borrowed once there is something to write */
+  size_t sent;             /* bytes of p.all written on conn */
+  bool failed;             /* planning failed: redis_sink_apply_stream plans again */
+  bool no_conn;            /* no idle connection was free, or writing failed: plan only */
+  bool send_failed;        /* conn broke while writing */
+};
+
+struct redis_sink_stream *redis_sink_stream_begin(struct redis_sink *s)
+{
+  struct redis_sink_stream *st = xcalloc(1, sizeof *st);
+  st->s = s;
+  buf_init(&st->p.all, SINK_MAX_PIPELINE_BYTES);
+  buf_init(&st->key, 4096);
+  buf_init(&st->tmp, 0);
+  return st;
+}
+
+void redis_sink_stream_abort(struct redis_sink_stream *st)
+{
+  if (!st)
+    return;
+  if (st->conn) {
+    /* replies of what was written are never read: do not reuse it */
+    redis_conn_mark_broken(st->conn);
+    redis_pool_release(st->s->pool, st->conn);
+  }
+  free(st->p.cmds);
+  buf_cleanup(&st->p.all);
+  buf_cleanup(&st->key);
+  buf_cleanup(&st->tmp);
+  free(st->docs);
+  free(st);
+}
+
+void redis_sink_stream_add(struct redis_sink_stream *st, const struct doc *d)
+{
+  struct app_err e;
+  size_t k;
+
+  if (st->failed)
+    return;
+  if (st->ndocs == st->cap) {
+    size_t cap = st->cap ? st->cap * 2 : 256;
+    const struct doc **docs = realloc(st->docs, cap * sizeof *docs);
+    if (!docs) {
+      st->failed = true;
+      return;
+    }
+    st->docs = docs;
+    st->cap = cap;
+  }
+  /* a document the sink refuses, or no memory: stop here; the batch is
+   * planned again by redis_sink_apply, which reports it as before */
+  if (check_doc(d, st->ndocs, &e) != APP_OK || !plan_reserve(&st->p, doc_ncmds(d)) ||
+      plan_one(&st->p, st->s, d, st->ndocs, &st->key, &st->tmp, &e) != APP_OK) {
+    st->failed = true;
+    return;
+  }
+  st->docs[st->ndocs++] = d;
+  if (st->no_conn || st->p.all.len - st->sent < STREAM_WRITE_BYTES)
+    return;
+  if (!st->conn) {
+    st->conn = redis_pool_try_acquire(st->s->pool);
+    if (!st->conn) {
+      st->no_conn = true;
+      return;
+    }
+  }
+  if (redis_conn_send(st->conn, st->p.all.data + st->sent, st->p.all.len - st->sent, &k, &e) !=
+      APP_OK) {
+    /* redis_sink_apply_stream starts afresh on another connection */
+    st->no_conn = true;
+    st->send_failed = true;
+    return;
+  }
+  st->sent += k;
+}
+
+enum app_result redis_sink_apply_stream(struct redis_sink *s, struct redis_sink_stream *st,
+                                        const struct sink_batch *batch,
+                                        struct sink_stats *out_stats, struct app_err *err)
+{
+  struct plan p;
+  struct redis_conn *conn;
+  enum app_result r;
+  size_t i, sent;
+  bool same = st && !st->failed && st->s == s && st->ndocs == batch->ndocs;
+
+  for (i = 0; same && i < batch->ndocs; i++)
+    same = st->docs[i] == batch->docs[i];
+  if (!same) {
+    redis_sink_stream_abort(st);
+    return redis_sink_apply(s, batch, out_stats, err);
+  }
+  /* the documents are planned (and partly written): add the poison
+   * records, then the first attempt goes on where the stream is */
+  p = st->p;
+  conn = st->send_failed ? NULL : st->conn;
+  sent = conn ? st->sent : 0;
+  memset(&st->p, 0, sizeof st->p);
+  if (conn)
+    st->conn = NULL;
+  redis_sink_stream_abort(st); /* closes a connection that broke while writing */
+  r = plan_reserve(&p, batch->npoison)
+          ? plan_poisons(&p, s, batch, err)
+          : app_err_set(err, APP_ERR_NOMEM, "redis sink: no memory for %zu commands",
+                        p.ncmds + batch->npoison);
+  return apply_plan(s, &p, conn, sent, batch, r, out_stats, err);
 }

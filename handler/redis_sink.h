@@ -66,6 +66,50 @@ void redis_sink_destroy(struct redis_sink *s);
 APP_NODISCARD enum app_result redis_sink_apply(struct redis_sink *s, const struct sink_batch *batch,
                                                struct sink_stats *out_stats, struct app_err *err);
 
+/* Append to out the commands (RESP, exactly the bytes redis_sink_apply
+ * would pipeline) that write document d: one EVALSHA of the apply script,
+ * or several for a relationship or a re-read marker. For tools: the
+ * benchmark replays them with redis-benchmark as the Redis floor. Results:
+ * APP_OK, APP_ERR_INPUT (d cannot be written: bad table/id/relationship
+ * name), APP_ERR_LIMIT (out reached its ceiling). */
+APP_NODISCARD enum app_result redis_sink_doc_commands(const struct redis_sink *s,
+                                                      const struct doc *d, struct buf *out,
+                                                      struct app_err *err);
+
+/* Streaming a batch: start writing its pipeline while it is still being
+ * decoded, so that Redis applies the first documents while the handler
+ * decodes the next ones (one batch is one round trip all the same).
+ *
+ *   st = redis_sink_stream_begin(s);
+ *   for each document d, in order: redis_sink_stream_add(st, d);
+ *   redis_sink_apply_stream(s, st, &batch, &stats, err);  (or _abort)
+ *
+ * redis_sink_stream_add plans d's commands and, once 16 KiB are pending,
+ * writes what the socket takes at once on an idle pooled connection (it
+ * never connects and never waits: without an idle connection it only
+ * plans). redis_sink_apply_stream(st, batch) is redis_sink_apply(batch)
+ * with the same results, stats and retries: when batch->docs are exactly
+ * the documents added, in order, it adds the poison records and its first
+ * attempt goes on from what was written; otherwise it plans again (a
+ * document refused while streaming is reported as redis_sink_apply does).
+ * It frees st. A document written early is applied before the batch is
+ * confirmed; writes are idempotent and version-guarded, so a failed
+ * invocation's redelivery stays safe. Not thread-safe: one stream per
+ * invocation. */
+struct redis_sink_stream;
+struct redis_sink_stream *redis_sink_stream_begin(struct redis_sink *s);
+/* d must stay valid until redis_sink_apply_stream or _abort. */
+void redis_sink_stream_add(struct redis_sink_stream *st, const struct doc *d);
+/* Frees st (NULL: plain redis_sink_apply). Results as redis_sink_apply. */
+APP_NODISCARD enum app_result redis_sink_apply_stream(struct redis_sink *s,
+                                                      struct redis_sink_stream *st,
+                                                      const struct sink_batch *batch,
+                                                      struct sink_stats *out_stats,
+                                                      struct app_err *err);
+/* Free a stream that will not be applied (the invocation failed before
+ * its writes); a connection it wrote on is closed, not reused. NULL-safe. */
+void redis_sink_stream_abort(struct redis_sink_stream *st);
+
 /* The connection pool (borrowed, valid until redis_sink_destroy), shared
  * with the read functions (redis_read.h). */
 struct redis_pool *redis_sink_pool(struct redis_sink *s);

@@ -443,12 +443,14 @@ static enum MHD_Result run_function(struct server *srv, struct request *req,
   struct buf out;
   enum app_result r;
   enum MHD_Result ret;
+  char empty[1] = {0};
   size_t max =
       srv->opt.max_response_bytes ? srv->opt.max_response_bytes : srv->opt.max_request_bytes;
 
   inv.function = rt->name;
   inv.invocation_id = req->inv_id;
-  inv.body = req->body.data ? req->body.data : "";
+  /* the request's own buffer: the handler may parse it in place */
+  inv.body = req->body.data ? req->body.data : empty;
   inv.body_len = req->body.len;
   atomic_fetch_add(&srv->invocations, 1);
   buf_init(&out, max);

@@ -53,7 +53,9 @@ struct server_options {
 struct server_invocation {
   const char *function;      /* the registered name */
   const char *invocation_id; /* X-Azure-Functions-InvocationId, "" when absent */
-  const char *body;          /* request body, NUL-terminated; "" when empty */
+  char *body;                /* request body, NUL-terminated; "" when empty. The request's
+                                own buffer: the handler may modify it in place (parse it
+                                without a copy); it is freed after the call */
   size_t body_len;
 };
 

@@ -5,9 +5,12 @@
  * (binary/string/unset x one/many, HTTP, unknown); the rest is the request
  * body as the host would POST it. Whatever the input, parsing must return a
  * result without crashing, leaking or touching memory outside the arena, and
- * every message it returns must have a consistent body/length. */
+ * every message it returns must have a consistent body/length; and
+ * envelope_parse_mutable (in place, what the handler runs) must give the
+ * same result, message and invocation (tests/unit/envelope_same.h). */
 #include "../../handler/arena.h"
 #include "../../handler/envelope.h"
+#include "../unit/envelope_same.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +47,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   fn.data_type = (enum fn_data_type)(sel % 4);
   fn.cardinality = (enum fn_cardinality)((sel >> 2) % 3);
 
+  /* the handler parses in place (envelope_parse_mutable): same results */
+  if (envelope_same_check((const char *)data + 1, size - 1, (sel & 0x20) ? NULL : &fn, &lim))
+    abort();
   arena_init(&a, 1 << 22);
   if (envelope_parse(&a, (const char *)data + 1, size - 1, (sel & 0x20) ? NULL : &fn, &lim, &inv,
                      &err) == APP_OK) {

@@ -236,6 +236,56 @@ static void test_relationships(struct redis_sink *s)
   }
 }
 
+/* The script writes a record that does not exist yet in one step (its fast
+ * path): the same rules must hold as for an existing record. */
+static void test_new_records(struct redis_sink *s)
+{
+  struct doc *c, *late, *p, *older;
+  struct redis_record rec;
+  const char *key = "d365:{account:00000000-0000-0000-0000-000000000031}";
+  long long ttl;
+
+  TEST_CASE("new records: full row with TTL, then a late older partial");
+  c = itest_doc(&A, CDC_OP_CREATE, "account", ID(31), T0 + 2000, true, "name", "\"c\"", "revenue",
+                "12.50", "revenue@OData.Community.Display.V1.FormattedValue", "\"$12.50\"", NULL);
+  c->ttl_seconds = 100;
+  CHECK_INTEQ(apply1(s, c).applied, 1);
+  ttl = itest_int(s, "TTL", key, NULL);
+  CHECK_MSG(ttl > 90 && ttl <= 100, "ttl %lld", ttl);
+  rec = itest_read(s, &A, "account", ID(31));
+  CHECK_INTEQ(rec.state, RREC_LIVE);
+  CHECK_STREQ(rec.version_text, c->version_text);
+  CHECK_INTEQ(rec.op_time_ms, T0 + 2000);
+  CHECK_INTEQ(rec.nprops, 2);
+  CHECK_STREQ(itest_prop_json(&rec, "revenue"), "12.50");
+  CHECK(itest_prop(&rec, "revenue") && itest_prop(&rec, "revenue")->nann == 1);
+  CHECK(itest_prop(&rec, "name") &&
+        !strcmp(itest_prop(&rec, "name")->version_text, c->version_text));
+  /* the full row set the floor: an older partial cannot add a property */
+  late = itest_doc(&A, CDC_OP_UPDATE, "account", ID(31), T0 + 1000, false, "w", "\"late\"", NULL);
+  CHECK_INTEQ(apply1(s, late).stale, 1);
+  rec = itest_read(s, &A, "account", ID(31));
+  CHECK(itest_prop(&rec, "w") == NULL);
+  CHECK_INTEQ(rec.nprops, 2);
+
+  TEST_CASE("new records: a partial sets no floor, no TTL");
+  p = itest_doc(&A, CDC_OP_UPDATE, "account", ID(32), T0 + 2000, false, "x", "\"p\"", NULL);
+  CHECK_INTEQ(apply1(s, p).applied, 1);
+  CHECK_INTEQ(itest_int(s, "TTL", "d365:{account:00000000-0000-0000-0000-000000000032}", NULL), -1);
+  /* an older partial to another property still applies (no floor) ... */
+  older = itest_doc(&A, CDC_OP_UPDATE, "account", ID(32), T0 + 1000, false, "y", "\"o\"", "x",
+                    "\"older\"", NULL);
+  CHECK_INTEQ(apply1(s, older).applied, 1);
+  rec = itest_read(s, &A, "account", ID(32));
+  CHECK_STREQ(itest_prop_json(&rec, "y"), "\"o\"");
+  /* ... but not to the newer one, and the record keeps the newer version */
+  CHECK_STREQ(itest_prop_json(&rec, "x"), "\"p\"");
+  CHECK_STREQ(rec.version_text, p->version_text);
+  CHECK_INTEQ(rec.op_time_ms, T0 + 2000);
+  /* a redelivery of the first write changes nothing */
+  CHECK_INTEQ(apply1(s, p).stale, 1);
+}
+
 static void test_ttl(struct redis_sink *s)
 {
   struct doc *d;
@@ -474,10 +524,144 @@ static void test_batch_round_trips(struct redis_sink *s)
   CHECK_INTEQ(st.retries, 0);
   CHECK_INTEQ(calls1 - calls0, N);
   /* nothing else was sent: total_commands_processed counts the commands
-   * scripts run too, here HMGET and HSET per new record (no HKEYS or
-   * PERSIST on a key that did not exist), so the 1000 EVALSHA, their 2000
+   * scripts run too, here EXISTS and HSET per new record (the script's
+   * path for a key that did not exist), so the 1000 EVALSHA, their 2000
    * inner calls and the first INFO */
   CHECK_INTEQ(total1 - total0, 3 * N + 1);
+}
+
+/* N new account documents with ids 00000000-0000-0000-<block>-<i> */
+static struct doc **new_docs(size_t n, int block, const char *name)
+{
+  struct doc **docs = arena_alloc(&A, n * sizeof *docs);
+  size_t i;
+  for (i = 0; i < n; i++) {
+    char *id = arena_alloc(&A, 40);
+    snprintf(id, 40, "00000000-0000-0000-%04d-%012zu", block, i);
+    docs[i] = itest_doc(&A, CDC_OP_CREATE, "account", id, T0, true, "name", name, "revenue", "1.50",
+                        "accountnumber", "\"A-1\"", NULL);
+  }
+  return docs;
+}
+
+static enum app_result apply_stream(struct redis_sink *s, struct redis_sink_stream *st,
+                                    struct doc **docs, size_t n, struct sink_stats *out,
+                                    struct app_err *err)
+{
+  struct sink_batch b;
+  memset(&b, 0, sizeof b);
+  b.docs = (const struct doc *const *)docs;
+  b.ndocs = n;
+  b.function = "itest";
+  b.invocation_id = "inv-stream";
+  return redis_sink_apply_stream(s, st, &b, out, err);
+}
+
+static void test_stream(struct redis_sink *s)
+{
+  enum { N = 1000 };
+  struct doc **docs, **other;
+  struct redis_sink_stream *st;
+  struct sink_stats stats;
+  struct app_err err = {0}, err2 = {0};
+  struct redis_pool_stats ps0, ps1;
+  struct redis_record rec;
+  long long calls0, calls_mid = 0, calls1, total0, total1;
+  enum app_result r;
+  size_t i;
+  int tries;
+  redisReply *x;
+
+  TEST_CASE("a streamed batch: written while added, one round trip, nothing else sent");
+  apply1(s, itest_doc(&A, CDC_OP_UPDATE, "account", ID(13), T0 + 1, false, "w", "2", NULL));
+  docs = new_docs(N, 21, "\"streamed\"");
+  calls0 = itest_info(s, "commandstats", "cmdstat_evalsha:calls");
+  total0 = itest_info(s, "stats", "total_commands_processed");
+  st = redis_sink_stream_begin(s);
+  for (i = 0; i < N; i++)
+    redis_sink_stream_add(st, docs[i]);
+  /* Redis applies what was written before the batch is complete */
+  for (tries = 0; tries < 200 && calls_mid <= calls0; tries++) {
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    calls_mid = itest_info(s, "commandstats", "cmdstat_evalsha:calls");
+    if (calls_mid <= calls0)
+      nanosleep(&ts, NULL);
+  }
+  CHECK_MSG(calls_mid > calls0, "nothing was applied before redis_sink_apply_stream");
+  CHECK_MSG(calls_mid < calls0 + N, "everything was applied before the apply call: %lld",
+            calls_mid - calls0);
+  r = apply_stream(s, st, docs, N, &stats, &err);
+  CHECK_MSG(r == APP_OK, "%s", err.msg);
+  total1 = itest_info(s, "stats", "total_commands_processed");
+  calls1 = itest_info(s, "commandstats", "cmdstat_evalsha:calls");
+  CHECK_INTEQ(stats.round_trips, 1);
+  CHECK_INTEQ(stats.applied, N);
+  CHECK_INTEQ(stats.retries, 0);
+  CHECK_INTEQ(calls1 - calls0, N);
+  /* the EVALSHAs, 2 inner calls each, and the INFO calls made meanwhile
+   * (+1 when those opened a connection: SCRIPT LOAD in its handshake) */
+  CHECK_MSG(total1 - total0 == 3 * N + 1 + tries || total1 - total0 == 3 * N + 2 + tries,
+            "%lld commands", total1 - total0);
+  rec = itest_read(s, &A, "account", docs[N - 1]->id);
+  CHECK_STREQ(itest_prop_json(&rec, "name"), "\"streamed\"");
+  /* a redelivery through a stream: all stale */
+  st = redis_sink_stream_begin(s);
+  for (i = 0; i < N; i++)
+    redis_sink_stream_add(st, docs[i]);
+  r = apply_stream(s, st, docs, N, &stats, &err);
+  CHECK(r == APP_OK && stats.stale == N && stats.applied == 0 && stats.round_trips == 1);
+
+  TEST_CASE("a stream whose documents are not the batch's: the batch is planned again");
+  other = new_docs(3, 22, "\"other\"");
+  st = redis_sink_stream_begin(s);
+  for (i = 0; i < N; i++)
+    redis_sink_stream_add(st, new_docs(1, 23, "\"dropped\"")[0]);
+  r = apply_stream(s, st, other, 3, &stats, &err);
+  CHECK(r == APP_OK && stats.applied == 3 && stats.round_trips == 1);
+  rec = itest_read(s, &A, "account", other[2]->id);
+  CHECK_STREQ(itest_prop_json(&rec, "name"), "\"other\"");
+
+  TEST_CASE("a document refused while streaming: the error redis_sink_apply gives");
+  docs = new_docs(300, 24, "\"refused\"");
+  docs[200]->table = "bad table";
+  st = redis_sink_stream_begin(s);
+  for (i = 0; i < 300; i++)
+    redis_sink_stream_add(st, docs[i]);
+  r = apply_stream(s, st, docs, 300, &stats, &err);
+  CHECK_INTEQ(r, APP_ERR_INPUT);
+  CHECK_INTEQ(itest_apply(s, docs, 300, &stats, &err2), APP_ERR_INPUT);
+  CHECK_STREQ(err.msg, err2.msg);
+
+  TEST_CASE("an aborted stream: what it wrote is applied, its connection is not reused");
+  docs = new_docs(300, 25, "\"aborted\"");
+  /* an idle connection for the stream to take */
+  apply1(s, itest_doc(&A, CDC_OP_UPDATE, "account", ID(13), T0 + 2, false, "w", "3", NULL));
+  redis_pool_get_stats(redis_sink_pool(s), &ps0);
+  CHECK(ps0.open >= 1);
+  st = redis_sink_stream_begin(s);
+  for (i = 0; i < 300; i++)
+    redis_sink_stream_add(st, docs[i]);
+  redis_sink_stream_abort(st);
+  redis_pool_get_stats(redis_sink_pool(s), &ps1);
+  CHECK_INTEQ(ps1.open, ps0.open - 1);
+  rec = itest_read(s, &A, "account", docs[0]->id);
+  CHECK_STREQ(itest_prop_json(&rec, "name"), "\"aborted\"");
+
+  TEST_CASE("NOSCRIPT on a streamed batch: loaded again, the rest resent");
+  apply1(s, itest_doc(&A, CDC_OP_UPDATE, "account", ID(13), T0 + 3, false, "w", "4", NULL));
+  x = itest_cmd(s, "SCRIPT", "FLUSH", NULL);
+  CHECK(x && x->type == REDIS_REPLY_STATUS);
+  if (x)
+    freeReplyObject(x);
+  docs = new_docs(300, 26, "\"reloaded\"");
+  st = redis_sink_stream_begin(s);
+  for (i = 0; i < 300; i++)
+    redis_sink_stream_add(st, docs[i]);
+  r = apply_stream(s, st, docs, 300, &stats, &err);
+  CHECK_MSG(r == APP_OK, "%s", err.msg);
+  CHECK(stats.applied == 300 && stats.round_trips == 2 && stats.retries == 0);
+  rec = itest_read(s, &A, "account", docs[299]->id);
+  CHECK_STREQ(itest_prop_json(&rec, "name"), "\"reloaded\"");
 }
 
 static void test_noscript(struct redis_sink *s)
@@ -614,11 +798,13 @@ int main(void)
   test_delete(s, &cfg);
   test_relationships(s);
   test_ttl(s);
+  test_new_records(s);
   test_reread(s);
   test_exact_values(s);
   test_many_props(s);
   test_poison(s);
   test_batch_round_trips(s);
+  test_stream(s);
   test_noscript(s);
   test_fatal(s);
   redis_sink_destroy(s);

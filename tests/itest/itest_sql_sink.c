@@ -476,7 +476,7 @@ static void case_rollback(struct sql_sink *s)
   td_str(t[0], "_cdc_version", DOC_T_TEXT, "x");
   r = wr(s, t, 1, 10000, &st, &e);
   CHECK_INTEQ(r, APP_ERR_INPUT);
-  CHECK_CONTAINS(e.msg, "reserved prefix");
+  CHECK_CONTAINS(e.msg, "the sink's own _cdc_ columns");
   CHECK_INTEQ(st.round_trips, 0);
   free_docs(t, 3);
 }

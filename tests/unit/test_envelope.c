@@ -6,6 +6,7 @@
 #include "../../handler/base64.h"
 #include "../../handler/envelope.h"
 #include "check.h"
+#include "envelope_same.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -66,6 +67,18 @@ static char *read_file(const char *rel, size_t *out_len)
 
 static const struct envelope_limits default_limits = {1024 * 1024, 5000, 64};
 
+/* envelope_parse, after checking that envelope_parse_mutable (what the
+ * handler runs, in place) gives the same for this input */
+static enum app_result parse_checked(struct arena *a, const char *text, size_t n,
+                                     const struct function_def *fn,
+                                     const struct envelope_limits *lim, struct invocation **inv,
+                                     struct app_err *err)
+{
+  const char *diff = envelope_same_check(text, n, fn, lim);
+  CHECK_MSG(diff == NULL, "envelope_parse_mutable differs from envelope_parse: %s", diff);
+  return envelope_parse(a, text, n, fn, lim, inv, err);
+}
+
 /* Parse text with fn; on failure the error is in *err. */
 static enum app_result parse(struct arena *a, const char *text, const struct function_def *fn,
                              const struct envelope_limits *lim, struct invocation **inv,
@@ -73,7 +86,7 @@ static enum app_result parse(struct arena *a, const char *text, const struct fun
 {
   app_err_clear(err);
   *inv = NULL;
-  return envelope_parse(a, text, strlen(text), fn, lim ? lim : &default_limits, inv, err);
+  return parse_checked(a, text, strlen(text), fn, lim ? lim : &default_limits, inv, err);
 }
 
 static bool body_is(const struct envelope_message *m, const char *file)
@@ -107,7 +120,7 @@ static void test_single_binary(void)
 
   TEST_CASE("single binary");
   arena_init(&a, 0);
-  CHECK_INTEQ(envelope_parse(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
+  CHECK_INTEQ(parse_checked(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
   if (!inv) {
     fprintf(stderr, "  %s\n", err.msg);
     goto out;
@@ -163,7 +176,7 @@ static void test_single_string(void)
     const struct json *v;
 
     arena_init(&a, 0);
-    CHECK_INTEQ(envelope_parse(&a, text, n, fns[i], &default_limits, &inv, &err), APP_OK);
+    CHECK_INTEQ(parse_checked(&a, text, n, fns[i], &default_limits, &inv, &err), APP_OK);
     if (!inv) {
       fprintf(stderr, "  %s\n", err.msg);
       arena_cleanup(&a);
@@ -200,7 +213,7 @@ static void test_single_retry(void)
 
   TEST_CASE("RetryContext");
   arena_init(&a, 0);
-  CHECK_INTEQ(envelope_parse(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
+  CHECK_INTEQ(parse_checked(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
   if (inv) {
     CHECK_INTEQ(inv->retry_count, 2);
     CHECK_INTEQ(inv->max_retry_count, 5);
@@ -277,7 +290,7 @@ static void test_batches(void)
              cases[i].fn == 2 ? "sniffed" : "function.json");
     TEST_CASE(name);
     arena_init(&a, 0);
-    CHECK_INTEQ(envelope_parse(&a, text, n, fn, &default_limits, &inv, &err), APP_OK);
+    CHECK_INTEQ(parse_checked(&a, text, n, fn, &default_limits, &inv, &err), APP_OK);
     if (inv) {
       check_batch(inv);
       CHECK_INTEQ(inv->sniffed, cases[i].fn == 2);
@@ -369,7 +382,7 @@ static void test_limits(void)
     char *text = read_file("tests/fixtures/envelopes/batch_binary.json", &n);
     arena_init(&small, 16 * 1024);
     app_err_clear(&err);
-    CHECK_INTEQ(envelope_parse(&small, text, n, &many, &default_limits, &inv, &err), APP_ERR_LIMIT);
+    CHECK_INTEQ(parse_checked(&small, text, n, &many, &default_limits, &inv, &err), APP_ERR_LIMIT);
     arena_cleanup(&small);
     free(text);
   }
@@ -457,6 +470,94 @@ static void test_metadata(void)
   arena_cleanup(&a);
 }
 
+/* UserPropertiesArray is a copy of ApplicationPropertiesArray: decoded once
+ * and shared; texts that differ are each decoded */
+static void test_twin_metadata(void)
+{
+  struct function_def fn =
+      mkfn(FN_TRIGGER_SERVICE_BUS, b_msgs, FN_DATA_BINARY, FN_CARDINALITY_MANY);
+  struct arena a;
+  struct invocation *inv = NULL;
+  struct app_err err;
+  struct buf env, x, y;
+  size_t i, k;
+  int variant;
+  static const char pad[] =
+      "0123456789012345678901234567890123456789012345678901234567890123456789"
+      "0123456789012345678901234567890123456789012345678901234567890123456789";
+
+  TEST_CASE("identical Metadata strings decoded once, different ones each");
+  for (variant = 0; variant < 2; variant++) {
+    buf_init(&env, 0);
+    CHECK(buf_append_str(&env,
+                         "{\"Data\":{\"msgs\":\"[\\\"eyJhIjoxfQ==\\\",\\\"eyJhIjoyfQ==\\\"]\"},"
+                         "\"Metadata\":{") == APP_OK);
+    for (k = 0; k < 3; k++) {
+      static const char *const keys[] = {"ApplicationPropertiesArray", "UserPropertiesArray",
+                                         "OtherArray"};
+      CHECK(buf_printf(&env, "%s\"%s\":\"[", k ? "," : "", keys[k]) == APP_OK);
+      for (i = 0; i < 2; i++) {
+        if (i)
+          CHECK(buf_append_char(&env, ',') == APP_OK);
+        /* long enough to be compared; variant 1: the user copy differs */
+        CHECK(buf_printf(
+                  &env,
+                  "{\\\"tenant\\\":\\\"contoso-%zu\\\",\\\"prio\\\":%zu,\\\"pad\\\":\\\"%s\\\"}",
+                  i + (variant && k == 1 ? 10 : 0), i * 1000000000, pad) == APP_OK);
+      }
+      CHECK(buf_append_str(&env, "]\"") == APP_OK);
+    }
+    CHECK(buf_append_str(&env, "}}") == APP_OK);
+    arena_init(&a, 0);
+    CHECK_INTEQ(parse_checked(&a, env.data, env.len, &fn, &default_limits, &inv, &err), APP_OK);
+    if (inv) {
+      const struct json *app = json_get(inv->metadata, "ApplicationPropertiesArray");
+      const struct json *user = json_get(inv->metadata, "UserPropertiesArray");
+      const struct json *other = json_get(inv->metadata, "OtherArray");
+      buf_init(&x, 0);
+      buf_init(&y, 0);
+      CHECK(json_is(app, JSON_ARRAY) && json_is(user, JSON_ARRAY) && json_is(other, JSON_ARRAY));
+      CHECK(app && user && json_write(&x, app) == APP_OK && json_write(&y, user) == APP_OK);
+      CHECK(x.data && !strncmp(x.data, "[{\"tenant\":\"contoso-0\",\"prio\":0,\"pad\":\"0123", 38));
+      CHECK(x.data && strstr(x.data, "{\"tenant\":\"contoso-1\",\"prio\":1000000000,"));
+      CHECK(x.len > 300);
+      if (variant)
+        CHECK(y.data && !strncmp(y.data, "[{\"tenant\":\"contoso-10\",", 23) &&
+              strstr(y.data, "\"contoso-11\"") && y.len == x.len + 2);
+      else
+        CHECK_STREQ(y.data, x.data);
+      buf_reset(&y);
+      CHECK(other && json_write(&y, other) == APP_OK);
+      CHECK_STREQ(y.data, x.data);
+      CHECK_STREQ(json_get_str(inv->messages[1].app_properties, "tenant"), "contoso-1");
+      CHECK(user && user->next && !strcmp(user->next->key, "OtherArray"));
+      buf_cleanup(&x);
+      buf_cleanup(&y);
+    }
+    arena_cleanup(&a);
+    buf_cleanup(&env);
+  }
+}
+
+/* a Metadata string that decodes too deep: the error names the key */
+static void test_metadata_too_deep(void)
+{
+  struct function_def fn = mkfn(FN_TRIGGER_SERVICE_BUS, b_msg, FN_DATA_BINARY, FN_CARDINALITY_ONE);
+  static const struct envelope_limits shallow = {1024 * 1024, 5000, 8};
+  struct arena a;
+  struct invocation *inv = NULL;
+  struct app_err err;
+  static const char text[] = "{\"Data\":{\"msg\":\"eyJhIjoxfQ==\"},\"Metadata\":{\"Fine\":\"[1]\","
+                             "\"Deep\":\"[[[[[[[[[[1]]]]]]]]]]\"}}";
+
+  TEST_CASE("Metadata nested too deep");
+  arena_init(&a, 0);
+  app_err_clear(&err);
+  CHECK_INTEQ(parse_checked(&a, text, sizeof text - 1, &fn, &shallow, &inv, &err), APP_ERR_LIMIT);
+  CHECK_CONTAINS(err.msg, "Metadata.Deep: JSON nested deeper than 8 levels");
+  arena_cleanup(&a);
+}
+
 static void test_dates(void)
 {
   static const struct {
@@ -524,7 +625,7 @@ static void test_http(void)
   TEST_CASE("HTTP GET");
   arena_init(&a, 0);
   text = read_file("tests/fixtures/envelopes/http_get.json", &n);
-  CHECK_INTEQ(envelope_parse(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
+  CHECK_INTEQ(parse_checked(&a, text, n, &fn, &default_limits, &inv, &err), APP_OK);
   if (inv) {
     const struct envelope_http *h = &inv->http;
     const struct json *v;
@@ -547,7 +648,7 @@ static void test_http(void)
 
   TEST_CASE("HTTP POST (and sniffed)");
   text = read_file("tests/fixtures/envelopes/http_post.json", &n);
-  CHECK_INTEQ(envelope_parse(&a, text, n, NULL, &default_limits, &inv, &err), APP_OK);
+  CHECK_INTEQ(parse_checked(&a, text, n, NULL, &default_limits, &inv, &err), APP_OK);
   if (inv) {
     CHECK_INTEQ(inv->kind, ENVELOPE_HTTP);
     CHECK_STREQ(inv->http.method, "POST");
@@ -825,6 +926,8 @@ int main(void)
   test_batches();
   test_limits();
   test_metadata();
+  test_twin_metadata();
+  test_metadata_too_deep();
   test_dates();
   test_http();
   test_malformed();

@@ -5,25 +5,45 @@
 #include "../../handler/json.h"
 #include "check.h"
 
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
-static char *roundtrip(const char *in)
+/* json_write of what json_parse (mutable=false) or json_parse_mutable makes
+ * of in, or the error message; both must give the same, and a failed
+ * json_parse_mutable must leave the text as it was. */
+static char *roundtrip_mode(const char *in, bool mutable)
 {
   struct arena a;
   struct json *root = NULL;
   struct app_err err;
   struct buf b;
-  char *out = NULL;
+  char *out = NULL, *text = strdup(in);
+  size_t n = strlen(in);
+  enum app_result r;
 
   arena_init(&a, 0);
   buf_init(&b, 0);
-  if (json_parse(&a, in, strlen(in), 64, &root, &err) == APP_OK && json_write(&b, root) == APP_OK)
+  r = mutable ? json_parse_mutable(&a, text, n, 64, &root, &err)
+              : json_parse(&a, in, n, 64, &root, &err);
+  if (r == APP_OK && json_write(&b, root) == APP_OK) {
     out = buf_steal(&b, NULL);
-  else
+  } else {
     out = strdup(err.msg);
+    CHECK_MSG(!memcmp(text, in, n), "text not restored after: %s", err.msg);
+  }
   buf_cleanup(&b);
   arena_cleanup(&a);
+  free(text);
   return out;
+}
+
+static char *roundtrip(const char *in)
+{
+  char *copy = roundtrip_mode(in, false), *inplace = roundtrip_mode(in, true);
+  CHECK_MSG(!strcmp(copy, inplace), "json_parse: %s | json_parse_mutable: %s", copy, inplace);
+  free(inplace);
+  return copy;
 }
 
 static void test_roundtrips(void)
@@ -93,6 +113,139 @@ static void test_errors(void)
     CHECK_CONTAINS(got, cases[i].msg);
     free(got);
   }
+}
+
+/* Strings are scanned 8 bytes at a time: put each kind of special byte at
+ * every offset around the word boundaries and check the decoded text (or
+ * the error and its offset) against what the byte-by-byte rules give. */
+static void test_string_word_boundaries(void)
+{
+  static const struct {
+    const char *raw;     /* as written inside the JSON string */
+    const char *decoded; /* NULL: a syntax error at the special's offset */
+  } specials[] = {
+      {"\\\"", "\""},
+      {"\\\\", "\\"},
+      {"\\/", "/"},
+      {"\\n", "\n"},
+      {"\\u00e9", "\xc3\xa9"},
+      {"\\ud83d\\ude80", "\xf0\x9f\x9a\x80"},
+      {"\xc3\xa9", "\xc3\xa9"},
+      {"\xe2\x82\xac", "\xe2\x82\xac"},
+      {"\x7f", "\x7f"},
+      {"\x01", NULL},
+      {"\x1f", NULL},
+      {"\xff", NULL},
+      {"\xc3(", NULL},
+      {"\x80", NULL},
+      /* plain bytes next to the special ones: never taken for them */
+      {" ", " "},
+      {"!", "!"},
+      {"#", "#"},
+      {"[", "["},
+      {"]", "]"},
+      {"\x7e", "\x7e"},
+  };
+  size_t i, pre, post;
+  int mode;
+  TEST_CASE("string word boundaries");
+  for (mode = 0; mode < 2; mode++)
+    for (i = 0; i < sizeof specials / sizeof specials[0]; i++) {
+      for (pre = 0; pre <= 35; pre++) {
+        for (post = 0; post <= 17; post += 1 + post / 4) {
+          char in[96], want[96], text[96];
+          size_t n = 0, k;
+          struct arena a;
+          struct json *root = NULL;
+          struct app_err err;
+          enum app_result r;
+
+          in[n++] = '"';
+          for (k = 0; k < pre; k++)
+            in[n++] = (char)('a' + k % 26);
+          memcpy(in + n, specials[i].raw, strlen(specials[i].raw));
+          n += strlen(specials[i].raw);
+          for (k = 0; k < post; k++)
+            in[n++] = (char)('A' + k % 26);
+          in[n++] = '"';
+          arena_init(&a, 0);
+          if (mode)
+            memcpy(text, in, n);
+          r = mode ? json_parse_mutable(&a, text, n, 64, &root, &err)
+                   : json_parse(&a, in, n, 64, &root, &err);
+          if (mode && r != APP_OK)
+            CHECK_MSG(!memcmp(text, in, n), "text not restored: special %zu, %zu before", i, pre);
+          if (specials[i].decoded) {
+            size_t wl = 0;
+            for (k = 0; k < pre; k++)
+              want[wl++] = (char)('a' + k % 26);
+            memcpy(want + wl, specials[i].decoded, strlen(specials[i].decoded));
+            wl += strlen(specials[i].decoded);
+            for (k = 0; k < post; k++)
+              want[wl++] = (char)('A' + k % 26);
+            want[wl] = '\0';
+            CHECK_MSG(r == APP_OK && root->type == JSON_STRING && root->len == wl &&
+                          !memcmp(root->str, want, wl + 1),
+                      "special %zu, %zu before, %zu after", i, pre, post);
+          } else {
+            char at[32];
+            snprintf(at, sizeof at, "(offset %zu)", pre + 1);
+            CHECK_MSG(r == APP_ERR_INPUT && strstr(err.msg, at), "special %zu, %zu before: %s", i,
+                      pre, r == APP_OK ? "accepted" : err.msg);
+          }
+          arena_cleanup(&a);
+        }
+      }
+    }
+  /* an unterminated string ends inside the word loop's reach */
+  for (pre = 0; pre <= 17; pre++) {
+    char in[32];
+    struct arena a;
+    struct json *root = NULL;
+    struct app_err err;
+    in[0] = '"';
+    memset(in + 1, 'x', pre);
+    arena_init(&a, 0);
+    CHECK(json_parse(&a, in, pre + 1, 64, &root, &err) == APP_ERR_INPUT &&
+          strstr(err.msg, "unterminated string"));
+    arena_cleanup(&a);
+  }
+}
+
+static void test_mutable(void)
+{
+  static const char src[] = "{\"plain\":\"abc\",\"esc\":\"a\\\"b\\/c\",\"n\":[1,\"x\"],"
+                            "\"long\":\"0123456789abcdef0123456789\\n\"}";
+  char text[sizeof src];
+  struct arena a;
+  struct json *root = NULL;
+  struct app_err err;
+  const struct json *v;
+  size_t i, nuls = 0;
+
+  TEST_CASE("json_parse_mutable: strings point into the text, escaped ones are copies");
+  memcpy(text, src, sizeof src);
+  arena_init(&a, 0);
+  CHECK(json_parse_mutable(&a, text, sizeof src - 1, 64, &root, &err) == APP_OK);
+  v = json_get(root, "plain");
+  CHECK(v && v->str >= text && v->str < text + sizeof src && !strcmp(v->str, "abc"));
+  v = json_get(root, "esc");
+  CHECK(v && (v->str < text || v->str >= text + sizeof src) && !strcmp(v->str, "a\"b/c"));
+  v = json_get(root, "long");
+  CHECK(v && (v->str < text || v->str >= text + sizeof src) &&
+        !strcmp(v->str, "0123456789abcdef0123456789\n"));
+  v = json_get(root, "n");
+  CHECK(v && v->child && v->child->next && !strcmp(v->child->next->str, "x"));
+  /* member names are strings too; the only change: NULs for closing quotes */
+  CHECK_STREQ(root->child->key, "plain");
+  for (i = 0; i < sizeof src - 1; i++) {
+    if (text[i] != src[i]) {
+      CHECK_MSG(text[i] == '\0' && src[i] == '"', "byte %zu changed to %d", i, text[i]);
+      nuls++;
+    }
+  }
+  CHECK_INTEQ(nuls, 6); /* the 4 names and the values abc and x: no escapes */
+  arena_cleanup(&a);
 }
 
 static void test_depth_and_limits(void)
@@ -177,6 +330,46 @@ static void test_base64(void)
   buf_cleanup(&b);
 }
 
+/* Whole groups are decoded four characters at a time; every length and
+ * every position of a bad character must give what the group-by-group
+ * rules give. */
+static void test_base64_fast_path(void)
+{
+  unsigned char raw[80], out[80];
+  size_t len, j, n, off;
+  struct buf b;
+  TEST_CASE("base64 fast path");
+  for (j = 0; j < sizeof raw; j++)
+    raw[j] = (unsigned char)(j * 37 + 11);
+  buf_init(&b, 0);
+  for (len = 0; len < sizeof raw; len++) {
+    buf_reset(&b);
+    CHECK(base64_encode_buf(&b, raw, len) == APP_OK);
+    CHECK_MSG(base64_decode(b.data, b.len, out, &n, &off) && n == len && !memcmp(out, raw, len),
+              "length %zu", len);
+    {
+      /* in place: out == in */
+      char *copy = strdup(b.len ? b.data : "");
+      CHECK_MSG(base64_decode(copy, b.len, (unsigned char *)copy, &n, &off) && n == len &&
+                    !memcmp(copy, raw, len),
+                "in place, length %zu", len);
+      free(copy);
+    }
+    for (j = 0; j < b.len; j++) {
+      char save = b.data[j];
+      b.data[j] = '!';
+      off = 9999;
+      CHECK_MSG(!base64_decode(b.data, b.len, out, &n, &off) && off == j,
+                "length %zu, bad character at %zu: offset %zu", len, j, off);
+      b.data[j] = '=';
+      if (j + 4 < b.len)
+        CHECK_MSG(!base64_decode(b.data, b.len, out, &n, &off), "length %zu, '=' at %zu", len, j);
+      b.data[j] = save;
+    }
+  }
+  buf_cleanup(&b);
+}
+
 static void test_buf(void)
 {
   struct buf b;
@@ -237,14 +430,60 @@ static void test_arena_mark(void)
   arena_cleanup(&a);
 }
 
+/* buf_append_json_str scans 8 bytes at a time: every byte value at every
+ * offset around the word boundaries, against the escaping rules */
+static void test_json_str_words(void)
+{
+  unsigned v;
+  size_t pre;
+  struct buf b;
+  TEST_CASE("buf_append_json_str word boundaries");
+  buf_init(&b, 0);
+  for (v = 0; v < 256; v++) {
+    for (pre = 0; pre <= 17; pre++) {
+      char in[40], want[80];
+      size_t n = 0, w = 0, k;
+      for (k = 0; k < pre; k++)
+        in[n++] = (char)('a' + k);
+      in[n++] = (char)v;
+      for (k = 0; k < 9; k++)
+        in[n++] = (char)('A' + k);
+      want[w++] = '"';
+      for (k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)in[k];
+        if (c == '"' || c == '\\') {
+          want[w++] = '\\';
+          want[w++] = (char)c;
+        } else if (c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f') {
+          want[w++] = '\\';
+          want[w++] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\b' ? 'b' : 'f';
+        } else if (c < 0x20) {
+          w += (size_t)snprintf(want + w, 7, "\\u%04x", c);
+        } else {
+          want[w++] = (char)c;
+        }
+      }
+      want[w++] = '"';
+      buf_reset(&b);
+      CHECK(buf_append_json_str(&b, in, n) == APP_OK);
+      CHECK_MSG(b.len == w && !memcmp(b.data, want, w), "byte 0x%02x after %zu", v, pre);
+    }
+  }
+  buf_cleanup(&b);
+}
+
 int main(void)
 {
   test_arena_mark();
   test_roundtrips();
+  test_string_word_boundaries();
+  test_mutable();
   test_errors();
   test_depth_and_limits();
   test_accessors();
   test_base64();
+  test_base64_fast_path();
   test_buf();
+  test_json_str_words();
   return check_report("test_json");
 }

@@ -208,6 +208,11 @@ static void test_resp(void)
   CHECK_INTEQ(redis_cmd_arg_i64(&b, -42), APP_OK);
   CHECK_INTEQ(redis_cmd_arg_i64(&b, 9007199254740993LL), APP_OK);
   CHECK_STREQ(b.data, "*3\r\n$3\r\nSET\r\n$3\r\n-42\r\n$16\r\n9007199254740993\r\n");
+  buf_reset(&b);
+  CHECK_INTEQ(redis_cmd_arg_i64(&b, INT64_MIN), APP_OK);
+  CHECK_INTEQ(redis_cmd_arg_i64(&b, 0), APP_OK);
+  CHECK_INTEQ(redis_cmd_arg_i64(&b, INT64_MAX), APP_OK);
+  CHECK_STREQ(b.data, "$20\r\n-9223372036854775808\r\n$1\r\n0\r\n$19\r\n9223372036854775807\r\n");
 
   TEST_CASE("RESP respects the buffer cap");
   buf_cleanup(&b);
