@@ -17,6 +17,8 @@
  * Relationship hash KEYS[1] = <prefix>:{<table>:<id>}:rel:<schema>
  *   <table>:<id> of the related record -> 45-digit version, '1'
  *   (associated) or '0' (disassociated), apply time (15-digit ms), entity set
+ *   #cursor   where the pruning of old disassociations goes on (HSCAN
+ *             cursor; readers skip fields that start with '#')
  *
  * ARGV: [1] mode  u = write properties, d = delete, r = re-read marker,
  *                 a = associate, x = disassociate
@@ -34,6 +36,10 @@
  * HSET of the ready-made fields straight from ARGV, no HMGET, no loop
  * (everything is newer than nothing); about 13 instead of 20 us inside
  * Redis for a 11-property Update (docs/performance.md).
+ *
+ * Redis 6.0 is the oldest server supported (Azure Cache for Redis offers
+ * 6.0): nothing here may use a later command or option (no HRANDFIELD,
+ * no EXPIRE NX); tests/unit/test_redis_lua.c checks the script for that.
  *
  * Versions are compared as three 15-digit chunks with tonumber (exact in
  * doubles): Lua's '<' on strings uses strcoll, which depends on the locale.
@@ -167,7 +173,7 @@ static const char redis_lua_apply[] =
     "  if not newer(ver, cur[1]) or not newer(ver, cur[2]) then return 0 end\n"
     "  redis.call('HSET', key, '_reread', ver)\n"
     "  local ttl = tonumber(ARGV[4])\n"
-    "  if ttl > 0 then redis.call('EXPIRE', key, ttl, 'NX') end\n"
+    "  if ttl > 0 and redis.call('TTL', key) == -1 then redis.call('EXPIRE', key, ttl) end\n"
     "  return 1\n"
     "elseif mode == 'a' or mode == 'x' then\n"
     "  local state = mode == 'a' and '1' or '0'\n"
@@ -185,18 +191,23 @@ static const char redis_lua_apply[] =
     "  end\n"
     "  if #set == 0 then return 0 end\n"
     "  chunked('HSET', set, 4000)\n"
-    /* forget a few random disassociations older than the tombstone TTL,
-     * so the set does not grow without bound */
+    /* forget disassociations older than the tombstone TTL, a page of
+     * HSCAN per call from where the last call stopped, so the set does not
+     * grow without bound */
     "  local before = tonumber(ARGV[6])\n"
-    "  local sample = redis.call('HRANDFIELD', key, 4, 'WITHVALUES')\n"
-    "  local del = {}\n"
-    "  for i = 1, #sample, 2 do\n"
-    "    local v = sample[i + 1]\n"
-    "    if string.sub(v, 46, 46) == '0' and tonumber(string.sub(v, 47, 61)) < before then\n"
-    "      del[#del + 1] = sample[i]\n"
+    "  local at = redis.call('HGET', key, '#cursor') or '0'\n"
+    "  local page = redis.call('HSCAN', key, at, 'COUNT', 16)\n"
+    "  local items, del = page[2], {}\n"
+    "  for i = 1, #items, 2 do\n"
+    "    local f, v = items[i], items[i + 1]\n"
+    "    if string.sub(f, 1, 1) ~= '#' and string.sub(v, 46, 46) == '0'\n"
+    "       and tonumber(string.sub(v, 47, 61)) < before then\n"
+    "      del[#del + 1] = f\n"
     "    end\n"
     "  end\n"
-    "  if #del > 0 then redis.call('HDEL', key, unpack(del)) end\n"
+    "  if page[1] ~= '0' then redis.call('HSET', key, '#cursor', page[1])\n"
+    "  elseif at ~= '0' then del[#del + 1] = '#cursor' end\n"
+    "  if #del > 0 then chunked('HDEL', del, 4000) end\n"
     "  arm(tonumber(ARGV[4]))\n"
     "  return 1\n"
     "end\n"

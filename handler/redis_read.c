@@ -350,6 +350,8 @@ enum app_result redis_read_related(struct redis_pool *pool, const char *prefix, 
   for (i = 0; i < x->elements; i += 2) {
     const redisReply *f = x->element[i], *v = x->element[i + 1];
     const char *colon;
+    if (f->type == REDIS_REPLY_STRING && f->len && f->str[0] == '#')
+      continue; /* the script's own bookkeeping (#cursor) */
     /* value: version(45) state(1) applied ms(15) entity set */
     if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
         v->len < CDC_VERSION_TEXT_LEN + 16 || !(colon = memchr(f->str, ':', f->len))) {

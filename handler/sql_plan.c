@@ -643,7 +643,8 @@ enum app_result sql_plan_fill_full_rows(struct arena *a, struct sql_group *g,
     cols = arena_alloc(a, (old + added) * sizeof *cols);
     if (!cols)
       return app_err_set(err, APP_ERR_LIMIT, "sql plan: arena ceiling reached (columns)");
-    memcpy(cols, g->cols, old * sizeof *cols);
+    if (old)
+      memcpy(cols, g->cols, old * sizeof *cols);
     for (i = 0; i < nknown; i++) {
       bool have = false;
       for (j = 0; j < old && !have; j++)
@@ -656,7 +657,8 @@ enum app_result sql_plan_fill_full_rows(struct arena *a, struct sql_group *g,
       struct sql_cell *c = arena_alloc(a, g->ncols * sizeof *c);
       if (!c)
         return app_err_set(err, APP_ERR_LIMIT, "sql plan: arena ceiling reached (cells)");
-      memcpy(c, g->rows[i].cells, old * sizeof *c);
+      if (old)
+        memcpy(c, g->rows[i].cells, old * sizeof *c);
       memset(c + old, 0, (g->ncols - old) * sizeof *c);
       g->rows[i].cells = c;
     }

@@ -236,6 +236,70 @@ static void test_relationships(struct redis_sink *s)
   }
 }
 
+/* Disassociations older than the tombstone TTL are forgotten, a page of
+ * HSCAN per associate/disassociate call, resuming at the '#cursor' field;
+ * recent ones and associations stay, and readers never see the cursor. */
+static void test_prune(struct redis_sink *s)
+{
+  static const char *const key = "d365:{account:00000000-0000-0000-0000-0000000000e1}:"
+                                 "rel:accountleads_association";
+  char field[64], value[128], ids[40][40];
+  const char *fresh[40];
+  struct doc *d;
+  int i, calls;
+  long long hlen = 0;
+
+  TEST_CASE("old disassociations are pruned page by page, recent ones kept");
+  /* 300 disassociations applied in 2001 (15-digit ms), written as the
+   * script writes them, plus 5 old associations */
+  for (i = 0; i < 305; i++) {
+    snprintf(field, sizeof field, "lead:00000000-0000-0000-0001-%012d", i);
+    snprintf(value, sizeof value, "%045d%c%015lld%s", 1, i < 300 ? '0' : '1', 1000000000000LL,
+             "leads");
+    freeReplyObject(itest_cmd(s, "HSET", key, field, value, NULL));
+  }
+  for (i = 0; i < 40; i++) {
+    snprintf(ids[i], sizeof ids[i], "00000000-0000-0000-0002-%012d", i);
+    fresh[i] = ids[i];
+  }
+  /* a recent disassociation, which must survive the pruning */
+  d = itest_rel_doc(&A, CDC_OP_DISASSOCIATE, "account", ID(e1), "accountleads_association",
+                    T0 + 1000, "lead", fresh, 1);
+  CHECK_INTEQ(apply1(s, d).applied, 1);
+  /* then associations of new members, until only the 5 old associations,
+   * the recent disassociation and the new members are left */
+  for (calls = 0; calls < 400; calls++) {
+    int distinct = calls < 39 ? calls : 39;
+    hlen = itest_int(s, "HLEN", key, NULL) - itest_int(s, "HEXISTS", key, "#cursor", NULL);
+    if (hlen == 5 + 1 + distinct)
+      break;
+    d = itest_rel_doc(&A, CDC_OP_ASSOCIATE, "account", ID(e1), "accountleads_association",
+                      T0 + 2000 + calls, "lead", &fresh[calls < 39 ? calls + 1 : 39], 1);
+    CHECK_INTEQ(apply1(s, d).applied, 1);
+  }
+  CHECK_MSG(calls < 400, "300 old disassociations not pruned after %d calls (HLEN %lld)", calls,
+            hlen);
+  CHECK_MSG(calls >= 300 / 16 / 2, "pruned in %d calls: more than one page per call?", calls);
+  fprintf(stderr, "  300 old disassociations pruned in %d calls\n", calls);
+  CHECK_INTEQ(itest_int(s, "HEXISTS", key, "lead:00000000-0000-0000-0002-000000000000", NULL), 1);
+  CHECK_INTEQ(itest_int(s, "HEXISTS", key, "lead:00000000-0000-0000-0001-000000000300", NULL), 1);
+  CHECK_INTEQ(itest_int(s, "HEXISTS", key, "lead:00000000-0000-0000-0001-000000000007", NULL), 0);
+  {
+    struct doc_related *m = NULL;
+    size_t n = 0, k;
+    struct app_err err = {0};
+    /* members: the 5 old associations and the new ones; the cursor field
+     * is not one */
+    freeReplyObject(itest_cmd(s, "HSET", key, "#cursor", "17", NULL));
+    CHECK_INTEQ(redis_read_related(redis_sink_pool(s), redis_sink_prefix(s), &A, "account", ID(e1),
+                                   "accountleads_association", 0, &m, &n, &err),
+                APP_OK);
+    CHECK_INTEQ(n, (size_t)(5 + (calls < 39 ? calls : 39)));
+    for (k = 0; k < n; k++)
+      CHECK(m[k].id[0] != '#' && strcmp(m[k].table, "lead") == 0);
+  }
+}
+
 /* The script writes a record that does not exist yet in one step (its fast
  * path): the same rules must hold as for an existing record. */
 static void test_new_records(struct redis_sink *s)
@@ -797,6 +861,7 @@ int main(void)
   test_full_row(s);
   test_delete(s, &cfg);
   test_relationships(s);
+  test_prune(s);
   test_ttl(s);
   test_new_records(s);
   test_reread(s);
