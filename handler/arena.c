@@ -13,7 +13,7 @@ struct arena_chunk {
   max_align_t data[];
 };
 
-#define ARENA_ALIGN (sizeof(max_align_t) < 16 ? sizeof(max_align_t) : 16)
+#define ARENA_ALIGN         (sizeof(max_align_t) < 16 ? sizeof(max_align_t) : 16)
 #define ARENA_DEFAULT_CHUNK (16 * 1024)
 
 void arena_init(struct arena *a, size_t max)

@@ -27,8 +27,7 @@ bool base64_decode(const char *in, size_t n, unsigned char *out, size_t *out_len
 
 /* Decode into a fresh arena block (NUL-terminated for convenience). */
 APP_NODISCARD enum app_result base64_decode_arena(struct arena *a, const char *in, size_t n,
-                                                  char **out, size_t *out_len,
-                                                  struct app_err *err);
+                                                  char **out, size_t *out_len, struct app_err *err);
 
 /* Append the base64 encoding of in[0..n). */
 APP_NODISCARD enum app_result base64_encode_buf(struct buf *b, const void *in, size_t n);

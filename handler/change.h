@@ -31,22 +31,22 @@ enum cdc_op {
 enum dv_kind {
   DV_NULL = 0,
   DV_BOOL,
-  DV_NUMBER,      /* int, BigInt, decimal or double: lexeme in s */
-  DV_STRING,      /* text, memo, GUID-as-string: s/len */
-  DV_DATE,        /* /Date(ms[+-hhmm])/: date_ms (offset suffix ignored) */
-  DV_OPTIONSET,   /* OptionSetValue: lexeme of Value in s */
-  DV_MULTISELECT, /* array of OptionSetValue: items[] are DV_OPTIONSET */
-  DV_MONEY,       /* Money: lexeme of Value in s */
-  DV_ENTITYREF,   /* EntityReference: ref */
-  DV_ENTITY,      /* Entity (with or without __type): entity */
-  DV_ENTITYCOLLECTION, /* EntityCollection: items[] are DV_ENTITY */
+  DV_NUMBER,              /* int, BigInt, decimal or double: lexeme in s */
+  DV_STRING,              /* text, memo, GUID-as-string: s/len */
+  DV_DATE,                /* /Date(ms[+-hhmm])/: date_ms (offset suffix ignored) */
+  DV_OPTIONSET,           /* OptionSetValue: lexeme of Value in s */
+  DV_MULTISELECT,         /* array of OptionSetValue: items[] are DV_OPTIONSET */
+  DV_MONEY,               /* Money: lexeme of Value in s */
+  DV_ENTITYREF,           /* EntityReference: ref */
+  DV_ENTITY,              /* Entity (with or without __type): entity */
+  DV_ENTITYCOLLECTION,    /* EntityCollection: items[] are DV_ENTITY */
   DV_ENTITYREFCOLLECTION, /* bare array of EntityReference: items[] are DV_ENTITYREF */
-  DV_RELATIONSHIP, /* Relationship: s = SchemaName, role = PrimaryEntityRole (-1 null) */
-  DV_KVPAIR,       /* KeyValuePairOfstringstring: key in s, value in s2 */
-  DV_ALIASED,      /* AliasedValue: items[0] = value, s = attribute, s2 = entity */
-  DV_BOOLMANAGED,  /* BooleanManagedProperty: b = Value, s = ManagedPropertyLogicalName */
-  DV_ARRAY,        /* any other array: items[] */
-  DV_RAW           /* unknown __type or shape: compact JSON text in s (never dropped) */
+  DV_RELATIONSHIP,        /* Relationship: s = SchemaName, role = PrimaryEntityRole (-1 null) */
+  DV_KVPAIR,              /* KeyValuePairOfstringstring: key in s, value in s2 */
+  DV_ALIASED,             /* AliasedValue: items[0] = value, s = attribute, s2 = entity */
+  DV_BOOLMANAGED,         /* BooleanManagedProperty: b = Value, s = ManagedPropertyLogicalName */
+  DV_ARRAY,               /* any other array: items[] */
+  DV_RAW                  /* unknown __type or shape: compact JSON text in s (never dropped) */
 };
 
 struct dv_entity;
@@ -58,9 +58,9 @@ struct dv_kv {
 
 struct dv_ref {
   const char *logical_name;
-  const char *id;          /* lower-case GUID; may be the zero GUID with key attributes */
-  const char *name;        /* primary name, often NULL */
-  const char *row_version; /* NULL when null */
+  const char *id;           /* lower-case GUID; may be the zero GUID with key attributes */
+  const char *name;         /* primary name, often NULL */
+  const char *row_version;  /* NULL when null */
   const struct dv_kv *keys; /* KeyAttributes (alternate key) */
   size_t nkeys;
 };
@@ -68,22 +68,22 @@ struct dv_ref {
 struct dv_value {
   enum dv_kind kind;
   bool b;
-  int role;         /* DV_RELATIONSHIP: 0 Referencing, 1 Referenced, -1 null */
+  int role; /* DV_RELATIONSHIP: 0 Referencing, 1 Referenced, -1 null */
   bool date_has_offset;
-  int64_t date_ms;  /* DV_DATE */
-  const char *s;    /* see enum dv_kind */
-  size_t len;       /* bytes of s */
+  int64_t date_ms; /* DV_DATE */
+  const char *s;   /* see enum dv_kind */
+  size_t len;      /* bytes of s */
   const char *s2;
-  struct dv_ref ref;               /* DV_ENTITYREF */
-  const struct dv_entity *entity;  /* DV_ENTITY */
-  const struct dv_value *items;    /* arrays, see enum dv_kind */
+  struct dv_ref ref;              /* DV_ENTITYREF */
+  const struct dv_entity *entity; /* DV_ENTITY */
+  const struct dv_value *items;   /* arrays, see enum dv_kind */
   size_t nitems;
 };
 
 struct dv_attr {
-  const char *name;            /* logical name, e.g. "revenue" */
+  const char *name; /* logical name, e.g. "revenue" */
   struct dv_value value;
-  const char *formatted;       /* FormattedValues entry for this name, or NULL */
+  const char *formatted; /* FormattedValues entry for this name, or NULL */
 };
 
 struct dv_entity {
@@ -92,7 +92,7 @@ struct dv_entity {
   const char *row_version;     /* RowVersion, NULL when null */
   const struct dv_attr *attrs; /* in message order; formatted values attached */
   size_t nattrs;
-  const struct dv_kv *keys;    /* KeyAttributes */
+  const struct dv_kv *keys; /* KeyAttributes */
   size_t nkeys;
 };
 
@@ -109,7 +109,7 @@ struct cdc_version {
 #define CDC_VERSION_TEXT_LEN 45
 
 struct cdc_origin {
-  const char *message_id;        /* Service Bus MessageId (from the envelope), may be NULL */
+  const char *message_id; /* Service Bus MessageId (from the envelope), may be NULL */
   const char *correlation_id;
   const char *operation_id;
   const char *request_id;
@@ -119,7 +119,7 @@ struct cdc_origin {
   const char *business_unit_id;
   const char *organization_id;
   const char *organization_name;
-  const char *owning_extension_id;   /* the sdkmessageprocessingstep */
+  const char *owning_extension_id; /* the sdkmessageprocessingstep */
   int depth;
   int stage;
   int mode;
@@ -127,11 +127,11 @@ struct cdc_origin {
 
 struct cdc_change {
   enum cdc_op op;
-  const char *message;   /* MessageName as sent, e.g. "SetStateDynamicEntity" */
-  const char *table;     /* logical name of the record the change is about */
-  const char *id;        /* lower-case GUID of that record */
+  const char *message; /* MessageName as sent, e.g. "SetStateDynamicEntity" */
+  const char *table;   /* logical name of the record the change is about */
+  const char *id;      /* lower-case GUID of that record */
   struct cdc_version version;
-  int64_t op_time_ms;    /* OperationCreatedOn in ms (not clamped) */
+  int64_t op_time_ms; /* OperationCreatedOn in ms (not clamped) */
 
   /* Columns the change sets, typed. Create: the full Target. Update: the
    * changed columns only. SetState: statecode/statuscode. Assign: ownerid.

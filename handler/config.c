@@ -14,16 +14,18 @@ struct enum_name {
   int value;
 };
 
-static const struct enum_name target_names[] = {
-    {"redis", CFG_TARGET_REDIS}, {"sql", CFG_TARGET_SQL}, {"redis+sql", CFG_TARGET_BOTH},
-    {"none", CFG_TARGET_NONE}, {NULL, 0}};
+static const struct enum_name target_names[] = {{"redis", CFG_TARGET_REDIS},
+                                                {"sql", CFG_TARGET_SQL},
+                                                {"redis+sql", CFG_TARGET_BOTH},
+                                                {"none", CFG_TARGET_NONE},
+                                                {NULL, 0}};
 static const struct enum_name mode_names[] = {
     {"direct", CFG_MODE_DIRECT}, {"bindings", CFG_MODE_BINDINGS}, {NULL, 0}};
 static const struct enum_name poison_names[] = {
     {"record", CFG_POISON_RECORD}, {"fail", CFG_POISON_FAIL}, {NULL, 0}};
 static const struct enum_name level_names[] = {
     {"debug", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO}, {"warn", LOG_LEVEL_WARN},
-    {"error", LOG_LEVEL_ERROR}, {"off", LOG_LEVEL_OFF}, {NULL, 0}};
+    {"error", LOG_LEVEL_ERROR}, {"off", LOG_LEVEL_OFF},   {NULL, 0}};
 static const struct enum_name sql_delete_names[] = {
     {"soft", CFG_SQL_DELETE_SOFT}, {"hard", CFG_SQL_DELETE_HARD}, {NULL, 0}};
 static const struct enum_name sql_schema_names[] = {
@@ -35,11 +37,11 @@ struct setting {
   const char *name;
   const char *fallback; /* second name tried when name is unset, or NULL */
   enum setting_type type;
-  const char *def;      /* default as text */
-  long long min, max;   /* bounds for ST_INT/ST_SIZE */
+  const char *def;    /* default as text */
+  long long min, max; /* bounds for ST_INT/ST_SIZE */
   const struct enum_name *enums;
   bool secret;
-  size_t offset;        /* into struct app_config */
+  size_t offset; /* into struct app_config */
   const char *doc;
 };
 
@@ -63,8 +65,7 @@ static const struct setting settings[] = {
     {"CDC_MODE", NULL, ST_ENUM, "direct", 0, 0, mode_names, false, OFF(mode),
      "direct: the handler writes and confirms each write; bindings: it returns Outputs for "
      "Redis/SQL output bindings."},
-    {"RedisConnection", NULL, ST_STRING, "127.0.0.1:6379", 0, 0, NULL, true,
-     OFF(redis_connection),
+    {"RedisConnection", NULL, ST_STRING, "127.0.0.1:6379", 0, 0, NULL, true, OFF(redis_connection),
      "Redis in StackExchange.Redis form: host:port,password=...,ssl=True,abortConnect=False."},
     {"CDC_REDIS_CA_FILE", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(redis_ca_file),
      "PEM file of CA certificates trusted for Redis TLS (ssl=True); empty: the system CA store."},
@@ -120,8 +121,7 @@ static const struct setting settings[] = {
      "Most HTTP connections served at once."},
     {"CDC_CONNECTION_TIMEOUT_SECONDS", NULL, ST_INT, "300", 1, 86400, NULL, false,
      OFF(connection_timeout_s), "Idle keep-alive connections are closed after this long."},
-    {"CDC_SHUTDOWN_GRACE_MS", NULL, ST_INT, "10000", 0, 600000, NULL, false,
-     OFF(shutdown_grace_ms),
+    {"CDC_SHUTDOWN_GRACE_MS", NULL, ST_INT, "10000", 0, 600000, NULL, false, OFF(shutdown_grace_ms),
      "On SIGTERM/SIGINT, how long in-flight requests may take to finish."},
 };
 
@@ -138,8 +138,7 @@ static enum app_result parse_number(const struct setting *s, const char *v, long
   errno = 0;
   n = strtoll(v, &end, 10);
   if (errno || end == v || *end != '\0')
-    return app_err_set(err, APP_ERR_CONFIG, "setting %s: '%s' is not a whole number", s->name,
-                       v);
+    return app_err_set(err, APP_ERR_CONFIG, "setting %s: '%s' is not a whole number", s->name, v);
   if (n < s->min || n > s->max)
     return app_err_set(err, APP_ERR_CONFIG, "setting %s: %lld is out of range [%lld, %lld]",
                        s->name, n, s->min, s->max);

@@ -16,28 +16,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum cfg_target { CFG_TARGET_REDIS = 1, CFG_TARGET_SQL = 2, CFG_TARGET_BOTH = 3, CFG_TARGET_NONE = 4 };
+enum cfg_target {
+  CFG_TARGET_REDIS = 1,
+  CFG_TARGET_SQL = 2,
+  CFG_TARGET_BOTH = 3,
+  CFG_TARGET_NONE = 4
+};
 enum cfg_mode { CFG_MODE_DIRECT = 0, CFG_MODE_BINDINGS };
 enum cfg_poison { CFG_POISON_RECORD = 0, CFG_POISON_FAIL };
 enum cfg_sql_delete { CFG_SQL_DELETE_SOFT = 0, CFG_SQL_DELETE_HARD };
 enum cfg_sql_schema { CFG_SQL_SCHEMA_EVOLVE = 0, CFG_SQL_SCHEMA_VALIDATE };
 
 struct app_config {
-  int port;                 /* FUNCTIONS_CUSTOMHANDLER_PORT, FUNCTIONS_HTTPWORKER_PORT */
-  char *listen_address;     /* CDC_LISTEN_ADDRESS */
-  enum log_level log_level; /* CDC_LOG_LEVEL */
-  char *mapping_file;       /* CDC_MAPPING_FILE ("" = built-in defaults) */
-  char *app_root;           /* FUNCTIONS_APP_ROOT_PATH ("" when unset) */
-  enum cfg_target target;   /* CDC_TARGET */
-  enum cfg_mode mode;       /* CDC_MODE */
-  char *redis_connection;   /* RedisConnection (secret) */
-  char *redis_ca_file;      /* CDC_REDIS_CA_FILE ("" = system CA store) */
-  char *sql_connection;     /* SqlConnectionString (secret) */
-  char *sql_dialect;        /* CDC_SQL_DIALECT: auto|tsql|postgres */
-  char *sql_odbc_driver;    /* CDC_SQL_ODBC_DRIVER ("" = default for the dialect) */
+  int port;                       /* FUNCTIONS_CUSTOMHANDLER_PORT, FUNCTIONS_HTTPWORKER_PORT */
+  char *listen_address;           /* CDC_LISTEN_ADDRESS */
+  enum log_level log_level;       /* CDC_LOG_LEVEL */
+  char *mapping_file;             /* CDC_MAPPING_FILE ("" = built-in defaults) */
+  char *app_root;                 /* FUNCTIONS_APP_ROOT_PATH ("" when unset) */
+  enum cfg_target target;         /* CDC_TARGET */
+  enum cfg_mode mode;             /* CDC_MODE */
+  char *redis_connection;         /* RedisConnection (secret) */
+  char *redis_ca_file;            /* CDC_REDIS_CA_FILE ("" = system CA store) */
+  char *sql_connection;           /* SqlConnectionString (secret) */
+  char *sql_dialect;              /* CDC_SQL_DIALECT: auto|tsql|postgres */
+  char *sql_odbc_driver;          /* CDC_SQL_ODBC_DRIVER ("" = default for the dialect) */
   enum cfg_sql_delete sql_delete; /* CDC_SQL_DELETE */
   enum cfg_sql_schema sql_schema; /* CDC_SQL_SCHEMA */
-  int sql_pool;             /* CDC_SQL_POOL */
+  int sql_pool;                   /* CDC_SQL_POOL */
   int sql_login_timeout_s;  /* CDC_SQL_LOGIN_TIMEOUT_SECONDS (0 = from the connection string) */
   int sql_query_timeout_s;  /* CDC_SQL_QUERY_TIMEOUT_SECONDS (0 = from the connection string) */
   size_t max_request_bytes; /* CDC_MAX_REQUEST_BYTES */

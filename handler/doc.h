@@ -49,10 +49,10 @@ struct doc_prop {
   const char *column; /* source logical name, e.g. "ownerid" */
   enum doc_kind kind;
   enum doc_type type;
-  const char *json;   /* the value as JSON text (exact number lexemes) */
+  const char *json; /* the value as JSON text (exact number lexemes) */
   size_t json_len;
-  const char *text;   /* DOC_STRING: the decoded text; DOC_NUMBER/DOC_BOOL: the lexeme;
-                         DOC_ARRAY/DOC_OBJECT: the JSON text; NULL for DOC_NULL */
+  const char *text; /* DOC_STRING: the decoded text; DOC_NUMBER/DOC_BOOL: the lexeme;
+                       DOC_ARRAY/DOC_OBJECT: the JSON text; NULL for DOC_NULL */
   size_t text_len;
   const struct doc_annotation *ann;
   size_t nann;
@@ -73,7 +73,7 @@ struct doc {
   const char *id;         /* lower-case GUID */
   struct cdc_version version;
   char version_text[CDC_VERSION_TEXT_LEN + 1];
-  int64_t op_time_ms;     /* OperationCreatedOn, for freshness */
+  int64_t op_time_ms; /* OperationCreatedOn, for freshness */
 
   /* Create/Update/SetState/Assign/Merge: the properties to write. Delete
    * and Associate/Disassociate have none. */

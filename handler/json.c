@@ -37,8 +37,9 @@ static enum app_result fail(struct parser *p, size_t at, const char *what)
       col++;
     }
   }
-  return app_err_set(p->err, APP_ERR_INPUT, "JSON syntax error at line %zu, column %zu (offset %zu): %s",
-                     line, col, at, what);
+  return app_err_set(p->err, APP_ERR_INPUT,
+                     "JSON syntax error at line %zu, column %zu (offset %zu): %s", line, col, at,
+                     what);
 }
 
 static enum app_result fail_limit(struct parser *p, const char *what)
@@ -320,14 +321,38 @@ static enum app_result parse_string_raw(struct parser *p, const char **out_str, 
       moved = true;
     }
     switch (s[r + 1]) {
-    case '"': *o++ = '"'; r += 2; break;
-    case '\\': *o++ = '\\'; r += 2; break;
-    case '/': *o++ = '/'; r += 2; break;
-    case 'b': *o++ = '\b'; r += 2; break;
-    case 'f': *o++ = '\f'; r += 2; break;
-    case 'n': *o++ = '\n'; r += 2; break;
-    case 'r': *o++ = '\r'; r += 2; break;
-    case 't': *o++ = '\t'; r += 2; break;
+    case '"':
+      *o++ = '"';
+      r += 2;
+      break;
+    case '\\':
+      *o++ = '\\';
+      r += 2;
+      break;
+    case '/':
+      *o++ = '/';
+      r += 2;
+      break;
+    case 'b':
+      *o++ = '\b';
+      r += 2;
+      break;
+    case 'f':
+      *o++ = '\f';
+      r += 2;
+      break;
+    case 'n':
+      *o++ = '\n';
+      r += 2;
+      break;
+    case 'r':
+      *o++ = '\r';
+      r += 2;
+      break;
+    case 't':
+      *o++ = '\t';
+      r += 2;
+      break;
     case 'u': {
       unsigned cp, lo;
       if (r + 6 > n || !read_hex4(s + r + 2, &cp))
@@ -347,8 +372,7 @@ static enum app_result parse_string_raw(struct parser *p, const char **out_str, 
       o += put_utf8(o, cp);
       break;
     }
-    default:
-      return fail(p, r, "invalid escape in string");
+    default: return fail(p, r, "invalid escape in string");
     }
   }
 }
@@ -435,8 +459,8 @@ static enum app_result parse_container(struct parser *p, int depth, struct json 
   uint32_t count = 0;
 
   if (depth >= p->max_depth)
-    return app_err_set(p->err, APP_ERR_LIMIT,
-                       "JSON nested deeper than %d levels at offset %zu", p->max_depth, p->pos);
+    return app_err_set(p->err, APP_ERR_LIMIT, "JSON nested deeper than %d levels at offset %zu",
+                       p->max_depth, p->pos);
   p->pos++; /* '{' or '[' */
   skip_ws(p);
   if (p->pos < p->len && p->s[p->pos] == close) {
@@ -469,8 +493,8 @@ static enum app_result parse_container(struct parser *p, int depth, struct json 
     count++;
     skip_ws(p);
     if (p->pos >= p->len)
-      return fail(p, p->pos, obj ? "unexpected end of input in object"
-                                 : "unexpected end of input in array");
+      return fail(p, p->pos,
+                  obj ? "unexpected end of input in object" : "unexpected end of input in array");
     if (p->s[p->pos] == ',') {
       p->pos++;
       skip_ws(p);
@@ -481,8 +505,9 @@ static enum app_result parse_container(struct parser *p, int depth, struct json 
       node->len = count;
       return APP_OK;
     }
-    return fail(p, p->pos, obj ? "expected ',' or '}' after object member"
-                               : "expected ',' or ']' after array element");
+    return fail(p, p->pos,
+                obj ? "expected ',' or '}' after object member"
+                    : "expected ',' or ']' after array element");
   }
 }
 

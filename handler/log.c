@@ -21,9 +21,10 @@ enum app_result log_level_parse(const char *s, enum log_level *out)
   static const struct {
     const char *name;
     enum log_level level;
-  } names[] = {{"debug", LOG_LEVEL_DEBUG}, {"trace", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO},
-               {"information", LOG_LEVEL_INFO}, {"warn", LOG_LEVEL_WARN}, {"warning", LOG_LEVEL_WARN},
-               {"error", LOG_LEVEL_ERROR}, {"off", LOG_LEVEL_OFF}, {"none", LOG_LEVEL_OFF}};
+  } names[] = {
+      {"debug", LOG_LEVEL_DEBUG},      {"trace", LOG_LEVEL_DEBUG}, {"info", LOG_LEVEL_INFO},
+      {"information", LOG_LEVEL_INFO}, {"warn", LOG_LEVEL_WARN},   {"warning", LOG_LEVEL_WARN},
+      {"error", LOG_LEVEL_ERROR},      {"off", LOG_LEVEL_OFF},     {"none", LOG_LEVEL_OFF}};
   size_t i;
   for (i = 0; i < sizeof names / sizeof names[0]; i++) {
     if (!strcasecmp(s, names[i].name)) {

@@ -12,22 +12,22 @@
 #include <stdint.h>
 
 enum metric {
-  M_INVOCATIONS = 0,   /* change invocations handled */
-  M_INVOCATIONS_FAILED, /* answered non-2xx (Service Bus redelivers) */
-  M_MESSAGES,          /* messages received */
-  M_APPLIED,           /* documents whose write changed something */
-  M_STALE,             /* documents older than or equal to what is stored */
-  M_SKIPPED,           /* changes the mapping did not accept */
-  M_POISON,            /* poison messages found */
-  M_POISON_RECORDED,   /* ... and recorded in the poison stream */
-  M_REREAD,            /* truncated contexts (needs re-read) */
-  M_RETRIES,           /* sink attempts after the first */
-  M_ROUND_TRIPS,       /* sink round trips */
-  M_READS,             /* read API requests */
-  M_READS_NOT_FOUND,   /* ... answered 404 */
-  M_READS_NOT_MODIFIED, /* ... answered 304 */
-  M_READS_FAILED,      /* ... answered 5xx */
-  M_LAST_APPLY_AGE_MS, /* gauge: now - OperationCreatedOn of the newest applied change */
+  M_INVOCATIONS = 0,      /* change invocations handled */
+  M_INVOCATIONS_FAILED,   /* answered non-2xx (Service Bus redelivers) */
+  M_MESSAGES,             /* messages received */
+  M_APPLIED,              /* documents whose write changed something */
+  M_STALE,                /* documents older than or equal to what is stored */
+  M_SKIPPED,              /* changes the mapping did not accept */
+  M_POISON,               /* poison messages found */
+  M_POISON_RECORDED,      /* ... and recorded in the poison stream */
+  M_REREAD,               /* truncated contexts (needs re-read) */
+  M_RETRIES,              /* sink attempts after the first */
+  M_ROUND_TRIPS,          /* sink round trips */
+  M_READS,                /* read API requests */
+  M_READS_NOT_FOUND,      /* ... answered 404 */
+  M_READS_NOT_MODIFIED,   /* ... answered 304 */
+  M_READS_FAILED,         /* ... answered 5xx */
+  M_LAST_APPLY_AGE_MS,    /* gauge: now - OperationCreatedOn of the newest applied change */
   M_LAST_SUCCESS_UNIX_MS, /* gauge: wall clock of the last successful change invocation */
   M_COUNT
 };

@@ -17,7 +17,7 @@
  * of arena while it is decoded and mapped (real Dataverse messages take
  * about 3-6x). */
 #define MSG_ARENA_FACTOR 32
-#define MSG_ARENA_SLACK ((size_t)4 << 20)
+#define MSG_ARENA_SLACK  ((size_t)4 << 20)
 
 struct pipeline {
   const struct app_config *cfg;
@@ -29,8 +29,7 @@ struct pipeline {
 
 enum app_result pipeline_create(const struct app_config *cfg, const struct map_config *map,
                                 struct redis_sink *redis, struct sql_sink *sql,
-                                struct schema *schema, struct pipeline **out,
-                                struct app_err *err)
+                                struct schema *schema, struct pipeline **out, struct app_err *err)
 {
   struct pipeline *p;
   bool want_redis = cfg->mode == CFG_MODE_DIRECT &&
@@ -128,8 +127,8 @@ static enum app_result add_member_output(struct envelope_response *resp, const c
   }
   if (skip >= member->len)
     return app_err_set(err, APP_ERR_INPUT, "internal: output for %s is not a JSON member", name);
-  return envelope_response_add_output(resp, name, member->data + skip + 1,
-                                      member->len - skip - 1, err);
+  return envelope_response_add_output(resp, name, member->data + skip + 1, member->len - skip - 1,
+                                      err);
 }
 
 static enum app_result bindings_outputs(struct pipeline *p, const struct function_def *fn,
@@ -148,8 +147,8 @@ static enum app_result bindings_outputs(struct pipeline *p, const struct functio
       continue;
     buf_init(&member, p->cfg->max_request_bytes);
     if (!o->command) {
-      r = app_err_set(err, APP_ERR_CONFIG, "%s: the %s output binding %s has no \"%s\"",
-                      fn->path, o->type, o->name, redis ? "command" : "commandText");
+      r = app_err_set(err, APP_ERR_CONFIG, "%s: the %s output binding %s has no \"%s\"", fn->path,
+                      o->type, o->name, redis ? "command" : "commandText");
     } else if (redis) {
       r = redis_bindings_outputs(docs, ndocs, o->name, o->command, p->cfg->key_prefix, &member,
                                  err);

@@ -56,7 +56,7 @@ struct pipeline_result {
   size_t reread;          /* truncated contexts */
   size_t round_trips;
   size_t retries;
-  int64_t newest_op_ms;   /* newest OperationCreatedOn among accepted documents, 0 if none */
+  int64_t newest_op_ms; /* newest OperationCreatedOn among accepted documents, 0 if none */
 };
 
 /* Run the messages of inv (a serviceBusTrigger invocation) through the
@@ -67,8 +67,7 @@ struct pipeline_result {
  * message), or APP_ERR_LIMIT. *out is filled in every case. */
 APP_NODISCARD enum app_result pipeline_run(struct pipeline *p, struct arena *a,
                                            const struct function_def *fn,
-                                           const struct invocation *inv,
-                                           const char *invocation_id,
+                                           const struct invocation *inv, const char *invocation_id,
                                            struct envelope_response *resp,
                                            struct pipeline_result *out, struct app_err *err);
 

@@ -10,22 +10,22 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-#define APP_NODISCARD __attribute__((warn_unused_result))
+#define APP_NODISCARD                __attribute__((warn_unused_result))
 #define APP_PRINTF(fmt_idx, arg_idx) __attribute__((format(printf, fmt_idx, arg_idx)))
 
 enum app_result {
   APP_OK = 0,
-  APP_ERR_INPUT,    /* bad input from the network or a file: never retried */
-  APP_ERR_LIMIT,    /* a configured cap was exceeded (size, depth, count) */
-  APP_ERR_NOMEM,    /* an allocation failed */
-  APP_ERR_REDIS,    /* Redis replied with an error or the connection broke */
-  APP_ERR_SQL,      /* the SQL driver or server failed */
-  APP_ERR_HTTP,     /* HTTP server or client failure */
-  APP_ERR_TIMEOUT,  /* an outgoing call ran out of time */
-  APP_ERR_CONFIG,   /* invalid configuration (fatal at start-up) */
-  APP_ERR_IO,       /* operating-system I/O failure */
-  APP_ERR_TLS,      /* TLS handshake or certificate verification failed */
-  APP_ERR_NOTFOUND, /* a looked-up item does not exist */
+  APP_ERR_INPUT,      /* bad input from the network or a file: never retried */
+  APP_ERR_LIMIT,      /* a configured cap was exceeded (size, depth, count) */
+  APP_ERR_NOMEM,      /* an allocation failed */
+  APP_ERR_REDIS,      /* Redis replied with an error or the connection broke */
+  APP_ERR_SQL,        /* the SQL driver or server failed */
+  APP_ERR_HTTP,       /* HTTP server or client failure */
+  APP_ERR_TIMEOUT,    /* an outgoing call ran out of time */
+  APP_ERR_CONFIG,     /* invalid configuration (fatal at start-up) */
+  APP_ERR_IO,         /* operating-system I/O failure */
+  APP_ERR_TLS,        /* TLS handshake or certificate verification failed */
+  APP_ERR_NOTFOUND,   /* a looked-up item does not exist */
   APP_ERR_UNSUPPORTED /* valid input we do not handle (e.g. .NET binary body) */
 };
 

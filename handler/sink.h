@@ -19,9 +19,9 @@
 /* A message that can never be applied (not JSON, .NET binary, not a
  * RemoteExecutionContext, failed validation). */
 struct sink_poison {
-  const char *message_id;   /* Service Bus MessageId, may be NULL */
-  const char *reason;       /* human-readable, names what was wrong and where */
-  const char *body;         /* raw message body (may be binary) */
+  const char *message_id; /* Service Bus MessageId, may be NULL */
+  const char *reason;     /* human-readable, names what was wrong and where */
+  const char *body;       /* raw message body (may be binary) */
   size_t body_len;
   const char *content_type; /* may be NULL */
   int delivery_count;       /* 0 when unknown */

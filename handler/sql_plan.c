@@ -226,9 +226,9 @@ static bool ends_with(const char *s, const char *suffix)
  * a column like any other. */
 static bool reserved_name(const char *name)
 {
-  static const char *const names[] = {"_cdc_version",      "_cdc_deleted",     "_cdc_deleted_version",
-                                      "_cdc_full_version", "_cdc_reread_version", "_cdc_updated_at",
-                                      "_cdc_deleted_at",   "_cdc_associated"};
+  static const char *const names[] = {
+      "_cdc_version",        "_cdc_deleted",    "_cdc_deleted_version", "_cdc_full_version",
+      "_cdc_reread_version", "_cdc_updated_at", "_cdc_deleted_at",      "_cdc_associated"};
   size_t i;
   for (i = 0; i < sizeof names / sizeof names[0]; i++)
     if (!strcmp(name, names[i]))

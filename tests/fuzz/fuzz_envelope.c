@@ -63,12 +63,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
       if (envelope_response_add_log(&r, "%zu %s", m->body_len,
                                     m->message_id ? m->message_id : "-") != APP_OK)
         break;
-      if (m->body && envelope_response_add_output_string(&r, "out", m->body, m->body_len,
-                                                         &err) != APP_OK)
+      if (m->body &&
+          envelope_response_add_output_string(&r, "out", m->body, m->body_len, &err) != APP_OK)
         break;
     }
-    if (inv->kind == ENVELOPE_HTTP && inv->http.body &&
-        inv->http.body[inv->http.body_len] != '\0')
+    if (inv->kind == ENVELOPE_HTTP && inv->http.body && inv->http.body[inv->http.body_len] != '\0')
       abort();
     buf_init(&out, 0);
     if (envelope_response_write(&r, &out) == APP_OK && (!out.data || out.data[0] != '{'))

@@ -40,7 +40,7 @@ static const char *check_case = "";
     check_count++;                                                                                 \
     if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {                               \
       check_failures++;                                                                            \
-      fprintf(stderr, "FAIL %s:%d [%s]: %s == %s\n  got:      %s\n  expected: %s\n", __FILE__,    \
+      fprintf(stderr, "FAIL %s:%d [%s]: %s == %s\n  got:      %s\n  expected: %s\n", __FILE__,     \
               __LINE__, check_case, #a, #b, check_a_ ? check_a_ : "(null)",                        \
               check_b_ ? check_b_ : "(null)");                                                     \
     }                                                                                              \
@@ -52,8 +52,8 @@ static const char *check_case = "";
     check_count++;                                                                                 \
     if (check_a_ != check_b_) {                                                                    \
       check_failures++;                                                                            \
-      fprintf(stderr, "FAIL %s:%d [%s]: %s == %s (got %lld, expected %lld)\n", __FILE__,          \
-              __LINE__, check_case, #a, #b, check_a_, check_b_);                                   \
+      fprintf(stderr, "FAIL %s:%d [%s]: %s == %s (got %lld, expected %lld)\n", __FILE__, __LINE__, \
+              check_case, #a, #b, check_a_, check_b_);                                             \
     }                                                                                              \
   } while (0)
 
@@ -64,7 +64,7 @@ static const char *check_case = "";
     check_count++;                                                                                 \
     if (!check_h_ || !strstr(check_h_, check_n_)) {                                                \
       check_failures++;                                                                            \
-      fprintf(stderr, "FAIL %s:%d [%s]: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,    \
+      fprintf(stderr, "FAIL %s:%d [%s]: \"%s\" does not contain \"%s\"\n", __FILE__, __LINE__,     \
               check_case, check_h_ ? check_h_ : "(null)", check_n_);                               \
     }                                                                                              \
   } while (0)

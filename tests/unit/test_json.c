@@ -307,8 +307,14 @@ static void test_base64(void)
 {
   static const struct {
     const char *in, *out;
-  } ok[] = {{"", ""}, {"Zg==", "f"}, {"Zm8=", "fo"}, {"Zm9v", "foo"}, {"Zm9vYg==", "foob"},
-            {"Zm9vYmE=", "fooba"}, {"Zm9vYmFy", "foobar"}, {"Zm9vYg", "foob"}};
+  } ok[] = {{"", ""},
+            {"Zg==", "f"},
+            {"Zm8=", "fo"},
+            {"Zm9v", "foo"},
+            {"Zm9vYg==", "foob"},
+            {"Zm9vYmE=", "fooba"},
+            {"Zm9vYmFy", "foobar"},
+            {"Zm9vYg", "foob"}};
   static const char *bad[] = {"Zm9v!", "Z===", "Zg==Zg==", "Zm 9v", "Z", "Zg=a"};
   unsigned char out[64];
   size_t i, n, off;

@@ -21,22 +21,22 @@ struct since {
 
 /* commands a script could reasonably use, with "Available since" */
 static const struct since known[] = {
-    {"EXISTS", 1, 0},      {"EXPIRE", 1, 0},     {"PERSIST", 2, 2},     {"TTL", 1, 0},
-    {"PTTL", 2, 6},        {"DEL", 1, 0},        {"UNLINK", 4, 0},      {"HSET", 2, 0},
-    {"HGET", 2, 0},        {"HMGET", 2, 0},      {"HDEL", 2, 0},        {"HKEYS", 2, 0},
-    {"HLEN", 2, 0},        {"HEXISTS", 2, 0},    {"HGETALL", 2, 0},     {"HSCAN", 2, 8},
-    {"HINCRBY", 2, 0},     {"HSETNX", 2, 0},     {"XADD", 5, 0},        {"GET", 1, 0},
-    {"SET", 1, 0},         {"HRANDFIELD", 6, 2}, {"GETEX", 6, 2},       {"GETDEL", 6, 2},
-    {"COPY", 6, 2},        {"EXPIRETIME", 7, 0}, {"SINTERCARD", 7, 0},  {"LMPOP", 7, 0},
+    {"EXISTS", 1, 0},  {"EXPIRE", 1, 0},     {"PERSIST", 2, 2},    {"TTL", 1, 0},
+    {"PTTL", 2, 6},    {"DEL", 1, 0},        {"UNLINK", 4, 0},     {"HSET", 2, 0},
+    {"HGET", 2, 0},    {"HMGET", 2, 0},      {"HDEL", 2, 0},       {"HKEYS", 2, 0},
+    {"HLEN", 2, 0},    {"HEXISTS", 2, 0},    {"HGETALL", 2, 0},    {"HSCAN", 2, 8},
+    {"HINCRBY", 2, 0}, {"HSETNX", 2, 0},     {"XADD", 5, 0},       {"GET", 1, 0},
+    {"SET", 1, 0},     {"HRANDFIELD", 6, 2}, {"GETEX", 6, 2},      {"GETDEL", 6, 2},
+    {"COPY", 6, 2},    {"EXPIRETIME", 7, 0}, {"SINTERCARD", 7, 0}, {"LMPOP", 7, 0},
 };
 
 /* options that a later version added to a command that 6.0 has */
 static const struct {
   const char *cmd, *opt;
 } later_opts[] = {
-    {"EXPIRE", "NX"}, {"EXPIRE", "XX"},      {"EXPIRE", "GT"},    {"EXPIRE", "LT"},
+    {"EXPIRE", "NX"},  {"EXPIRE", "XX"},       {"EXPIRE", "GT"},  {"EXPIRE", "LT"},
     {"XADD", "MINID"}, {"XADD", "NOMKSTREAM"}, {"XADD", "LIMIT"}, {"SET", "GET"},
-    {"SET", "EXAT"},  {"SET", "PXAT"},
+    {"SET", "EXAT"},   {"SET", "PXAT"},
 };
 
 static const struct since *lookup(const char *cmd, size_t n)
@@ -112,8 +112,8 @@ static int check_script(const char *script, const char *name, bool quiet, int *c
     } else if (v->major > 6 || (v->major == 6 && v->minor > 0)) {
       problems++;
       if (!quiet)
-        fprintf(stderr, "%s: %s needs Redis %d.%d, the oldest supported server is 6.0: %s\n",
-                name, v->cmd, v->major, v->minor, text);
+        fprintf(stderr, "%s: %s needs Redis %d.%d, the oldest supported server is 6.0: %s\n", name,
+                v->cmd, v->major, v->minor, text);
     }
     for (i = 0; i < sizeof later_opts / sizeof later_opts[0]; i++) {
       char quoted[32];
