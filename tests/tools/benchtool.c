@@ -32,27 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static char *read_file(const char *path, size_t *out_len)
-{
-  FILE *f = fopen(path, "rb");
-  char *data = NULL;
-  long n;
-  if (!f)
-    return NULL;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-    data = malloc((size_t)n + 1);
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-      free(data);
-      data = NULL;
-    }
-    if (data)
-      data[n] = '\0';
-    *out_len = (size_t)n;
-  }
-  fclose(f);
-  return data;
-}
+#include "../unit/testfile.h"
 
 static double cpu_us(void)
 {
@@ -98,7 +78,7 @@ static int cmd_args(const char *path, const struct redis_sink *sink, const struc
   struct app_err err;
   struct buf cmd;
   size_t len = 0, pos = 0, nargs = 0, k, idlen;
-  char *body = read_file(path, &len);
+  char *body = test_read_file(path, &len);
   int rc = 1;
 
   if (!body) {
@@ -228,7 +208,7 @@ static int cmd_decode(int argc, char **argv, const struct map_config *map)
     return 2;
   for (; i < argc; i++) {
     size_t len = 0;
-    char *body = read_file(argv[i], &len);
+    char *body = test_read_file(argv[i], &len);
     struct arena a;
     struct cdc_change ch;
     struct doc d;

@@ -17,25 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static char *read_file(const char *path, size_t *out_len)
-{
-  FILE *f = fopen(path, "rb");
-  char *data = NULL;
-  long n;
-  if (!f)
-    return NULL;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-    data = malloc((size_t)n + 1);
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-      free(data);
-      data = NULL;
-    }
-    *out_len = (size_t)n;
-  }
-  fclose(f);
-  return data;
-}
+#include "../unit/testfile.h"
 
 static double now_us(void)
 {
@@ -57,7 +39,7 @@ static int dump(const char *path, const char *ct)
   struct app_err err;
   struct buf b;
   size_t len = 0;
-  char *body = read_file(path, &len);
+  char *body = test_read_file(path, &len);
   int rc = 1;
 
   if (!body) {
@@ -113,7 +95,7 @@ int main(int argc, char **argv)
     struct cdc_change ch;
     struct app_err err;
     size_t len = 0, fresh_mallocs, used, reuse_before;
-    char *body = read_file(argv[i], &len);
+    char *body = test_read_file(argv[i], &len);
     const char *name = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
 
     if (!body) {

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "../unit/testfile.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define PB_COUNT_MALLOC 0
@@ -76,28 +77,6 @@ void *realloc(void *p, size_t n)
   return __libc_realloc(p, n);
 }
 #endif
-
-static char *read_file(const char *path, size_t *out_len)
-{
-  FILE *f = fopen(path, "rb");
-  char *data = NULL;
-  long n;
-  if (!f)
-    return NULL;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-    data = malloc((size_t)n + 1);
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-      free(data);
-      data = NULL;
-    }
-    if (data) {
-      data[n] = '\0';
-      *out_len = (size_t)n;
-    }
-  }
-  fclose(f);
-  return data;
-}
 
 static double now_us(clockid_t clock)
 {
@@ -156,7 +135,7 @@ static int render(const struct map_config *cfg, const char *path, const char *ct
   struct docjson_opts o = {0};
   enum map_verdict v;
   size_t len = 0;
-  char *body = read_file(path, &len);
+  char *body = test_read_file(path, &len);
   int rc = 1;
 
   if (!body) {
@@ -288,7 +267,7 @@ int main(int argc, char **argv)
     double cpu[3], wall;
     const int reps = 1000;
     int k;
-    char *body = read_file(argv[i], &len);
+    char *body = test_read_file(argv[i], &len);
     const char *name = strrchr(argv[i], '/') ? strrchr(argv[i], '/') + 1 : argv[i];
 
     if (!body) {

@@ -16,31 +16,11 @@
 
 #include <dirent.h>
 #include <stdlib.h>
+#include "testfile.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
 static struct arena arena;
-
-static char *read_file(const char *path, size_t *out_len)
-{
-  FILE *f = fopen(path, "rb");
-  char *data = NULL;
-  long n;
-  if (!f)
-    return NULL;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-    data = malloc((size_t)n + 1);
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-      free(data);
-      data = NULL;
-    } else if (data) {
-      data[n] = '\0';
-      *out_len = (size_t)n;
-    }
-  }
-  fclose(f);
-  return data;
-}
 
 static char *fixture(const char *name, size_t *out_len)
 {
@@ -48,7 +28,7 @@ static char *fixture(const char *name, size_t *out_len)
   const char *root = getenv("ROOT");
   char *data;
   snprintf(path, sizeof path, "%s/tests/fixtures/d365/%s", root ? root : ".", name);
-  data = read_file(path, out_len);
+  data = test_read_file(path, out_len);
   if (!data) {
     fprintf(stderr, "cannot read %s\n", path);
     exit(1);
@@ -1713,7 +1693,7 @@ static void test_corpus(void)
     if (e->d_name[0] == '.')
       continue;
     snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    data = read_file(path, &len);
+    data = test_read_file(path, &len);
     if (!data)
       continue;
     files++;

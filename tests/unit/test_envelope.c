@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "testfile.h"
 
 static char fn_name[] = "ChangesOne";
 static char fn_path[] = "ChangesOne/function.json";
@@ -43,25 +44,14 @@ static char *read_file(const char *rel, size_t *out_len)
 {
   const char *root = getenv("ROOT");
   char path[1024];
-  FILE *f;
   char *data;
-  long n;
 
   snprintf(path, sizeof path, "%s/%s", root ? root : ".", rel);
-  f = fopen(path, "rb");
-  if (!f) {
-    fprintf(stderr, "cannot open %s (run from the repository root or set ROOT)\n", path);
+  data = test_read_file(path, out_len);
+  if (!data) {
+    fprintf(stderr, "cannot read %s (run from the repository root or set ROOT)\n", path);
     exit(1);
   }
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  data = malloc((size_t)n + 1);
-  if (!data || fread(data, 1, (size_t)n, f) != (size_t)n)
-    exit(1);
-  data[n] = '\0';
-  fclose(f);
-  *out_len = (size_t)n;
   return data;
 }
 

@@ -39,6 +39,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include "testfile.h"
 
 #define GOLDEN_SALT "golden-salt-0123456789abcdef"
 
@@ -84,27 +85,6 @@ static void put_jstr(struct buf *b, const char *s)
     abort();
 }
 
-static char *read_file(const char *path, size_t *out_len)
-{
-  FILE *f = fopen(path, "rb");
-  char *data = NULL;
-  long n;
-  if (!f)
-    return NULL;
-  if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-    data = malloc((size_t)n + 1);
-    if (data && fread(data, 1, (size_t)n, f) != (size_t)n) {
-      free(data);
-      data = NULL;
-    } else if (data) {
-      data[n] = '\0';
-      *out_len = (size_t)n;
-    }
-  }
-  fclose(f);
-  return data;
-}
-
 static const char *root_dir(void)
 {
   const char *r = getenv("ROOT");
@@ -116,7 +96,7 @@ static char *read_rel(const char *rel, size_t *out_len)
   char path[1024];
   char *data;
   snprintf(path, sizeof path, "%s/%s", root_dir(), rel);
-  data = read_file(path, out_len);
+  data = test_read_file(path, out_len);
   if (!data) {
     fprintf(stderr, "cannot read %s\n", path);
     exit(1);
