@@ -1,4 +1,5 @@
-/* sql_dialect.c - statement text for T-SQL and PostgreSQL. */
+/* sql_dialect.c - statement text for T-SQL and PostgreSQL: one template per
+ * statement and dialect (see "Statement templates" below). */
 #include "sql_dialect.h"
 
 #include <stdio.h>
@@ -330,13 +331,13 @@ static enum app_result check_idents(enum sql_dialect d, const struct sql_group *
 /* ---- Statement templates ----
  *
  * Each statement is written out as its text, one template per dialect, with
- * {placeholders} where it varies. A placeholder appends either identifiers
- * (through sql_dialect_ident/sql_dialect_table, so quoting stays in one
- * place), string literals of configured names (through str_literal), or
- * `?` markers whose values are bound as parameters. Nothing else is ever
- * spliced into the text, so no user data reaches it unquoted. The fixed
- * names written in the templates ([_cdc_version], "_cdc_version") are
- * ours and need no escaping.
+ * {placeholders} where it varies. A placeholder appends only identifiers
+ * (through sql_dialect_ident / sql_dialect_table, so quoting stays in one
+ * place), string literals of configured names (through
+ * sql_dialect_literal), or `?` markers whose values are bound as
+ * parameters. Nothing else is spliced into the text, so no user data
+ * reaches it unquoted. The fixed names written in the templates
+ * ([_cdc_version], "_cdc_version") are ours and need no escaping.
  *
  * "{name:arg}" runs placeholder name with arg as its column (only the
  * column placeholders use it; arg is a fixed name from the template). An
