@@ -37,30 +37,23 @@ static enum app_result coldef(enum sql_dialect d, const char *name, const char *
   return buf_printf(out, " %s%s", type, tail);
 }
 
-/* "IF OBJECT_ID(N'[s].[t]', N'U') IS NULL\n" (T-SQL) */
-static enum app_result tsql_if_absent(const char *table, const char *suffix, struct buf *out)
+/* One indented line of a CREATE TABLE: "  name type tail". */
+static enum app_result coldef_line(enum sql_dialect d, const char *name, const char *suffix,
+                                   const char *type, const char *tail, struct buf *out)
 {
-  struct buf q;
-  size_t i;
-  enum app_result r;
-  buf_init(&q, 0);
-  r = sql_dialect_table(SQL_DIALECT_TSQL, table, suffix, &q);
-  if (!r)
-    r = buf_append_str(out, "IF OBJECT_ID(N'");
-  for (i = 0; !r && i < q.len; i++)
-    r = q.data[i] == '\'' ? buf_append_str(out, "''") : buf_append_char(out, q.data[i]);
-  if (!r)
-    r = buf_append_str(out, "', N'U') IS NULL\n");
-  buf_cleanup(&q);
-  return r;
+  APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
+  return coldef(d, name, suffix, type, tail, out);
 }
 
+/* "CREATE TABLE <table><suffix> (\n", guarded so an existing table is kept:
+ * "IF OBJECT_ID(N'[s].[t]', N'U') IS NULL\n" in T-SQL. */
 static enum app_result create_head(enum sql_dialect d, const char *table, const char *suffix,
                                    struct buf *out)
 {
   if (d == SQL_DIALECT_TSQL) {
-    APP_RETURN_IF_FAILED(tsql_if_absent(table, suffix, out));
-    APP_RETURN_IF_FAILED(buf_append_str(out, "CREATE TABLE "));
+    APP_RETURN_IF_FAILED(buf_append_str(out, "IF OBJECT_ID("));
+    APP_RETURN_IF_FAILED(sql_dialect_table_literal(d, table, suffix, out));
+    APP_RETURN_IF_FAILED(buf_append_str(out, ", N'U') IS NULL\nCREATE TABLE "));
   } else {
     APP_RETURN_IF_FAILED(buf_append_str(out, "CREATE TABLE IF NOT EXISTS "));
   }
@@ -74,48 +67,36 @@ static enum app_result entity_create(enum sql_dialect d, const char *table, cons
 {
   bool ts = d == SQL_DIALECT_TSQL;
   const char *vt = sql_dialect_version_type(d);
+  const char *guid = sql_dialect_type(d, DOC_T_GUID);
+  const char *utc = sql_dialect_type(d, DOC_T_DATETIME);
   const char *now = ts ? "SYSUTCDATETIME()" : "now()";
-  const char *utc = ts ? "datetime2(7)" : "timestamptz";
   char tail[64];
   size_t i;
 
   APP_RETURN_IF_FAILED(create_head(d, table, "", out));
-  APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
-  APP_RETURN_IF_FAILED(
-      coldef(d, key, "", sql_dialect_type(d, DOC_T_GUID), " NOT NULL PRIMARY KEY,\n", out));
-  APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
-  APP_RETURN_IF_FAILED(coldef(d, "_cdc_version", "", vt, " NOT NULL,\n", out));
-  APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
-  APP_RETURN_IF_FAILED(coldef(d, "_cdc_deleted", "", sql_dialect_type(d, DOC_T_BOOL),
-                              ts ? " NOT NULL DEFAULT 0,\n" : " NOT NULL DEFAULT false,\n", out));
-  APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
-  APP_RETURN_IF_FAILED(coldef(d, "_cdc_deleted_version", "", vt, " NULL,\n", out));
-  APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
-  APP_RETURN_IF_FAILED(coldef(d, "_cdc_full_version", "", vt, " NULL,\n", out));
-  APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
-  APP_RETURN_IF_FAILED(coldef(d, "_cdc_reread_version", "", vt, " NULL,\n", out));
-  APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
+  APP_RETURN_IF_FAILED(coldef_line(d, key, "", guid, " NOT NULL PRIMARY KEY,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "_cdc_version", "", vt, " NOT NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "_cdc_deleted", "", sql_dialect_type(d, DOC_T_BOOL),
+                                   ts ? " NOT NULL DEFAULT 0,\n" : " NOT NULL DEFAULT false,\n",
+                                   out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "_cdc_deleted_version", "", vt, " NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "_cdc_full_version", "", vt, " NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "_cdc_reread_version", "", vt, " NULL,\n", out));
   snprintf(tail, sizeof tail, " NOT NULL DEFAULT %s%s\n", now, ncols ? "," : "");
-  APP_RETURN_IF_FAILED(coldef(d, "_cdc_updated_at", "", utc, tail, out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "_cdc_updated_at", "", utc, tail, out));
   for (i = 0; i < ncols; i++) {
-    APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
     APP_RETURN_IF_FAILED(
-        coldef(d, cols[i].name, "", sql_dialect_type(d, cols[i].type), " NULL,\n", out));
-    APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
+        coldef_line(d, cols[i].name, "", sql_dialect_type(d, cols[i].type), " NULL,\n", out));
     APP_RETURN_IF_FAILED(
-        coldef(d, cols[i].name, "__v", vt, i + 1 < ncols ? " NULL,\n" : " NULL\n", out));
+        coldef_line(d, cols[i].name, "__v", vt, i + 1 < ncols ? " NULL,\n" : " NULL\n", out));
   }
   APP_RETURN_IF_FAILED(buf_append_str(out, ");\n"));
   if (mode == SQL_DELETE_HARD) {
     APP_RETURN_IF_FAILED(create_head(d, table, "__tombstone", out));
-    APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
-    APP_RETURN_IF_FAILED(
-        coldef(d, key, "", sql_dialect_type(d, DOC_T_GUID), " NOT NULL PRIMARY KEY,\n", out));
-    APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
-    APP_RETURN_IF_FAILED(coldef(d, "_cdc_version", "", vt, " NOT NULL,\n", out));
-    APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
+    APP_RETURN_IF_FAILED(coldef_line(d, key, "", guid, " NOT NULL PRIMARY KEY,\n", out));
+    APP_RETURN_IF_FAILED(coldef_line(d, "_cdc_version", "", vt, " NOT NULL,\n", out));
     snprintf(tail, sizeof tail, " NOT NULL DEFAULT %s\n", now);
-    APP_RETURN_IF_FAILED(coldef(d, "_cdc_deleted_at", "", utc, tail, out));
+    APP_RETURN_IF_FAILED(coldef_line(d, "_cdc_deleted_at", "", utc, tail, out));
     APP_RETURN_IF_FAILED(buf_append_str(out, ");\n"));
   }
   return APP_OK;
@@ -139,7 +120,7 @@ static enum app_result add_columns(enum sql_dialect d, const char *table,
                                    const struct sql_column *cols, size_t ncols, struct buf *out)
 {
   const char *vt = sql_dialect_version_type(d);
-  size_t i, j;
+  size_t i;
   if (!ncols)
     return APP_OK;
   if (d == SQL_DIALECT_POSTGRES) {
@@ -155,26 +136,14 @@ static enum app_result add_columns(enum sql_dialect d, const char *table,
     }
     return buf_append_str(out, ";\n");
   }
+  /* T-SQL has no ADD COLUMN IF NOT EXISTS: one guarded ALTER per column */
   for (i = 0; i < ncols; i++) {
-    struct buf q;
-    enum app_result r;
-    buf_init(&q, 0);
-    r = sql_dialect_table(d, table, NULL, &q);
-    if (!r)
-      r = buf_append_str(out, "IF COL_LENGTH(N'");
-    for (j = 0; !r && j < q.len; j++)
-      r = q.data[j] == '\'' ? buf_append_str(out, "''") : buf_append_char(out, q.data[j]);
-    if (!r)
-      r = buf_append_str(out, "', N'");
-    for (j = 0; !r && cols[i].name[j]; j++)
-      r = cols[i].name[j] == '\'' ? buf_append_str(out, "''")
-                                  : buf_append_char(out, cols[i].name[j]);
-    if (!r)
-      r = buf_append_str(out, "') IS NULL\n  ALTER TABLE ");
-    if (!r)
-      r = buf_append(out, q.data, q.len);
-    buf_cleanup(&q);
-    APP_RETURN_IF_FAILED(r);
+    APP_RETURN_IF_FAILED(buf_append_str(out, "IF COL_LENGTH("));
+    APP_RETURN_IF_FAILED(sql_dialect_table_literal(d, table, NULL, out));
+    APP_RETURN_IF_FAILED(buf_append_str(out, ", "));
+    APP_RETURN_IF_FAILED(sql_dialect_literal(d, cols[i].name, strlen(cols[i].name), out));
+    APP_RETURN_IF_FAILED(buf_append_str(out, ") IS NULL\n  ALTER TABLE "));
+    APP_RETURN_IF_FAILED(sql_dialect_table(d, table, NULL, out));
     APP_RETURN_IF_FAILED(buf_append_str(out, " ADD "));
     APP_RETURN_IF_FAILED(
         coldef(d, cols[i].name, "", sql_dialect_type(d, cols[i].type), " NULL, ", out));
@@ -205,21 +174,17 @@ static enum app_result link_create(enum sql_dialect d, const char *table, struct
   char ix[300];
 
   APP_RETURN_IF_FAILED(create_head(d, table, "", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "table1", "", name_t, " NOT NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "id1", "", guid, " NOT NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "table2", "", name_t, " NOT NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "id2", "", guid, " NOT NULL,\n", out));
   APP_RETURN_IF_FAILED(
-      buf_printf(out, "  %s %s NOT NULL,\n", ts ? "[table1]" : "\"table1\"", name_t));
-  APP_RETURN_IF_FAILED(buf_printf(out, "  %s %s NOT NULL,\n", ts ? "[id1]" : "\"id1\"", guid));
+      coldef_line(d, "_cdc_associated", "", sql_dialect_type(d, DOC_T_BOOL), " NOT NULL,\n", out));
   APP_RETURN_IF_FAILED(
-      buf_printf(out, "  %s %s NOT NULL,\n", ts ? "[table2]" : "\"table2\"", name_t));
-  APP_RETURN_IF_FAILED(buf_printf(out, "  %s %s NOT NULL,\n", ts ? "[id2]" : "\"id2\"", guid));
-  APP_RETURN_IF_FAILED(buf_printf(out, "  %s %s NOT NULL,\n",
-                                  ts ? "[_cdc_associated]" : "\"_cdc_associated\"",
-                                  sql_dialect_type(d, DOC_T_BOOL)));
-  APP_RETURN_IF_FAILED(buf_printf(out, "  %s %s NOT NULL,\n",
-                                  ts ? "[_cdc_version]" : "\"_cdc_version\"",
-                                  sql_dialect_version_type(d)));
-  APP_RETURN_IF_FAILED(buf_printf(
-      out, "  %s %s NOT NULL DEFAULT %s,\n", ts ? "[_cdc_updated_at]" : "\"_cdc_updated_at\"",
-      ts ? "datetime2(7)" : "timestamptz", ts ? "SYSUTCDATETIME()" : "now()"));
+      coldef_line(d, "_cdc_version", "", sql_dialect_version_type(d), " NOT NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(
+      d, "_cdc_updated_at", "", sql_dialect_type(d, DOC_T_DATETIME),
+      ts ? " NOT NULL DEFAULT SYSUTCDATETIME(),\n" : " NOT NULL DEFAULT now(),\n", out));
   snprintf(ix, sizeof ix, "%s__id2", dot ? dot + 1 : table);
   if (ts) {
     APP_RETURN_IF_FAILED(buf_append_str(out, "  PRIMARY KEY ([id1], [id2]),\n  INDEX "));
@@ -249,21 +214,21 @@ static enum app_result poison_create(enum sql_dialect d, struct buf *out)
   const char *text_t = ts ? "nvarchar(max)" : "text";
   const char *short_t = ts ? "nvarchar(200)" : "text";
   APP_RETURN_IF_FAILED(create_head(d, SQL_POISON_TABLE, "", out));
-  APP_RETURN_IF_FAILED(buf_append_str(out, "  "));
   APP_RETURN_IF_FAILED(
-      coldef(d, "poison_key", "", "varchar(100)", " NOT NULL PRIMARY KEY,\n  ", out));
-  APP_RETURN_IF_FAILED(coldef(d, "message_id", "", short_t, " NULL,\n  ", out));
-  APP_RETURN_IF_FAILED(coldef(d, "reason", "", text_t, " NOT NULL,\n  ", out));
-  APP_RETURN_IF_FAILED(coldef(d, "body", "", ts ? "varbinary(max)" : "bytea", " NULL,\n  ", out));
-  APP_RETURN_IF_FAILED(coldef(d, "content_type", "", short_t, " NULL,\n  ", out));
+      coldef_line(d, "poison_key", "", "varchar(100)", " NOT NULL PRIMARY KEY,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "message_id", "", short_t, " NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "reason", "", text_t, " NOT NULL,\n", out));
   APP_RETURN_IF_FAILED(
-      coldef(d, "delivery_count", "", ts ? "int" : "integer", " NOT NULL,\n  ", out));
-  APP_RETURN_IF_FAILED(coldef(d, "enqueued_ms", "", "bigint", " NOT NULL,\n  ", out));
-  APP_RETURN_IF_FAILED(coldef(d, "function_name", "", short_t, " NULL,\n  ", out));
-  APP_RETURN_IF_FAILED(coldef(d, "invocation_id", "", short_t, " NULL,\n  ", out));
+      coldef_line(d, "body", "", ts ? "varbinary(max)" : "bytea", " NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "content_type", "", short_t, " NULL,\n", out));
   APP_RETURN_IF_FAILED(
-      coldef(d, "recorded_at", "", ts ? "datetime2(7)" : "timestamptz",
-             ts ? " NOT NULL DEFAULT SYSUTCDATETIME()\n" : " NOT NULL DEFAULT now()\n", out));
+      coldef_line(d, "delivery_count", "", ts ? "int" : "integer", " NOT NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "enqueued_ms", "", "bigint", " NOT NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "function_name", "", short_t, " NULL,\n", out));
+  APP_RETURN_IF_FAILED(coldef_line(d, "invocation_id", "", short_t, " NULL,\n", out));
+  APP_RETURN_IF_FAILED(
+      coldef_line(d, "recorded_at", "", sql_dialect_type(d, DOC_T_DATETIME),
+                  ts ? " NOT NULL DEFAULT SYSUTCDATETIME()\n" : " NOT NULL DEFAULT now()\n", out));
   return buf_append_str(out, ");\n");
 }
 

@@ -1,4 +1,5 @@
-/* sql_dialect.c - statement text for T-SQL and PostgreSQL. */
+/* sql_dialect.c - statement text for T-SQL and PostgreSQL: one template per
+ * statement and dialect (see "Statement templates" below). */
 #include "sql_dialect.h"
 
 #include <stdio.h>
@@ -16,7 +17,6 @@
 #define C_DELV    "_cdc_deleted_version"
 #define C_FULLV   "_cdc_full_version"
 #define C_REREADV "_cdc_reread_version"
-#define C_UPDATED "_cdc_updated_at"
 
 const char *sql_dialect_name(enum sql_dialect d)
 {
@@ -141,8 +141,7 @@ enum app_result sql_dialect_table(enum sql_dialect d, const char *table, const c
   return sql_dialect_ident(d, part, out);
 }
 
-/* A string literal ('...' with doubled quotes; N'...' in T-SQL). */
-static enum app_result str_literal(enum sql_dialect d, const char *s, size_t n, struct buf *out)
+enum app_result sql_dialect_literal(enum sql_dialect d, const char *s, size_t n, struct buf *out)
 {
   size_t i;
   if (d == SQL_DIALECT_TSQL)
@@ -154,6 +153,19 @@ static enum app_result str_literal(enum sql_dialect d, const char *s, size_t n, 
     APP_RETURN_IF_FAILED(buf_append_char(out, s[i]));
   }
   return buf_append_char(out, '\'');
+}
+
+enum app_result sql_dialect_table_literal(enum sql_dialect d, const char *table, const char *suffix,
+                                          struct buf *out)
+{
+  struct buf q;
+  enum app_result r;
+  buf_init(&q, 0);
+  r = sql_dialect_table(d, table, suffix, &q);
+  if (r == APP_OK)
+    r = sql_dialect_literal(d, q.data, q.len, out);
+  buf_cleanup(&q);
+  return r;
 }
 
 void sql_stmt_init(struct sql_stmt *s)
@@ -260,6 +272,12 @@ static enum app_result version_value(enum sql_dialect d, struct sql_stmt *s, con
   return cast_value(d, s, v && *v ? v : NULL, v ? strlen(v) : 0, "varchar(45)");
 }
 
+static enum app_result text_or_null(enum sql_dialect d, struct sql_stmt *s, const char *v,
+                                    const char *type)
+{
+  return cast_value(d, s, v, v ? strlen(v) : 0, type);
+}
+
 static enum app_result col(enum sql_dialect d, struct buf *b, const char *alias, const char *name,
                            const char *suffix)
 {
@@ -270,47 +288,13 @@ static enum app_result col(enum sql_dialect d, struct buf *b, const char *alias,
   return sql_dialect_ident(d, tmp, b);
 }
 
-/* Greatest of two nullable version expressions (NULL only if both are). */
-static enum app_result greatest(enum sql_dialect d, struct buf *b, const char *src,
-                                const char *name)
-{
-  if (d == SQL_DIALECT_POSTGRES) {
-    APP_RETURN_IF_FAILED(buf_append_str(b, "GREATEST("));
-    APP_RETURN_IF_FAILED(col(d, b, "t", name, NULL));
-    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-    APP_RETURN_IF_FAILED(col(d, b, src, name, NULL));
-    return buf_append_char(b, ')');
-  }
-  /* T-SQL: GREATEST exists only from SQL Server 2022; CASE works everywhere */
-  APP_RETURN_IF_FAILED(buf_append_str(b, "CASE WHEN "));
-  APP_RETURN_IF_FAILED(col(d, b, "t", name, NULL));
-  APP_RETURN_IF_FAILED(buf_append_str(b, " IS NULL OR "));
-  APP_RETURN_IF_FAILED(col(d, b, src, name, NULL));
-  APP_RETURN_IF_FAILED(buf_append_str(b, " > "));
-  APP_RETURN_IF_FAILED(col(d, b, "t", name, NULL));
-  APP_RETURN_IF_FAILED(buf_append_str(b, " THEN "));
-  APP_RETURN_IF_FAILED(col(d, b, src, name, NULL));
-  APP_RETURN_IF_FAILED(buf_append_str(b, " ELSE "));
-  APP_RETURN_IF_FAILED(col(d, b, "t", name, NULL));
-  return buf_append_str(b, " END");
-}
-
-/* The per-column guard W(c). */
-static enum app_result guard(enum sql_dialect d, struct buf *b, const char *src, const char *name)
-{
-  APP_RETURN_IF_FAILED(buf_append_char(b, '('));
-  APP_RETURN_IF_FAILED(col(d, b, src, name, VSUF));
-  APP_RETURN_IF_FAILED(buf_append_str(b, " > COALESCE("));
-  APP_RETURN_IF_FAILED(col(d, b, "t", name, VSUF));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", '') AND "));
-  APP_RETURN_IF_FAILED(col(d, b, src, name, VSUF));
-  APP_RETURN_IF_FAILED(buf_append_str(b, " > COALESCE("));
-  APP_RETURN_IF_FAILED(col(d, b, "t", C_DELV, NULL));
-  return buf_append_str(b, ", ''))");
-}
-
 /* Row-level version columns that only grow. */
 static const char *const grow_cols[] = {C_VERSION, C_DELV, C_FULLV, C_REREADV};
+
+static bool row_deleted(const struct sql_row *r)
+{
+  return r->deleted_version[0] && strcmp(r->deleted_version, r->version) >= 0;
+}
 
 static size_t row_params(const struct sql_group *g, const struct sql_row *r)
 {
@@ -344,44 +328,175 @@ static enum app_result check_idents(enum sql_dialect d, const struct sql_group *
   return APP_OK;
 }
 
-static enum app_result column_list(enum sql_dialect d, const struct sql_group *g, const char *alias,
-                                   struct buf *b)
+/* ---- Statement templates ----
+ *
+ * Each statement is written out as its text, one template per dialect, with
+ * {placeholders} where it varies. A placeholder appends only identifiers
+ * (through sql_dialect_ident / sql_dialect_table, so quoting stays in one
+ * place), string literals of configured names (through
+ * sql_dialect_literal), or `?` markers whose values are bound as
+ * parameters. Nothing else is spliced into the text, so no user data
+ * reaches it unquoted. The fixed names written in the templates
+ * ([_cdc_version], "_cdc_version") are ours and need no escaping.
+ *
+ * "{name:arg}" runs placeholder name with arg as its column (only the
+ * column placeholders use it; arg is a fixed name from the template). An
+ * unknown placeholder is a bug in this file and aborts. */
+
+/* What the placeholders of one statement draw from. */
+struct tpl {
+  enum sql_dialect d;
+  struct sql_stmt *s;        /* the statement: text and parameters */
+  const char *table;         /* the target table, "schema.name" or "name" */
+  const struct sql_group *g; /* the group written, or NULL */
+  const struct sql_poison_row *poison;
+  size_t from, count; /* the rows (links, poison rows) written */
+  const char *col;    /* the column {col}, {colv}, {guard} and {max} stand for */
+};
+
+static enum app_result tpl_emit(struct tpl *t, const char *text);
+
+/* The text for t's dialect. */
+static enum app_result tpl_dialect(struct tpl *t, const char *tsql, const char *pg)
 {
+  return tpl_emit(t, t->d == SQL_DIALECT_TSQL ? tsql : pg);
+}
+
+static enum app_result ph_table(struct tpl *t)
+{
+  return sql_dialect_table(t->d, t->table, NULL, &t->s->sql);
+}
+
+static enum app_result ph_tomb(struct tpl *t)
+{
+  return sql_dialect_table(t->d, t->table, TOMB_SUF, &t->s->sql);
+}
+
+static enum app_result ph_key(struct tpl *t)
+{
+  return col(t->d, &t->s->sql, NULL, t->g->key, NULL);
+}
+
+static enum app_result ph_col(struct tpl *t)
+{
+  return col(t->d, &t->s->sql, NULL, t->col, NULL);
+}
+
+static enum app_result ph_colv(struct tpl *t)
+{
+  return col(t->d, &t->s->sql, NULL, t->col, VSUF);
+}
+
+/* The guard W(c) of docs/sql.md: the merged row's version of c is newer
+ * than the stored one and than the stored row's delete. */
+static enum app_result ph_guard(struct tpl *t)
+{
+  return tpl_dialect(
+      t,
+      "(s.{colv} > COALESCE(t.{colv}, '') AND s.{colv} > COALESCE(t.[_cdc_deleted_version], ''))",
+      "(EXCLUDED.{colv} > COALESCE(t.{colv}, '') AND EXCLUDED.{colv} > "
+      "COALESCE(t.\"_cdc_deleted_version\", ''))");
+}
+
+/* Greatest of the stored and the merged version column (NULL only if both
+ * are). T-SQL has GREATEST only from SQL Server 2022; CASE works everywhere. */
+static enum app_result ph_max(struct tpl *t)
+{
+  return tpl_dialect(t,
+                     "CASE WHEN t.{col} IS NULL OR s.{col} > t.{col} THEN s.{col} ELSE t.{col} END",
+                     "GREATEST(t.{col}, EXCLUDED.{col})");
+}
+
+/* The columns of an entity table in statement order, each prefixed with
+ * "alias." when alias is not NULL. */
+static enum app_result column_list(struct tpl *t, const char *alias)
+{
+  static const char *const row_cols[] = {C_VERSION, C_DELETED, C_DELV, C_FULLV, C_REREADV};
+  struct buf *b = &t->s->sql;
   size_t j;
-  APP_RETURN_IF_FAILED(col(d, b, alias, g->key, NULL));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-  APP_RETURN_IF_FAILED(col(d, b, alias, C_VERSION, NULL));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-  APP_RETURN_IF_FAILED(col(d, b, alias, C_DELETED, NULL));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-  APP_RETURN_IF_FAILED(col(d, b, alias, C_DELV, NULL));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-  APP_RETURN_IF_FAILED(col(d, b, alias, C_FULLV, NULL));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-  APP_RETURN_IF_FAILED(col(d, b, alias, C_REREADV, NULL));
-  for (j = 0; j < g->ncols; j++) {
+  APP_RETURN_IF_FAILED(col(t->d, b, alias, t->g->key, NULL));
+  for (j = 0; j < sizeof row_cols / sizeof row_cols[0]; j++) {
     APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-    APP_RETURN_IF_FAILED(col(d, b, alias, g->cols[j].name, NULL));
+    APP_RETURN_IF_FAILED(col(t->d, b, alias, row_cols[j], NULL));
+  }
+  for (j = 0; j < t->g->ncols; j++) {
     APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-    APP_RETURN_IF_FAILED(col(d, b, alias, g->cols[j].name, VSUF));
+    APP_RETURN_IF_FAILED(col(t->d, b, alias, t->g->cols[j].name, NULL));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(col(t->d, b, alias, t->g->cols[j].name, VSUF));
   }
   return APP_OK;
 }
 
+static enum app_result ph_cols(struct tpl *t)
+{
+  return column_list(t, NULL);
+}
+
+static enum app_result ph_s_cols(struct tpl *t)
+{
+  return column_list(t, "s");
+}
+
+/* The SET list of an entity upsert: each mapped column (and its version)
+ * under its guard, the row versions that only grow, and the deleted flag:
+ * deleted iff the newest change seen is a Delete. */
+static enum app_result ph_set(struct tpl *t)
+{
+  size_t j;
+  for (j = 0; j < t->g->ncols; j++) {
+    t->col = t->g->cols[j].name;
+    APP_RETURN_IF_FAILED(
+        tpl_dialect(t,
+                    "\n  {col} = CASE WHEN {guard} THEN s.{col} ELSE t.{col} END,"
+                    "\n  {colv} = CASE WHEN {guard} THEN s.{colv} ELSE t.{colv} END,",
+                    "\n  {col} = CASE WHEN {guard} THEN EXCLUDED.{col} ELSE t.{col} END,"
+                    "\n  {colv} = CASE WHEN {guard} THEN EXCLUDED.{colv} ELSE t.{colv} END,"));
+  }
+  for (j = 0; j < sizeof grow_cols / sizeof grow_cols[0]; j++) {
+    t->col = grow_cols[j];
+    APP_RETURN_IF_FAILED(tpl_emit(t, "\n  {col} = {max},"));
+  }
+  return tpl_dialect(t,
+                     "\n  [_cdc_deleted] = CASE WHEN COALESCE({max:_cdc_deleted_version}, '') >= "
+                     "{max:_cdc_version} THEN CAST(1 AS bit) ELSE CAST(0 AS bit) END,"
+                     "\n  [_cdc_updated_at] = SYSUTCDATETIME()",
+                     "\n  \"_cdc_deleted\" = CASE WHEN COALESCE({max:_cdc_deleted_version}, '') >= "
+                     "{max:_cdc_version} THEN true ELSE false END,"
+                     "\n  \"_cdc_updated_at\" = now()");
+}
+
+/* True when the merged row changes anything in the stored row. */
+static enum app_result ph_changed(struct tpl *t)
+{
+  size_t j;
+  for (j = 0; j < sizeof grow_cols / sizeof grow_cols[0]; j++) {
+    t->col = grow_cols[j];
+    if (j)
+      APP_RETURN_IF_FAILED(buf_append_str(&t->s->sql, "\n  OR "));
+    APP_RETURN_IF_FAILED(tpl_dialect(t, "s.{col} > COALESCE(t.{col}, '')",
+                                     "EXCLUDED.{col} > COALESCE(t.{col}, '')"));
+  }
+  for (j = 0; j < t->g->ncols; j++) {
+    t->col = t->g->cols[j].name;
+    APP_RETURN_IF_FAILED(tpl_emit(t, "\n  OR {guard}"));
+  }
+  return APP_OK;
+}
+
+/* One row of a T-SQL VALUES list: id, version, deleted, the row versions,
+ * then each column's value and version, as parameters. */
 static enum app_result values_row(enum sql_dialect d, const struct sql_group *g,
                                   const struct sql_row *r, struct sql_stmt *s)
 {
   struct buf *b = &s->sql;
   size_t j;
-  bool deleted = r->deleted_version[0] && strcmp(r->deleted_version, r->version) >= 0;
   APP_RETURN_IF_FAILED(buf_append_str(b, "\n  ("));
   APP_RETURN_IF_FAILED(cast_value(d, s, r->id, strlen(r->id), sql_dialect_type(d, DOC_T_GUID)));
   APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
   APP_RETURN_IF_FAILED(version_value(d, s, r->version));
-  if (d == SQL_DIALECT_TSQL)
-    APP_RETURN_IF_FAILED(buf_append_str(b, deleted ? ", CAST(1 AS bit), " : ", CAST(0 AS bit), "));
-  else
-    APP_RETURN_IF_FAILED(buf_append_str(b, deleted ? ", true, " : ", false, "));
+  APP_RETURN_IF_FAILED(
+      buf_append_str(b, row_deleted(r) ? ", CAST(1 AS bit), " : ", CAST(0 AS bit), "));
   APP_RETURN_IF_FAILED(version_value(d, s, r->deleted_version));
   APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
   APP_RETURN_IF_FAILED(version_value(d, s, r->full_version));
@@ -398,65 +513,14 @@ static enum app_result values_row(enum sql_dialect d, const struct sql_group *g,
   return buf_append_char(b, ')');
 }
 
-/* SET list shared by both dialects; src is "EXCLUDED" or "s". */
-static enum app_result set_list(enum sql_dialect d, const struct sql_group *g, const char *src,
-                                struct buf *b)
+/* The VALUES rows of a T-SQL entity upsert. */
+static enum app_result ph_rows(struct tpl *t)
 {
-  size_t j;
-  for (j = 0; j < g->ncols; j++) {
-    const char *name = g->cols[j].name;
-    int k;
-    for (k = 0; k < 2; k++) {
-      const char *suf = k ? VSUF : NULL;
-      APP_RETURN_IF_FAILED(buf_append_str(b, "\n  "));
-      APP_RETURN_IF_FAILED(col(d, b, NULL, name, suf));
-      APP_RETURN_IF_FAILED(buf_append_str(b, " = CASE WHEN "));
-      APP_RETURN_IF_FAILED(guard(d, b, src, name));
-      APP_RETURN_IF_FAILED(buf_append_str(b, " THEN "));
-      APP_RETURN_IF_FAILED(col(d, b, src, name, suf));
-      APP_RETURN_IF_FAILED(buf_append_str(b, " ELSE "));
-      APP_RETURN_IF_FAILED(col(d, b, "t", name, suf));
-      APP_RETURN_IF_FAILED(buf_append_str(b, " END,"));
-    }
-  }
-  for (j = 0; j < sizeof grow_cols / sizeof grow_cols[0]; j++) {
-    APP_RETURN_IF_FAILED(buf_append_str(b, "\n  "));
-    APP_RETURN_IF_FAILED(col(d, b, NULL, grow_cols[j], NULL));
-    APP_RETURN_IF_FAILED(buf_append_str(b, " = "));
-    APP_RETURN_IF_FAILED(greatest(d, b, src, grow_cols[j]));
-    APP_RETURN_IF_FAILED(buf_append_char(b, ','));
-  }
-  /* deleted iff the newest change seen is a Delete */
-  APP_RETURN_IF_FAILED(buf_append_str(b, "\n  "));
-  APP_RETURN_IF_FAILED(col(d, b, NULL, C_DELETED, NULL));
-  APP_RETURN_IF_FAILED(buf_append_str(b, " = CASE WHEN COALESCE("));
-  APP_RETURN_IF_FAILED(greatest(d, b, src, C_DELV));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", '') >= "));
-  APP_RETURN_IF_FAILED(greatest(d, b, src, C_VERSION));
-  APP_RETURN_IF_FAILED(buf_append_str(b, d == SQL_DIALECT_TSQL ? " THEN CAST(1 AS bit) ELSE "
-                                                                 "CAST(0 AS bit) END,"
-                                                               : " THEN true ELSE false END,"));
-  APP_RETURN_IF_FAILED(buf_append_str(b, "\n  "));
-  APP_RETURN_IF_FAILED(col(d, b, NULL, C_UPDATED, NULL));
-  return buf_append_str(b, d == SQL_DIALECT_TSQL ? " = SYSUTCDATETIME()" : " = now()");
-}
-
-/* True when the merged row changes anything in the stored row. */
-static enum app_result changed_cond(enum sql_dialect d, const struct sql_group *g, const char *src,
-                                    struct buf *b)
-{
-  size_t j;
-  for (j = 0; j < sizeof grow_cols / sizeof grow_cols[0]; j++) {
-    if (j)
-      APP_RETURN_IF_FAILED(buf_append_str(b, "\n  OR "));
-    APP_RETURN_IF_FAILED(col(d, b, src, grow_cols[j], NULL));
-    APP_RETURN_IF_FAILED(buf_append_str(b, " > COALESCE("));
-    APP_RETURN_IF_FAILED(col(d, b, "t", grow_cols[j], NULL));
-    APP_RETURN_IF_FAILED(buf_append_str(b, ", '')"));
-  }
-  for (j = 0; j < g->ncols; j++) {
-    APP_RETURN_IF_FAILED(buf_append_str(b, "\n  OR "));
-    APP_RETURN_IF_FAILED(guard(d, b, src, g->cols[j].name));
+  size_t i;
+  for (i = t->from; i < t->from + t->count; i++) {
+    if (i > t->from)
+      APP_RETURN_IF_FAILED(buf_append_char(&t->s->sql, ','));
+    APP_RETURN_IF_FAILED(values_row(t->d, t->g, &t->g->rows[i], t->s));
   }
   return APP_OK;
 }
@@ -472,11 +536,6 @@ enum pg_field {
   PGF_VALUE,
   PGF_COLV
 };
-
-static bool row_deleted(const struct sql_row *r)
-{
-  return r->deleted_version[0] && strcmp(r->deleted_version, r->version) >= 0;
-}
 
 /* "CAST(? AS type[])" whose parameter is the array of one field over
  * rows [from, from+count). */
@@ -522,446 +581,110 @@ static enum app_result pg_array(struct sql_stmt *s, const struct sql_group *g, s
   return r;
 }
 
-/* The unnest(...) source of a PostgreSQL entity upsert. */
-static enum app_result pg_unnest(enum sql_dialect d, const struct sql_group *g, size_t from,
-                                 size_t count, struct sql_stmt *s)
+/* The array parameters a PostgreSQL entity upsert unnests: the row fields,
+ * then per column a line with its values and versions. */
+static enum app_result ph_arrays(struct tpl *t)
 {
-  struct buf *b = &s->sql;
+  static const struct {
+    enum pg_field f;
+    const char *type;
+  } row_fields[] = {{PGF_ID, "uuid"},           {PGF_VERSION, "varchar(45)"},
+                    {PGF_DELETED, "boolean"},   {PGF_DELV, "varchar(45)"},
+                    {PGF_FULLV, "varchar(45)"}, {PGF_REREADV, "varchar(45)"}};
+  const struct sql_group *g = t->g;
+  struct buf *b = &t->s->sql;
   size_t j;
-  APP_RETURN_IF_FAILED(buf_append_str(b, "\nSELECT s.*, now() FROM unnest(\n  "));
-  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_ID, 0, "uuid"));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_VERSION, 0, "varchar(45)"));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_DELETED, 0, "boolean"));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_DELV, 0, "varchar(45)"));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_FULLV, 0, "varchar(45)"));
-  APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-  APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_REREADV, 0, "varchar(45)"));
+  for (j = 0; j < sizeof row_fields / sizeof row_fields[0]; j++) {
+    if (j)
+      APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(
+        pg_array(t->s, g, t->from, t->count, row_fields[j].f, 0, row_fields[j].type));
+  }
   for (j = 0; j < g->ncols; j++) {
     APP_RETURN_IF_FAILED(buf_append_str(b, ",\n  "));
-    APP_RETURN_IF_FAILED(
-        pg_array(s, g, from, count, PGF_VALUE, j, sql_dialect_type(d, g->cols[j].type)));
+    APP_RETURN_IF_FAILED(pg_array(t->s, g, t->from, t->count, PGF_VALUE, j,
+                                  sql_dialect_type(t->d, g->cols[j].type)));
     APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
-    APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_COLV, j, "varchar(45)"));
+    APP_RETURN_IF_FAILED(pg_array(t->s, g, t->from, t->count, PGF_COLV, j, "varchar(45)"));
   }
-  return buf_append_str(b, ") AS s");
-}
-
-enum app_result sql_dialect_upsert(enum sql_dialect d, const struct sql_group *g, size_t from,
-                                   struct sql_stmt *out, size_t *out_count, struct app_err *err)
-{
-  struct buf *b = &out->sql;
-  size_t i, params = 0, max = sql_dialect_max_params(d);
-  enum app_result r;
-
-  APP_ASSERT(g->kind == SQL_GROUP_ENTITY && from < g->nrows);
-  APP_RETURN_IF_FAILED(check_idents(d, g, err));
-  sql_stmt_reset(out);
-  if (d == SQL_DIALECT_POSTGRES && 6 + 2 * g->ncols <= max) {
-    /* arrays: the parameter count does not grow with the rows */
-    i = g->nrows - from > MAX_ROWS_PER_STMT ? from + MAX_ROWS_PER_STMT : g->nrows;
-  } else {
-    for (i = from; i < g->nrows && i - from < MAX_ROWS_PER_STMT; i++) {
-      size_t p = d == SQL_DIALECT_POSTGRES ? 6 + 2 * g->ncols : row_params(g, &g->rows[i]);
-      if (params + p > max)
-        break;
-      params += p;
-    }
-  }
-  if (i == from)
-    return app_err_set(err, APP_ERR_LIMIT,
-                       "table %s, id %s: one row needs %zu parameters, more than %s allows "
-                       "(%zu); map fewer columns",
-                       g->table, g->rows[from].id, row_params(g, &g->rows[from]),
-                       sql_dialect_name(d), max);
-  *out_count = i - from;
-
-  if (d == SQL_DIALECT_POSTGRES) {
-    r = buf_append_str(b, "INSERT INTO ");
-    if (!r)
-      r = sql_dialect_table(d, g->table, NULL, b);
-    if (!r)
-      r = buf_append_str(b, " AS t (");
-    if (!r)
-      r = column_list(d, g, NULL, b);
-    if (!r)
-      r = buf_append_str(b, ", \"" C_UPDATED "\")");
-    if (!r)
-      r = pg_unnest(d, g, from, *out_count, out);
-    if (!r)
-      r = buf_append_str(b, "\nON CONFLICT (");
-    if (!r)
-      r = col(d, b, NULL, g->key, NULL);
-    if (!r)
-      r = buf_append_str(b, ") DO UPDATE SET");
-    if (!r)
-      r = set_list(d, g, "EXCLUDED", b);
-    if (!r)
-      r = buf_append_str(b, "\nWHERE ");
-    if (!r)
-      r = changed_cond(d, g, "EXCLUDED", b);
-  } else {
-    r = buf_append_str(b, "MERGE INTO ");
-    if (!r)
-      r = sql_dialect_table(d, g->table, NULL, b);
-    if (!r)
-      r = buf_append_str(b, " WITH (HOLDLOCK) AS t\nUSING (VALUES");
-    for (i = from; !r && i < from + *out_count; i++) {
-      if (i > from)
-        r = buf_append_char(b, ',');
-      if (!r)
-        r = values_row(d, g, &g->rows[i], out);
-    }
-    if (!r)
-      r = buf_append_str(b, "\n) AS s (");
-    if (!r)
-      r = column_list(d, g, NULL, b);
-    if (!r)
-      r = buf_append_str(b, ")\nON t.");
-    if (!r)
-      r = col(d, b, NULL, g->key, NULL);
-    if (!r)
-      r = buf_append_str(b, " = s.");
-    if (!r)
-      r = col(d, b, NULL, g->key, NULL);
-    if (!r)
-      r = buf_append_str(b, "\nWHEN MATCHED AND (");
-    if (!r)
-      r = changed_cond(d, g, "s", b);
-    if (!r)
-      r = buf_append_str(b, ") THEN UPDATE SET");
-    if (!r)
-      r = set_list(d, g, "s", b);
-    if (!r)
-      r = buf_append_str(b, "\nWHEN NOT MATCHED THEN INSERT (");
-    if (!r)
-      r = column_list(d, g, NULL, b);
-    if (!r)
-      r = buf_append_str(b, ", [" C_UPDATED "])\n  VALUES (");
-    if (!r)
-      r = column_list(d, g, "s", b);
-    if (!r)
-      r = buf_append_str(b, ", SYSUTCDATETIME());");
-  }
-  if (r != APP_OK)
-    return app_err_set(err, r, "table %s: statement text too large", g->table);
-  return APP_OK;
-}
-
-enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_group *g, size_t from,
-                                        struct sql_stmt *out, size_t *out_count,
-                                        struct app_err *err)
-{
-  struct buf *b = &out->sql;
-  size_t i, n, max = d == SQL_DIALECT_TSQL ? sql_dialect_max_params(d) / 5 : MAX_ROWS_PER_STMT;
-  bool ts = d == SQL_DIALECT_TSQL;
-  const char *guid = sql_dialect_type(d, DOC_T_GUID);
-  const char *name_t = ts ? "nvarchar(128)" : "text";
-  enum app_result r = APP_OK;
-
-  APP_ASSERT(g->kind == SQL_GROUP_LINK && from < g->nlinks);
-  sql_stmt_reset(out);
-  n = g->nlinks - from;
-  if (n > max)
-    n = max;
-  if (n > MAX_ROWS_PER_STMT)
-    n = MAX_ROWS_PER_STMT;
-  *out_count = n;
-
-  r = buf_append_str(b, ts ? "MERGE INTO " : "INSERT INTO ");
-  if (!r)
-    r = sql_dialect_table(d, g->table, NULL, b);
-  if (!r && ts)
-    r = buf_append_str(b, " WITH (HOLDLOCK) AS t\nUSING (VALUES");
-  if (!r && !ts) {
-    r = buf_append_str(b, " AS t (\"table1\", \"id1\", \"table2\", \"id2\", "
-                          "\"_cdc_associated\", \"_cdc_version\", \"_cdc_updated_at\")\n"
-                          "SELECT s.*, now() FROM unnest(");
-    for (i = 0; !r && i < 6; i++) {
-      static const char *const types[] = {"text", "uuid", "text", "uuid", "boolean", "varchar(45)"};
-      struct buf a;
-      size_t k;
-      buf_init(&a, SQL_STMT_MAX_PARAM);
-      r = buf_append_char(&a, '{');
-      for (k = from; !r && k < from + n; k++) {
-        const struct sql_link *l = &g->links[k];
-        const char *v = i == 0   ? l->table1
-                        : i == 1 ? l->id1
-                        : i == 2 ? l->table2
-                        : i == 3 ? l->id2
-                        : i == 4 ? (l->associated ? "t" : "f")
-                                 : l->version;
-        r = array_elem(&a, k == from, v, strlen(v));
-      }
-      if (!r)
-        r = buf_append_char(&a, '}');
-      if (!r)
-        r = param_add_owned(out, &a);
-      buf_cleanup(&a);
-      if (!r)
-        r = buf_printf(b, "%sCAST(? AS %s[])", i ? ", " : "", types[i]);
-    }
-    if (!r)
-      r = buf_append_str(b, ") AS s");
-  }
-  for (i = from; !r && ts && i < from + n; i++) {
-    const struct sql_link *l = &g->links[i];
-    r = buf_append_str(b, i > from ? ",\n  (" : "\n  (");
-    if (!r)
-      r = cast_value(d, out, l->table1, strlen(l->table1), name_t);
-    if (!r)
-      r = buf_append_str(b, ", ");
-    if (!r)
-      r = cast_value(d, out, l->id1, strlen(l->id1), guid);
-    if (!r)
-      r = buf_append_str(b, ", ");
-    if (!r)
-      r = cast_value(d, out, l->table2, strlen(l->table2), name_t);
-    if (!r)
-      r = buf_append_str(b, ", ");
-    if (!r)
-      r = cast_value(d, out, l->id2, strlen(l->id2), guid);
-    if (!r)
-      r = buf_append_str(b, l->associated ? ", CAST(1 AS bit), " : ", CAST(0 AS bit), ");
-    if (!r)
-      r = version_value(d, out, l->version);
-    if (!r)
-      r = buf_append_str(b, ")");
-  }
-  if (!r && ts)
-    r = buf_append_str(
-        b, "\n) AS s ([table1], [id1], [table2], [id2], [_cdc_associated], [_cdc_version])\n"
-           "ON t.[id1] = s.[id1] AND t.[id2] = s.[id2]\n"
-           "WHEN MATCHED AND s.[_cdc_version] > t.[_cdc_version] THEN UPDATE SET\n"
-           "  [_cdc_associated] = s.[_cdc_associated], [_cdc_version] = s.[_cdc_version],\n"
-           "  [_cdc_updated_at] = SYSUTCDATETIME()\n"
-           "WHEN NOT MATCHED THEN INSERT ([table1], [id1], [table2], [id2], [_cdc_associated], "
-           "[_cdc_version], [_cdc_updated_at])\n"
-           "  VALUES (s.[table1], s.[id1], s.[table2], s.[id2], s.[_cdc_associated], "
-           "s.[_cdc_version], SYSUTCDATETIME());");
-  if (!r && !ts)
-    r = buf_append_str(b, "\nON CONFLICT (\"id1\", \"id2\") DO UPDATE SET\n"
-                          "  \"_cdc_associated\" = EXCLUDED.\"_cdc_associated\", "
-                          "\"_cdc_version\" = EXCLUDED.\"_cdc_version\",\n"
-                          "  \"_cdc_updated_at\" = now()\n"
-                          "WHERE EXCLUDED.\"_cdc_version\" > t.\"_cdc_version\"");
-  if (r != APP_OK)
-    return app_err_set(err, r, "link table %s: statement text too large", g->table);
   return APP_OK;
 }
 
 /* " IN (?, ?, ...)" (T-SQL) or " = ANY(CAST(? AS uuid[]))" (PostgreSQL)
- * over the ids of rows [from, from+count). */
-static enum app_result id_match(enum sql_dialect d, const struct sql_group *g, size_t from,
-                                size_t count, struct sql_stmt *s)
+ * over the ids of the rows written. */
+static enum app_result ph_ids(struct tpl *t)
 {
+  struct buf *b = &t->s->sql;
   size_t i;
-  if (d == SQL_DIALECT_POSTGRES) {
-    APP_RETURN_IF_FAILED(buf_append_str(&s->sql, " = ANY("));
-    APP_RETURN_IF_FAILED(pg_array(s, g, from, count, PGF_ID, 0, "uuid"));
-    return buf_append_char(&s->sql, ')');
+  if (t->d == SQL_DIALECT_POSTGRES) {
+    APP_RETURN_IF_FAILED(buf_append_str(b, " = ANY("));
+    APP_RETURN_IF_FAILED(pg_array(t->s, t->g, t->from, t->count, PGF_ID, 0, "uuid"));
+    return buf_append_char(b, ')');
   }
-  APP_RETURN_IF_FAILED(buf_append_str(&s->sql, " IN ("));
-  for (i = from; i < from + count; i++) {
-    if (i > from)
-      APP_RETURN_IF_FAILED(buf_append_str(&s->sql, ", "));
+  APP_RETURN_IF_FAILED(buf_append_str(b, " IN ("));
+  for (i = t->from; i < t->from + t->count; i++) {
+    const char *id = t->g->rows[i].id;
+    if (i > t->from)
+      APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
     APP_RETURN_IF_FAILED(
-        cast_value(d, s, g->rows[i].id, strlen(g->rows[i].id), sql_dialect_type(d, DOC_T_GUID)));
+        cast_value(t->d, t->s, id, strlen(id), sql_dialect_type(t->d, DOC_T_GUID)));
   }
-  return buf_append_char(&s->sql, ')');
+  return buf_append_char(b, ')');
 }
 
-enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_group *g, size_t from,
-                                        size_t count, enum sql_hard_step step, struct sql_stmt *out,
-                                        struct app_err *err)
+/* The VALUES rows of a T-SQL link upsert. */
+static enum app_result ph_link_rows(struct tpl *t)
 {
-  struct buf *b = &out->sql;
-  bool ts = d == SQL_DIALECT_TSQL;
+  const char *guid = sql_dialect_type(t->d, DOC_T_GUID);
+  struct buf *b = &t->s->sql;
+  size_t i;
+  for (i = t->from; i < t->from + t->count; i++) {
+    const struct sql_link *l = &t->g->links[i];
+    APP_RETURN_IF_FAILED(buf_append_str(b, i > t->from ? ",\n  (" : "\n  ("));
+    APP_RETURN_IF_FAILED(text_or_null(t->d, t->s, l->table1, "nvarchar(128)"));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(text_or_null(t->d, t->s, l->id1, guid));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(text_or_null(t->d, t->s, l->table2, "nvarchar(128)"));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(text_or_null(t->d, t->s, l->id2, guid));
+    APP_RETURN_IF_FAILED(
+        buf_append_str(b, l->associated ? ", CAST(1 AS bit), " : ", CAST(0 AS bit), "));
+    APP_RETURN_IF_FAILED(version_value(t->d, t->s, l->version));
+    APP_RETURN_IF_FAILED(buf_append_char(b, ')'));
+  }
+  return APP_OK;
+}
+
+/* The six array parameters a PostgreSQL link upsert unnests. */
+static enum app_result ph_link_arrays(struct tpl *t)
+{
+  static const char *const types[] = {"text", "uuid", "text", "uuid", "boolean", "varchar(45)"};
+  size_t i, k;
   enum app_result r = APP_OK;
-  const char *now = ts ? "SYSUTCDATETIME()" : "now()";
-
-  APP_ASSERT(g->kind == SQL_GROUP_ENTITY && from + count <= g->nrows && count);
-  APP_RETURN_IF_FAILED(check_idents(d, g, err));
-  sql_stmt_reset(out);
-  switch (step) {
-  case SQL_HARD_RESTORE:
-    r = buf_append_str(b, "INSERT INTO ");
-    if (!r)
-      r = sql_dialect_table(d, g->table, NULL, b);
-    if (!r)
-      r = buf_append_str(b, " (");
-    if (!r)
-      r = col(d, b, NULL, g->key, NULL);
-    if (!r)
-      r = buf_printf(
-          b, ", %s, %s, %s, %s)\nSELECT b.", ts ? "[" C_VERSION "]" : "\"" C_VERSION "\"",
-          ts ? "[" C_DELETED "]" : "\"" C_DELETED "\"", ts ? "[" C_DELV "]" : "\"" C_DELV "\"",
-          ts ? "[" C_UPDATED "]" : "\"" C_UPDATED "\"");
-    if (!r)
-      r = col(d, b, NULL, g->key, NULL);
-    if (!r)
-      r = buf_printf(b, ", b.%s, %s, b.%s, %s\nFROM ", ts ? "[" C_VERSION "]" : "\"" C_VERSION "\"",
-                     ts ? "CAST(1 AS bit)" : "true", ts ? "[" C_VERSION "]" : "\"" C_VERSION "\"",
-                     now);
-    if (!r)
-      r = sql_dialect_table(d, g->table, TOMB_SUF, b);
-    if (!r)
-      r = buf_append_str(b, " AS b\nWHERE b.");
-    if (!r)
-      r = col(d, b, NULL, g->key, NULL);
-    if (!r)
-      r = id_match(d, g, from, count, out);
-    if (!r && ts) {
-      r = buf_append_str(b, "\n  AND NOT EXISTS (SELECT 1 FROM ");
-      if (!r)
-        r = sql_dialect_table(d, g->table, NULL, b);
-      if (!r)
-        r = buf_append_str(b, " AS t WITH (UPDLOCK, HOLDLOCK) WHERE t.");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = buf_append_str(b, " = b.");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = buf_append_str(b, ");");
-    } else if (!r) {
-      r = buf_append_str(b, "\nON CONFLICT DO NOTHING");
+  for (i = 0; !r && i < sizeof types / sizeof types[0]; i++) {
+    struct buf a;
+    buf_init(&a, SQL_STMT_MAX_PARAM);
+    r = buf_append_char(&a, '{');
+    for (k = t->from; !r && k < t->from + t->count; k++) {
+      const struct sql_link *l = &t->g->links[k];
+      const char *v = i == 0   ? l->table1
+                      : i == 1 ? l->id1
+                      : i == 2 ? l->table2
+                      : i == 3 ? l->id2
+                      : i == 4 ? (l->associated ? "t" : "f")
+                               : l->version;
+      r = array_elem(&a, k == t->from, v, strlen(v));
     }
-    break;
-  case SQL_HARD_ARCHIVE:
-    if (ts) {
-      r = buf_append_str(b, "MERGE INTO ");
-      if (!r)
-        r = sql_dialect_table(d, g->table, TOMB_SUF, b);
-      if (!r)
-        r = buf_append_str(b, " WITH (HOLDLOCK) AS b\nUSING (SELECT ");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = buf_append_str(b, ", [" C_DELV "] FROM ");
-      if (!r)
-        r = sql_dialect_table(d, g->table, NULL, b);
-      if (!r)
-        r = buf_append_str(b, " WHERE [" C_DELETED "] = 1 AND ");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = id_match(d, g, from, count, out);
-      if (!r)
-        r = buf_append_str(b, ") AS s\nON b.");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = buf_append_str(b, " = s.");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = buf_append_str(b, "\nWHEN MATCHED AND s.[" C_DELV "] > b.[" C_VERSION "] THEN UPDATE "
-                              "SET [" C_VERSION "] = s.[" C_DELV "], [_cdc_deleted_at] = "
-                              "SYSUTCDATETIME()\nWHEN NOT MATCHED THEN INSERT (");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = buf_append_str(b, ", [" C_VERSION "], [_cdc_deleted_at]) VALUES (s.");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = buf_append_str(b, ", s.[" C_DELV "], SYSUTCDATETIME());");
-    } else {
-      r = buf_append_str(b, "INSERT INTO ");
-      if (!r)
-        r = sql_dialect_table(d, g->table, TOMB_SUF, b);
-      if (!r)
-        r = buf_append_str(b, " AS b (");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = buf_append_str(b, ", \"" C_VERSION "\", \"_cdc_deleted_at\")\nSELECT ");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = buf_append_str(b, ", \"" C_DELV "\", now() FROM ");
-      if (!r)
-        r = sql_dialect_table(d, g->table, NULL, b);
-      if (!r)
-        r = buf_append_str(b, "\nWHERE \"" C_DELETED "\" AND ");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = id_match(d, g, from, count, out);
-      if (!r)
-        r = buf_append_str(b, "\nON CONFLICT (");
-      if (!r)
-        r = col(d, b, NULL, g->key, NULL);
-      if (!r)
-        r = buf_append_str(b, ") DO UPDATE SET \"" C_VERSION "\" = EXCLUDED.\"" C_VERSION
-                              "\", \"_cdc_deleted_at\" = now()\nWHERE EXCLUDED.\"" C_VERSION
-                              "\" > b.\"" C_VERSION "\"");
-    }
-    break;
-  case SQL_HARD_REMOVE:
-    r = buf_append_str(b, "DELETE FROM ");
     if (!r)
-      r = sql_dialect_table(d, g->table, NULL, b);
+      r = buf_append_char(&a, '}');
     if (!r)
-      r = buf_append_str(b, ts ? "\nWHERE [" C_DELETED "] = 1 AND "
-                               : "\nWHERE \"" C_DELETED "\" AND ");
+      r = param_add_owned(t->s, &a);
+    buf_cleanup(&a);
     if (!r)
-      r = col(d, b, NULL, g->key, NULL);
-    if (!r)
-      r = id_match(d, g, from, count, out);
-    if (!r && ts)
-      r = buf_append_char(b, ';');
-    break;
+      r = buf_printf(&t->s->sql, "%sCAST(? AS %s[])", i ? ", " : "", types[i]);
   }
-  if (r != APP_OK)
-    return app_err_set(err, r, "table %s: statement text too large", g->table);
-  return APP_OK;
-}
-
-enum app_result sql_dialect_columns_query(enum sql_dialect d, const char *table,
-                                          struct sql_stmt *out, struct app_err *err)
-{
-  struct buf *b = &out->sql;
-  const char *dot = strchr(table, '.');
-  const char *name = dot ? dot + 1 : table;
-  enum app_result r;
-
-  sql_stmt_reset(out);
-  if (d == SQL_DIALECT_TSQL) {
-    r = buf_append_str(b, "SELECT c.name, t.name FROM sys.columns AS c JOIN sys.types AS t ON "
-                          "t.user_type_id = c.user_type_id WHERE c.object_id = OBJECT_ID(");
-    if (!r) {
-      struct buf q;
-      buf_init(&q, 0);
-      r = sql_dialect_table(d, table, NULL, &q);
-      if (!r)
-        r = str_literal(d, q.data, q.len, b);
-      buf_cleanup(&q);
-    }
-    if (!r)
-      r = buf_append_str(b, ") ORDER BY c.column_id");
-  } else {
-    r = buf_append_str(b, "SELECT column_name, data_type FROM information_schema.columns WHERE "
-                          "table_schema = ");
-    if (!r && dot)
-      r = str_literal(d, table, (size_t)(dot - table), b);
-    if (!r && !dot)
-      r = buf_append_str(b, "current_schema()");
-    if (!r)
-      r = buf_append_str(b, " AND table_name = ");
-    if (!r)
-      r = str_literal(d, name, strlen(name), b);
-    if (!r)
-      r = buf_append_str(b, " ORDER BY ordinal_position");
-  }
-  if (r != APP_OK)
-    return app_err_set(err, r, "table %s: catalogue query too large", table);
-  return APP_OK;
+  return r;
 }
 
 /* Hex text of n bytes (for CONVERT(varbinary, ?, 2) / decode(?, 'hex')). */
@@ -999,21 +722,300 @@ static enum app_result int_param(struct sql_stmt *s, long long v, const char *ty
   return r == APP_OK ? buf_printf(&s->sql, "CAST(? AS %s)", type) : r;
 }
 
-static enum app_result text_or_null(enum sql_dialect d, struct sql_stmt *s, const char *v,
-                                    const char *type)
+/* The VALUES rows of a poison insert, in the column order of
+ * sql_ddl_create_poison. */
+static enum app_result ph_poison_rows(struct tpl *t)
 {
-  return cast_value(d, s, v, v ? strlen(v) : 0, type);
+  bool ts = t->d == SQL_DIALECT_TSQL;
+  const char *text_t = ts ? "nvarchar(max)" : "text";
+  const char *short_t = ts ? "nvarchar(200)" : "text";
+  struct buf *b = &t->s->sql;
+  size_t i;
+  for (i = t->from; i < t->from + t->count; i++) {
+    const struct sql_poison_row *p = &t->poison[i];
+    APP_RETURN_IF_FAILED(buf_append_str(b, i > t->from ? ",\n  (" : "\n  ("));
+    APP_RETURN_IF_FAILED(text_or_null(t->d, t->s, p->key, "varchar(100)"));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(text_or_null(t->d, t->s, p->message_id, short_t));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(text_or_null(t->d, t->s, p->reason ? p->reason : "", text_t));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ts ? ", CONVERT(varbinary(max), " : ", decode("));
+    APP_RETURN_IF_FAILED(hex_param(t->s, p->body ? p->body : "", p->body ? p->body_len : 0));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ts ? "?, 2), " : "?, 'hex'), "));
+    APP_RETURN_IF_FAILED(text_or_null(t->d, t->s, p->content_type, short_t));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(int_param(t->s, p->delivery_count, ts ? "int" : "integer"));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(int_param(t->s, p->enqueued_ms, "bigint"));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(text_or_null(t->d, t->s, p->function, short_t));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ", "));
+    APP_RETURN_IF_FAILED(text_or_null(t->d, t->s, p->invocation_id, short_t));
+    APP_RETURN_IF_FAILED(buf_append_str(b, ts ? ", SYSUTCDATETIME())" : ", now())"));
+  }
+  return APP_OK;
+}
+
+/* The quoted table name as a string literal: N'[dbo].[it''s]' (T-SQL). */
+static enum app_result ph_table_lit(struct tpl *t)
+{
+  return sql_dialect_table_literal(t->d, t->table, NULL, &t->s->sql);
+}
+
+/* The table's schema as a string literal, or current_schema(). */
+static enum app_result ph_schema_lit(struct tpl *t)
+{
+  const char *dot = strchr(t->table, '.');
+  if (!dot)
+    return buf_append_str(&t->s->sql, "current_schema()");
+  return sql_dialect_literal(t->d, t->table, (size_t)(dot - t->table), &t->s->sql);
+}
+
+/* The table's name without its schema as a string literal. */
+static enum app_result ph_name_lit(struct tpl *t)
+{
+  const char *dot = strchr(t->table, '.');
+  const char *name = dot ? dot + 1 : t->table;
+  return sql_dialect_literal(t->d, name, strlen(name), &t->s->sql);
+}
+
+static const struct {
+  const char *name;
+  enum app_result (*emit)(struct tpl *t);
+} placeholders[] = {
+    {"table", ph_table},         /* the target table (quoted) */
+    {"tomb", ph_tomb},           /* its tombstone table (quoted) */
+    {"key", ph_key},             /* the key column (quoted) */
+    {"col", ph_col},             /* the current column (quoted) */
+    {"colv", ph_colv},           /* its version column (quoted) */
+    {"guard", ph_guard},         /* W(col) */
+    {"max", ph_max},             /* GREATEST(t.col, s.col) */
+    {"cols", ph_cols},           /* every column of the entity table */
+    {"s.cols", ph_s_cols},       /* the same, each as s.column */
+    {"set", ph_set},             /* the guarded SET list */
+    {"changed", ph_changed},     /* the merged row changes the stored one */
+    {"rows", ph_rows},           /* T-SQL VALUES rows (parameters) */
+    {"arrays", ph_arrays},       /* PostgreSQL unnest arrays (parameters) */
+    {"ids", ph_ids},             /* " IN (...)" / " = ANY(...)" over the ids */
+    {"link_rows", ph_link_rows}, /* link VALUES rows (parameters) */
+    {"link_arrays", ph_link_arrays},
+    {"poison_rows", ph_poison_rows},
+    {"table_lit", ph_table_lit},   /* the quoted table name as a literal */
+    {"schema_lit", ph_schema_lit}, /* the schema as a literal */
+    {"name_lit", ph_name_lit},     /* the bare table name as a literal */
+};
+
+/* Append text to t's statement, expanding its placeholders. */
+static enum app_result tpl_emit(struct tpl *t, const char *text)
+{
+  struct buf *b = &t->s->sql;
+  const char *p = text, *open;
+  while ((open = strchr(p, '{')) != NULL) {
+    const char *close = strchr(open, '}');
+    const char *colon, *saved = t->col;
+    char arg[64];
+    size_t i, n;
+    enum app_result r;
+    APP_ASSERT(close != NULL);
+    APP_RETURN_IF_FAILED(buf_append(b, p, (size_t)(open - p)));
+    colon = memchr(open, ':', (size_t)(close - open));
+    n = (size_t)((colon ? colon : close) - (open + 1));
+    for (i = 0; i < sizeof placeholders / sizeof placeholders[0]; i++)
+      if (strlen(placeholders[i].name) == n && !memcmp(placeholders[i].name, open + 1, n))
+        break;
+    APP_ASSERT(i < sizeof placeholders / sizeof placeholders[0]);
+    if (colon) {
+      size_t an = (size_t)(close - colon - 1);
+      APP_ASSERT(an < sizeof arg);
+      memcpy(arg, colon + 1, an);
+      arg[an] = '\0';
+      t->col = arg;
+    }
+    r = placeholders[i].emit(t);
+    t->col = saved;
+    APP_RETURN_IF_FAILED(r);
+    p = close + 1;
+  }
+  return buf_append_str(b, p);
+}
+
+enum app_result sql_dialect_upsert(enum sql_dialect d, const struct sql_group *g, size_t from,
+                                   struct sql_stmt *out, size_t *out_count, struct app_err *err)
+{
+  size_t i, params = 0, max = sql_dialect_max_params(d);
+  struct tpl t;
+  enum app_result r;
+
+  APP_ASSERT(g->kind == SQL_GROUP_ENTITY && from < g->nrows);
+  APP_RETURN_IF_FAILED(check_idents(d, g, err));
+  sql_stmt_reset(out);
+  if (d == SQL_DIALECT_POSTGRES && 6 + 2 * g->ncols <= max) {
+    /* arrays: the parameter count does not grow with the rows */
+    i = g->nrows - from > MAX_ROWS_PER_STMT ? from + MAX_ROWS_PER_STMT : g->nrows;
+  } else {
+    for (i = from; i < g->nrows && i - from < MAX_ROWS_PER_STMT; i++) {
+      size_t p = d == SQL_DIALECT_POSTGRES ? 6 + 2 * g->ncols : row_params(g, &g->rows[i]);
+      if (params + p > max)
+        break;
+      params += p;
+    }
+  }
+  if (i == from)
+    return app_err_set(err, APP_ERR_LIMIT,
+                       "table %s, id %s: one row needs %zu parameters, more than %s allows "
+                       "(%zu); map fewer columns",
+                       g->table, g->rows[from].id, row_params(g, &g->rows[from]),
+                       sql_dialect_name(d), max);
+  *out_count = i - from;
+
+  t = (struct tpl){.d = d, .s = out, .table = g->table, .g = g, .from = from, .count = i - from};
+  r = tpl_dialect(&t,
+                  "MERGE INTO {table} WITH (HOLDLOCK) AS t\n"
+                  "USING (VALUES{rows}\n"
+                  ") AS s ({cols})\n"
+                  "ON t.{key} = s.{key}\n"
+                  "WHEN MATCHED AND ({changed}) THEN UPDATE SET{set}\n"
+                  "WHEN NOT MATCHED THEN INSERT ({cols}, [_cdc_updated_at])\n"
+                  "  VALUES ({s.cols}, SYSUTCDATETIME());",
+                  /* PostgreSQL */
+                  "INSERT INTO {table} AS t ({cols}, \"_cdc_updated_at\")\n"
+                  "SELECT s.*, now() FROM unnest(\n"
+                  "  {arrays}) AS s\n"
+                  "ON CONFLICT ({key}) DO UPDATE SET{set}\n"
+                  "WHERE {changed}");
+  if (r != APP_OK)
+    return app_err_set(err, r, "table %s: statement text too large", g->table);
+  return APP_OK;
+}
+
+enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_group *g, size_t from,
+                                        struct sql_stmt *out, size_t *out_count,
+                                        struct app_err *err)
+{
+  size_t n, max = d == SQL_DIALECT_TSQL ? sql_dialect_max_params(d) / 5 : MAX_ROWS_PER_STMT;
+  struct tpl t;
+  enum app_result r;
+
+  APP_ASSERT(g->kind == SQL_GROUP_LINK && from < g->nlinks);
+  sql_stmt_reset(out);
+  n = g->nlinks - from;
+  if (n > max)
+    n = max;
+  if (n > MAX_ROWS_PER_STMT)
+    n = MAX_ROWS_PER_STMT;
+  *out_count = n;
+
+  t = (struct tpl){.d = d, .s = out, .table = g->table, .g = g, .from = from, .count = n};
+  r = tpl_dialect(
+      &t,
+      "MERGE INTO {table} WITH (HOLDLOCK) AS t\n"
+      "USING (VALUES{link_rows}\n"
+      ") AS s ([table1], [id1], [table2], [id2], [_cdc_associated], [_cdc_version])\n"
+      "ON t.[id1] = s.[id1] AND t.[id2] = s.[id2]\n"
+      "WHEN MATCHED AND s.[_cdc_version] > t.[_cdc_version] THEN UPDATE SET\n"
+      "  [_cdc_associated] = s.[_cdc_associated], [_cdc_version] = s.[_cdc_version],\n"
+      "  [_cdc_updated_at] = SYSUTCDATETIME()\n"
+      "WHEN NOT MATCHED THEN INSERT ([table1], [id1], [table2], [id2], [_cdc_associated], "
+      "[_cdc_version], [_cdc_updated_at])\n"
+      "  VALUES (s.[table1], s.[id1], s.[table2], s.[id2], s.[_cdc_associated], "
+      "s.[_cdc_version], SYSUTCDATETIME());",
+      /* PostgreSQL */
+      "INSERT INTO {table} AS t (\"table1\", \"id1\", \"table2\", \"id2\", \"_cdc_associated\", "
+      "\"_cdc_version\", \"_cdc_updated_at\")\n"
+      "SELECT s.*, now() FROM unnest({link_arrays}) AS s\n"
+      "ON CONFLICT (\"id1\", \"id2\") DO UPDATE SET\n"
+      "  \"_cdc_associated\" = EXCLUDED.\"_cdc_associated\", "
+      "\"_cdc_version\" = EXCLUDED.\"_cdc_version\",\n"
+      "  \"_cdc_updated_at\" = now()\n"
+      "WHERE EXCLUDED.\"_cdc_version\" > t.\"_cdc_version\"");
+  if (r != APP_OK)
+    return app_err_set(err, r, "link table %s: statement text too large", g->table);
+  return APP_OK;
+}
+
+/* The hard-delete steps, [dialect][step] (docs/sql.md, "Hard deletes"). */
+static const char *const hard_delete_tpl[2][3] = {
+    {/* T-SQL: SQL_HARD_RESTORE */
+     "INSERT INTO {table} ({key}, [_cdc_version], [_cdc_deleted], [_cdc_deleted_version], "
+     "[_cdc_updated_at])\n"
+     "SELECT b.{key}, b.[_cdc_version], CAST(1 AS bit), b.[_cdc_version], SYSUTCDATETIME()\n"
+     "FROM {tomb} AS b\n"
+     "WHERE b.{key}{ids}\n"
+     "  AND NOT EXISTS (SELECT 1 FROM {table} AS t WITH (UPDLOCK, HOLDLOCK) WHERE t.{key} = "
+     "b.{key});",
+     /* T-SQL: SQL_HARD_ARCHIVE */
+     "MERGE INTO {tomb} WITH (HOLDLOCK) AS b\n"
+     "USING (SELECT {key}, [_cdc_deleted_version] FROM {table} WHERE [_cdc_deleted] = 1 AND "
+     "{key}{ids}) AS s\n"
+     "ON b.{key} = s.{key}\n"
+     "WHEN MATCHED AND s.[_cdc_deleted_version] > b.[_cdc_version] THEN UPDATE SET "
+     "[_cdc_version] = s.[_cdc_deleted_version], [_cdc_deleted_at] = SYSUTCDATETIME()\n"
+     "WHEN NOT MATCHED THEN INSERT ({key}, [_cdc_version], [_cdc_deleted_at]) VALUES (s.{key}, "
+     "s.[_cdc_deleted_version], SYSUTCDATETIME());",
+     /* T-SQL: SQL_HARD_REMOVE */
+     "DELETE FROM {table}\n"
+     "WHERE [_cdc_deleted] = 1 AND {key}{ids};"},
+    {/* PostgreSQL: SQL_HARD_RESTORE */
+     "INSERT INTO {table} ({key}, \"_cdc_version\", \"_cdc_deleted\", \"_cdc_deleted_version\", "
+     "\"_cdc_updated_at\")\n"
+     "SELECT b.{key}, b.\"_cdc_version\", true, b.\"_cdc_version\", now()\n"
+     "FROM {tomb} AS b\n"
+     "WHERE b.{key}{ids}\n"
+     "ON CONFLICT DO NOTHING",
+     /* PostgreSQL: SQL_HARD_ARCHIVE */
+     "INSERT INTO {tomb} AS b ({key}, \"_cdc_version\", \"_cdc_deleted_at\")\n"
+     "SELECT {key}, \"_cdc_deleted_version\", now() FROM {table}\n"
+     "WHERE \"_cdc_deleted\" AND {key}{ids}\n"
+     "ON CONFLICT ({key}) DO UPDATE SET \"_cdc_version\" = EXCLUDED.\"_cdc_version\", "
+     "\"_cdc_deleted_at\" = now()\n"
+     "WHERE EXCLUDED.\"_cdc_version\" > b.\"_cdc_version\"",
+     /* PostgreSQL: SQL_HARD_REMOVE */
+     "DELETE FROM {table}\n"
+     "WHERE \"_cdc_deleted\" AND {key}{ids}"}};
+
+enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_group *g, size_t from,
+                                        size_t count, enum sql_hard_step step, struct sql_stmt *out,
+                                        struct app_err *err)
+{
+  struct tpl t;
+  enum app_result r;
+
+  APP_ASSERT(g->kind == SQL_GROUP_ENTITY && from + count <= g->nrows && count);
+  APP_ASSERT((size_t)step < sizeof hard_delete_tpl[0] / sizeof hard_delete_tpl[0][0]);
+  APP_RETURN_IF_FAILED(check_idents(d, g, err));
+  sql_stmt_reset(out);
+  t = (struct tpl){.d = d, .s = out, .table = g->table, .g = g, .from = from, .count = count};
+  r = tpl_emit(&t, hard_delete_tpl[d == SQL_DIALECT_TSQL ? 0 : 1][step]);
+  if (r != APP_OK)
+    return app_err_set(err, r, "table %s: statement text too large", g->table);
+  return APP_OK;
+}
+
+enum app_result sql_dialect_columns_query(enum sql_dialect d, const char *table,
+                                          struct sql_stmt *out, struct app_err *err)
+{
+  struct tpl t = {.d = d, .s = out, .table = table};
+  enum app_result r;
+
+  sql_stmt_reset(out);
+  r = tpl_dialect(&t,
+                  "SELECT c.name, t.name FROM sys.columns AS c JOIN sys.types AS t ON "
+                  "t.user_type_id = c.user_type_id WHERE c.object_id = OBJECT_ID({table_lit}) "
+                  "ORDER BY c.column_id",
+                  "SELECT column_name, data_type FROM information_schema.columns WHERE "
+                  "table_schema = {schema_lit} AND table_name = {name_lit} "
+                  "ORDER BY ordinal_position");
+  if (r != APP_OK)
+    return app_err_set(err, r, "table %s: catalogue query too large", table);
+  return APP_OK;
 }
 
 enum app_result sql_dialect_poison_insert(enum sql_dialect d, const struct sql_poison_row *rows,
                                           size_t n, size_t from, struct sql_stmt *out,
                                           size_t *out_count, struct app_err *err)
 {
-  struct buf *b = &out->sql;
-  bool ts = d == SQL_DIALECT_TSQL;
-  const char *text_t = ts ? "nvarchar(max)" : "text";
-  const char *short_t = ts ? "nvarchar(200)" : "text";
-  size_t i, count = n - from, per_stmt = sql_dialect_max_params(d) / 10;
+  size_t count = n - from, per_stmt = sql_dialect_max_params(d) / 10;
+  struct tpl t;
   enum app_result r;
 
   APP_ASSERT(from < n);
@@ -1021,64 +1023,27 @@ enum app_result sql_dialect_poison_insert(enum sql_dialect d, const struct sql_p
   if (count > per_stmt)
     count = per_stmt;
   *out_count = count;
-  r = buf_append_str(b, ts ? "MERGE INTO [" SQL_POISON_TABLE "] WITH (HOLDLOCK) AS t\nUSING (VALUES"
-                           : "INSERT INTO \"" SQL_POISON_TABLE "\" (\"poison_key\", "
-                             "\"message_id\", \"reason\", \"body\", \"content_type\", "
-                             "\"delivery_count\", \"enqueued_ms\", \"function_name\", "
-                             "\"invocation_id\", \"recorded_at\")\nVALUES");
-  for (i = from; r == APP_OK && i < from + count; i++) {
-    const struct sql_poison_row *p = &rows[i];
-    r = buf_append_str(b, i > from ? ",\n  (" : "\n  (");
-    if (!r)
-      r = text_or_null(d, out, p->key, "varchar(100)");
-    if (!r)
-      r = buf_append_str(b, ", ");
-    if (!r)
-      r = text_or_null(d, out, p->message_id, short_t);
-    if (!r)
-      r = buf_append_str(b, ", ");
-    if (!r)
-      r = text_or_null(d, out, p->reason ? p->reason : "", text_t);
-    if (!r)
-      r = buf_append_str(b, ts ? ", CONVERT(varbinary(max), " : ", decode(");
-    if (!r)
-      r = hex_param(out, p->body ? p->body : "", p->body ? p->body_len : 0);
-    if (!r)
-      r = buf_append_str(b, ts ? "?, 2), " : "?, 'hex'), ");
-    if (!r)
-      r = text_or_null(d, out, p->content_type, short_t);
-    if (!r)
-      r = buf_append_str(b, ", ");
-    if (!r)
-      r = int_param(out, p->delivery_count, ts ? "int" : "integer");
-    if (!r)
-      r = buf_append_str(b, ", ");
-    if (!r)
-      r = int_param(out, p->enqueued_ms, "bigint");
-    if (!r)
-      r = buf_append_str(b, ", ");
-    if (!r)
-      r = text_or_null(d, out, p->function, short_t);
-    if (!r)
-      r = buf_append_str(b, ", ");
-    if (!r)
-      r = text_or_null(d, out, p->invocation_id, short_t);
-    if (!r)
-      r = buf_append_str(b, ts ? ", SYSUTCDATETIME())" : ", now())");
-  }
-  if (!r && ts)
-    r = buf_append_str(
-        b, "\n) AS s ([poison_key], [message_id], [reason], [body], [content_type], "
-           "[delivery_count], [enqueued_ms], [function_name], [invocation_id], [recorded_at])\n"
-           "ON t.[poison_key] = s.[poison_key]\n"
-           "WHEN NOT MATCHED THEN INSERT ([poison_key], [message_id], [reason], [body], "
-           "[content_type], [delivery_count], [enqueued_ms], [function_name], [invocation_id], "
-           "[recorded_at])\n"
-           "  VALUES (s.[poison_key], s.[message_id], s.[reason], s.[body], s.[content_type], "
-           "s.[delivery_count], s.[enqueued_ms], s.[function_name], s.[invocation_id], "
-           "s.[recorded_at]);");
-  if (!r && !ts)
-    r = buf_append_str(b, "\nON CONFLICT (\"poison_key\") DO NOTHING");
+  t = (struct tpl){
+      .d = d, .s = out, .table = SQL_POISON_TABLE, .poison = rows, .from = from, .count = count};
+  r = tpl_dialect(
+      &t,
+      "MERGE INTO [" SQL_POISON_TABLE "] WITH (HOLDLOCK) AS t\n"
+      "USING (VALUES{poison_rows}\n"
+      ") AS s ([poison_key], [message_id], [reason], [body], [content_type], "
+      "[delivery_count], [enqueued_ms], [function_name], [invocation_id], [recorded_at])\n"
+      "ON t.[poison_key] = s.[poison_key]\n"
+      "WHEN NOT MATCHED THEN INSERT ([poison_key], [message_id], [reason], [body], "
+      "[content_type], [delivery_count], [enqueued_ms], [function_name], [invocation_id], "
+      "[recorded_at])\n"
+      "  VALUES (s.[poison_key], s.[message_id], s.[reason], s.[body], s.[content_type], "
+      "s.[delivery_count], s.[enqueued_ms], s.[function_name], s.[invocation_id], "
+      "s.[recorded_at]);",
+      /* PostgreSQL */
+      "INSERT INTO \"" SQL_POISON_TABLE "\" (\"poison_key\", \"message_id\", \"reason\", "
+      "\"body\", \"content_type\", \"delivery_count\", \"enqueued_ms\", \"function_name\", "
+      "\"invocation_id\", \"recorded_at\")\n"
+      "VALUES{poison_rows}\n"
+      "ON CONFLICT (\"poison_key\") DO NOTHING");
   if (r != APP_OK)
     return app_err_set(err, r, "poison rows: statement text too large");
   return APP_OK;

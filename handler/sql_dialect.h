@@ -65,6 +65,15 @@ APP_NODISCARD enum app_result sql_dialect_ident(enum sql_dialect d, const char *
 APP_NODISCARD enum app_result sql_dialect_table(enum sql_dialect d, const char *table,
                                                 const char *suffix, struct buf *out);
 
+/* Append s[0..n) as a string literal: '...' with each ' doubled (N'...'
+ * in T-SQL). */
+APP_NODISCARD enum app_result sql_dialect_literal(enum sql_dialect d, const char *s, size_t n,
+                                                  struct buf *out);
+/* Append the quoted table name (sql_dialect_table) as a string literal,
+ * e.g. N'[dbo].[it''s]', for OBJECT_ID() and COL_LENGTH(). */
+APP_NODISCARD enum app_result sql_dialect_table_literal(enum sql_dialect d, const char *table,
+                                                        const char *suffix, struct buf *out);
+
 /* A statement with its parameters. Parameter texts are either borrowed
  * (from the plan's arena / the documents, which must outlive the execution)
  * or owned by the statement (PostgreSQL array literals built here). */

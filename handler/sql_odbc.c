@@ -273,9 +273,25 @@ static SQLWCHAR *wide(const char *s, size_t n, SQLINTEGER *out_units)
   return w;
 }
 
+/* A statement handle with the parameter buffers bound to it (they must
+ * outlive the execution). */
+struct stmt_handle {
+  SQLHSTMT h;
+  SQLWCHAR *wbuf;
+  SQLLEN *ind;
+};
+
+static void stmt_handle_free(struct stmt_handle *sh)
+{
+  if (sh->h)
+    SQLFreeHandle(SQL_HANDLE_STMT, sh->h);
+  free(sh->wbuf);
+  free(sh->ind);
+  memset(sh, 0, sizeof *sh);
+}
+
 static enum app_result prepare(struct sql_conn *c, const struct sql_stmt *s, int timeout_s,
-                               SQLHSTMT *out_h, SQLWCHAR **out_wbuf, SQLLEN **out_ind,
-                               struct app_err *err)
+                               struct stmt_handle *out, struct app_err *err)
 {
   SQLHSTMT h = SQL_NULL_HSTMT;
   SQLWCHAR *wbuf = NULL;
@@ -332,48 +348,56 @@ out:
     free(ind);
     return r;
   }
-  *out_h = h;
-  *out_wbuf = wbuf;
-  *out_ind = ind;
+  out->h = h;
+  out->wbuf = wbuf;
+  out->ind = ind;
+  return APP_OK;
+}
+
+/* Prepare s (what names the step in messages) and execute it directly;
+ * *out_rc gets SQLExecDirectW's return code for the caller to judge. On
+ * success the caller frees *out with stmt_handle_free. */
+static enum app_result execute(struct sql_conn *c, const struct sql_stmt *s, int timeout_s,
+                               const char *what, struct stmt_handle *out, SQLRETURN *out_rc,
+                               struct app_err *err)
+{
+  SQLWCHAR *wsql;
+  SQLINTEGER wlen;
+
+  memset(&c->last, 0, sizeof c->last);
+  APP_RETURN_IF_FAILED(prepare(c, s, timeout_s, out, err));
+  wsql = wide(s->sql.data, s->sql.len, &wlen);
+  if (!wsql) {
+    stmt_handle_free(out);
+    return app_err_set(err, APP_ERR_NOMEM, "%s: cannot allocate the statement text", what);
+  }
+  *out_rc = SQLExecDirectW(out->h, wsql, wlen);
+  free(wsql);
   return APP_OK;
 }
 
 enum app_result sql_odbc_exec(struct sql_conn *c, const struct sql_stmt *s, int timeout_s,
                               long *out_rows, struct app_err *err)
 {
-  SQLHSTMT h = SQL_NULL_HSTMT;
-  SQLWCHAR *wbuf = NULL;
-  SQLLEN *ind = NULL, rows = -1;
-  SQLWCHAR *wsql;
-  SQLINTEGER wlen;
-  SQLRETURN rc;
-  enum app_result r;
+  struct stmt_handle sh = {0};
+  SQLLEN rows = -1;
+  SQLRETURN rc = SQL_ERROR;
+  enum app_result r = execute(c, s, timeout_s, "execute", &sh, &rc, err);
 
-  memset(&c->last, 0, sizeof c->last);
-  r = prepare(c, s, timeout_s, &h, &wbuf, &ind, err);
   if (r != APP_OK)
     return r;
-  wsql = wide(s->sql.data, s->sql.len, &wlen);
-  if (!wsql) {
-    r = app_err_set(err, APP_ERR_NOMEM, "execute: cannot allocate the statement text");
-    goto out;
-  }
-  rc = SQLExecDirectW(h, wsql, wlen);
-  free(wsql);
   if (rc == SQL_NO_DATA) {
     rows = 0; /* e.g. a DELETE or UPDATE that matched nothing */
   } else if (!ok(rc)) {
-    r = odbc_fail(c, SQL_HANDLE_STMT, h, rc, "execute", err);
+    r = odbc_fail(c, SQL_HANDLE_STMT, sh.h, rc, "execute", err);
     goto out;
-  } else if (!ok(SQLRowCount(h, &rows))) {
+  } else if (!ok(SQLRowCount(sh.h, &rows))) {
     rows = -1;
   }
   if (out_rows)
     *out_rows = (long)rows;
 out:
-  SQLFreeHandle(SQL_HANDLE_STMT, h);
-  free(wbuf);
-  free(ind);
+  stmt_handle_free(&sh);
   return r;
 }
 
@@ -435,25 +459,14 @@ static enum app_result get_text(struct sql_conn *c, SQLHSTMT h, SQLUSMALLINT col
 enum app_result sql_odbc_query(struct sql_conn *c, const struct sql_stmt *s, int timeout_s,
                                sql_odbc_row_fn fn, void *ctx, struct app_err *err)
 {
-  SQLHSTMT h = SQL_NULL_HSTMT;
-  SQLWCHAR *wbuf = NULL;
-  SQLLEN *ind = NULL;
-  SQLWCHAR *wsql;
-  SQLINTEGER wlen;
-  SQLRETURN rc;
-  enum app_result r;
+  struct stmt_handle sh = {0};
+  SQLHSTMT h;
+  SQLRETURN rc = SQL_ERROR;
+  enum app_result r = execute(c, s, timeout_s, "query", &sh, &rc, err);
 
-  memset(&c->last, 0, sizeof c->last);
-  r = prepare(c, s, timeout_s, &h, &wbuf, &ind, err);
   if (r != APP_OK)
     return r;
-  wsql = wide(s->sql.data, s->sql.len, &wlen);
-  if (!wsql) {
-    r = app_err_set(err, APP_ERR_NOMEM, "query: cannot allocate the statement text");
-    goto out;
-  }
-  rc = SQLExecDirectW(h, wsql, wlen);
-  free(wsql);
+  h = sh.h;
   if (!ok(rc)) {
     r = odbc_fail(c, SQL_HANDLE_STMT, h, rc, "query", err);
     goto out;
@@ -480,9 +493,7 @@ enum app_result sql_odbc_query(struct sql_conn *c, const struct sql_stmt *s, int
       goto out;
   }
 out:
-  SQLFreeHandle(SQL_HANDLE_STMT, h);
-  free(wbuf);
-  free(ind);
+  stmt_handle_free(&sh);
   return r;
 }
 
