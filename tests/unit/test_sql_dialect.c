@@ -13,6 +13,7 @@
 #include "sql_testdocs.h"
 
 #include <stdlib.h>
+#include "testfile.h"
 
 static const char *fixture_dir(void)
 {
@@ -20,24 +21,6 @@ static const char *fixture_dir(void)
   const char *root = getenv("ROOT");
   snprintf(dir, sizeof dir, "%s/tests/fixtures/sql", root && *root ? root : ".");
   return dir;
-}
-
-static char *slurp(const char *path)
-{
-  FILE *f = fopen(path, "rb");
-  char *s;
-  long n;
-  if (!f)
-    return NULL;
-  fseek(f, 0, SEEK_END);
-  n = ftell(f);
-  fseek(f, 0, SEEK_SET);
-  s = xmalloc((size_t)n + 1);
-  if (fread(s, 1, (size_t)n, f) != (size_t)n)
-    n = 0;
-  s[n] = '\0';
-  fclose(f);
-  return s;
 }
 
 static void render(const struct sql_stmt *st, struct buf *out)
@@ -55,6 +38,7 @@ static void golden(const char *name, const char *text)
 {
   char path[700];
   char *want;
+  size_t wantlen = 0;
   snprintf(path, sizeof path, "%s/%s", fixture_dir(), name);
   if (getenv("UPDATE_GOLDEN")) {
     FILE *f = fopen(path, "wb");
@@ -65,7 +49,7 @@ static void golden(const char *name, const char *text)
     }
     return;
   }
-  want = slurp(path);
+  want = test_read_file(path, &wantlen);
   CHECK_MSG(want != NULL, "missing golden file %s (UPDATE_GOLDEN=1 writes it)", path);
   if (want && strcmp(want, text) != 0) {
     size_t i = 0;
