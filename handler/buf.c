@@ -117,6 +117,40 @@ enum app_result buf_append_i64(struct buf *b, int64_t v)
   return buf_append_u64(b, (uint64_t)v);
 }
 
+/* Length of the well-formed UTF-8 sequence at s[0..n) (RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF), 0 if there is
+ * none. s[0] >= 0x80. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+  unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+  size_t len, k;
+  if (c >= 0xC2 && c <= 0xDF)
+    len = 2;
+  else if (c >= 0xE0 && c <= 0xEF)
+    len = 3;
+  else if (c >= 0xF0 && c <= 0xF4)
+    len = 4;
+  else
+    return 0;
+  if (len > n)
+    return 0;
+  /* the second byte's range rules out overlongs, surrogates and > U+10FFFF */
+  if (c == 0xE0)
+    lo = 0xA0;
+  else if (c == 0xED)
+    hi = 0x9F;
+  else if (c == 0xF0)
+    lo = 0x90;
+  else if (c == 0xF4)
+    hi = 0x8F;
+  if (s[1] < lo || s[1] > hi)
+    return 0;
+  for (k = 2; k < len; k++)
+    if ((s[k] & 0xC0) != 0x80)
+      return 0;
+  return len;
+}
+
 enum app_result buf_append_json_str(struct buf *b, const char *s, size_t n)
 {
   static const char hex[] = "0123456789abcdef";
@@ -131,16 +165,17 @@ enum app_result buf_append_json_str(struct buf *b, const char *s, size_t n)
     size_t elen = 2;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ &&                        \
     (defined(__GNUC__) || defined(__clang__))
-    /* 8 bytes at a time up to the next byte to escape: '"', '\\' or a
-     * control ("has a zero byte" tests; the lowest flagged byte is exactly
-     * the first such byte, a borrow only flags bytes above it) */
+    /* 8 bytes at a time up to the next byte to look at: '"', '\\', a
+     * control or a byte >= 0x80 ("has a zero byte" tests; the lowest
+     * flagged byte is exactly the first such byte, a borrow only flags
+     * bytes above it) */
     while (n - i >= 8) {
       const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
       uint64_t x, q, bs, m;
       memcpy(&x, s + i, 8);
       q = x ^ (ones * '"');
       bs = x ^ (ones * '\\');
-      m = (((q - ones) & ~q) | ((bs - ones) & ~bs) | ((x - ones * 0x20) & ~x)) & high;
+      m = (((q - ones) & ~q) | ((bs - ones) & ~bs) | ((x - ones * 0x20) & ~x) | x) & high;
       if (m) {
         i += (size_t)__builtin_ctzll(m) >> 3;
         break;
@@ -151,6 +186,20 @@ enum app_result buf_append_json_str(struct buf *b, const char *s, size_t n)
       break;
 #endif
     c = (unsigned char)s[i];
+    if (c >= 0x80) {
+      /* well-formed UTF-8 is copied; anything else (a message cut in the
+       * middle of a character, bytes from a URL) becomes U+FFFD, so the
+       * output is always valid JSON text */
+      size_t len = utf8_seq_len((const unsigned char *)s + i, n - i);
+      if (len) {
+        i += len - 1;
+        continue;
+      }
+      APP_RETURN_IF_FAILED(buf_append(b, s + start, i - start));
+      APP_RETURN_IF_FAILED(buf_append(b, "\\ufffd", 6));
+      start = i + 1;
+      continue;
+    }
     if (c >= 0x20 && c != '"' && c != '\\')
       continue;
     APP_RETURN_IF_FAILED(buf_append(b, s + start, i - start));

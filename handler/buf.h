@@ -36,7 +36,10 @@ APP_NODISCARD enum app_result buf_append_i64(struct buf *b, int64_t v);
 APP_NODISCARD enum app_result buf_append_u64(struct buf *b, uint64_t v);
 
 /* Append s as a JSON string literal (quotes included), escaping '"', '\\'
- * and control characters; other bytes are copied as they are (UTF-8). */
+ * and control characters; well-formed UTF-8 is copied as it is, and every
+ * byte that is not part of a well-formed sequence (a message cut inside a
+ * character, raw bytes from a URL) becomes \ufffd, so the result is always
+ * valid JSON. */
 APP_NODISCARD enum app_result buf_append_json_str(struct buf *b, const char *s, size_t n);
 
 /* Take the data out of the buffer: the caller frees it with free(). The

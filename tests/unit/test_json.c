@@ -465,6 +465,9 @@ static void test_json_str_words(void)
           want[w++] = c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : c == '\b' ? 'b' : 'f';
         } else if (c < 0x20) {
           w += (size_t)snprintf(want + w, 7, "\\u%04x", c);
+        } else if (c >= 0x80) { /* alone: not UTF-8 */
+          memcpy(want + w, "\\ufffd", 6);
+          w += 6;
         } else {
           want[w++] = (char)c;
         }
@@ -474,6 +477,44 @@ static void test_json_str_words(void)
       CHECK(buf_append_json_str(&b, in, n) == APP_OK);
       CHECK_MSG(b.len == w && !memcmp(b.data, want, w), "byte 0x%02x after %zu", v, pre);
     }
+  }
+  buf_cleanup(&b);
+}
+
+/* buf_append_json_str keeps well-formed UTF-8 and replaces the rest */
+static void test_json_str_utf8(void)
+{
+  static const struct {
+    const char *in, *want;
+  } cases[] = {
+      {"Z\xc3\xbcrich", "\"Z\xc3\xbcrich\""},                               /* 2 bytes */
+      {"\xe2\x82\xac 5", "\"\xe2\x82\xac 5\""},                             /* 3 bytes */
+      {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\""},                         /* 4 bytes */
+      {"\xef\xbf\xbf\xf4\x8f\xbf\xbf", "\"\xef\xbf\xbf\xf4\x8f\xbf\xbf\""}, /* edges */
+      {"a\xff"
+       "b",
+       "\"a\\ufffdb\""},                                        /* never UTF-8 */
+      {"\x80", "\"\\ufffd\""},                                  /* lone continuation */
+      {"\xc0\x80", "\"\\ufffd\\ufffd\""},                       /* overlong NUL */
+      {"\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\""},            /* overlong '/' */
+      {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},            /* surrogate */
+      {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""}, /* > U+10FFFF */
+      {"caf\xc3", "\"caf\\ufffd\""},                            /* cut at the end */
+      {"\xe2\x82x", "\"\\ufffd\\ufffdx\""},                     /* cut in the middle */
+      {"abcdefg\xc3\xbc"
+       "abcdefgh",
+       "\"abcdefg\xc3\xbc"
+       "abcdefgh\""}, /* across a word */
+  };
+  struct buf b;
+  size_t i;
+  TEST_CASE("buf_append_json_str and UTF-8");
+  buf_init(&b, 0);
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    buf_reset(&b);
+    CHECK(buf_append_json_str(&b, cases[i].in, strlen(cases[i].in)) == APP_OK);
+    CHECK_MSG(b.len == strlen(cases[i].want) && !memcmp(b.data, cases[i].want, b.len),
+              "case %zu: got %.*s", i, (int)b.len, b.data);
   }
   buf_cleanup(&b);
 }
@@ -491,5 +532,6 @@ int main(void)
   test_base64_fast_path();
   test_buf();
   test_json_str_words();
+  test_json_str_utf8();
   return check_report("test_json");
 }

@@ -217,6 +217,15 @@ static void test_render(void)
   CHECK(odata_render_error(&e, &b) == APP_OK);
   CHECK_STREQ(b.data, "{\"error\":{\"code\":\"0x80040217\",\"message\":\"account With Id = " GUIDL
                       " Does Not Exist\"}}");
+
+  TEST_CASE("an error about bytes that are not UTF-8 is still JSON");
+  buf_reset(&b);
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(%FF\xfe)", NULL, NULL, NULL, "", &r, &e) ==
+        APP_ERR_INPUT);
+  CHECK_INTEQ(e.status, 400);
+  CHECK(odata_render_error(&e, &b) == APP_OK);
+  CHECK_CONTAINS(b.data, "\\ufffd\\ufffd");
+  CHECK(strchr(b.data, '\xff') == NULL && strchr(b.data, '\xfe') == NULL);
   buf_cleanup(&b);
   arena_cleanup(&a);
 }
