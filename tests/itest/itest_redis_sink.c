@@ -517,8 +517,8 @@ static void test_layout(struct redis_sink *s)
   CHECK_STREQ(itest_prop_json(&rec, "plain"), "{\"n\":1}");
   /* an existing record takes the slow path: same layout, older one kept */
   apply1(s, itest_doc(&A, CDC_OP_UPDATE, "account", ID(20), T0 + 5, false, "plain", "2", NULL));
-  apply1(s, itest_doc(&A, CDC_OP_UPDATE, "account", ID(20), T0 + 1, false, "plain", "3", "v",
-                      "4", NULL));
+  apply1(s, itest_doc(&A, CDC_OP_UPDATE, "account", ID(20), T0 + 1, false, "plain", "3", "v", "4",
+                      NULL));
   CHECK_INTEQ(itest_int(s, "HLEN", key20, NULL), 5);
   rec = itest_read(s, &A, "account", ID(20));
   CHECK_STREQ(itest_prop_json(&rec, "plain"), "2");
