@@ -8,7 +8,8 @@
  * every 0.2 ms until an HTTP status line comes back, as the host's
  * readiness probe does every 25 ms. It records that time and the
  * handler's resident set size at that moment, stops it with SIGTERM and
- * checks it exits 200 (the status SIGTERM gives). Prints every run and the medians (ms, KiB). */
+ * checks it exits 200 (the status SIGTERM gives, handler/main.c). Prints
+ * every run and the medians (ms, KiB). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
