@@ -6,9 +6,16 @@
  * layout; the rules are the product's correctness rules (design.md).
  *
  * Record hash KEYS[1] = <prefix>:{<table>:<id>}
- *   v:<prop>  value as JSON text
- *   m:<prop>  45-digit version that wrote it, then the annotations as a
- *             JSON object ("" when none)
+ *   p:<prop>  one field per property: the 45-digit version that wrote it,
+ *             the byte length n of its annotations in decimal, ':', the
+ *             annotations (n bytes, a JSON object; n = 0 when none), then
+ *             the value as JSON text, e.g. <45 digits>0:"Contoso". The
+ *             version is first and fixed-width, so the script reads only
+ *             string.sub(x, 1, 45); the length makes the rest unambiguous
+ *             whatever bytes the annotations or the value hold. Fields
+ *             of the earlier two-field layout (v:<prop>, m:<prop>) are
+ *             neither read nor removed here: redis_read refuses a record
+ *             that has any (docs/redis.md).
  *   _ver      latest version applied (any op)      _op  its op time (ms)
  *   _floor    version of the latest full row or delete: a property that
  *             is absent is known absent as of _floor
@@ -25,17 +32,18 @@
  *       [2] version (45 digits)   [3] op time ms   [4] TTL s (0: none)
  *       [5] u: '1' full row / '0';  d: tombstone TTL s;  a/x: now (15-digit ms)
  *       [6] a/x: prune disassociations applied before this (ms); else ""
- *       [7..] u: 'v:<prop>', value JSON, 'm:<prop>', version .. annotations
- *                JSON (quadruples: the hash fields and values, ready-made by
- *                the sink, so the script builds no strings)
+ *       [7..] u: 'p:<prop>', its field value as above (pairs: the hash
+ *                fields and values ready-made by the sink, so the script
+ *                builds no strings)
  *             a/x: member, entity set (pairs)
  * Returns 1 when something changed, 0 when the change was stale or a
  * redelivery.
  *
  * A new record (the key does not exist) takes a fast path for 'u': one
  * HSET of the ready-made fields straight from ARGV, no HMGET, no loop
- * (everything is newer than nothing); about 13 instead of 20 us inside
- * Redis for a 11-property Update (docs/performance.md).
+ * (everything is newer than nothing). One field per property instead of
+ * two (value, then version + annotations) halves what HSET and HMGET
+ * handle (docs/performance.md has the figures).
  *
  * Redis 6.0 is the oldest server supported (Azure Cache for Redis offers
  * 6.0): nothing here may use a later command or option (no HRANDFIELD,
@@ -89,26 +97,24 @@ static const char redis_lua_apply[] =
     "local function arm(ttl)\n"
     "  if ttl > 0 then redis.call('EXPIRE', key, ttl) else redis.call('PERSIST', key) end\n"
     "end\n"
-    /* remove properties older than ver whose m: field is not in keep */
+    /* remove properties older than ver whose p: field is not in keep */
     "local function drop_older(keep)\n"
-    "  local mf = {}\n"
+    "  local pf = {}\n"
     "  for _, f in ipairs(redis.call('HKEYS', key)) do\n"
-    "    if string.sub(f, 1, 2) == 'm:' and not (keep and keep[f]) then mf[#mf + 1] = f end\n"
+    "    if string.sub(f, 1, 2) == 'p:' and not (keep and keep[f]) then pf[#pf + 1] = f end\n"
     "  end\n"
-    "  if #mf == 0 then return end\n"
-    "  local ms = hmget(mf)\n"
+    "  if #pf == 0 then return end\n"
+    "  local ps = hmget(pf)\n"
     "  local del = {}\n"
-    "  for i = 1, #mf do\n"
-    "    if newer(ver, string.sub(ms[i], 1, 45)) then\n"
-    "      del[#del + 1] = 'v:' .. string.sub(mf[i], 3); del[#del + 1] = mf[i]\n"
-    "    end\n"
+    "  for i = 1, #pf do\n"
+    "    if newer(ver, string.sub(ps[i], 1, 45)) then del[#del + 1] = pf[i] end\n"
     "  end\n"
     "  if #del > 0 then chunked('HDEL', del, 4000) end\n"
     "end\n"
     "if mode == 'u' then\n"
     "  local full = ARGV[5] == '1'\n"
     /* a new record: everything is newer than nothing, nothing to drop, no
-     * TTL to remove; the quadruples are HSET's field/value pairs as they
+     * TTL to remove; the pairs are HSET's field/value pairs as they
      * are (unpack() has a stack limit: long lists take the loop below) */
     "  if #ARGV <= 4006 and redis.call('EXISTS', key) == 0 then\n"
     "    if full then\n"
@@ -120,9 +126,9 @@ static const char redis_lua_apply[] =
     "    if ttl > 0 then redis.call('EXPIRE', key, ttl) end\n"
     "    return 1\n"
     "  end\n"
-    "  local n = (#ARGV - 6) / 4\n"
+    "  local n = (#ARGV - 6) / 2\n"
     "  local fields = {'_ver', '_floor', '_reread'}\n"
-    "  for i = 1, n do fields[3 + i] = ARGV[5 + 4 * i] end\n"
+    "  for i = 1, n do fields[3 + i] = ARGV[5 + 2 * i] end\n"
     "  local cur = hmget(fields)\n"
     "  local floor = cur[2]\n"
     /* no _ver, _floor or _reread: the key does not exist yet, so there is
@@ -131,13 +137,12 @@ static const char redis_lua_apply[] =
     "  local set, changed = {}, false\n"
     "  local keep = full and {} or nil\n"
     "  for i = 1, n do\n"
-    "    local b = 3 + 4 * i\n"
-    "    if keep then keep[ARGV[b + 2]] = true end\n"
+    "    local b = 5 + 2 * i\n"
+    "    if keep then keep[ARGV[b]] = true end\n"
     "    local m = cur[3 + i]\n"
     "    if newer(ver, m and string.sub(m, 1, 45) or floor) then\n"
     "      local k = #set\n"
     "      set[k + 1] = ARGV[b]; set[k + 2] = ARGV[b + 1]\n"
-    "      set[k + 3] = ARGV[b + 2]; set[k + 4] = ARGV[b + 3]\n"
     "      changed = true\n"
     "    end\n"
     "  end\n"

@@ -54,7 +54,7 @@ static enum app_result bad_data(const char *table, const char *id, const char *w
                      what);
 }
 
-/* annotations: the JSON object text after the version in an m: field */
+/* annotations: the JSON object text in a p: field */
 static enum app_result parse_annotations(struct arena *a, const char *s, size_t n,
                                          struct redis_read_prop *p, const char *table,
                                          const char *id, struct app_err *err)
@@ -99,10 +99,47 @@ static enum app_result parse_annotations(struct arena *a, const char *s, size_t 
   return APP_OK;
 }
 
+/* One p:<prop> field value (redis_lua.h): version (45 digits), the
+ * annotations' length n in decimal, ':', n bytes of annotations, then the
+ * value JSON. Anything else is refused, naming the record and property. */
+static enum app_result decode_prop(struct arena *a, const char *s, size_t len,
+                                   struct redis_read_prop *p, const char *table, const char *id,
+                                   struct app_err *err)
+{
+  size_t i = CDC_VERSION_TEXT_LEN, n = 0, digits = 0;
+
+  if (!is_version(s, len))
+    return app_err_set(err, APP_ERR_REDIS,
+                       "redis read %s %s: unexpected stored data (property '%.128s': version is "
+                       "not 45 digits)",
+                       table, id, p->name);
+  for (; i < len && s[i] >= '0' && s[i] <= '9' && digits < 10; i++, digits++)
+    n = n * 10 + (size_t)(s[i] - '0');
+  if (!digits || i >= len || s[i] != ':' || n > len - i - 1 || len - i - 1 - n == 0)
+    return app_err_set(err, APP_ERR_REDIS,
+                       "redis read %s %s: unexpected stored data (property '%.128s': not "
+                       "version, annotations length, ':', annotations, value)",
+                       table, id, p->name);
+  i++;
+  copy_version(p->version_text, s, len);
+  p->json = arena_strndup(a, s + i + n, len - i - n);
+  p->json_len = len - i - n;
+  if (!p->json)
+    return arena_full(err);
+  if (n)
+    return parse_annotations(a, s + i, n, p, table, id, err);
+  return APP_OK;
+}
+
 static bool field_is(const redisReply *f, const char *name)
 {
   size_t n = strlen(name);
   return f->len == n && !memcmp(f->str, name, n);
+}
+
+static bool field_prefix(const redisReply *f, char c)
+{
+  return f->len > 2 && f->str[0] == c && f->str[1] == ':';
 }
 
 /* Turn an HGETALL reply into *out. */
@@ -125,8 +162,16 @@ static enum app_result decode_record(struct arena *a, const char *table, const c
     const redisReply *f = x->element[i];
     if (f->type != REDIS_REPLY_STRING || x->element[i + 1]->type != REDIS_REPLY_STRING)
       return bad_data(table, id, "field is not a string", err);
-    if (f->len > 2 && !memcmp(f->str, "v:", 2))
+    if (field_prefix(f, 'p'))
       nv++;
+    else if (field_prefix(f, 'v') || field_prefix(f, 'm'))
+      /* written by a build before one field per property (docs/redis.md):
+       * refused rather than read as a record without those properties */
+      return app_err_set(err, APP_ERR_REDIS,
+                         "redis read %s %s: the record is stored in an older layout (field "
+                         "'%.128s'; v:/m: fields instead of p:); delete the record's keys so the "
+                         "next change or re-sync writes it again",
+                         table, id, f->str);
   }
   if (nv) {
     props = arena_alloc(a, nv * sizeof *props);
@@ -136,12 +181,14 @@ static enum app_result decode_record(struct arena *a, const char *table, const c
   }
   for (i = 0; i < x->elements; i += 2) {
     const redisReply *f = x->element[i], *v = x->element[i + 1];
-    if (f->len > 2 && !memcmp(f->str, "v:", 2)) {
+    if (field_prefix(f, 'p')) {
+      enum app_result r;
       props[np].name = arena_strndup(a, f->str + 2, f->len - 2);
-      props[np].json = arena_strndup(a, v->str, v->len);
-      props[np].json_len = v->len;
-      if (!props[np].name || !props[np].json)
+      if (!props[np].name)
         return arena_full(err);
+      r = decode_prop(a, v->str, v->len, &props[np], table, id, err);
+      if (r != APP_OK)
+        return r;
       np++;
     } else if (field_is(f, "_ver")) {
       copy_version(out->version_text, v->str, v->len);
@@ -157,30 +204,6 @@ static enum app_result decode_record(struct arena *a, const char *table, const c
   }
   if (np > 1)
     qsort(props, np, sizeof *props, prop_cmp);
-  /* versions and annotations from the m: fields */
-  for (i = 0; i < x->elements; i += 2) {
-    const redisReply *f = x->element[i], *v = x->element[i + 1];
-    struct redis_read_prop key, *p;
-    char name[1024];
-    enum app_result r;
-    if (f->len <= 2 || memcmp(f->str, "m:", 2) || f->len - 2 >= sizeof name)
-      continue;
-    memcpy(name, f->str + 2, f->len - 2);
-    name[f->len - 2] = '\0';
-    key.name = name;
-    p = np ? bsearch(&key, props, np, sizeof *props, prop_cmp) : NULL;
-    if (!p)
-      continue;
-    if (!is_version(v->str, v->len))
-      return bad_data(table, id, "property version is not 45 digits", err);
-    copy_version(p->version_text, v->str, v->len);
-    if (v->len > CDC_VERSION_TEXT_LEN) {
-      r = parse_annotations(a, v->str + CDC_VERSION_TEXT_LEN, v->len - CDC_VERSION_TEXT_LEN, p,
-                            table, id, err);
-      if (r != APP_OK)
-        return r;
-    }
-  }
   out->props = props;
   out->nprops = np;
   if (out->version_text[0] == '\0')

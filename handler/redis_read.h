@@ -53,7 +53,10 @@ struct redis_record {
  *   APP_ERR_INPUT    table or id cannot be a key (redis_sink_name_ok)
  *   APP_ERR_LIMIT    the arena ceiling was reached
  *   APP_ERR_REDIS    an error reply (e.g. WRONGTYPE: the key holds something
- *                    else) or malformed stored data, or the connection broke
+ *                    else), malformed stored data (the message names the
+ *                    record and, for a p: field, the property), a record in
+ *                    the earlier v:/m: layout (docs/redis.md), or the
+ *                    connection broke
  *   APP_ERR_TIMEOUT, APP_ERR_TLS: as redis_pool_acquire / redis_conn_exchange
  * Strings in *out live in arena a. */
 APP_NODISCARD enum app_result redis_read_record(struct redis_pool *pool, const char *prefix,

@@ -254,7 +254,7 @@ static enum app_result check_doc(const struct doc *d, size_t i, struct app_err *
                            d->related[k].id ? d->related[k].id : "");
   }
   for (k = 0; k < d->nprops; k++)
-    if (!d->props[k].name || !d->props[k].json)
+    if (!d->props[k].name || !*d->props[k].name || !d->props[k].json || !d->props[k].json_len)
       return app_err_set(err, APP_ERR_INPUT,
                          "redis sink: document %zu (%s %s): property %zu has no name or value", i,
                          d->table, d->id, k);
@@ -366,22 +366,21 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
     return APP_OK;
   }
   default:
-    APP_RETURN_IF_FAILED(script_head(b, s, 4 * d->nprops, key->data, key->len, "u", ver,
+    APP_RETURN_IF_FAILED(script_head(b, s, 2 * d->nprops, key->data, key->len, "u", ver,
                                      d->op_time_ms, ttl, d->full_row ? "1" : "0", ""));
     for (k = 0; k < d->nprops; k++) {
       const struct doc_prop *pr = &d->props[k];
-      size_t a;
-      /* the hash fields and values ready-made ('v:<prop>', value,
-       * 'm:<prop>', version + annotations): the script builds no strings */
+      size_t a, n;
+      /* the hash field and its value ready-made ('p:<prop>', then version,
+       * annotations length, ':', annotations, value; redis_lua.h): the
+       * script builds no strings */
       buf_reset(tmp);
-      APP_RETURN_IF_FAILED(buf_append(tmp, "v:", 2));
+      APP_RETURN_IF_FAILED(buf_append(tmp, "p:", 2));
       APP_RETURN_IF_FAILED(buf_append_str(tmp, pr->name));
       APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data, tmp->len));
-      APP_RETURN_IF_FAILED(redis_cmd_arg(b, pr->json, pr->json_len));
-      tmp->data[0] = 'm';
-      APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data, tmp->len));
+      /* the annotations go first into tmp[0..n) to learn their length,
+       * then the value is built after them and sent from tmp + n */
       buf_reset(tmp);
-      APP_RETURN_IF_FAILED(buf_append(tmp, ver, CDC_VERSION_TEXT_LEN));
       if (pr->nann) {
         APP_RETURN_IF_FAILED(buf_append_char(tmp, '{'));
         for (a = 0; a < pr->nann; a++) {
@@ -393,7 +392,17 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
         }
         APP_RETURN_IF_FAILED(buf_append_char(tmp, '}'));
       }
-      APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data ? tmp->data : "", tmp->len));
+      n = tmp->len;
+      /* room for all of it first: copying tmp[0..n) onto its own end
+       * must not move the storage */
+      APP_RETURN_IF_FAILED(buf_reserve(tmp, CDC_VERSION_TEXT_LEN + 21 + n + pr->json_len));
+      APP_RETURN_IF_FAILED(buf_append(tmp, ver, CDC_VERSION_TEXT_LEN));
+      APP_RETURN_IF_FAILED(buf_append_u64(tmp, (uint64_t)n));
+      APP_RETURN_IF_FAILED(buf_append_char(tmp, ':'));
+      if (n)
+        APP_RETURN_IF_FAILED(buf_append(tmp, tmp->data, n));
+      APP_RETURN_IF_FAILED(buf_append(tmp, pr->json, pr->json_len));
+      APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data + n, tmp->len - n));
     }
     return add_cmd(p, start, i, CMD_SCRIPT);
   }

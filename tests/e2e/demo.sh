@@ -215,7 +215,8 @@ grep -q 'Redis: RedisConnection from the environment' "$dir/run2.out" && ok "run
   bad "run.sh with RedisConnection: $(grep 'Redis:' "$dir/run2.out")"
 "$BUILD/hostemu" --connect "$RUN_PORT" --script-root "$BUILD/app" \
   --messages "$ROOT/tests/fixtures/d365/create_account.json" >"$dir/send2.out" 2>&1 || bad "send to run2 failed"
-[ "$(redis-cli -p "$REDIS_PORT" HGET 'd365:{account:5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1}' v:name)" = \
+[ "$(redis-cli -p "$REDIS_PORT" HGET 'd365:{account:5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1}' p:name |
+  sed 's/^[0-9]\{45\}0://')" = \
   '"Contoso Pharmaceuticals (Zürich)"' ] && ok "the change went to the given Redis" || bad "nothing in the given Redis"
 stop_run
 [ "$RUN_RC" = 0 ] || bad "run.sh (RedisConnection) exited $RUN_RC"

@@ -48,9 +48,9 @@ check_state() { # check_state ROOT
   expect_read "$1" "/api/data/v9.2/leads($LEAD)/accountleads_association?\$select=name" \
     "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accounts(name)\",\"value\":[{\"accountid\":\"$A2\",\"name\":\"A2 v1\"}]}"
   # the tombstone keeps the Delete's version; the late update wrote nothing
-  expect_eq "$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$X}" _del)/$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$X}" v:telephone1)" \
+  expect_eq "$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$X}" _del)/$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$X}" p:telephone1)" \
     "1/0" "X: tombstone kept, the late update did not write"
-  expect_eq "$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$Y}" v:telephone1)" 0 \
+  expect_eq "$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$Y}" p:telephone1)" 0 \
     "Y: the late update stayed out after the revival"
 }
 

@@ -95,7 +95,7 @@ grep -q 'poison message p-nodate (delivery 1): decode' "$dir/record.log" && ok "
 A=/api/data/v9.2/accounts
 expect_read "$BUILD/app" "$A($G1)?\$select=name,telephone1" \
   "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accounts(name,telephone1)/\$entity\",\"accountid\":\"$G1\",\"name\":\"G1 v4\",\"telephone1\":\"P4\"}"
-expect_eq "$(rc HEXISTS "d365:{account:$G1}" v:description)" 0 "record: the oversize update wrote nothing"
+expect_eq "$(rc HEXISTS "d365:{account:$G1}" p:description)" 0 "record: the oversize update wrote nothing"
 # truncated: re-read marker on the record and in the to-do list; a newer
 # full row clears the record's marker (G1), an older truncated change cannot
 expect_eq "$(rc ZSCORE d365:reread "account:$TR")" $((T + 3000)) "truncated: in the re-read list"

@@ -47,11 +47,11 @@ verify() {
   : >"$dir/cmds" && : >"$dir/want"
   while [ $_n -le $NREC ]; do
     _k=$(printf 'd365:{account:%s0000000-0000-4000-8000-%012d}' "$1" $_n)
-    printf 'HMGET %s v:name v:accountnumber v:telephone1 v:revenue\n' "$_k" >>"$dir/cmds"
+    printf 'HMGET %s p:name p:accountnumber p:telephone1 p:revenue\n' "$_k" >>"$dir/cmds"
     printf '"%s %d v2"\n"N-%d"\n"P-%d"\n%d\n' "$1" $_n $_n $_n $_n >>"$dir/want"
     _n=$((_n + 1))
   done
-  rc --raw <"$dir/cmds" >"$dir/got"
+  rc --raw <"$dir/cmds" | prop_values >"$dir/got"
   if cmp -s "$dir/want" "$dir/got"; then ok "$1: all $NREC records exact ($((NREC * 2)) changes)"; else
     bad "$1: records differ: $(diff "$dir/want" "$dir/got" | head -6)"
   fi

@@ -88,11 +88,11 @@ n=1
 : >"$dir/cmds"
 : >"$dir/want"
 while [ $n -le $NREC ]; do
-  printf 'HMGET d365:{account:e0000000-0000-4000-8000-%012d} v:name v:accountnumber\n' $n >>"$dir/cmds"
+  printf 'HMGET d365:{account:e0000000-0000-4000-8000-%012d} p:name p:accountnumber\n' $n >>"$dir/cmds"
   printf '"S %d v2"\n"N-%d"\n' $n $n >>"$dir/want"
   n=$((n + 1))
 done
-rc --raw <"$dir/cmds" >"$dir/got"
+rc --raw <"$dir/cmds" | prop_values >"$dir/got"
 if cmp -s "$dir/want" "$dir/got"; then ok "all $NREC records exact"; else
   bad "records differ: $(diff "$dir/want" "$dir/got" | head -6)"
 fi

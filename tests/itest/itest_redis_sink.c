@@ -460,6 +460,111 @@ static void test_exact_values(struct redis_sink *s)
   CHECK(p && p->nann == 0 && !strcmp(p->json, "1"));
 }
 
+static enum app_result read_err(struct redis_sink *s, const char *id, struct app_err *err)
+{
+  struct redis_record rec;
+  return redis_read_record(redis_sink_pool(s), redis_sink_prefix(s), &A, "account", id, 0, &rec,
+                           err);
+}
+
+static void hset(struct redis_sink *s, const char *key, const char *f, const char *v)
+{
+  redisReply *r = itest_cmd(s, "HSET", key, f, v, NULL);
+  CHECK_MSG(r && r->type == REDIS_REPLY_INTEGER, "HSET %s %s", key, f);
+  if (r)
+    freeReplyObject(r);
+}
+
+static void test_layout(struct redis_sink *s)
+{
+  static const char key20[] = "d365:{account:00000000-0000-0000-0000-000000000020}";
+  static const char key21[] = "d365:{account:00000000-0000-0000-0000-000000000021}";
+  static const char key22[] = "d365:{account:00000000-0000-0000-0000-000000000022}";
+  struct doc *d;
+  struct redis_record rec;
+  const struct redis_read_prop *p;
+  struct app_err err = {0};
+  char want[256], ver[CDC_VERSION_TEXT_LEN + 1];
+  redisReply *r;
+
+  TEST_CASE("one field per property: version, annotations length, ':', annotations, value");
+  d = itest_doc(&A, CDC_OP_CREATE, "account", ID(20), T0, true, "v", "\"12:{}\"", "v@a.b",
+                "\"5:\\\"x\"", "plain", "{\"n\":1}", NULL);
+  apply1(s, d);
+  memcpy(ver, d->version_text, sizeof ver);
+  r = itest_cmd(s, "HGET", key20, "p:v", NULL);
+  snprintf(want, sizeof want, "%s%zu:%s%s", ver, strlen("{\"a.b\":\"5:\\\"x\"}"),
+           "{\"a.b\":\"5:\\\"x\"}", "\"12:{}\"");
+  CHECK(r && r->type == REDIS_REPLY_STRING);
+  if (r && r->type == REDIS_REPLY_STRING)
+    CHECK_STREQ(r->str, want);
+  if (r)
+    freeReplyObject(r);
+  r = itest_cmd(s, "HGET", key20, "p:plain", NULL);
+  snprintf(want, sizeof want, "%s0:{\"n\":1}", ver);
+  CHECK(r && r->type == REDIS_REPLY_STRING);
+  if (r && r->type == REDIS_REPLY_STRING)
+    CHECK_STREQ(r->str, want);
+  if (r)
+    freeReplyObject(r);
+  CHECK_INTEQ(itest_int(s, "HLEN", key20, NULL), 5); /* 2 p:, _ver, _op, _floor */
+  rec = itest_read(s, &A, "account", ID(20));
+  CHECK_INTEQ(rec.nprops, 2);
+  p = itest_prop(&rec, "v");
+  CHECK(p && p->nann == 1 && !strcmp(p->json, "\"12:{}\"") && !strcmp(p->version_text, ver));
+  if (p && p->nann == 1)
+    CHECK_STREQ(p->ann[0].json, "\"5:\\\"x\"");
+  CHECK_STREQ(itest_prop_json(&rec, "plain"), "{\"n\":1}");
+  /* an existing record takes the slow path: same layout, older one kept */
+  apply1(s, itest_doc(&A, CDC_OP_UPDATE, "account", ID(20), T0 + 5, false, "plain", "2", NULL));
+  apply1(s, itest_doc(&A, CDC_OP_UPDATE, "account", ID(20), T0 + 1, false, "plain", "3", "v", "4",
+                      NULL));
+  CHECK_INTEQ(itest_int(s, "HLEN", key20, NULL), 5);
+  rec = itest_read(s, &A, "account", ID(20));
+  CHECK_STREQ(itest_prop_json(&rec, "plain"), "2");
+  CHECK_STREQ(itest_prop_json(&rec, "v"), "4");
+  p = itest_prop(&rec, "v");
+  CHECK(p && p->nann == 0);
+
+  TEST_CASE("malformed p: fields are errors naming the record and the property");
+  hset(s, key20, "p:bad", "123");
+  CHECK_INTEQ(read_err(s, ID(20), &err), APP_ERR_REDIS);
+  CHECK_CONTAINS(err.msg, "account 00000000-0000-0000-0000-000000000020");
+  CHECK_CONTAINS(err.msg, "property 'bad'");
+  snprintf(want, sizeof want, "%s9:{}1", ver); /* annotations longer than the rest */
+  hset(s, key20, "p:bad", want);
+  CHECK_INTEQ(read_err(s, ID(20), &err), APP_ERR_REDIS);
+  CHECK_CONTAINS(err.msg, "property 'bad'");
+  snprintf(want, sizeof want, "%s2:{}", ver); /* no value */
+  hset(s, key20, "p:bad", want);
+  CHECK_INTEQ(read_err(s, ID(20), &err), APP_ERR_REDIS);
+  snprintf(want, sizeof want, "%s\"x\"", ver); /* no length */
+  hset(s, key20, "p:bad", want);
+  CHECK_INTEQ(read_err(s, ID(20), &err), APP_ERR_REDIS);
+  snprintf(want, sizeof want, "%s3:[1]1", ver); /* annotations not an object */
+  hset(s, key20, "p:bad", want);
+  CHECK_INTEQ(read_err(s, ID(20), &err), APP_ERR_REDIS);
+  CHECK_CONTAINS(err.msg, "annotations");
+  snprintf(want, sizeof want, "%s2:{}1", ver);
+  hset(s, key20, "p:bad", want);
+  CHECK_INTEQ(read_err(s, ID(20), &err), APP_OK);
+
+  TEST_CASE("a record in the older layout (v:/m: fields) is refused, also after a new write");
+  hset(s, key21, "_ver", ver);
+  hset(s, key21, "v:name", "\"old\"");
+  snprintf(want, sizeof want, "%s", ver);
+  hset(s, key21, "m:name", want);
+  CHECK_INTEQ(read_err(s, ID(21), &err), APP_ERR_REDIS);
+  CHECK_CONTAINS(err.msg, "account 00000000-0000-0000-0000-000000000021");
+  CHECK_CONTAINS(err.msg, "older layout");
+  apply1(s, itest_doc(&A, CDC_OP_UPDATE, "account", ID(21), T0 + 9, true, "name", "\"new\"", NULL));
+  CHECK_INTEQ(read_err(s, ID(21), &err), APP_ERR_REDIS);
+  CHECK_CONTAINS(err.msg, "older layout");
+  hset(s, key22, "m:x", ver);
+  CHECK_INTEQ(read_err(s, ID(22), &err), APP_ERR_REDIS);
+  CHECK_CONTAINS(err.msg, "'m:x'");
+}
+
 static void test_many_props(struct redis_sink *s)
 {
   /* more properties than one unpack() can take: the script works in chunks */
@@ -833,7 +938,7 @@ static void test_threads(void)
   CHECK(ps.open <= 2);
   CHECK_INTEQ(ps.connects, ps.open);
   CHECK_INTEQ(itest_int(s, "HLEN", "d365:{account:00000000-0000-0000-0015-000000000999}", NULL),
-              5); /* v:, m:, _ver, _op, _floor */
+              4); /* p:, _ver, _op, _floor */
   redis_sink_destroy(s);
   config_cleanup(&cfg);
   itest_set("CDC_REDIS_POOL=32");
@@ -866,6 +971,7 @@ int main(void)
   test_new_records(s);
   test_reread(s);
   test_exact_values(s);
+  test_layout(s);
   test_many_props(s);
   test_poison(s);
   test_batch_round_trips(s);

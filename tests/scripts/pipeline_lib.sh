@@ -124,6 +124,13 @@ expect_read() {
    expected $_e"; fi
 }
 
+# prop_values: stdin, one stored p:<prop> field value a line (redis-cli
+# --raw HMGET/HGET; handler/redis_lua.h: version, annotations length, ':',
+# annotations, value) -> the value JSON a line; empty lines (no field) stay
+prop_values() {
+  LC_ALL=C awk '{ v = substr($0, 46); c = index(v, ":"); print substr(v, c + 1 + substr(v, 1, c - 1)) }'
+}
+
 # rec_dump PREFIX: every key under PREFIX with its fields and values, sorted
 # (a snapshot to compare before/after a replay)
 rec_dump() {
