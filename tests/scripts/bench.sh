@@ -193,53 +193,27 @@ for B in 100 1000; do
 done
 evalsha_floor_us=$(cli INFO commandstats | sed -n 's/^cmdstat_evalsha:.*usec_per_call=\([0-9.]*\).*/\1/p')
 
-# ---- read API: wrk, with the envelope the host sends for a GET --------------
+# ---- read API: wrk, the GET as the host forwards it ---------------------------
 say "read API: $RUNS runs of ${SECS}s at $CONC connections, and its floor"
 cli FLUSHALL >/dev/null
 "$HE" --connect "$BPORT" --script-root "$dir/app-batch" --messages "$dir/msgs" --batch 10 -q \
   >"$dir/seed.out" 2>&1 || die "seeding the records failed: $(tail -3 "$dir/seed.out")"
 read_id=$(sed -n 's/.*"PrimaryEntityId":"\([0-9a-f-]*\)".*/\1/p' "$dir/msgs/update_account.json")
 read_path="/api/data/v9.2/accounts($read_id)"
-# capture the envelope: hostemu against fakehandler, which records it
-mkdir -p "$dir/capture"
-FPORT=$(free_port)
-FUNCTIONS_CUSTOMHANDLER_PORT=$FPORT "$FH" --dir "$dir/capture" >"$dir/fake.log" 2>&1 &
-FPID=$!
-CLEANUP_PIDS="$CLEANUP_PIDS $FPID"
-wait_port "$FPORT" 10 || die "fakehandler did not start"
-"$HE" --connect "$FPORT" --script-root "$dir/app-batch" --http GET "$read_path" -q \
-  >/dev/null 2>&1
-stop_pid "$FPID"
-read_env=$(ls "$dir"/capture/req-*.body 2>/dev/null | head -1)
-[ -n "$read_env" ] || die "could not capture the read envelope"
-# the handler's answer to it must be the record (status 200 in Outputs.res)
+# host.json forwards HTTP requests (enableForwardingHttpRequest): the host
+# sends the app's GET as it is, so wrk sends exactly that; the handler's
+# answer must be the record
 "$HE" --connect "$BPORT" --script-root "$dir/app-batch" --http GET "$read_path" -q \
   >"$dir/read.answer" 2>&1
 grep -q '"accountid"' "$dir/read.answer" || die "the read API did not return the record: $(head -c 300 "$dir/read.answer")"
-cat >"$dir/post.lua" <<'EOF'
--- POST the captured envelope to the path given after --
-local path, body = "/", ""
-local counter = 0
-function init(args)
-  path = args[1]
-  local f = assert(io.open(args[2], "rb"))
-  body = f:read("*a")
-  f:close()
-end
-function request()
-  counter = counter + 1
-  return wrk.format("POST", path, {["Content-Type"] = "application/json; charset=utf-8",
-    ["X-Azure-Functions-InvocationId"] = "bench-" .. counter}, body)
-end
-EOF
-# wrk_row NAME PATH: RUNS runs; per run "requests/s p50_ms p99_ms"
+# wrk_row NAME PATH: RUNS runs of plain GETs; per run "requests/s p50_ms p99_ms"
 wrk_ms() { awk '{v=$1; if (v ~ /us$/) {sub(/us$/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms$/,"",v)} else if (v ~ /s$/) {sub(/s$/,"",v); v*=1000}; print v}'; }
 wrk_row() {
   : >"$dir/$1.runs"
   i=1
   while [ "$i" -le "$RUNS" ]; do
-    wrk -t2 -c"$CONC" -d"${SECS}s" --latency -s "$dir/post.lua" "http://127.0.0.1:$BPORT" \
-      -- "$2" "$read_env" >"$dir/$1.$i.wrk" 2>&1 || die "wrk failed: $(cat "$dir/$1.$i.wrk")"
+    wrk -t2 -c"$CONC" -d"${SECS}s" --latency "http://127.0.0.1:$BPORT$2" \
+      >"$dir/$1.$i.wrk" 2>&1 || die "wrk failed: $(cat "$dir/$1.$i.wrk")"
     grep -q 'Non-2xx' "$dir/$1.$i.wrk" && die "$1: non-2xx answers: $(cat "$dir/$1.$i.wrk")"
     rps=$(awk '/Requests\/sec/ {print $2}' "$dir/$1.$i.wrk")
     p50=$(awk '$1 == "50%" {print $2}' "$dir/$1.$i.wrk" | wrk_ms)
@@ -248,8 +222,8 @@ wrk_row() {
     i=$((i + 1))
   done
 }
-wrk_row read /DataApi
-wrk_row readfloor /__noop
+wrk_row read "$read_path"
+wrk_row readfloor /
 # what one GET needs from Redis on its own: the same HGETALL, unpipelined,
 # from as many clients (the read API's second floor, reported, not a ratio)
 say "Redis floor for reads: $RUNS runs of HGETALL at $CONC clients"
@@ -367,8 +341,8 @@ OperationCreatedOn). The rows:
 | HTTP floor (single) | \`hostemu --connect PORT --function __noop --data-type binary --single --messages MSGS --vary --concurrency $CONC --duration $SECS\` |
 | batch of B | \`hostemu --connect PORT --script-root APP --messages MSGS --vary --batch B --repeat N --concurrency $BATCH_CONC\` ($BATCH_CHANGES changes) |
 | Redis floor (batch of B) | \`redis-benchmark -c $BATCH_CONC -P B -n $BATCH_CHANGES -r 1000000000 EVALSHA <sha> 1 <key> <args>\` with the arguments the sink sends for each message (\`benchtool args\`); harmonic mean over the messages |
-| read API | \`wrk -t2 -c$CONC -d${SECS}s --latency\` POSTing the host's HTTP-trigger envelope for \`GET $read_path\` to \`/DataApi\` |
-| HTTP floor (read) | the same wrk command and envelope to \`/__noop\` |
+| read API | \`wrk -t2 -c$CONC -d${SECS}s --latency http://127.0.0.1:PORT$read_path\`: the GET as the host forwards it (host.json \`enableForwardingHttpRequest\`, the default) |
+| HTTP floor (read) | the same wrk command for \`GET /\` (answered by the server without a function) |
 | Redis alone (read) | \`redis-benchmark -c $CONC -n 200000 HGETALL <the record's key>\` |
 | cold start | \`coldstart handler 20\`: exec to the first answer on \`GET /\`, median of 20 |
 | decode + map | \`benchtool decode FILE...\`: CPU time per message, median of 11 rounds |
