@@ -33,19 +33,7 @@
 #include <string.h>
 #include <time.h>
 #include "../unit/testfile.h"
-
-static double cpu_us(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
+#include "benchutil.h"
 
 static const char *base_name(const char *path)
 {
@@ -166,7 +154,7 @@ static int time_stage(enum stage st, const struct map_config *map, const char *b
     rc = 1;
   }
   for (r = 0; r < rounds && !rc; r++) {
-    double t0 = cpu_us();
+    double t0 = bench_us(CLOCK_THREAD_CPUTIME_ID);
     for (i = 0; i < iters && !rc; i++) {
       struct cdc_change c2;
       struct doc d;
@@ -178,12 +166,12 @@ static int time_stage(enum stage st, const struct map_config *map, const char *b
           map_change(map, &a, st == ST_MAP ? &ch : &c2, &v, &d, &err) != APP_OK)
         rc = 1;
     }
-    per[r] = (cpu_us() - t0) / iters;
+    per[r] = (bench_us(CLOCK_THREAD_CPUTIME_ID) - t0) / iters;
   }
   if (rc) {
     fprintf(stderr, "benchtool: %s\n", err.msg);
   } else {
-    qsort(per, (size_t)rounds, sizeof *per, cmp_double);
+    qsort(per, (size_t)rounds, sizeof *per, bench_cmp_double);
     *out_us = per[rounds / 2];
   }
   free(per);

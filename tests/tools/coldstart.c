@@ -23,6 +23,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "benchutil.h"
 
 static double now_ms(void)
 {
@@ -92,12 +93,6 @@ static long rss_kib(pid_t pid)
   return kib;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 int main(int argc, char **argv)
 {
   int runs = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 20, i, bad_exit = 0;
@@ -155,8 +150,8 @@ int main(int argc, char **argv)
       bad_exit++;
     printf("run %2d: first answer after %.2f ms, RSS %.0f KiB\n", i + 1, ms[i], rss[i]);
   }
-  qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
-  qsort(rss, (size_t)runs, sizeof *rss, cmp_double);
+  qsort(ms, (size_t)runs, sizeof *ms, bench_cmp_double);
+  qsort(rss, (size_t)runs, sizeof *rss, bench_cmp_double);
   printf("median of %d: exec to first GET / answer %.2f ms (min %.2f, max %.2f); RSS at "
          "readiness %.0f KiB\n",
          runs, runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2, ms[0], ms[runs - 1],

@@ -18,19 +18,7 @@
 #include <string.h>
 #include <time.h>
 #include "../unit/testfile.h"
-
-static double now_us(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
+#include "benchutil.h"
 
 static int dump(const char *path, const char *ct)
 {
@@ -113,15 +101,15 @@ int main(int argc, char **argv)
     /* steady state: one arena reset between decodes */
     reuse_before = a.mallocs;
     for (r = 0; r < rounds; r++) {
-      double t0 = now_us();
+      double t0 = bench_us(CLOCK_MONOTONIC);
       for (k = 0; k < runs; k++) {
         arena_reset(&a);
         if (dv_decode(&a, ct, body, len, NULL, &ch, &err) != APP_OK)
           return 1;
       }
-      med[r] = (now_us() - t0) / runs;
+      med[r] = (bench_us(CLOCK_MONOTONIC) - t0) / runs;
     }
-    qsort(med, (size_t)rounds, sizeof *med, cmp_double);
+    qsort(med, (size_t)rounds, sizeof *med, bench_cmp_double);
     printf("%-58s %7zu %9.2f %7zu %7.3f %9.1f\n", name, len, med[rounds / 2], fresh_mallocs,
            (double)(a.mallocs - reuse_before) / ((double)runs * rounds), (double)used / 1024);
     arena_cleanup(&a);

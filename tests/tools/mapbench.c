@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "benchutil.h"
 
 #define OPP    "2f4e6a8c-787b-ef11-ac21-6045bdd4c6be"
 #define USER   "1a2b3c4d-9c7b-ef11-8a6a-000d3a4b5c6d"
@@ -56,19 +57,6 @@ static const char *lookup(const char *name)
   return strcmp(name, "BENCH_SALT") == 0 ? "bench-salt-0123456789abcdef" : NULL;
 }
 
-static double now_us(clockid_t clock)
-{
-  struct timespec ts;
-  clock_gettime(clock, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
-
 static int bench(const char *label, const struct map_config *cfg, const struct cdc_change *ch,
                  int rounds, int iters, bool render)
 {
@@ -85,7 +73,7 @@ static int bench(const char *label, const struct map_config *cfg, const struct c
   docjson_annotations_all(&all);
   o.annotations = &all;
   for (r = 0; r < rounds && !rc; r++) {
-    double t0 = now_us(CLOCK_MONOTONIC), c0 = now_us(CLOCK_THREAD_CPUTIME_ID);
+    double t0 = bench_us(CLOCK_MONOTONIC), c0 = bench_us(CLOCK_THREAD_CPUTIME_ID);
     for (i = 0; i < iters; i++) {
       struct doc d;
       struct app_err err;
@@ -106,12 +94,12 @@ static int bench(const char *label, const struct map_config *cfg, const struct c
         bytes = b.len;
       }
     }
-    per[r] = (now_us(CLOCK_MONOTONIC) - t0) / iters;
-    cpu[r] = (now_us(CLOCK_THREAD_CPUTIME_ID) - c0) / iters;
+    per[r] = (bench_us(CLOCK_MONOTONIC) - t0) / iters;
+    cpu[r] = (bench_us(CLOCK_THREAD_CPUTIME_ID) - c0) / iters;
   }
   if (!rc) {
-    qsort(per, (size_t)rounds, sizeof *per, cmp_double);
-    qsort(cpu, (size_t)rounds, sizeof *cpu, cmp_double);
+    qsort(per, (size_t)rounds, sizeof *per, bench_cmp_double);
+    qsort(cpu, (size_t)rounds, sizeof *cpu, bench_cmp_double);
     printf("%-32s median %5.2f us/change CPU, %5.2f wall (wall min %.2f, max %.2f)", label,
            cpu[rounds / 2], per[rounds / 2], per[0], per[rounds - 1]);
     if (render)

@@ -37,6 +37,7 @@
 #include <string.h>
 #include <time.h>
 #include "../unit/testfile.h"
+#include "benchutil.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define PB_COUNT_MALLOC 0
@@ -77,19 +78,6 @@ void *realloc(void *p, size_t n)
   return __libc_realloc(p, n);
 }
 #endif
-
-static double now_us(clockid_t clock)
-{
-  struct timespec ts;
-  clock_gettime(clock, &ts);
-  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
-}
 
 enum stage { ST_DECODE, ST_MAP, ST_RENDER };
 
@@ -182,7 +170,7 @@ static int timed(const struct map_config *cfg, struct arena *a, struct buf *out,
     per[i] = scratch + (size_t)i * (size_t)rounds;
   for (r = 0; r < rounds; r++) {
     for (st = ST_DECODE; st <= ST_RENDER; st++) {
-      double c0 = now_us(CLOCK_THREAD_CPUTIME_ID), w0 = now_us(CLOCK_MONOTONIC);
+      double c0 = bench_us(CLOCK_THREAD_CPUTIME_ID), w0 = bench_us(CLOCK_MONOTONIC);
       for (k = 0; k < runs; k++) {
         arena_reset(a);
         if (one(cfg, a, ct, body, len, false, (enum stage)st, out, NULL, &err)) {
@@ -190,13 +178,13 @@ static int timed(const struct map_config *cfg, struct arena *a, struct buf *out,
           return 1;
         }
       }
-      per[st][r] = (now_us(CLOCK_THREAD_CPUTIME_ID) - c0) / runs;
+      per[st][r] = (bench_us(CLOCK_THREAD_CPUTIME_ID) - c0) / runs;
       if (st == ST_MAP)
-        per[3][r] = (now_us(CLOCK_MONOTONIC) - w0) / runs;
+        per[3][r] = (bench_us(CLOCK_MONOTONIC) - w0) / runs;
     }
   }
   for (i = 0; i < 4; i++)
-    qsort(per[i], (size_t)rounds, sizeof *per[i], cmp_double);
+    qsort(per[i], (size_t)rounds, sizeof *per[i], bench_cmp_double);
   for (i = 0; i < 3; i++)
     cpu[i] = per[i][rounds / 2];
   *wall = per[3][rounds / 2];
