@@ -75,6 +75,14 @@ void readapi_destroy(struct readapi *api)
 {
   if (!api)
     return;
+  if (api->mux) {
+    struct redis_mux_stats st;
+    redis_mux_get_stats(api->mux, &st);
+    if (st.calls)
+      LOG_INFO("read API: %zu Redis exchanges in %zu batches (largest %zu); %zu reads gave up "
+               "while queued, %zu in flight, %zu refused (queue full)",
+               st.calls, st.batches, st.max_batch, st.expired, st.abandoned, st.refused);
+  }
   redis_mux_destroy(api->mux);
   redis_pool_destroy(api->pool);
   free(api->prefix);
