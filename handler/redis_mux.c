@@ -48,8 +48,8 @@ struct mux_req {
   size_t len, n;
   redisReply **replies; /* the caller's array of n */
   int64_t deadline_ms;
-  int state;      /* enum mux_state; written under the mutex (atomically) */
-  int word;       /* futex word, bumped under the mutex at each state change */
+  int state; /* enum mux_state; written under the mutex (atomically) */
+  int word;  /* futex word, bumped under the mutex at each state change */
   enum app_result result;
   struct app_err err;
 };
@@ -212,8 +212,8 @@ static void free_replies(redisReply **replies, size_t n)
 }
 
 /* Gather a batch (me first, then queued callers due no later than me),
- * send it as one pipeline, hand the replies back. Mutex held on entry and
- * on return (released during the I/O). me->state is MQ_DONE on return. */
+ * send it as one pipeline, hand the replies back. Mutex held on entry,
+ * released on return; me->state is MQ_DONE. */
 static void lead(struct redis_mux *m, struct mux_req *me)
 {
   int **wake = xmalloc((m->max_batch + m->max_leaders) * sizeof *wake);
@@ -236,7 +236,8 @@ static void lead(struct redis_mux *m, struct mux_req *me)
   q = me;
   next = m->head;
   for (;;) {
-    set_state(q, MQ_INFLIGHT);
+    /* no wake-up needed: the follower waits on as before */
+    __atomic_store_n(&q->state, (int)MQ_INFLIGHT, __ATOMIC_RELAXED);
     q->slot = &b->reqs[b->count];
     b->reqs[b->count] = q;
     b->first[b->count] = total;
@@ -304,7 +305,6 @@ static void lead(struct redis_mux *m, struct mux_req *me)
   free(wake);
   free(cmds);
   free(replies);
-  pthread_mutex_lock(&m->mu);
 }
 
 /* The caller leaves: its deadline passed. Mutex held. */
@@ -370,8 +370,10 @@ enum app_result redis_mux_exchange(struct redis_mux *m, const char *cmds, size_t
   }
   for (;;) {
     int seen;
-    if (me.state == MQ_LEADER && sink_now_ms() < deadline_ms)
+    if (me.state == MQ_LEADER && sink_now_ms() < deadline_ms) {
       lead(m, &me);
+      goto out;
+    }
     if (me.state == MQ_DONE)
       break;
     if (sink_now_ms() >= deadline_ms) {

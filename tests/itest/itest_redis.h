@@ -307,8 +307,7 @@ static inline struct redis_record itest_read(struct redis_sink *s, struct arena 
   struct redis_record rec;
   struct app_err err = {0};
   memset(&rec, 0, sizeof rec);
-  if (redis_read_record(itest_mux(s), redis_sink_prefix(s), a, table, id, 0, &rec, &err) !=
-      APP_OK)
+  if (redis_read_record(itest_mux(s), redis_sink_prefix(s), a, table, id, 0, &rec, &err) != APP_OK)
     fprintf(stderr, "read %s %s: %s\n", table, id, err.msg);
   return rec;
 }

@@ -89,8 +89,7 @@ static int verify(struct redis_sink *s, int n, int size)
       refs[i].id = id;
       refs[i].entity_set = "accounts";
     }
-    if (redis_read_records(itest_mux(s), "d365", &a, refs, (size_t)size, 0, recs, &err) !=
-        APP_OK) {
+    if (redis_read_records(itest_mux(s), "d365", &a, refs, (size_t)size, 0, recs, &err) != APP_OK) {
       fprintf(stderr, "read batch %d: %s\n", b, err.msg);
       arena_cleanup(&a);
       return 1;

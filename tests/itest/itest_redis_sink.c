@@ -463,8 +463,7 @@ static void test_exact_values(struct redis_sink *s)
 static enum app_result read_err(struct redis_sink *s, const char *id, struct app_err *err)
 {
   struct redis_record rec;
-  return redis_read_record(itest_mux(s), redis_sink_prefix(s), &A, "account", id, 0, &rec,
-                           err);
+  return redis_read_record(itest_mux(s), redis_sink_prefix(s), &A, "account", id, 0, &rec, err);
 }
 
 static void hset(struct redis_sink *s, const char *key, const char *f, const char *v)
