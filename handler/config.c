@@ -112,6 +112,10 @@ static const struct setting settings[] = {
      "First retry delay; doubles up to 5 s, with jitter."},
     {"CDC_REDIS_POOL", NULL, ST_INT, "32", 1, 4096, NULL, false, OFF(redis_pool),
      "Redis connections kept open (one per concurrent invocation)."},
+    {"CDC_READ_CONNECTIONS", NULL, ST_INT, "4", 1, 1024, NULL, false, OFF(read_connections),
+     "Redis connections of the read API. Concurrent reads share them: while one batch of reads "
+     "is in flight on each, the reads that arrive meanwhile are sent together as the next batch "
+     "(pipelined). As many as there are concurrent reads gives each read its own connection."},
     {"CDC_KEY_PREFIX", NULL, ST_STRING, "d365", 0, 0, NULL, false, OFF(key_prefix),
      "Prefix of every Redis key the handler writes."},
     {"CDC_TOMBSTONE_TTL_SECONDS", NULL, ST_INT, "604800", 60, 315360000, NULL, false,

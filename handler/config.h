@@ -55,6 +55,7 @@ struct app_config {
   int retry_budget_ms;      /* CDC_RETRY_BUDGET_MS */
   int retry_initial_ms;     /* CDC_RETRY_INITIAL_MS */
   int redis_pool;           /* CDC_REDIS_POOL */
+  int read_connections;     /* CDC_READ_CONNECTIONS: batches of reads in flight */
   char *key_prefix;         /* CDC_KEY_PREFIX */
   int tombstone_ttl_s;      /* CDC_TOMBSTONE_TTL_SECONDS */
   int max_connections;      /* CDC_MAX_CONNECTIONS */

@@ -12,11 +12,15 @@
 #include <string.h>
 #include <time.h>
 
+/* most reads sent in one pipeline; more wait for the next batch */
+#define READAPI_MAX_BATCH 64
+
 struct readapi {
   const struct app_config *cfg;
   const struct map_config *map;
   struct schema *schema;
   struct redis_pool *pool; /* reads only: a write load never holds these */
+  struct redis_mux *mux;   /* over pool: concurrent reads pipelined */
   char *prefix;            /* CDC_KEY_PREFIX */
   int timeout_ms;          /* one whole read */
 };
@@ -26,6 +30,8 @@ enum app_result readapi_create(const struct app_config *cfg, const struct map_co
 {
   struct readapi *api = NULL;
   struct redis_conninfo ci;
+  size_t nconn = (size_t)(cfg->read_connections > 0 ? cfg->read_connections : 1);
+  size_t nqueue = (size_t)(cfg->max_connections > 0 ? cfg->max_connections : 1);
   enum app_result r;
 
   *out = NULL;
@@ -48,15 +54,19 @@ enum app_result readapi_create(const struct app_config *cfg, const struct map_co
   api->timeout_ms = ci.sync_timeout_ms > 0 ? ci.sync_timeout_ms : 5000;
   /* no setup commands: reads need neither the apply script nor anything
    * but AUTH/SELECT, which redis_conn_open does */
-  r = redis_pool_create(&ci, (size_t)(cfg->redis_pool > 0 ? cfg->redis_pool : 1), NULL, 0, 0,
-                        &api->pool, err);
+  r = redis_pool_create(&ci, nconn + 1, NULL, 0, 0, &api->pool, err);
+  /* one more connection than leaders: schema look-ups never wait behind
+   * reads; one queued read per HTTP connection at most (a thread each) */
+  if (r == APP_OK)
+    r = redis_mux_create(api->pool, nconn, READAPI_MAX_BATCH, nqueue, &api->mux, err);
   if (r != APP_OK) {
     redis_conninfo_cleanup(&ci);
     readapi_destroy(api);
     return r;
   }
-  LOG_INFO("read API: own pool of up to %d Redis connections, %d ms per read",
-           cfg->redis_pool > 0 ? cfg->redis_pool : 1, api->timeout_ms);
+  LOG_INFO("read API: own %zu Redis connections, concurrent reads pipelined on them, %d ms per "
+           "read",
+           nconn, api->timeout_ms);
   *out = api;
   return APP_OK;
 }
@@ -65,6 +75,15 @@ void readapi_destroy(struct readapi *api)
 {
   if (!api)
     return;
+  if (api->mux) {
+    struct redis_mux_stats st;
+    redis_mux_get_stats(api->mux, &st);
+    if (st.calls)
+      LOG_INFO("read API: %zu Redis exchanges in %zu batches (largest %zu); %zu reads gave up "
+               "while queued, %zu in flight, %zu refused (queue full)",
+               st.calls, st.batches, st.max_batch, st.expired, st.abandoned, st.refused);
+  }
+  redis_mux_destroy(api->mux);
   redis_pool_destroy(api->pool);
   free(api->prefix);
   free(api);
@@ -265,7 +284,7 @@ static enum app_result read_record(struct readapi *api, struct arena *a,
   bool known_all;
   enum app_result r;
 
-  r = redis_read_record(api->pool, api->prefix, a, table, q->id, deadline, &rec, &err);
+  r = redis_read_record(api->mux, api->prefix, a, table, q->id, deadline, &rec, &err);
   if (r != APP_OK)
     return read_failed(a, res, r, &err);
   if (rec.state != RREC_LIVE) {
@@ -319,7 +338,7 @@ static enum app_result read_nav(struct readapi *api, struct arena *a, const stru
   bool known_all;
   enum app_result r;
 
-  r = redis_read_related(api->pool, api->prefix, a, table, q->id, q->navigation, deadline, &members,
+  r = redis_read_related(api->mux, api->prefix, a, table, q->id, q->navigation, deadline, &members,
                          &n, &err);
   if (r != APP_OK)
     return read_failed(a, res, r, &err);
@@ -333,7 +352,7 @@ static enum app_result read_nav(struct readapi *api, struct arena *a, const stru
   refs[0].entity_set = ti->entity_set;
   for (i = 0; i < n; i++)
     refs[i + 1] = members[i];
-  r = redis_read_records(api->pool, api->prefix, a, refs, n + 1, deadline, recs, &err);
+  r = redis_read_records(api->mux, api->prefix, a, refs, n + 1, deadline, recs, &err);
   if (r != APP_OK)
     return read_failed(a, res, r, &err);
   self = &recs[0];

@@ -232,21 +232,17 @@ static enum app_result public_code(enum app_result r, struct app_err *err)
   return APP_ERR_REDIS;
 }
 
-/* Borrow a connection, send cmds (n commands), read n replies. */
-static enum app_result roundtrip(struct redis_pool *pool, const struct buf *cmds, size_t n,
+/* Send cmds (n commands) through the multiplexer, read n replies
+ * (*out_nread is n on success, 0 on failure). */
+static enum app_result roundtrip(struct redis_mux *mux, const struct buf *cmds, size_t n,
                                  int64_t deadline_ms, redisReply **replies, size_t *out_nread,
                                  struct app_err *err)
 {
-  struct redis_conn *c = NULL;
   enum app_result r;
-  if (deadline_ms <= 0)
-    deadline_ms = sink_now_ms() + redis_pool_info(pool)->sync_timeout_ms;
   *out_nread = 0;
-  r = redis_pool_acquire(pool, deadline_ms, &c, err);
-  if (r != APP_OK)
-    return public_code(r, err);
-  r = redis_conn_exchange(c, cmds->data, cmds->len, n, replies, out_nread, deadline_ms, err);
-  redis_pool_release(pool, c);
+  r = redis_mux_exchange(mux, cmds->data, cmds->len, n, replies, deadline_ms, err);
+  if (r == APP_OK)
+    *out_nread = n;
   return public_code(r, err);
 }
 
@@ -258,7 +254,7 @@ static enum app_result check_names(const char *table, const char *id, struct app
   return APP_OK;
 }
 
-enum app_result redis_read_records(struct redis_pool *pool, const char *prefix, struct arena *a,
+enum app_result redis_read_records(struct redis_mux *mux, const char *prefix, struct arena *a,
                                    const struct doc_related *refs, size_t n, int64_t deadline_ms,
                                    struct redis_record *out, struct app_err *err)
 {
@@ -292,7 +288,7 @@ enum app_result redis_read_records(struct redis_pool *pool, const char *prefix, 
     r = app_err_set(err, APP_ERR_NOMEM, "redis read: no memory for %zu replies", n);
     goto out;
   }
-  r = roundtrip(pool, &cmds, n, deadline_ms, replies, &nread, err);
+  r = roundtrip(mux, &cmds, n, deadline_ms, replies, &nread, err);
   for (i = 0; i < nread && r == APP_OK; i++) {
     const char *t = arena_strndup(a, refs[i].table, strlen(refs[i].table));
     const char *d = arena_strndup(a, refs[i].id, strlen(refs[i].id));
@@ -311,7 +307,7 @@ out:
   return r;
 }
 
-enum app_result redis_read_record(struct redis_pool *pool, const char *prefix, struct arena *a,
+enum app_result redis_read_record(struct redis_mux *mux, const char *prefix, struct arena *a,
                                   const char *table, const char *id, int64_t deadline_ms,
                                   struct redis_record *out, struct app_err *err)
 {
@@ -319,10 +315,10 @@ enum app_result redis_read_record(struct redis_pool *pool, const char *prefix, s
   ref.table = table;
   ref.id = id;
   ref.entity_set = NULL;
-  return redis_read_records(pool, prefix, a, &ref, 1, deadline_ms, out, err);
+  return redis_read_records(mux, prefix, a, &ref, 1, deadline_ms, out, err);
 }
 
-enum app_result redis_read_related(struct redis_pool *pool, const char *prefix, struct arena *a,
+enum app_result redis_read_related(struct redis_mux *mux, const char *prefix, struct arena *a,
                                    const char *table, const char *id, const char *relationship,
                                    int64_t deadline_ms, struct doc_related **out_members,
                                    size_t *out_n, struct app_err *err)
@@ -352,7 +348,7 @@ enum app_result redis_read_related(struct redis_pool *pool, const char *prefix, 
     r = app_err_set(err, r, "redis read: cannot build the request");
     goto out;
   }
-  r = roundtrip(pool, &cmds, 1, deadline_ms, &x, &nread, err);
+  r = roundtrip(mux, &cmds, 1, deadline_ms, &x, &nread, err);
   if (r != APP_OK)
     goto out;
   if (redis_reply_classify(x) != RREPLY_OK) {

@@ -11,7 +11,7 @@
 
 #include "arena.h"
 #include "doc.h"
-#include "redis_pool.h"
+#include "redis_mux.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,14 +59,14 @@ struct redis_record {
  *                    connection broke
  *   APP_ERR_TIMEOUT, APP_ERR_TLS: as redis_pool_acquire / redis_conn_exchange
  * Strings in *out live in arena a. */
-APP_NODISCARD enum app_result redis_read_record(struct redis_pool *pool, const char *prefix,
+APP_NODISCARD enum app_result redis_read_record(struct redis_mux *mux, const char *prefix,
                                                 struct arena *a, const char *table, const char *id,
                                                 int64_t deadline_ms, struct redis_record *out,
                                                 struct app_err *err);
 
 /* Read n records (refs[i].table, refs[i].id) in one pipelined round trip
  * into out[0..n). Same results as redis_read_record. */
-APP_NODISCARD enum app_result redis_read_records(struct redis_pool *pool, const char *prefix,
+APP_NODISCARD enum app_result redis_read_records(struct redis_mux *mux, const char *prefix,
                                                  struct arena *a, const struct doc_related *refs,
                                                  size_t n, int64_t deadline_ms,
                                                  struct redis_record *out, struct app_err *err);
@@ -75,7 +75,7 @@ APP_NODISCARD enum app_result redis_read_records(struct redis_pool *pool, const 
  * schema name), in one round trip: *out_members (arena a) gets table, id
  * and entity set of each associated member, sorted by table then id;
  * disassociated members are left out. Same results as redis_read_record. */
-APP_NODISCARD enum app_result redis_read_related(struct redis_pool *pool, const char *prefix,
+APP_NODISCARD enum app_result redis_read_related(struct redis_mux *mux, const char *prefix,
                                                  struct arena *a, const char *table, const char *id,
                                                  const char *relationship, int64_t deadline_ms,
                                                  struct doc_related **out_members, size_t *out_n,

@@ -115,6 +115,7 @@ int main(void)
   schema_destroy(w);
   schema_destroy(NULL);
   redis_pool_destroy(dead);
+  itest_mux_free();
   redis_sink_destroy(s);
   config_cleanup(&cfg);
   arena_cleanup(&a);

@@ -259,6 +259,32 @@ static inline long long itest_info(struct redis_sink *s, const char *section, co
 
 /* ---- reads ---- */
 
+/* redis_read_* go through a multiplexer: one over the sink's pool, made on
+ * first use and remade when the pool changes; itest_mux_free frees it. */
+static struct redis_mux *itest_mux_cached;
+static struct redis_pool *itest_mux_pool;
+
+static inline void itest_mux_free(void)
+{
+  redis_mux_destroy(itest_mux_cached);
+  itest_mux_cached = NULL;
+  itest_mux_pool = NULL;
+}
+
+static inline struct redis_mux *itest_mux(struct redis_sink *s)
+{
+  struct app_err err;
+  if (itest_mux_cached && itest_mux_pool == redis_sink_pool(s))
+    return itest_mux_cached;
+  itest_mux_free();
+  if (redis_mux_create(redis_sink_pool(s), 4, 64, 64, &itest_mux_cached, &err) != APP_OK) {
+    fprintf(stderr, "redis_mux_create: %s\n", err.msg);
+    exit(1);
+  }
+  itest_mux_pool = redis_sink_pool(s);
+  return itest_mux_cached;
+}
+
 static inline const struct redis_read_prop *itest_prop(const struct redis_record *rec,
                                                        const char *name)
 {
@@ -281,8 +307,7 @@ static inline struct redis_record itest_read(struct redis_sink *s, struct arena 
   struct redis_record rec;
   struct app_err err = {0};
   memset(&rec, 0, sizeof rec);
-  if (redis_read_record(redis_sink_pool(s), redis_sink_prefix(s), a, table, id, 0, &rec, &err) !=
-      APP_OK)
+  if (redis_read_record(itest_mux(s), redis_sink_prefix(s), a, table, id, 0, &rec, &err) != APP_OK)
     fprintf(stderr, "read %s %s: %s\n", table, id, err.msg);
   return rec;
 }

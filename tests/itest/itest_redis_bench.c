@@ -125,6 +125,7 @@ int main(int argc, char **argv)
     rc = fputs(redis_sink_script(), stdout) < 0;
   else
     fprintf(stderr, "usage: itest_redis_bench apply BATCH TOTAL | args | script\n");
+  itest_mux_free();
   redis_sink_destroy(s);
   config_cleanup(&cfg);
   return rc;

@@ -75,6 +75,7 @@ int main(int argc, char **argv)
     CHECK_MSG(slow || sink_now_ms() - t0 < 3000, "took %lld ms: not a fast failure",
               (long long)(sink_now_ms() - t0));
   }
+  itest_mux_free();
   redis_sink_destroy(s);
   config_cleanup(&cfg);
   arena_cleanup(&a);

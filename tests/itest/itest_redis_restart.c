@@ -89,8 +89,7 @@ static int verify(struct redis_sink *s, int n, int size)
       refs[i].id = id;
       refs[i].entity_set = "accounts";
     }
-    if (redis_read_records(redis_sink_pool(s), "d365", &a, refs, (size_t)size, 0, recs, &err) !=
-        APP_OK) {
+    if (redis_read_records(itest_mux(s), "d365", &a, refs, (size_t)size, 0, recs, &err) != APP_OK) {
       fprintf(stderr, "read batch %d: %s\n", b, err.msg);
       arena_cleanup(&a);
       return 1;
@@ -161,6 +160,7 @@ int main(int argc, char **argv)
     rc = verify(s, atoi(argv[2]), atoi(argv[3]));
   else if (!strcmp(argv[1], "outage"))
     rc = outage(s, &cfg);
+  itest_mux_free();
   redis_sink_destroy(s);
   config_cleanup(&cfg);
   return rc;

@@ -184,7 +184,7 @@ static void check_members(struct redis_sink *s, const char *table, const char *i
   struct app_err err = {0};
   struct buf b;
   buf_init(&b, 0);
-  CHECK_INTEQ(redis_read_related(redis_sink_pool(s), redis_sink_prefix(s), &A, table, id,
+  CHECK_INTEQ(redis_read_related(itest_mux(s), redis_sink_prefix(s), &A, table, id,
                                  "accountleads_association", 0, &m, &n, &err),
               APP_OK);
   for (i = 0; i < n; i++)
@@ -222,13 +222,13 @@ static void test_relationships(struct redis_sink *s)
 
   TEST_CASE("related records in one more round trip");
   apply1(s, itest_doc(&A, CDC_OP_CREATE, "lead", ID(b1), T0, true, "subject", "\"L1\"", NULL));
-  CHECK_INTEQ(redis_read_related(redis_sink_pool(s), "d365", &A, "account", ID(a1),
+  CHECK_INTEQ(redis_read_related(itest_mux(s), "d365", &A, "account", ID(a1),
                                  "accountleads_association", 0, &m, &n, &err),
               APP_OK);
   CHECK_INTEQ(n, 2);
   if (n == 2) {
     CHECK_STREQ(m[0].entity_set, "lead");
-    CHECK_INTEQ(redis_read_records(redis_sink_pool(s), "d365", &A, m, n, 0, recs, &err), APP_OK);
+    CHECK_INTEQ(redis_read_records(itest_mux(s), "d365", &A, m, n, 0, recs, &err), APP_OK);
     CHECK_INTEQ(recs[0].state, RREC_LIVE);
     CHECK_STREQ(itest_prop_json(&recs[0], "subject"), "\"L1\"");
     CHECK_INTEQ(recs[1].state, RREC_ABSENT);
@@ -291,7 +291,7 @@ static void test_prune(struct redis_sink *s)
     /* members: the 5 old associations and the new ones; the cursor field
      * is not one */
     freeReplyObject(itest_cmd(s, "HSET", key, "#cursor", "17", NULL));
-    CHECK_INTEQ(redis_read_related(redis_sink_pool(s), redis_sink_prefix(s), &A, "account", ID(e1),
+    CHECK_INTEQ(redis_read_related(itest_mux(s), redis_sink_prefix(s), &A, "account", ID(e1),
                                    "accountleads_association", 0, &m, &n, &err),
                 APP_OK);
     CHECK_INTEQ(n, (size_t)(5 + (calls < 39 ? calls : 39)));
@@ -463,8 +463,7 @@ static void test_exact_values(struct redis_sink *s)
 static enum app_result read_err(struct redis_sink *s, const char *id, struct app_err *err)
 {
   struct redis_record rec;
-  return redis_read_record(redis_sink_pool(s), redis_sink_prefix(s), &A, "account", id, 0, &rec,
-                           err);
+  return redis_read_record(itest_mux(s), redis_sink_prefix(s), &A, "account", id, 0, &rec, err);
 }
 
 static void hset(struct redis_sink *s, const char *key, const char *f, const char *v)
@@ -939,6 +938,7 @@ static void test_threads(void)
   CHECK_INTEQ(ps.connects, ps.open);
   CHECK_INTEQ(itest_int(s, "HLEN", "d365:{account:00000000-0000-0000-0015-000000000999}", NULL),
               4); /* p:, _ver, _op, _floor */
+  itest_mux_free();
   redis_sink_destroy(s);
   config_cleanup(&cfg);
   itest_set("CDC_REDIS_POOL=32");
@@ -978,6 +978,7 @@ int main(void)
   test_stream(s);
   test_noscript(s);
   test_fatal(s);
+  itest_mux_free();
   redis_sink_destroy(s);
   config_cleanup(&cfg);
   test_threads();
