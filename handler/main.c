@@ -97,19 +97,22 @@ static void log_functions(const struct function_set *fns)
 /* Keep freed memory for the next invocation instead of giving it back to
  * the kernel after each one. A batch of 1000 needs a few MB (its request
  * body, arenas, the Redis pipeline); with glibc's defaults the worker
- * threads' arenas were trimmed after some batches and faulted back in on
- * the next: 3.8 page faults per change in about half of the handler
- * processes, 31 instead of 19 us of CPU per change, about 20 % of the
- * batch rate (docs/performance.md). Allocations above 32 MiB are still
- * mapped and unmapped one by one. RSS stays at its peak instead of
- * shrinking between batches (VmHWM unchanged). GLIBC_TUNABLES, when set,
- * is left to decide. */
+ * threads' malloc arenas were trimmed after some batches and faulted back
+ * in on the next: 3.8 page faults per change in about half of the handler
+ * processes, 31 instead of 19 us of CPU per change (docs/operations.md).
+ * Now: no trimming below 16 MiB of free memory at the top of an arena, so
+ * a batch's memory stays; two malloc arenas, so that what stays is not
+ * multiplied by the number of threads that ran a batch (peak RSS of
+ * `make bench` 31-34 MB with the default arena count, 30 MB with two, the
+ * read API unchanged); allocations above 32 MiB mapped one by one. Must run
+ * before any thread exists. GLIBC_TUNABLES, when set, is left to decide. */
 static void malloc_keep_memory(void)
 {
   if (getenv("GLIBC_TUNABLES"))
     return;
+  mallopt(M_ARENA_MAX, 2);
   mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 256 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 }
 
 int main(void)
