@@ -12,10 +12,8 @@ set -u
 . "$ROOT/tests/scripts/lib.sh"
 . "$ROOT/tests/scripts/pipeline_lib.sh"
 test_init
-[ -x "$BUILD/hostemu" ] && [ -x "$BUILD/app/handler" ] || die "build first: make BUILD=$BUILD all"
 command -v curl >/dev/null 2>&1 || skip "curl not installed (run make deps)"
-dir=$(tmpdir)
-CLEANUP_DIRS="$CLEANUP_DIRS $dir"
+pl_begin
 
 # bind_app DIR many|one: the script root with output bindings
 bind_app() {

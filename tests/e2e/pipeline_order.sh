@@ -13,9 +13,7 @@ set -u
 . "$ROOT/tests/scripts/lib.sh"
 . "$ROOT/tests/scripts/pipeline_lib.sh"
 test_init
-[ -x "$BUILD/hostemu" ] && [ -x "$BUILD/app/handler" ] || die "build first: make BUILD=$BUILD all"
-dir=$(tmpdir)
-CLEANUP_DIRS="$CLEANUP_DIRS $dir"
+pl_begin
 start_redis "$dir"
 PL_ENV="--env RedisConnection=127.0.0.1:$REDIS_PORT --env CDC_TARGET=redis --env CDC_MODE=direct --env CDC_MAPPING_FILE="
 

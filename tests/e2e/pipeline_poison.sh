@@ -16,11 +16,8 @@ set -u
 . "$ROOT/tests/scripts/lib.sh"
 . "$ROOT/tests/scripts/pipeline_lib.sh"
 test_init
-[ -x "$BUILD/hostemu" ] && [ -x "$BUILD/app/handler" ] || die "build first: make BUILD=$BUILD all"
-dir=$(tmpdir)
-CLEANUP_DIRS="$CLEANUP_DIRS $dir"
+pl_begin
 start_redis "$dir"
-rc() { redis-cli -p "$REDIS_PORT" "$@"; }
 # accountnumber is required: a change that sets it to null is poison
 cat >"$dir/mapping.json" <<'EOF'
 { "version": 1, "tables": { "*": {}, "account": { "required": ["accountnumber"] } } }

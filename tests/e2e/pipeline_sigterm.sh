@@ -11,13 +11,10 @@ set -u
 . "$ROOT/tests/scripts/lib.sh"
 . "$ROOT/tests/scripts/pipeline_lib.sh"
 test_init
-[ -x "$BUILD/hostemu" ] && [ -x "$BUILD/app/handler" ] || die "build first: make BUILD=$BUILD all"
-dir=$(tmpdir)
-CLEANUP_DIRS="$CLEANUP_DIRS $dir"
+pl_begin
 REDIS_ARGS="--appendonly yes --appendfsync always"
 # shellcheck disable=SC2086
 start_redis "$dir" $REDIS_ARGS
-rc() { redis-cli -p "$REDIS_PORT" "$@"; }
 NREC=100
 T=1731000000000
 app_variant "$dir/app" single

@@ -11,10 +11,9 @@ set -u
 . "$ROOT/tests/scripts/lib.sh"
 . "$ROOT/tests/scripts/pipeline_lib.sh"
 test_init
-[ -x "$BUILD/hostemu" ] && [ -x "$BUILD/app/handler" ] || die "build first: make BUILD=$BUILD all"
-dir=$(tmpdir)
+pl_begin
 pgdir=$(tmpdir) # handed to the postgres user by start_postgres
-CLEANUP_DIRS="$CLEANUP_DIRS $dir $pgdir"
+CLEANUP_DIRS="$CLEANUP_DIRS $pgdir"
 start_postgres "$pgdir"
 start_redis "$dir"
 log "PostgreSQL on $PG_SOCKDIR port $PG_PORT, Redis on $REDIS_PORT"

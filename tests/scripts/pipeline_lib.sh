@@ -5,6 +5,18 @@
 # temporary directory) and uses the variables order_stream sets.
 # shellcheck disable=SC2034,SC2154
 
+# pl_begin: what every pipeline test starts with: the build is there, and
+# $dir is a temporary directory removed at exit (tmpdir runs in a subshell,
+# so its own bookkeeping does not reach this shell)
+pl_begin() {
+  [ -x "$BUILD/hostemu" ] && [ -x "$BUILD/app/handler" ] || die "build first: make BUILD=$BUILD all"
+  dir=$(tmpdir)
+  CLEANUP_DIRS="$CLEANUP_DIRS $dir"
+}
+
+# rc ARGS...: redis-cli on the test's redis-server
+rc() { redis-cli -p "$REDIS_PORT" "$@"; }
+
 # count_msgs DIR: the message files hostemu delivers from DIR (sidecars and
 # dot files excluded)
 count_msgs() {
