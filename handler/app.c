@@ -7,17 +7,17 @@
  * metrics as raw routes (GET /api/data/..., GET /api/cdc/metrics). */
 #include "app.h"
 
-#include "arena.h"
-#include "envelope.h"
-#include "log.h"
-#include "mapping.h"
-#include "metrics.h"
+#include "common/arena.h"
+#include "host/envelope.h"
+#include "common/log.h"
+#include "map/mapping.h"
+#include "common/metrics.h"
 #include "pipeline.h"
-#include "readapi.h"
-#include "redis_sink.h"
-#include "schema.h"
-#include "sink.h"
-#include "sql_sink.h"
+#include "read/readapi.h"
+#include "redis/redis_sink.h"
+#include "read/schema.h"
+#include "map/sink.h"
+#include "sql/sql_sink.h"
 
 #include <stdint.h>
 #include <stdlib.h>

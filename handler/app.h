@@ -11,10 +11,10 @@
 #ifndef D365CDC_APP_H
 #define D365CDC_APP_H
 
-#include "config.h"
-#include "functions.h"
-#include "result.h"
-#include "server.h"
+#include "common/config.h"
+#include "host/functions.h"
+#include "common/result.h"
+#include "host/server.h"
 
 struct app;
 

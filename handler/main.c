@@ -19,11 +19,11 @@
  * 200). 200 gets the handler started again, uncounted; when the host is
  * going away too, the code changes nothing. */
 #include "app.h"
-#include "config.h"
-#include "functions.h"
-#include "log.h"
-#include "server.h"
-#include "sink.h"
+#include "common/config.h"
+#include "host/functions.h"
+#include "common/log.h"
+#include "host/server.h"
+#include "map/sink.h"
 
 #include <malloc.h>
 #include <stdio.h>

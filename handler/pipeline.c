@@ -1,13 +1,13 @@
 /* pipeline.c - decode -> map -> sinks for one change invocation. */
 #include "pipeline.h"
 
-#include "dataverse.h"
-#include "log.h"
-#include "metrics.h"
-#include "redis_bindings.h"
-#include "sink.h"
-#include "sql_bindings.h"
-#include "sql_sink.h"
+#include "dataverse/dataverse.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "redis/redis_bindings.h"
+#include "map/sink.h"
+#include "sql/sql_bindings.h"
+#include "sql/sql_sink.h"
 
 #include <string.h>
 #include <strings.h>

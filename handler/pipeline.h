@@ -17,14 +17,14 @@
 #ifndef D365CDC_PIPELINE_H
 #define D365CDC_PIPELINE_H
 
-#include "arena.h"
-#include "config.h"
-#include "envelope.h"
-#include "functions.h"
-#include "mapping.h"
-#include "redis_sink.h"
-#include "result.h"
-#include "schema.h"
+#include "common/arena.h"
+#include "common/config.h"
+#include "host/envelope.h"
+#include "host/functions.h"
+#include "map/mapping.h"
+#include "redis/redis_sink.h"
+#include "common/result.h"
+#include "read/schema.h"
 
 #include <stdbool.h>
 #include <stddef.h>

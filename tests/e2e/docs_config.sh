@@ -1,6 +1,6 @@
 #!/bin/sh
 # docs_config.sh - docs/configuration.md lists exactly the settings of
-# handler/config.c, with their defaults (the table between the markers is
+# handler/common/config.c, with their defaults (the table between the markers is
 # the output of build/tools/configdoc).
 set -u
 . "$ROOT/tests/scripts/lib.sh"

@@ -1,5 +1,5 @@
 #!/bin/sh
-# redis_mux.sh - the read multiplexer (handler/redis_mux.h) against a private
+# redis_mux.sh - the read multiplexer (handler/redis/redis_mux.h) against a private
 # redis-server: ordering under many callers, batching, callers timing out
 # while queued and in flight, the queue cap, a connection killed mid-batch
 # (tests/itest/itest_redis_mux.c); then callers streaming while

@@ -7,9 +7,9 @@
  * relies on) so that AddressSanitizer sees every pointer; on failure the
  * result code must be one of the poison classes and *out must be zeroed.
  * Any violated invariant aborts, which libFuzzer reports as a crash. */
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/dataverse.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "dataverse/dataverse.h"
 #include "../unit/dv_dump.h"
 
 #include <stdint.h>

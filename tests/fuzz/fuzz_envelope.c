@@ -1,4 +1,4 @@
-/* fuzz_envelope.c - libFuzzer over envelope_parse (handler/envelope.c) and
+/* fuzz_envelope.c - libFuzzer over envelope_parse (handler/host/envelope.c) and
  * the response builder.
  *
  * The first input byte picks how Data.<binding> is declared in function.json
@@ -8,8 +8,8 @@
  * every message it returns must have a consistent body/length; and
  * envelope_parse_mutable (in place, what the handler runs) must give the
  * same result, message and invocation (tests/unit/envelope_same.h). */
-#include "../../handler/arena.h"
-#include "../../handler/envelope.h"
+#include "common/arena.h"
+#include "host/envelope.h"
 #include "../unit/envelope_same.h"
 
 #include <stddef.h>

@@ -3,10 +3,10 @@
  * header parser.
  *
  * First byte: even -> the rest is a mapping file; odd -> a Prefer header. */
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/docjson.h"
-#include "../../handler/mapping.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "map/docjson.h"
+#include "map/mapping.h"
 
 #include <stdint.h>
 #include <string.h>

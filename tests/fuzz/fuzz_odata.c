@@ -10,10 +10,10 @@
  *     list, property) is valid JSON by our own parser;
  *   - refused: a status the read API answers (400/404/405/500/501), a
  *     message, an error body that is valid JSON. */
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/json.h"
-#include "../../handler/odata.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "read/odata.h"
 
 #include <stdint.h>
 #include <stdlib.h>

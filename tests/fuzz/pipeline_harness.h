@@ -30,12 +30,12 @@
 #ifndef D365CDC_PIPELINE_HARNESS_H
 #define D365CDC_PIPELINE_HARNESS_H
 
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/dataverse.h"
-#include "../../handler/docjson.h"
-#include "../../handler/json.h"
-#include "../../handler/mapping.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "dataverse/dataverse.h"
+#include "map/docjson.h"
+#include "common/json.h"
+#include "map/mapping.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* he_app.c - host.json, function.json and HTTP route templates. */
 #include "he_app.h"
 
-#include "../../handler/json.h"
+#include "common/json.h"
 #include "he_util.h"
 
 #include <ctype.h>

@@ -14,8 +14,8 @@
 #ifndef D365CDC_HE_APP_H
 #define D365CDC_HE_APP_H
 
-#include "../../handler/arena.h"
-#include "../../handler/result.h"
+#include "common/arena.h"
+#include "common/result.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -7,8 +7,8 @@
  * Entries whose value is null are dropped when the list is written. */
 #include "he_env.h"
 
-#include "../../handler/base64.h"
-#include "../../handler/json.h"
+#include "common/base64.h"
+#include "common/json.h"
 #include "he_nj.h"
 #include "he_util.h"
 

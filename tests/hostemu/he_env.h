@@ -19,9 +19,9 @@
 #ifndef D365CDC_HE_ENV_H
 #define D365CDC_HE_ENV_H
 
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/result.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/result.h"
 #include "he_app.h"
 #include "he_msg.h"
 

@@ -2,7 +2,7 @@
  *
  * Command line, defaults taken from host.json / function.json the way the
  * host takes them, then one he_run(). See docs/host-emulator.md. */
-#include "../../handler/json.h"
+#include "common/json.h"
 #include "he_app.h"
 #include "he_env.h"
 #include "he_msg.h"

@@ -1,7 +1,7 @@
 /* he_msg.c - message bodies, sidecars, Dataverse properties, --vary. */
 #include "he_msg.h"
 
-#include "../../handler/json.h"
+#include "common/json.h"
 #include "he_nj.h"
 #include "he_util.h"
 

@@ -22,9 +22,9 @@
 #ifndef D365CDC_HE_MSG_H
 #define D365CDC_HE_MSG_H
 
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/result.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/result.h"
 
 #include <stdbool.h>
 #include <stddef.h>

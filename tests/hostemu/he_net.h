@@ -7,8 +7,8 @@
 #ifndef D365CDC_HE_NET_H
 #define D365CDC_HE_NET_H
 
-#include "../../handler/buf.h"
-#include "../../handler/result.h"
+#include "common/buf.h"
+#include "common/result.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -15,9 +15,9 @@
 #ifndef D365CDC_HE_NJ_H
 #define D365CDC_HE_NJ_H
 
-#include "../../handler/buf.h"
-#include "../../handler/json.h"
-#include "../../handler/result.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/result.h"
 
 #include <stdbool.h>
 #include <stddef.h>

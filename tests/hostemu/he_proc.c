@@ -1,7 +1,7 @@
 /* he_proc.c - launching the handler process (see he_proc.h). */
 #include "he_proc.h"
 
-#include "../../handler/buf.h"
+#include "common/buf.h"
 #include "he_util.h"
 
 #include <errno.h>

@@ -20,7 +20,7 @@
 #ifndef D365CDC_HE_PROC_H
 #define D365CDC_HE_PROC_H
 
-#include "../../handler/result.h"
+#include "common/result.h"
 #include "he_app.h"
 
 #include <stdbool.h>

@@ -11,10 +11,10 @@
 #ifndef D365CDC_HE_RESULT_H
 #define D365CDC_HE_RESULT_H
 
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/json.h"
-#include "../../handler/result.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/json.h"
+#include "common/result.h"
 #include "he_app.h"
 #include "he_net.h"
 

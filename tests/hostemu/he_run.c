@@ -16,10 +16,10 @@
  * counted), failing everything in flight, as the host does. */
 #include "he_run.h"
 
-#include "../../handler/arena.h"
-#include "../../handler/base64.h"
-#include "../../handler/buf.h"
-#include "../../handler/json.h"
+#include "common/arena.h"
+#include "common/base64.h"
+#include "common/buf.h"
+#include "common/json.h"
 #include "he_net.h"
 #include "he_nj.h"
 #include "he_result.h"

@@ -8,7 +8,7 @@
 #ifndef D365CDC_HE_RUN_H
 #define D365CDC_HE_RUN_H
 
-#include "../../handler/result.h"
+#include "common/result.h"
 #include "he_app.h"
 #include "he_env.h"
 #include "he_msg.h"

@@ -1,7 +1,7 @@
 /* he_stats.c - histogram and summary output. */
 #include "he_stats.h"
 
-#include "../../handler/buf.h"
+#include "common/buf.h"
 #include "he_nj.h"
 #include "he_util.h"
 

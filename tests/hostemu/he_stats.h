@@ -7,7 +7,7 @@
 #ifndef D365CDC_HE_STATS_H
 #define D365CDC_HE_STATS_H
 
-#include "../../handler/result.h"
+#include "common/result.h"
 
 #include <stdbool.h>
 #include <stddef.h>

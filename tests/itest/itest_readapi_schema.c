@@ -3,7 +3,7 @@
  * schema_known answers from memory without touching Redis, what a new
  * process (empty memory) learns from Redis, and that a set Redis lost is
  * written again after the refresh interval. Run by tests/e2e/readapi_schema.sh. */
-#include "../../handler/schema.h"
+#include "read/schema.h"
 #include "itest_redis.h"
 
 #include <time.h>

@@ -3,10 +3,10 @@
 #ifndef D365CDC_ITEST_REDIS_H
 #define D365CDC_ITEST_REDIS_H
 
-#include "../../handler/arena.h"
-#include "../../handler/config.h"
-#include "../../handler/redis_read.h"
-#include "../../handler/redis_sink.h"
+#include "common/arena.h"
+#include "common/config.h"
+#include "redis/redis_read.h"
+#include "redis/redis_sink.h"
 #include "../unit/check.h"
 
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* itest_redis_mux.c - the read multiplexer (handler/redis_mux.h) against a
+/* itest_redis_mux.c - the read multiplexer (handler/redis/redis_mux.h) against a
  * real redis-server on 127.0.0.1:$REDIS_PORT (tests/e2e/redis_mux.sh).
  *
  *   itest_redis_mux           every in-process case below
@@ -10,8 +10,8 @@
  *
  * A leader is held busy with BLPOP on an empty list (it answers nil after
  * its timeout), which makes queueing deterministic without DEBUG SLEEP. */
-#include "../../handler/redis_mux.h"
-#include "../../handler/sink.h"
+#include "redis/redis_mux.h"
+#include "map/sink.h"
 #include "../unit/check.h"
 
 #include <pthread.h>

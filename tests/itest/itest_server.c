@@ -1,4 +1,4 @@
-/* itest_server.c - the HTTP server in process (handler/server.c + app.c),
+/* itest_server.c - the HTTP server in process (handler/host/server.c + app.c),
  * driven with libcurl and raw sockets on a free port.
  *
  * Covers readiness, routing (404/405), raw routes, Content-Length and
@@ -11,12 +11,12 @@
  *
  * The server's log lines (fd 1 and 2) go to files that are checked at the
  * end; this program's own messages go to the original stderr. */
-#include "../../handler/app.h"
-#include "../../handler/config.h"
-#include "../../handler/envelope.h"
-#include "../../handler/functions.h"
-#include "../../handler/log.h"
-#include "../../handler/server.h"
+#include "app.h"
+#include "common/config.h"
+#include "host/envelope.h"
+#include "host/functions.h"
+#include "common/log.h"
+#include "host/server.h"
 #include "../unit/check.h"
 
 #include <arpa/inet.h>

@@ -7,10 +7,10 @@
  *   itest_sql_sink bench N R  R runs of N-document batches; prints changes/s
  *   itest_sql_sink validate T write into table T (made by sqlddl) in validate mode
  * Every case uses its own tables, so cases do not see each other's rows. */
-#include "../../handler/log.h"
-#include "../../handler/sink.h"
-#include "../../handler/sql_odbc.h"
-#include "../../handler/sql_sink.h"
+#include "common/log.h"
+#include "map/sink.h"
+#include "sql/sql_odbc.h"
+#include "sql/sql_sink.h"
 #include "../unit/check.h"
 #include "../unit/sql_testdocs.h"
 

@@ -4,7 +4,7 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
 rc=0
-files=$(ls handler/*.c handler/*.h 2>/dev/null)
+files=$(find handler -name '*.[ch]' | sort)
 # unbounded or locale/thread-unsafe calls we never want in the handler
 banned='\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|strtok|cJSON_GetErrorPtr|system|popen|rand|localtime|gmtime|asctime|ctime)[[:space:]]*\('
 if grep -nE "$banned" $files; then
@@ -18,7 +18,7 @@ if grep -nE '^(static[[:space:]]+)?[a-z_ ]*[[:space:]*](redis[A-Z]|REDIS_|MHD_|c
   rc=1
 fi
 # every header has an include guard
-for h in handler/*.h; do
+for h in $(find handler -name '*.h' | sort); do
   grep -q '#ifndef D365CDC_' "$h" || { echo "lint: $h lacks a D365CDC_ include guard" >&2; rc=1; }
 done
 [ $rc = 0 ] && echo "lint: ok"

@@ -137,7 +137,7 @@ expect_read() {
 }
 
 # prop_values: stdin, one stored p:<prop> field value a line (redis-cli
-# --raw HMGET/HGET; handler/redis_lua.h: version, annotations length, ':',
+# --raw HMGET/HGET; handler/redis/redis_lua.h: version, annotations length, ':',
 # annotations, value) -> the value JSON a line; empty lines (no field) stay
 prop_values() {
   LC_ALL=C awk '{ v = substr($0, 46); c = index(v, ":"); print substr(v, c + 1 + substr(v, 1, c - 1)) }'

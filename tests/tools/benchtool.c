@@ -20,13 +20,13 @@
  *       file: name bytes decode_us map_us total_us verdict.
  *
  * Exit status: 0 ok, 1 a file could not be read, decoded or mapped, 2 usage. */
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/config.h"
-#include "../../handler/dataverse.h"
-#include "../../handler/log.h"
-#include "../../handler/mapping.h"
-#include "../../handler/redis_sink.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "common/config.h"
+#include "dataverse/dataverse.h"
+#include "common/log.h"
+#include "map/mapping.h"
+#include "redis/redis_sink.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
-/* configdoc.c - print the app settings table (handler/config.c) as Markdown.
+/* configdoc.c - print the app settings table (handler/common/config.c) as Markdown.
  * docs/configuration.md embeds this output between markers; the test
  * tests/e2e/docs_config.sh fails when the two drift apart. */
-#include "../../handler/buf.h"
-#include "../../handler/config.h"
+#include "common/buf.h"
+#include "common/config.h"
 
 #include <stdio.h>
 

@@ -8,9 +8,9 @@
  * arena mallocs of one decode into a fresh arena, the mallocs per decode
  * when one arena is reset and reused (as a worker thread does), and the
  * arena bytes used. Timing is CLOCK_MONOTONIC; run it on an idle machine. */
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/dataverse.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "dataverse/dataverse.h"
 #include "../unit/dv_dump.h"
 
 #include <stdio.h>

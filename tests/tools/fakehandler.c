@@ -35,10 +35,10 @@
  *   --threads N          MHD thread pool of N (default: a thread per connection)
  *   --raw                capture raw request bytes (DIR/raw-<n>), one connection at a time
  */
-#include "../../handler/arena.h"
-#include "../../handler/base64.h"
-#include "../../handler/buf.h"
-#include "../../handler/json.h"
+#include "common/arena.h"
+#include "common/base64.h"
+#include "common/buf.h"
+#include "common/json.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

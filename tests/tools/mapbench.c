@@ -11,10 +11,10 @@
  * machine) and as wall time, and the medians over the rounds are printed. Three configurations:
  * built-in defaults, and a table with renames, drops, date_only and
  * redact/hash masking. */
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/docjson.h"
-#include "../../handler/mapping.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "map/docjson.h"
+#include "map/mapping.h"
 
 #include <stdio.h>
 #include <stdlib.h>

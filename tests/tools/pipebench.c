@@ -26,11 +26,11 @@
  * Heap allocations are counted by wrapping malloc/calloc/realloc (glibc's
  * __libc_* entry points); under AddressSanitizer the wrappers are left out
  * and the column reads "-". */
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/dataverse.h"
-#include "../../handler/docjson.h"
-#include "../../handler/mapping.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "dataverse/dataverse.h"
+#include "map/docjson.h"
+#include "map/mapping.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -8,8 +8,8 @@
  * TYPE is one of text guid int decimal bool datetime date multi json (the
  * Dataverse types of doc.h). The dialect defaults to tsql. Exit 2 on usage
  * errors, 1 when a name does not fit the dialect. */
-#include "../../handler/buf.h"
-#include "../../handler/sql_ddl.h"
+#include "common/buf.h"
+#include "sql/sql_ddl.h"
 
 #include <stdio.h>
 #include <stdlib.h>

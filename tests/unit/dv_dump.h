@@ -7,8 +7,8 @@
 #ifndef D365CDC_DV_DUMP_H
 #define D365CDC_DV_DUMP_H
 
-#include "../../handler/buf.h"
-#include "../../handler/change.h"
+#include "common/buf.h"
+#include "dataverse/change.h"
 
 #include <inttypes.h>
 #include <stdarg.h>

@@ -9,10 +9,10 @@
 #ifndef D365CDC_ENVELOPE_SAME_H
 #define D365CDC_ENVELOPE_SAME_H
 
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/envelope.h"
-#include "../../handler/json.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "host/envelope.h"
+#include "common/json.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

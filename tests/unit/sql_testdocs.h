@@ -7,8 +7,8 @@
 #ifndef D365CDC_SQL_TESTDOCS_H
 #define D365CDC_SQL_TESTDOCS_H
 
-#include "../../handler/doc.h"
-#include "../../handler/result.h"
+#include "map/doc.h"
+#include "common/result.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
-/* test_config.c - the app settings table (handler/config.c): defaults, every
+/* test_config.c - the app settings table (handler/common/config.c): defaults, every
  * setting type, bad values and their messages, the port fallback, secrets. */
-#include "../../handler/config.h"
+#include "common/config.h"
 #include "check.h"
 
 #include <stdlib.h>

@@ -6,11 +6,11 @@
  * string literal, DataContract preamble, UTF-16) and must decode to the
  * same canonical dump; truncated forms must keep table, id and version.
  * A table of invalid inputs checks each result code and error text. */
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/dataverse.h"
-#include "../../handler/dvbody.h"
-#include "../../handler/json.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "dataverse/dataverse.h"
+#include "dataverse/dvbody.h"
+#include "common/json.h"
 #include "check.h"
 #include "dv_dump.h"
 

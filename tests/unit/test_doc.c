@@ -1,6 +1,6 @@
 /* test_doc.c - doc_clone: a deep copy that outlives the memory it came from. */
-#include "../../handler/arena.h"
-#include "../../handler/doc.h"
+#include "common/arena.h"
+#include "map/doc.h"
 #include "check.h"
 
 #include <inttypes.h>

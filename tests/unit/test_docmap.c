@@ -5,11 +5,11 @@
  * rendered text is what the read API serves, so byte-for-byte is the
  * contract. Property order, annotation order and number lexemes are all
  * part of it. */
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/docjson.h"
-#include "../../handler/docmap.h"
-#include "../../handler/mapping.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "map/docjson.h"
+#include "map/docmap.h"
+#include "map/mapping.h"
 #include "check.h"
 
 #include <inttypes.h>

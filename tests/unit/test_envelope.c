@@ -1,10 +1,10 @@
-/* test_envelope.c - the invocation envelope, both ways (handler/envelope.c).
+/* test_envelope.c - the invocation envelope, both ways (handler/host/envelope.c).
  *
  * Fixtures in tests/fixtures/envelopes/ are the exact bodies the host posts
  * (made by generate.py there from the Dataverse bodies in bodies/). */
-#include "../../handler/arena.h"
-#include "../../handler/base64.h"
-#include "../../handler/envelope.h"
+#include "common/arena.h"
+#include "common/base64.h"
+#include "host/envelope.h"
 #include "check.h"
 #include "envelope_same.h"
 

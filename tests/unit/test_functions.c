@@ -1,7 +1,7 @@
-/* test_functions.c - function.json / host.json discovery (handler/functions.c),
+/* test_functions.c - function.json / host.json discovery (handler/host/functions.c),
  * on app roots written to temporary directories. */
 #define _XOPEN_SOURCE 700
-#include "../../handler/functions.h"
+#include "host/functions.h"
 #include "check.h"
 
 #include <ftw.h>

@@ -26,12 +26,12 @@
  * string preamble, other content types) and each must give byte-identical
  * documents; the truncated forms (members dropped, MessageMaxSizeExceeded,
  * InputParameters null or []) must give the "truncated" document. */
-#include "../../handler/arena.h"
-#include "../../handler/buf.h"
-#include "../../handler/dataverse.h"
-#include "../../handler/docjson.h"
-#include "../../handler/json.h"
-#include "../../handler/mapping.h"
+#include "common/arena.h"
+#include "common/buf.h"
+#include "dataverse/dataverse.h"
+#include "map/docjson.h"
+#include "common/json.h"
+#include "map/mapping.h"
 #include "../fuzz/pipeline_harness.h"
 #include "check.h"
 

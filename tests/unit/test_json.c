@@ -1,8 +1,8 @@
 /* test_json.c - the lexeme-keeping JSON reader, base64, buf and arena. */
-#include "../../handler/arena.h"
-#include "../../handler/base64.h"
-#include "../../handler/buf.h"
-#include "../../handler/json.h"
+#include "common/arena.h"
+#include "common/base64.h"
+#include "common/buf.h"
+#include "common/json.h"
 #include "check.h"
 
 #include <stdbool.h>

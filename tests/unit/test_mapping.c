@@ -3,9 +3,9 @@
  * Every kind of mistake in a mapping file must stop start-up with a message
  * that names the file, the JSON path and what was wrong; the table below
  * holds the exact expected message for each. */
-#include "../../handler/arena.h"
-#include "../../handler/config.h"
-#include "../../handler/mapping.h"
+#include "common/arena.h"
+#include "common/config.h"
+#include "map/mapping.h"
 #include "check.h"
 
 #include <stdio.h>

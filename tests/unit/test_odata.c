@@ -1,5 +1,5 @@
 /* test_odata.c - read API request parsing and Web API response shapes. */
-#include "../../handler/odata.h"
+#include "read/odata.h"
 #include "check.h"
 
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* test_redis_bindings.c - Outputs for a Redis output binding (pure). */
-#include "../../handler/arena.h"
-#include "../../handler/json.h"
-#include "../../handler/redis_bindings.h"
+#include "common/arena.h"
+#include "common/json.h"
+#include "redis/redis_bindings.h"
 #include "check.h"
 
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* test_redis_connstr.c - RedisConnection parsing, redaction, RESP commands
  * and error-reply classes (pure: no server). */
 #include "check.h"
-#include "../../handler/redis_conn.h"
+#include "redis/redis_conn.h"
 
 #include <stdlib.h>
 

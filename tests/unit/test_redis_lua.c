@@ -7,7 +7,7 @@
  * version that introduced it (and the options that came later). A
  * command missing from the table fails the test: add it with its version
  * from the Redis documentation ("Available since"). */
-#include "../../handler/redis_lua.h"
+#include "redis/redis_lua.h"
 #include "check.h"
 
 #include <ctype.h>

@@ -1,5 +1,5 @@
 /* test_sql_bindings.c - Azure SQL output-binding rows, checked exactly. */
-#include "../../handler/sql_bindings.h"
+#include "sql/sql_bindings.h"
 #include "check.h"
 #include "sql_testdocs.h"
 

@@ -1,5 +1,5 @@
 /* test_sql_connstr.c - SqlConnectionString translation and redaction. */
-#include "../../handler/sql_connstr.h"
+#include "sql/sql_connstr.h"
 #include "check.h"
 
 #include <stdlib.h>

@@ -5,10 +5,10 @@
  * executed for real by itest_sql_sink). Each golden file holds the SQL and
  * then its parameters as "-- ?N = value" lines. Regenerate after a reviewed
  * change with: UPDATE_GOLDEN=1 build/tests/test_sql_dialect */
-#include "../../handler/arena.h"
-#include "../../handler/sql_ddl.h"
-#include "../../handler/sql_dialect.h"
-#include "../../handler/sql_plan.h"
+#include "common/arena.h"
+#include "sql/sql_ddl.h"
+#include "sql/sql_dialect.h"
+#include "sql/sql_plan.h"
 #include "check.h"
 #include "sql_testdocs.h"
 

@@ -1,8 +1,8 @@
 /* test_sql_plan.c - grouping and per-key collapse of a batch, and the
  * classification of ODBC diagnostics (both pure). */
-#include "../../handler/arena.h"
-#include "../../handler/sql_odbc.h"
-#include "../../handler/sql_plan.h"
+#include "common/arena.h"
+#include "sql/sql_odbc.h"
+#include "sql/sql_plan.h"
 #include "check.h"
 #include "sql_testdocs.h"
 

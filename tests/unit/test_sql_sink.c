@@ -1,8 +1,8 @@
 /* test_sql_sink.c - the SQL sink without a server: settings, creation,
  * input refused before any connection, a connection failure's message. */
-#include "../../handler/config.h"
-#include "../../handler/log.h"
-#include "../../handler/sql_sink.h"
+#include "common/config.h"
+#include "common/log.h"
+#include "sql/sql_sink.h"
 #include "check.h"
 #include "sql_testdocs.h"
 

@@ -1,0 +1,84 @@
+/* config.h - app settings: one table, read once at start-up.
+ *
+ * Settings come from environment variables, which is how the Functions host
+ * passes App Settings (and local.settings.json Values under `func start`).
+ * Every setting, its default and its bounds are in the table in config.c,
+ * and docs/configuration.md lists the same. Secret settings are never
+ * printed: config_dump writes "<set>" for them. */
+#ifndef D365CDC_CONFIG_H
+#define D365CDC_CONFIG_H
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/result.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cfg_target {
+  CFG_TARGET_REDIS = 1,
+  CFG_TARGET_SQL = 2,
+  CFG_TARGET_BOTH = 3,
+  CFG_TARGET_NONE = 4
+};
+enum cfg_mode { CFG_MODE_DIRECT = 0, CFG_MODE_BINDINGS };
+enum cfg_poison { CFG_POISON_RECORD = 0, CFG_POISON_FAIL };
+enum cfg_sql_delete { CFG_SQL_DELETE_SOFT = 0, CFG_SQL_DELETE_HARD };
+enum cfg_sql_schema { CFG_SQL_SCHEMA_EVOLVE = 0, CFG_SQL_SCHEMA_VALIDATE };
+
+struct app_config {
+  int port;                       /* FUNCTIONS_CUSTOMHANDLER_PORT, FUNCTIONS_HTTPWORKER_PORT */
+  char *listen_address;           /* CDC_LISTEN_ADDRESS */
+  enum log_level log_level;       /* CDC_LOG_LEVEL */
+  char *mapping_file;             /* CDC_MAPPING_FILE ("" = built-in defaults) */
+  char *app_root;                 /* FUNCTIONS_APP_ROOT_PATH ("" when unset) */
+  enum cfg_target target;         /* CDC_TARGET */
+  enum cfg_mode mode;             /* CDC_MODE */
+  char *redis_connection;         /* RedisConnection (secret) */
+  char *redis_ca_file;            /* CDC_REDIS_CA_FILE ("" = system CA store) */
+  char *sql_connection;           /* SqlConnectionString (secret) */
+  char *sql_dialect;              /* CDC_SQL_DIALECT: auto|tsql|postgres */
+  char *sql_odbc_driver;          /* CDC_SQL_ODBC_DRIVER ("" = default for the dialect) */
+  enum cfg_sql_delete sql_delete; /* CDC_SQL_DELETE */
+  enum cfg_sql_schema sql_schema; /* CDC_SQL_SCHEMA */
+  int sql_pool;                   /* CDC_SQL_POOL */
+  int sql_login_timeout_s;  /* CDC_SQL_LOGIN_TIMEOUT_SECONDS (0 = from the connection string) */
+  int sql_query_timeout_s;  /* CDC_SQL_QUERY_TIMEOUT_SECONDS (0 = from the connection string) */
+  size_t max_request_bytes; /* CDC_MAX_REQUEST_BYTES */
+  size_t max_message_bytes; /* CDC_MAX_MESSAGE_BYTES */
+  int max_batch_messages;   /* CDC_MAX_BATCH_MESSAGES */
+  int max_json_depth;       /* CDC_MAX_JSON_DEPTH */
+  enum cfg_poison poison;   /* CDC_POISON */
+  char *poison_stream;      /* CDC_POISON_STREAM */
+  int poison_maxlen;        /* CDC_POISON_MAXLEN */
+  int retry_budget_ms;      /* CDC_RETRY_BUDGET_MS */
+  int retry_initial_ms;     /* CDC_RETRY_INITIAL_MS */
+  int redis_pool;           /* CDC_REDIS_POOL */
+  int read_connections;     /* CDC_READ_CONNECTIONS: batches of reads in flight */
+  char *key_prefix;         /* CDC_KEY_PREFIX */
+  int tombstone_ttl_s;      /* CDC_TOMBSTONE_TTL_SECONDS */
+  int max_connections;      /* CDC_MAX_CONNECTIONS */
+  int connection_timeout_s; /* CDC_CONNECTION_TIMEOUT_SECONDS */
+  int shutdown_grace_ms;    /* CDC_SHUTDOWN_GRACE_MS */
+};
+
+/* Looks a setting up by name; NULL when unset. getenv fits. */
+typedef const char *(*config_lookup_fn)(const char *name);
+
+/* Fill *cfg from the settings table, using lookup (NULL: getenv).
+ * APP_ERR_CONFIG with a message naming the setting, the bad value and what
+ * was expected (never the value of a secret). On failure *cfg is cleaned. */
+APP_NODISCARD enum app_result config_load(struct app_config *cfg, config_lookup_fn lookup,
+                                          struct app_err *err);
+
+/* Free the strings. NULL-safe. */
+void config_cleanup(struct app_config *cfg);
+
+/* Append "name=value" lines for every setting (secrets as <set>/<unset>). */
+APP_NODISCARD enum app_result config_dump(const struct app_config *cfg, struct buf *out);
+
+/* Append the settings table as a Markdown table (for docs/configuration.md). */
+APP_NODISCARD enum app_result config_doc_table(struct buf *out);
+
+#endif

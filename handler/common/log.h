@@ -1,0 +1,52 @@
+/* log.h - one structured line per event.
+ *
+ * Lines are JSON objects: {"ts":...,"level":...,"inv":...,"fn":...,"msg":...}.
+ * The Functions host logs every stderr line at Error level unless it contains
+ * "warn", and every stdout line at Information (protocol doc 1.2). So error and
+ * warn lines go to stderr and info/debug lines to stdout, which keeps the
+ * levels right in Application Insights. The invocation id and function name of
+ * the calling thread (log_context_set) are added to every line.
+ *
+ * Never pass secrets to these functions: connection strings are logged only
+ * through their redacted forms. */
+#ifndef D365CDC_LOG_H
+#define D365CDC_LOG_H
+
+#include "common/result.h"
+
+enum log_level {
+  LOG_LEVEL_DEBUG = 0,
+  LOG_LEVEL_INFO,
+  LOG_LEVEL_WARN,
+  LOG_LEVEL_ERROR,
+  LOG_LEVEL_OFF
+};
+
+extern enum log_level log_min_level;
+
+/* Parse "debug|info|warn|warning|error|off|none" (case-insensitive). */
+APP_NODISCARD enum app_result log_level_parse(const char *s, enum log_level *out);
+const char *log_level_name(enum log_level l);
+/* Set the minimum level that is printed (default info). */
+void log_set_level(enum log_level l);
+/* Send every line to stderr (for tools whose stdout carries data). */
+void log_all_to_stderr(int on);
+
+/* Per-thread context added to each line; pointers are borrowed and must stay
+ * valid until log_context_clear. */
+void log_context_set(const char *invocation_id, const char *function);
+void log_context_clear(void);
+
+void log_write(enum log_level level, const char *fmt, ...) APP_PRINTF(2, 3);
+
+#define LOG_AT(level, ...)                                                                         \
+  do {                                                                                             \
+    if ((level) >= log_min_level)                                                                  \
+      log_write((level), __VA_ARGS__);                                                             \
+  } while (0)
+#define LOG_DEBUG(...) LOG_AT(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define LOG_INFO(...)  LOG_AT(LOG_LEVEL_INFO, __VA_ARGS__)
+#define LOG_WARN(...)  LOG_AT(LOG_LEVEL_WARN, __VA_ARGS__)
+#define LOG_ERROR(...) LOG_AT(LOG_LEVEL_ERROR, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,490 @@
+/* readapi.c - Web API-shaped reads over the Redis replica. */
+#include "read/readapi.h"
+
+#include "common/log.h"
+#include "common/metrics.h"
+#include "read/odata.h"
+#include "redis/redis_pool.h"
+#include "redis/redis_read.h"
+#include "map/sink.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* most reads sent in one pipeline; more wait for the next batch */
+#define READAPI_MAX_BATCH 64
+
+struct readapi {
+  const struct app_config *cfg;
+  const struct map_config *map;
+  struct schema *schema;
+  struct redis_pool *pool; /* reads only: a write load never holds these */
+  struct redis_mux *mux;   /* over pool: concurrent reads pipelined */
+  char *prefix;            /* CDC_KEY_PREFIX */
+  int timeout_ms;          /* one whole read */
+};
+
+enum app_result readapi_create(const struct app_config *cfg, const struct map_config *map,
+                               struct schema *schema, struct readapi **out, struct app_err *err)
+{
+  struct readapi *api = NULL;
+  struct redis_conninfo ci;
+  size_t nconn = (size_t)(cfg->read_connections > 0 ? cfg->read_connections : 1);
+  size_t nqueue = (size_t)(cfg->max_connections > 0 ? cfg->max_connections : 1);
+  enum app_result r;
+
+  *out = NULL;
+  r = redis_conninfo_parse(cfg->redis_connection, &ci, err);
+  if (r != APP_OK) {
+    redis_conninfo_cleanup(&ci);
+    return r;
+  }
+  if (cfg->redis_ca_file && *cfg->redis_ca_file)
+    ci.ca_file = xstrdup(cfg->redis_ca_file);
+  if (!cfg->key_prefix || !*cfg->key_prefix) {
+    redis_conninfo_cleanup(&ci);
+    return app_err_set(err, APP_ERR_CONFIG, "setting CDC_KEY_PREFIX must not be empty");
+  }
+  api = xcalloc(1, sizeof *api);
+  api->cfg = cfg;
+  api->map = map;
+  api->schema = schema;
+  api->prefix = xstrdup(cfg->key_prefix);
+  api->timeout_ms = ci.sync_timeout_ms > 0 ? ci.sync_timeout_ms : 5000;
+  /* no setup commands: reads need neither the apply script nor anything
+   * but AUTH/SELECT, which redis_conn_open does */
+  r = redis_pool_create(&ci, nconn + 1, NULL, 0, 0, &api->pool, err);
+  /* one more connection than leaders: schema look-ups never wait behind
+   * reads; one queued read per HTTP connection at most (a thread each) */
+  if (r == APP_OK)
+    r = redis_mux_create(api->pool, nconn, READAPI_MAX_BATCH, nqueue, &api->mux, err);
+  if (r != APP_OK) {
+    redis_conninfo_cleanup(&ci);
+    readapi_destroy(api);
+    return r;
+  }
+  LOG_INFO("read API: own %zu Redis connections, concurrent reads pipelined on them, %d ms per "
+           "read",
+           nconn, api->timeout_ms);
+  *out = api;
+  return APP_OK;
+}
+
+void readapi_destroy(struct readapi *api)
+{
+  if (!api)
+    return;
+  if (api->mux) {
+    struct redis_mux_stats st;
+    redis_mux_get_stats(api->mux, &st);
+    if (st.calls)
+      LOG_INFO("read API: %zu Redis exchanges in %zu batches (largest %zu); %zu reads gave up "
+               "while queued, %zu in flight, %zu refused (queue full)",
+               st.calls, st.batches, st.max_batch, st.expired, st.abandoned, st.refused);
+  }
+  redis_mux_destroy(api->mux);
+  redis_pool_destroy(api->pool);
+  free(api->prefix);
+  free(api);
+}
+
+static int64_t wall_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+enum app_result readapi_split_url(struct arena *a, const char *url, const char **out_base,
+                                  const char **out_path, const char **out_query)
+{
+  const char *p = url, *path, *q;
+  *out_base = NULL;
+  *out_path = NULL;
+  *out_query = NULL;
+  if (!url)
+    return APP_ERR_INPUT;
+  if ((p = strstr(url, "://")) != NULL) {
+    path = strchr(p + 3, '/');
+    if (!path)
+      path = p + 3 + strlen(p + 3);
+    *out_base = arena_strndup(a, url, (size_t)(path - url));
+    if (!*out_base)
+      return APP_ERR_LIMIT;
+  } else {
+    path = url;
+  }
+  q = strchr(path, '?');
+  if (q) {
+    *out_path = arena_strndup(a, path, (size_t)(q - path));
+    *out_query = arena_strndup(a, q + 1, strlen(q + 1));
+    if (!*out_path || !*out_query)
+      return APP_ERR_LIMIT;
+  } else {
+    *out_path = *path ? path : "/";
+  }
+  return APP_OK;
+}
+
+static void add_header(struct arena *a, struct readapi_response *res, const char *name,
+                       const char *value)
+{
+  if (res->nheaders >= READAPI_MAX_HEADERS || !value)
+    return;
+  res->header_names[res->nheaders] = name;
+  res->header_values[res->nheaders] = arena_strndup(a, value, strlen(value));
+  if (res->header_values[res->nheaders])
+    res->nheaders++;
+}
+
+static enum app_result answer_error(struct arena *a, struct readapi_response *res,
+                                    const struct odata_error *e)
+{
+  res->status = e->status;
+  buf_reset(&res->body);
+  if (e->status >= 500)
+    metrics_add(M_READS_FAILED, 1);
+  else if (e->status == 404)
+    metrics_add(M_READS_NOT_FOUND, 1);
+  add_header(a, res, "OData-Version", "4.0");
+  return odata_render_error(e, &res->body);
+}
+
+static void freshness(struct arena *a, struct readapi_response *res, const struct redis_record *rec)
+{
+  char tmp[32];
+  if (rec->op_time_ms > 0) {
+    int64_t age = wall_ms() - rec->op_time_ms;
+    snprintf(tmp, sizeof tmp, "%lld", (long long)(age > 0 ? age : 0));
+    add_header(a, res, "x-cdc-freshness-ms", tmp);
+  }
+  if (rec->version_text[0])
+    add_header(a, res, "x-cdc-version", rec->version_text);
+}
+
+/* redis_read_prop and odata_prop have the same fields; copy the view. */
+static const struct odata_prop *props_view(struct arena *a, const struct redis_record *rec)
+{
+  struct odata_prop *v = arena_alloc(a, (rec->nprops ? rec->nprops : 1) * sizeof *v);
+  size_t i;
+  if (!v)
+    return NULL;
+  for (i = 0; i < rec->nprops; i++) {
+    v[i].name = rec->props[i].name;
+    v[i].json = rec->props[i].json;
+    v[i].json_len = rec->props[i].json_len;
+    v[i].ann = rec->props[i].ann;
+    v[i].nann = rec->props[i].nann;
+  }
+  return v;
+}
+
+static const struct redis_read_prop *find_prop(const struct redis_record *rec, const char *name)
+{
+  size_t i;
+  for (i = 0; i < rec->nprops; i++)
+    if (!strcmp(rec->props[i].name, name))
+      return &rec->props[i];
+  return NULL;
+}
+
+/* A read that failed: a name that cannot be a key is the client's fault
+ * (400), a record too large for the arena ours (500), anything else means
+ * Redis did not answer properly in time (503, retry later). */
+static enum app_result read_failed(struct arena *a, struct readapi_response *res, enum app_result r,
+                                   const struct app_err *err)
+{
+  struct odata_error e;
+  if (r == APP_ERR_INPUT) {
+    odata_error_set(&e, 400, ODATA_CODE_SYNTAX, "Bad Request - %s", err->msg);
+  } else if (r == APP_ERR_LIMIT) {
+    odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "The answer is larger than allowed: %s", err->msg);
+  } else {
+    LOG_WARN("read API: Redis unavailable (%s): %s", app_result_str(r), err->msg);
+    odata_error_set(&e, 503, ODATA_CODE_UNAVAILABLE,
+                    "The replica store is unavailable (%s); retry later: %s", app_result_str(r),
+                    err->msg);
+    add_header(a, res, "Retry-After", "1");
+  }
+  return answer_error(a, res, &e);
+}
+
+/* $select names none of recs holds must be columns the table has had
+ * (schema.h). *out_known_all=false and e filled when one is unknown. */
+static enum app_result check_select(struct readapi *api, struct arena *a,
+                                    const struct odata_request *q, const char *table,
+                                    const char *key_name, const struct redis_record *recs,
+                                    size_t nrecs, int64_t deadline, bool *out_known_all,
+                                    struct odata_error *e, struct app_err *err)
+{
+  const char **missing;
+  bool *known;
+  size_t i, k, nmissing = 0;
+
+  *out_known_all = true;
+  if (!q->select)
+    return APP_OK;
+  missing = arena_alloc(a, q->nselect * sizeof *missing);
+  known = arena_alloc(a, q->nselect * sizeof *known);
+  if (!missing || !known)
+    return app_err_set(err, APP_ERR_LIMIT, "out of request memory");
+  for (i = 0; i < q->nselect; i++) {
+    bool have = key_name && !strcmp(q->select[i], key_name);
+    for (k = 0; k < nrecs && !have; k++)
+      have = find_prop(&recs[k], q->select[i]) != NULL;
+    if (!have)
+      missing[nmissing++] = q->select[i];
+  }
+  if (!nmissing)
+    return APP_OK;
+  APP_RETURN_IF_FAILED(
+      schema_known(api->schema, api->pool, table, missing, nmissing, known, deadline, err));
+  for (i = 0; i < nmissing; i++) {
+    if (!known[i]) {
+      *out_known_all = false;
+      odata_error_set(e, 400, ODATA_CODE_PROPERTY,
+                      "Could not find a property named '%s' on type 'Microsoft.Dynamics.CRM.%s'.",
+                      missing[i], table);
+      break;
+    }
+  }
+  return APP_OK;
+}
+
+static enum app_result not_found(struct arena *a, struct readapi_response *res, const char *table,
+                                 const char *id)
+{
+  struct odata_error e;
+  odata_error_set(&e, 404, ODATA_CODE_NOT_FOUND, "Entity '%s' With Id = %s Does Not Exist", table,
+                  id);
+  return answer_error(a, res, &e);
+}
+
+static void ok_headers(struct arena *a, const struct odata_request *q, struct readapi_response *res)
+{
+  add_header(a, res, "OData-Version", "4.0");
+  if (q->preference_applied)
+    add_header(a, res, "Preference-Applied", q->preference_applied);
+}
+
+/* GET <set>(<id>): one HGETALL, plus one SISMEMBER round trip only when
+ * $select names a column this record does not hold and this process has
+ * not seen for the table yet. */
+static enum app_result read_record(struct readapi *api, struct arena *a,
+                                   const struct odata_request *q, const char *table,
+                                   const struct map_table_info *ti, int64_t deadline,
+                                   struct readapi_response *res)
+{
+  struct redis_record rec;
+  struct odata_error e;
+  struct app_err err;
+  const struct odata_prop *props;
+  char etag[CDC_VERSION_TEXT_LEN + 8];
+  bool known_all;
+  enum app_result r;
+
+  r = redis_read_record(api->mux, api->prefix, a, table, q->id, deadline, &rec, &err);
+  if (r != APP_OK)
+    return read_failed(a, res, r, &err);
+  if (rec.state != RREC_LIVE) {
+    if (rec.state == RREC_DELETED)
+      freshness(a, res, &rec);
+    return not_found(a, res, table, q->id);
+  }
+  snprintf(etag, sizeof etag, "W/\"%s\"", rec.version_text);
+  if (odata_etag_matches(q, rec.version_text)) {
+    res->status = 304;
+    add_header(a, res, "ETag", etag);
+    freshness(a, res, &rec);
+    metrics_add(M_READS_NOT_MODIFIED, 1);
+    return APP_OK;
+  }
+  r = check_select(api, a, q, table, ti->key_name, &rec, 1, deadline, &known_all, &e, &err);
+  if (r != APP_OK)
+    return read_failed(a, res, r, &err);
+  if (!known_all)
+    return answer_error(a, res, &e);
+  props = props_view(a, &rec);
+  if (!props)
+    return APP_ERR_LIMIT;
+  res->status = 200;
+  add_header(a, res, "ETag", etag);
+  ok_headers(a, q, res);
+  freshness(a, res, &rec);
+  if (rec.needs_reread)
+    add_header(a, res, "x-cdc-needs-reread", "true");
+  return odata_render_record(q, ti->entity_set, ti->key_name, q->id, rec.version_text, props,
+                             rec.nprops, true, &res->body);
+}
+
+/* GET <set>(<id>)/<name>: the members of relationship <name>, or the
+ * record's property <name>. Round trips: the member hash; then the record
+ * and every member's record, pipelined; then, only for a live record with
+ * no members and no such property, one SISMEMBER (is <name> a column?).
+ * The record decides what exists: deleted, or absent with no members, is
+ * 404. */
+static enum app_result read_nav(struct readapi *api, struct arena *a, const struct odata_request *q,
+                                const char *table, const struct map_table_info *ti,
+                                int64_t deadline, struct readapi_response *res)
+{
+  struct doc_related *members = NULL, *refs;
+  struct redis_record *recs, *self;
+  const struct redis_read_prop *prop;
+  size_t n = 0, i;
+  struct odata_error e;
+  struct app_err err;
+  const char *item_set = NULL, *item_table = NULL;
+  bool known_all;
+  enum app_result r;
+
+  r = redis_read_related(api->mux, api->prefix, a, table, q->id, q->navigation, deadline, &members,
+                         &n, &err);
+  if (r != APP_OK)
+    return read_failed(a, res, r, &err);
+  /* refs[0] is the record, refs[1..n] its related records */
+  refs = arena_alloc(a, (n + 1) * sizeof *refs);
+  recs = arena_alloc(a, (n + 1) * sizeof *recs);
+  if (!refs || !recs)
+    return APP_ERR_LIMIT;
+  refs[0].table = table;
+  refs[0].id = q->id;
+  refs[0].entity_set = ti->entity_set;
+  for (i = 0; i < n; i++)
+    refs[i + 1] = members[i];
+  r = redis_read_records(api->mux, api->prefix, a, refs, n + 1, deadline, recs, &err);
+  if (r != APP_OK)
+    return read_failed(a, res, r, &err);
+  self = &recs[0];
+  if (self->state == RREC_DELETED || (self->state == RREC_ABSENT && n == 0)) {
+    if (self->state == RREC_DELETED)
+      freshness(a, res, self);
+    return not_found(a, res, table, q->id);
+  }
+
+  if (self->state == RREC_LIVE && n == 0) {
+    /* a property of the record rather than a relationship? The key is
+     * one even when no change listed it (SetState, Delete) */
+    if (ti->key_name && !strcmp(q->navigation, ti->key_name) && !find_prop(self, ti->key_name)) {
+      char idjson[64];
+      int len = snprintf(idjson, sizeof idjson, "\"%s\"", q->id);
+      ok_headers(a, q, res);
+      freshness(a, res, self);
+      res->status = 200;
+      return odata_render_property(q, ti->entity_set, q->id, q->navigation, idjson, (size_t)len,
+                                   &res->body);
+    }
+    prop = find_prop(self, q->navigation);
+    if (prop) {
+      ok_headers(a, q, res);
+      freshness(a, res, self);
+      if (prop->json_len == 4 && !memcmp(prop->json, "null", 4)) {
+        res->status = 204; /* as the Web API answers a null property */
+        return APP_OK;
+      }
+      res->status = 200;
+      return odata_render_property(q, ti->entity_set, q->id, q->navigation, prop->json,
+                                   prop->json_len, &res->body);
+    }
+    {
+      const char *name = q->navigation;
+      bool known = false;
+      r = schema_known(api->schema, api->pool, table, &name, 1, &known, deadline, &err);
+      if (r != APP_OK)
+        return read_failed(a, res, r, &err);
+      if (known) {
+        ok_headers(a, q, res);
+        freshness(a, res, self);
+        res->status = 204;
+        return APP_OK;
+      }
+    }
+  }
+
+  if (n) {
+    item_table = members[0].table;
+    item_set = members[0].entity_set;
+    for (i = 1; i < n; i++)
+      if (strcmp(members[i].table, item_table) != 0)
+        item_set = item_table = NULL;
+  }
+  if (item_table) {
+    struct map_table_info iti;
+    if (map_table_info(api->map, a, item_table, &iti, &err) != APP_OK)
+      return APP_ERR_LIMIT;
+    r = check_select(api, a, q, item_table, iti.key_name, recs + 1, n, deadline, &known_all, &e,
+                     &err);
+    if (r != APP_OK)
+      return read_failed(a, res, r, &err);
+    if (!known_all)
+      return answer_error(a, res, &e);
+  }
+  res->status = 200;
+  ok_headers(a, q, res);
+  freshness(a, res, self);
+  APP_RETURN_IF_FAILED(odata_render_list_begin(q, item_set ? item_set : q->navigation, &res->body));
+  for (i = 0; i < n; i++) {
+    struct map_table_info mti;
+    const struct redis_record *m = &recs[i + 1];
+    const struct odata_prop *props;
+    if (i)
+      APP_RETURN_IF_FAILED(buf_append_char(&res->body, ','));
+    if (map_table_info(api->map, a, members[i].table, &mti, &err) != APP_OK)
+      return APP_ERR_LIMIT;
+    if (m->state != RREC_LIVE) {
+      /* related, but the replica holds no row for it (its table is not
+       * replicated, or it was deleted): the key tells the app which
+       * record it is */
+      APP_RETURN_IF_FAILED(buf_append_char(&res->body, '{'));
+      APP_RETURN_IF_FAILED(buf_append_json_str(&res->body, mti.key_name, strlen(mti.key_name)));
+      APP_RETURN_IF_FAILED(buf_append_char(&res->body, ':'));
+      APP_RETURN_IF_FAILED(buf_append_json_str(&res->body, members[i].id, strlen(members[i].id)));
+      APP_RETURN_IF_FAILED(buf_append_char(&res->body, '}'));
+      continue;
+    }
+    props = props_view(a, m);
+    if (!props)
+      return APP_ERR_LIMIT;
+    APP_RETURN_IF_FAILED(odata_render_record(q, mti.entity_set, mti.key_name, members[i].id,
+                                             m->version_text, props, m->nprops, false, &res->body));
+  }
+  return odata_render_list_end(&res->body);
+}
+
+enum app_result readapi_handle(struct readapi *api, struct arena *a,
+                               const struct readapi_request *req, size_t max_bytes,
+                               struct readapi_response *res)
+{
+  struct odata_request q;
+  struct odata_error e;
+  struct app_err err;
+  struct map_table_info ti;
+  char table[MAP_MAX_NAME + 1];
+  int64_t deadline = sink_now_ms() + api->timeout_ms;
+  enum app_result r;
+
+  memset(res, 0, sizeof *res);
+  buf_init(&res->body, max_bytes);
+  res->status = 500;
+  metrics_add(M_READS, 1);
+  if (odata_parse(a, req->method, req->path, req->query, req->prefer, req->if_none_match,
+                  req->base_url, &q, &e) != APP_OK)
+    return answer_error(a, res, &e);
+  if (map_table_for_entity_set(api->map, q.entity_set, table, sizeof table) != APP_OK) {
+    odata_error_set(&e, 404, ODATA_CODE_SEGMENT, "Resource not found for the segment '%s'.",
+                    q.entity_set);
+    return answer_error(a, res, &e);
+  }
+  if (map_table_info(api->map, a, table, &ti, &err) != APP_OK) {
+    odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "%s", err.msg);
+    return answer_error(a, res, &e);
+  }
+  r = q.kind == ODATA_RECORD ? read_record(api, a, &q, table, &ti, deadline, res)
+                             : read_nav(api, a, &q, table, &ti, deadline, res);
+  if (r != APP_OK) {
+    res->nheaders = 0;
+    odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "The answer is larger than allowed");
+    return answer_error(a, res, &e);
+  }
+  return APP_OK;
+}
