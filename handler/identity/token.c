@@ -430,6 +430,10 @@ static void safe_text(char *dst, size_t dstsz, const char *s, size_t n)
       o += 3;
       break;
     }
+    if (c == '\r' || c == '\n' || c == '\t')
+      c = ' ';
+    if (c == ' ' && o && dst[o - 1] == ' ')
+      continue; /* Entra puts "\r\nTrace ID: ..." in descriptions */
     dst[o++] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
   }
   dst[o] = '\0';
