@@ -631,6 +631,7 @@ struct redis_conn {
   struct buf pre;  /* AUTH command not yet (fully) written */
   size_t pre_sent; /* bytes of pre written */
   bool pre_reply;  /* its reply is still to be read */
+  bool streaming;  /* redis_conn_send began a pipeline: nothing goes in front any more */
 };
 
 bool redis_conn_broken(const struct redis_conn *c)
@@ -1109,7 +1110,9 @@ enum app_result redis_conn_send(struct redis_conn *c, const char *cmds, size_t l
   *out_sent = 0;
   if (c->broken)
     return app_err_set(err, APP_ERR_IO, "redis %s: connection is broken", c->peer);
-  reauth_queue(c);
+  if (!c->streaming) /* the first bytes of a pipeline (later calls continue it) */
+    reauth_queue(c);
+  c->streaming = true;
   while (c->pre_sent < c->pre.len) { /* a queued AUTH goes first */
     size_t k = 0;
     enum io_state st = conn_send(c, c->pre.data + c->pre_sent, c->pre.len - c->pre_sent, &k, err);
@@ -1157,7 +1160,7 @@ enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds,
   *out_nread = 0;
   if (c->broken)
     return app_err_set(err, APP_ERR_IO, "redis %s: connection is broken", c->peer);
-  if (sent == 0)
+  if (sent == 0 && !c->streaming)
     reauth_queue(c);
   c->round_trips++;
   while (written < len || nread < nreplies || c->pre_reply) {
@@ -1272,6 +1275,7 @@ enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds,
     }
   }
 out:
+  c->streaming = false;
   *out_nread = nread;
   return r;
 }
@@ -1307,7 +1311,7 @@ static enum app_result config_fail(struct app_err *err)
  * themselves, so the caller should not retry them. */
 static enum app_result handshake(struct redis_conn *c, const struct redis_conninfo *ci,
                                  const char *setup, size_t setup_len, size_t nsetup,
-                                 int64_t deadline_ms, struct app_err *err)
+                                 int64_t deadline_ms, bool *token_refused, struct app_err *err)
 {
   struct buf b;
   redisReply *rep[4 + 64];
@@ -1379,6 +1383,7 @@ static enum app_result handshake(struct redis_conn *c, const struct redis_connin
        * the retry gets a new one */
       metrics_add(M_REDIS_AUTH_FAILURES, 1);
       azid_invalidate(ci->identity, REDIS_ENTRA_SCOPE, tok.serial);
+      *token_refused = true;
       r = redis_reply_error(x, err,
                             "redis %s: authentication with an Entra ID token as user '%s' "
                             "failed (the token is renewed for the retry)",
@@ -1441,6 +1446,7 @@ enum app_result redis_conn_open(const struct redis_conninfo *ci, struct redis_tl
   *out = NULL;
   c = xcalloc(1, sizeof *c);
   c->fd = -1;
+  buf_init(&c->pre, 0);
   snprintf(c->peer, sizeof c->peer, "%s%s%s:%d", v6 ? "[" : "", ci->host, v6 ? "]" : "", ci->port);
   c->reader = redisReaderCreate();
   if (!c->reader) {
@@ -1467,9 +1473,20 @@ enum app_result redis_conn_open(const struct redis_conninfo *ci, struct redis_tl
     if (r != APP_OK)
       goto out;
   }
-  r = handshake(c, ci, setup, setup_len, nsetup, deadline_ms, err);
-  if (r != APP_OK)
-    goto out;
+  {
+    bool refused = false;
+    r = handshake(c, ci, setup, setup_len, nsetup, deadline_ms, &refused, err);
+    if (r != APP_OK && refused) {
+      /* the server refused a token we held for valid (revoked, or expired
+       * early): once more on the same connection with a new one (every
+       * reply was read, so the stream is in step) */
+      c->broken = false;
+      refused = false;
+      r = handshake(c, ci, setup, setup_len, nsetup, deadline_ms, &refused, err);
+    }
+    if (r != APP_OK)
+      goto out;
+  }
   *out = c;
   c = NULL;
 out:

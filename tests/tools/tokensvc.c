@@ -18,6 +18,7 @@
  *        the next count token requests (default: all from now) answer 500
  *        (fail), 401 invalid_client (refuse), a 200 that is not JSON
  *        (garbage) or wait ms first (delay); ok restores.
+ *   POST /_revoke  every live token stops working in Redis at once
  *   GET /_stats  {"issued":..,"rejected":..,"failed":..,"secret":..,
  *        "assertion":..,"federated":..,"managed":..,"live":..}
  *
@@ -25,7 +26,7 @@
  *   --tenant T, --client-id C, --client-secret S, --cert PEM,
  *   --federated-token TEXT, --identity-header H, --mi-client-id C,
  *   --scope S (expected; default any ending in /.default),
- *   --redis PORT --redis-user U [--redis-pass P]: every issued token
+ *   --redis PORT --redis-user U [--redis-admin A --redis-pass P]: every issued token
  *   becomes a password of the ACL user U (ACL SETUSER U on >token) and is
  *   removed when it expires (<token), so Redis accepts exactly the tokens
  *   that are currently valid.
@@ -62,8 +63,8 @@ static struct {
   const char *scope;
   X509 *cert;
   int redis_port;
-  const char *redis_user, *redis_pass;
-} opt = {0, 5, "tenant1", "client1", NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL};
+  const char *redis_user, *redis_pass, *redis_admin;
+} opt = {0, 5, "tenant1", "client1", NULL, NULL, NULL, NULL, NULL, NULL, 0, NULL, NULL, NULL};
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static char mode[16] = "ok";
@@ -487,6 +488,18 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     pthread_mutex_unlock(&mu);
     return answer(c, 200, b);
   }
+  if (!strcmp(method, "POST") && !strcmp(url, "/_revoke")) {
+    /* every live token stops working in Redis now (early expiry) */
+    pthread_mutex_lock(&mu);
+    while (nlive) {
+      char pw[100];
+      snprintf(pw, sizeof pw, "<%s", lives[--nlive].tok);
+      if (rds)
+        freeReplyObject(rcmd("ACL SETUSER %s %s", opt.redis_user, pw));
+    }
+    pthread_mutex_unlock(&mu);
+    return answer(c, 200, "{}\n");
+  }
   if (!strcmp(method, "POST") && !strcmp(url, "/_control")) {
     const char *m = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "mode");
     const char *ms = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ms");
@@ -554,6 +567,8 @@ int main(int argc, char **argv)
       opt.redis_user = v;
     else if (!strcmp(k, "--redis-pass"))
       opt.redis_pass = v;
+    else if (!strcmp(k, "--redis-admin"))
+      opt.redis_admin = v;
     else if (!strcmp(k, "--cert")) {
       FILE *f = fopen(v, "r");
       if (!f || !(opt.cert = PEM_read_X509(f, NULL, NULL, NULL))) {
@@ -573,7 +588,9 @@ int main(int argc, char **argv)
               opt.redis_port);
       return 2;
     }
-    if (opt.redis_pass)
+    if (opt.redis_pass && opt.redis_admin)
+      freeReplyObject(rcmd("AUTH %s %s", opt.redis_admin, opt.redis_pass));
+    else if (opt.redis_pass)
       freeReplyObject(rcmd("AUTH %s%s", opt.redis_pass, ""));
     /* the user exists, without a password until the first token */
     freeReplyObject(rcmd("ACL SETUSER %s%s reset", opt.redis_user, ""));
