@@ -3,6 +3,7 @@
 
 #include "common/arena.h"
 #include "common/base64.h"
+#include "common/config.h"
 #include "common/json.h"
 
 #include <openssl/err.h>
@@ -64,6 +65,19 @@ static bool id_ok(const char *s)
     if (!isalnum((unsigned char)s[i]) && s[i] != '-' && s[i] != '.' && s[i] != '_')
       return false;
   return i > 0 && i <= 128;
+}
+
+void idcred_settings_from_config(const struct app_config *cfg, struct idcred_settings *out)
+{
+  memset(out, 0, sizeof *out);
+  out->tenant_id = cfg->azure_tenant_id;
+  out->client_id = cfg->azure_client_id;
+  out->client_secret = cfg->azure_client_secret;
+  out->cert_path = cfg->azure_client_certificate_path;
+  out->authority_host = cfg->azure_authority_host;
+  out->federated_token_file = cfg->azure_federated_token_file;
+  out->identity_endpoint = cfg->identity_endpoint;
+  out->identity_header = cfg->identity_header;
 }
 
 enum app_result idcred_select(const struct idcred_settings *s, struct idcred *out,

@@ -71,6 +71,13 @@ struct idcred_settings {
   const char *identity_endpoint, *identity_header;
 };
 
+struct app_config;
+/* The process-wide credential settings of cfg (AZURE_*, IDENTITY_*) into
+ * *out, the connection's own ones (conn_*) left NULL for the caller: a
+ * binding without identity-connection settings (the Dataverse client) uses
+ * it as it is. */
+void idcred_settings_from_config(const struct app_config *cfg, struct idcred_settings *out);
+
 /* Pick the credential (order above): the binding's tenantId+clientSecret
  * (client secret; clientId is the app), else AZURE_* client secret, client
  * certificate, workload identity, else the managed identity (user-assigned

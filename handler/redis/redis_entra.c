@@ -21,19 +21,11 @@ static enum app_result shared_provider(const struct app_config *cfg, struct azid
 
   pthread_mutex_lock(&shared_mu);
   if (!shared) {
-    memset(&s, 0, sizeof s);
+    idcred_settings_from_config(cfg, &s);
     s.conn_name = "RedisConnection";
     s.conn_tenant_id = cfg->redis_tenant_id;
     s.conn_client_id = cfg->redis_client_id;
     s.conn_client_secret = cfg->redis_client_secret;
-    s.tenant_id = cfg->azure_tenant_id;
-    s.client_id = cfg->azure_client_id;
-    s.client_secret = cfg->azure_client_secret;
-    s.cert_path = cfg->azure_client_certificate_path;
-    s.authority_host = cfg->azure_authority_host;
-    s.federated_token_file = cfg->azure_federated_token_file;
-    s.identity_endpoint = cfg->identity_endpoint;
-    s.identity_header = cfg->identity_header;
     r = idcred_select(&s, &cred, err);
     if (r == APP_OK) {
       memset(&opt, 0, sizeof opt);

@@ -8,6 +8,7 @@
 #include "common/json.h"
 #include "identity/azid.h"
 #include "map/sink.h"
+#include "redis/redis_entra.h"
 
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
@@ -583,8 +584,88 @@ static void test_cache(void)
   azid_destroy(p);
 }
 
+/* ---- Redis settings (RedisConnection__*) ------------------------------------------ */
+
+static const char *const *lookup_env;
+static const char *lookup(const char *name)
+{
+  size_t i;
+  for (i = 0; lookup_env[i]; i += 2)
+    if (!strcmp(lookup_env[i], name))
+      return lookup_env[i + 1];
+  return NULL;
+}
+
+static enum app_result redis_settings(const char *const *env, struct redis_conninfo *ci,
+                                      struct app_err *err)
+{
+  struct app_config cfg;
+  enum app_result r;
+  lookup_env = env;
+  memset(ci, 0, sizeof *ci);
+  if (config_load(&cfg, lookup, err) != APP_OK)
+    return APP_ERR_INPUT;
+  r = redis_conninfo_from_config(&cfg, ci, err);
+  config_cleanup(&cfg);
+  return r;
+}
+
+static void test_redis_settings(void)
+{
+  struct redis_conninfo ci;
+  struct app_err err;
+  static const char *const plain[] = {"RedisConnection", "h1:7000,password=pw", NULL};
+  static const char *const entra[] = {"RedisConnection",
+                                      "ignored:1,password=pw",
+                                      "RedisConnection__redisHostName",
+                                      "contoso.redis.azure.net",
+                                      "RedisConnection__principalId",
+                                      "p-123",
+                                      "IDENTITY_ENDPOINT",
+                                      "http://127.0.0.1:1/msi/token",
+                                      "IDENTITY_HEADER",
+                                      "h",
+                                      NULL};
+  static const char *const no_principal[] = {"RedisConnection__redisHostName", "h:10000", NULL};
+  static const char *const options[] = {"RedisConnection__redisHostName", "h:10000,ssl=False",
+                                        "RedisConnection__principalId", "p", NULL};
+  static const char *const no_cred[] = {"RedisConnection__redisHostName", "h:10000",
+                                        "RedisConnection__principalId", "p", NULL};
+
+  TEST_CASE("redis settings: RedisConnection when redisHostName is unset");
+  CHECK(redis_settings(plain, &ci, &err) == APP_OK);
+  CHECK_STREQ(ci.host, "h1");
+  CHECK(ci.identity == NULL);
+  CHECK_STREQ(ci.password, "pw");
+  redis_conninfo_cleanup(&ci);
+
+  TEST_CASE("redis settings: Entra ID wins, TLS on, principal as user");
+  CHECK(redis_settings(entra, &ci, &err) == APP_OK);
+  CHECK_STREQ(ci.host, "contoso.redis.azure.net");
+  CHECK_INTEQ(ci.port, 6380);
+  CHECK(ci.ssl);
+  CHECK_STREQ(ci.user, "p-123");
+  CHECK(ci.password == NULL);
+  CHECK(ci.identity != NULL);
+  redis_conninfo_cleanup(&ci);
+  redis_entra_shutdown();
+
+  TEST_CASE("redis settings: errors");
+  CHECK(redis_settings(no_principal, &ci, &err) == APP_ERR_CONFIG);
+  CHECK_CONTAINS(err.msg, "RedisConnection__principalId is required");
+  redis_conninfo_cleanup(&ci);
+  CHECK(redis_settings(options, &ci, &err) == APP_ERR_CONFIG);
+  CHECK_CONTAINS(err.msg, "host[:port] only");
+  redis_conninfo_cleanup(&ci);
+  CHECK(redis_settings(no_cred, &ci, &err) == APP_ERR_CONFIG);
+  CHECK_CONTAINS(err.msg, "RedisConnection: Microsoft Entra ID credential");
+  redis_conninfo_cleanup(&ci);
+  redis_entra_shutdown();
+}
+
 int main(void)
 {
+  test_redis_settings();
   test_select();
   test_requests();
   test_responses();
