@@ -454,6 +454,7 @@ static void test_cache(void)
   CHECK(azid_get(p, "s2", sink_now_ms() + 1000, &t2, &err) == APP_OK);
   CHECK_STREQ(t2.value, "s2#2");
   CHECK(t2.serial != t.serial);
+  azid_token_cleanup(&t2);
   CHECK(azid_cached(p, "s1", &t2) && !strcmp(t2.value, "s1#1"));
   azid_token_cleanup(&t2);
   CHECK_INTEQ(atomic_load(&s.calls), 2);
