@@ -96,8 +96,11 @@ static const struct setting settings[] = {
      "Client secret (first of the environment credentials)."},
     {"AZURE_CLIENT_CERTIFICATE_PATH", NULL, ST_STRING, "", 0, 0, NULL, false,
      OFF(azure_client_certificate_path),
-     "PEM file with the app's certificate and unencrypted RSA private key: a signed client "
-     "assertion instead of a secret (used when AZURE_CLIENT_SECRET is unset)."},
+     "The app's certificate with its RSA private key, PEM or PFX: a signed client assertion "
+     "instead of a secret (used when AZURE_CLIENT_SECRET is unset)."},
+    {"AZURE_CLIENT_CERTIFICATE_PASSWORD", NULL, ST_STRING, "", 0, 0, NULL, true,
+     OFF(azure_client_certificate_password),
+     "Password of the certificate file (a PFX, or a PEM with an encrypted key)."},
     {"AZURE_FEDERATED_TOKEN_FILE", NULL, ST_STRING, "", 0, 0, NULL, false,
      OFF(azure_federated_token_file),
      "Workload identity: file whose contents are the client assertion, read at every token "
@@ -285,6 +288,7 @@ void config_cleanup(struct app_config *cfg)
   free(cfg->azure_client_id);
   free(cfg->azure_client_secret);
   free(cfg->azure_client_certificate_path);
+  free(cfg->azure_client_certificate_password);
   free(cfg->azure_federated_token_file);
   free(cfg->azure_authority_host);
   free(cfg->identity_endpoint);

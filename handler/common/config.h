@@ -72,11 +72,12 @@ struct app_config {
   char *azure_client_id;               /* AZURE_CLIENT_ID */
   char *azure_client_secret;           /* AZURE_CLIENT_SECRET (secret) */
   char *azure_client_certificate_path; /* AZURE_CLIENT_CERTIFICATE_PATH */
-  char *azure_federated_token_file;    /* AZURE_FEDERATED_TOKEN_FILE */
-  char *azure_authority_host;          /* AZURE_AUTHORITY_HOST */
-  char *identity_endpoint;             /* IDENTITY_ENDPOINT */
-  char *identity_header;               /* IDENTITY_HEADER (secret) */
-  int identity_timeout_ms;             /* CDC_IDENTITY_TIMEOUT_MS */
+  char *azure_client_certificate_password; /* AZURE_CLIENT_CERTIFICATE_PASSWORD (secret) */
+  char *azure_federated_token_file;        /* AZURE_FEDERATED_TOKEN_FILE */
+  char *azure_authority_host;              /* AZURE_AUTHORITY_HOST */
+  char *identity_endpoint;                 /* IDENTITY_ENDPOINT */
+  char *identity_header;                   /* IDENTITY_HEADER (secret) */
+  int identity_timeout_ms;                 /* CDC_IDENTITY_TIMEOUT_MS */
 };
 
 /* Looks a setting up by name; NULL when unset. getenv fits. */

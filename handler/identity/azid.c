@@ -7,7 +7,9 @@
 #include "identity/idhttp.h"
 #include "map/sink.h"
 
+#include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/rand.h>
 
 #include <errno.h>
@@ -83,6 +85,25 @@ static enum app_result read_small_file(const char *path, const char *what, char 
   return APP_OK;
 }
 
+/* Key and certificate from a PEM file (key + certificate; the key may be
+ * encrypted with the password) or a PFX / PKCS#12 file. */
+static void load_cert(FILE *f, const char *password, EVP_PKEY **key, X509 **cert)
+{
+  int c = fgetc(f);
+  rewind(f);
+  if (c == '-') { /* "-----BEGIN" */
+    *key = PEM_read_PrivateKey(f, NULL, NULL, (void *)(password ? password : ""));
+    rewind(f);
+    *cert = PEM_read_X509(f, NULL, NULL, NULL);
+  } else {
+    PKCS12 *p12 = d2i_PKCS12_fp(f, NULL);
+    if (p12)
+      PKCS12_parse(p12, password ? password : "", key, cert, NULL);
+    PKCS12_free(p12);
+  }
+  ERR_clear_error();
+}
+
 /* The certificate's key and certificate, read each time (the file may be
  * renewed in place), and a signed assertion. */
 static enum app_result cert_assertion(const struct idcred *c, char **out, struct app_err *err)
@@ -99,16 +120,15 @@ static enum app_result cert_assertion(const struct idcred *c, char **out, struct
   if (!f)
     return app_err_set(err, APP_ERR_CONFIG, "AZURE_CLIENT_CERTIFICATE_PATH '%s': %s", c->cert_path,
                        strerror(errno));
-  key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-  rewind(f);
-  cert = PEM_read_X509(f, NULL, NULL, NULL);
+  load_cert(f, c->cert_password, &key, &cert);
   fclose(f);
   if (!key || !cert) {
     EVP_PKEY_free(key);
     X509_free(cert);
     return app_err_set(err, APP_ERR_CONFIG,
-                       "AZURE_CLIENT_CERTIFICATE_PATH '%s': expected a PEM file with an "
-                       "unencrypted private key and the certificate (%s missing)",
+                       "AZURE_CLIENT_CERTIFICATE_PATH '%s': expected a PEM file with the "
+                       "private key and the certificate, or a PFX; %s missing or unreadable "
+                       "(wrong or missing AZURE_CLIENT_CERTIFICATE_PASSWORD?)",
                        c->cert_path, !key ? "private key" : "certificate");
   }
   if (RAND_bytes(g, sizeof g) != 1) {
@@ -223,6 +243,7 @@ enum app_result azid_create(const struct idcred *cred, const struct azid_options
   p->cred.client_id = cred->client_id ? xstrdup(cred->client_id) : NULL;
   p->cred.client_secret = cred->client_secret ? xstrdup(cred->client_secret) : NULL;
   p->cred.cert_path = cred->cert_path ? xstrdup(cred->cert_path) : NULL;
+  p->cred.cert_password = cred->cert_password ? xstrdup(cred->cert_password) : NULL;
   p->cred.federated_token_file =
       cred->federated_token_file ? xstrdup(cred->federated_token_file) : NULL;
   p->cred.identity_endpoint = cred->identity_endpoint ? xstrdup(cred->identity_endpoint) : NULL;

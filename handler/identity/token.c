@@ -35,6 +35,10 @@ void idcred_cleanup(struct idcred *c)
   free(c->client_id);
   free(c->client_secret);
   free(c->cert_path);
+  if (c->cert_password) {
+    explicit_bzero(c->cert_password, strlen(c->cert_password));
+    free(c->cert_password);
+  }
   free(c->federated_token_file);
   free(c->identity_endpoint);
   free(c->identity_header);
@@ -74,6 +78,7 @@ void idcred_settings_from_config(const struct app_config *cfg, struct idcred_set
   out->client_id = cfg->azure_client_id;
   out->client_secret = cfg->azure_client_secret;
   out->cert_path = cfg->azure_client_certificate_path;
+  out->cert_password = cfg->azure_client_certificate_password;
   out->authority_host = cfg->azure_authority_host;
   out->federated_token_file = cfg->azure_federated_token_file;
   out->identity_endpoint = cfg->identity_endpoint;
@@ -129,6 +134,7 @@ enum app_result idcred_select(const struct idcred_settings *s, struct idcred *ou
     } else if (set(s->cert_path)) {
       out->kind = IDCRED_CLIENT_CERT;
       out->cert_path = xstrdup(s->cert_path);
+      out->cert_password = dup_or_null(s->cert_password);
       snprintf(out->source, sizeof out->source, "AZURE_CLIENT_CERTIFICATE_PATH");
     } else {
       out->kind = IDCRED_WORKLOAD;

@@ -7,8 +7,10 @@
  *                      POST <authority>/<tenant>/oauth2/v2.0/token,
  *                      grant_type=client_credentials
  *   client certificate AZURE_TENANT_ID + AZURE_CLIENT_ID +
- *                      AZURE_CLIENT_CERTIFICATE_PATH: the same request with a
- *                      JWT client assertion signed by the certificate's key
+ *                      AZURE_CLIENT_CERTIFICATE_PATH (PEM or PFX, with
+ *                      AZURE_CLIENT_CERTIFICATE_PASSWORD when encrypted): the
+ *                      same request with a JWT client assertion signed by the
+ *                      certificate's key
  *   workload identity  AZURE_TENANT_ID + AZURE_CLIENT_ID +
  *                      AZURE_FEDERATED_TOKEN_FILE: the file's contents are
  *                      the client assertion
@@ -53,7 +55,8 @@ struct idcred {
   char *tenant_id;     /* secret / certificate / workload */
   char *client_id;     /* the app; for a managed identity the user-assigned one, or NULL */
   char *client_secret; /* secret: never logged */
-  char *cert_path;     /* PEM with the private key and the certificate */
+  char *cert_path;     /* PEM (key + certificate) or PFX/PKCS#12 */
+  char *cert_password; /* of an encrypted PEM key or a PFX; secret: never logged */
   char *federated_token_file;
   char *identity_endpoint;
   char *identity_header; /* secret: never logged */
@@ -66,7 +69,7 @@ struct idcred {
 struct idcred_settings {
   const char *conn_name;
   const char *conn_tenant_id, *conn_client_id, *conn_client_secret;
-  const char *tenant_id, *client_id, *client_secret, *cert_path, *authority_host;
+  const char *tenant_id, *client_id, *client_secret, *cert_path, *cert_password, *authority_host;
   const char *federated_token_file;
   const char *identity_endpoint, *identity_header;
 };

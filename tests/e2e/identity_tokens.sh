@@ -27,6 +27,12 @@ for n in app other; do
     -subj "/CN=d365cdc $n" >/dev/null 2>&1 || die "openssl: $n certificate"
   cat "$dir/$n.key" "$dir/$n.crt" >"$dir/$n.pem"
 done
+# the same certificate as a PFX and as a PEM with an encrypted key (password-protected)
+openssl pkcs12 -export -inkey "$dir/app.key" -in "$dir/app.crt" -out "$dir/app.pfx" \
+  -passout pass:pfx-pw-9 >/dev/null 2>&1 || die "openssl: pfx"
+openssl pkcs8 -topk8 -v2 aes-256-cbc -in "$dir/app.key" -out "$dir/app.enc.key" \
+  -passout pass:pem-pw-3 >/dev/null 2>&1 || die "openssl: encrypted key"
+cat "$dir/app.enc.key" "$dir/app.crt" >"$dir/app.enc.pem"
 printf 'eyJhbGciOiJSUzI1NiJ9.federated-sa-token.sig\n' >"$dir/federated"
 
 # start_svc NAME [tokensvc options]: sets <NAME>_PORT
@@ -70,6 +76,10 @@ MI="IDENTITY_ENDPOINT=$URL/msi/token IDENTITY_HEADER=$IHDR"
 {
   run "client secret" $SP AZURE_CLIENT_SECRET="$SECRET" "$T" get
   run "client certificate (PS256 assertion, x5t)" $SP AZURE_CLIENT_CERTIFICATE_PATH="$dir/app.pem" "$T" get
+  run "client certificate as a PFX with a password" $SP AZURE_CLIENT_CERTIFICATE_PATH="$dir/app.pfx" \
+    AZURE_CLIENT_CERTIFICATE_PASSWORD=pfx-pw-9 "$T" get
+  run "client certificate, PEM with an encrypted key" $SP \
+    AZURE_CLIENT_CERTIFICATE_PATH="$dir/app.enc.pem" AZURE_CLIENT_CERTIFICATE_PASSWORD=pem-pw-3 "$T" get
   run "workload identity" $SP AZURE_FEDERATED_TOKEN_FILE="$dir/federated" "$T" get
   run "managed identity (system-assigned)" $MI "$T" get
   run "managed identity for Dataverse's scope" $MI "$T" get "https://org0.crm4.dynamics.com/.default"
@@ -80,7 +90,7 @@ MI="IDENTITY_ENDPOINT=$URL/msi/token IDENTITY_HEADER=$IHDR"
     AZURE_AUTHORITY_HOST="$URL" REDIS_CONN_TENANT_ID=tenant1 REDIS_CONN_CLIENT_ID=client1 \
     REDIS_CONN_CLIENT_SECRET="$SECRET" "$T" get
 }
-[ "$(stat secret)/$(stat assertion)/$(stat federated)/$(stat managed)" = "2/1/1/2" ] ||
+[ "$(stat secret)/$(stat assertion)/$(stat federated)/$(stat managed)" = "2/3/1/2" ] ||
   { fails=$((fails + 1)); log "FAILED: service counts $(curl -s "$URL/_stats")"; }
 
 # shellcheck disable=SC2086
@@ -89,6 +99,8 @@ MI="IDENTITY_ENDPOINT=$URL/msi/token IDENTITY_HEADER=$IHDR"
     "HTTP 401 invalid_client: AADSTS7000215"
   run "a certificate Entra ID does not know" $SP AZURE_CLIENT_CERTIFICATE_PATH="$dir/other.pem" \
     "$T" fail - config "x5t"
+  run "a PFX with the wrong password" $SP AZURE_CLIENT_CERTIFICATE_PATH="$dir/app.pfx" \
+    AZURE_CLIENT_CERTIFICATE_PASSWORD=bad-pfx-pw-1 "$T" fail - config "AZURE_CLIENT_CERTIFICATE_PASSWORD?"
   run "wrong identity header" IDENTITY_ENDPOINT="$URL/msi/token" IDENTITY_HEADER="wrong$IHDR" \
     "$T" fail - config "HTTP 401 invalid_request"
   run "nobody listening" IDENTITY_ENDPOINT="http://127.0.0.1:$(free_port)/msi/token" \
@@ -106,6 +118,6 @@ MI="IDENTITY_ENDPOINT=$URL/msi/token IDENTITY_HEADER=$IHDR"
   control "mode=ok"
   run "renewed ahead of expiry by the refresh thread" $MI "$T" refresh
 }
-grep -h 's3cr3t\|ih-7f1c' "$dir"/*.err 2>/dev/null | grep -v '^$' && { fails=$((fails + 1)); log "FAILED: a secret reached a log"; }
+grep -h 's3cr3t\|ih-7f1c\|pfx-pw-9\|pem-pw-3' "$dir"/*.err 2>/dev/null | grep -v '^$' && { fails=$((fails + 1)); log "FAILED: a secret reached a log"; }
 [ "$fails" = 0 ] || die "$fails case(s) failed"
 log "all token cases passed ($(curl -s "$URL/_stats"))"

@@ -47,6 +47,7 @@ static struct azid *provider(void)
   s.client_id = env("AZURE_CLIENT_ID");
   s.client_secret = env("AZURE_CLIENT_SECRET");
   s.cert_path = env("AZURE_CLIENT_CERTIFICATE_PATH");
+  s.cert_password = env("AZURE_CLIENT_CERTIFICATE_PASSWORD");
   s.federated_token_file = env("AZURE_FEDERATED_TOKEN_FILE");
   s.authority_host = env("AZURE_AUTHORITY_HOST");
   s.identity_endpoint = env("IDENTITY_ENDPOINT");
@@ -80,7 +81,8 @@ static void stats(struct azid *p)
 /* no secret of the environment in text */
 static void check_no_secret(const char *text)
 {
-  const char *names[] = {"AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "REDIS_CONN_CLIENT_SECRET"};
+  const char *names[] = {"AZURE_CLIENT_SECRET", "IDENTITY_HEADER", "REDIS_CONN_CLIENT_SECRET",
+                         "AZURE_CLIENT_CERTIFICATE_PASSWORD"};
   size_t i;
   for (i = 0; i < sizeof names / sizeof names[0]; i++)
     if (env(names[i]))
