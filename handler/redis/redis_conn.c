@@ -689,11 +689,14 @@ static void reauth_queue(struct redis_conn *c)
   if (t.serial != c->auth_serial) {
     const char *argv[] = {"AUTH", c->user, t.value};
     buf_reset(&c->pre);
+    c->pre_sent = 0;
     if (redis_cmd_argv(&c->pre, 3, argv, NULL) == APP_OK) {
-      c->pre_sent = 0;
       c->pre_reply = true;
       c->pending_serial = t.serial;
       c->pending_expires_ms = t.expires_ms;
+    } else {
+      buf_reset(&c->pre); /* nothing half-built goes out; the next exchange tries again */
+      c->seen_serial = 0;
     }
   }
   azid_token_cleanup(&t);
