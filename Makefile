@@ -13,9 +13,9 @@ BUILD ?= build
 CC ?= cc
 SAN ?=
 FUZZ_SECONDS ?= 60
-# the handler links only what it uses; tests and tools may also use libcurl
-HANDLER_PKGS := libmicrohttpd libcjson hiredis openssl odbc
-PKGS := $(HANDLER_PKGS) libcurl
+# the handler links only what it uses (libcurl: Entra ID tokens, handler/identity/)
+HANDLER_PKGS := libmicrohttpd libcjson hiredis openssl odbc libcurl
+PKGS := $(HANDLER_PKGS)
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -24,6 +24,9 @@
 #include "common/log.h"
 #include "host/server.h"
 #include "map/sink.h"
+#include "redis/redis_entra.h"
+
+#include <curl/curl.h>
 
 #include <malloc.h>
 #include <stdio.h>
@@ -133,6 +136,11 @@ int main(void)
   server_signals_init();
   malloc_keep_memory();
   app_err_clear(&err);
+  /* once, before any thread: the token provider's requests (identity/) */
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+    LOG_ERROR("cannot start: libcurl initialisation failed");
+    return 1;
+  }
 
   if (config_load(&cfg, NULL, &err) != APP_OK) {
     LOG_ERROR("cannot start: %s", err.msg);
@@ -187,8 +195,10 @@ int main(void)
 out:
   server_destroy(srv);
   app_destroy(app);
+  redis_entra_shutdown(); /* after every Redis connection is closed */
   functions_destroy(fns);
   free(root);
   config_cleanup(&cfg);
+  curl_global_cleanup();
   return code;
 }

@@ -69,6 +69,55 @@ static const struct setting settings[] = {
      "Redis in StackExchange.Redis form: host:port,password=...,ssl=True,abortConnect=False."},
     {"CDC_REDIS_CA_FILE", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(redis_ca_file),
      "PEM file of CA certificates trusted for Redis TLS (ssl=True); empty: the system CA store."},
+    {"RedisConnection__redisHostName", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(redis_host_name),
+     "Redis with Microsoft Entra ID (identity-based connection): host[:port] (port default "
+     "6380; Azure Managed Redis: 10000). When set, RedisConnection is not used: TLS is on and "
+     "every connection AUTHs as RedisConnection__principalId with a token for "
+     "https://redis.azure.com/.default, renewed before it expires."},
+    {"RedisConnection__principalId", NULL, ST_STRING, "", 0, 0, NULL, false,
+     OFF(redis_principal_id),
+     "Object (principal) id of the identity: the Redis user name of its data access policy "
+     "assignment. Required with RedisConnection__redisHostName."},
+    {"RedisConnection__clientId", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(redis_client_id),
+     "Client id of the user-assigned managed identity to use (empty: the system-assigned one), "
+     "or of the app registration with RedisConnection__tenantId + __clientSecret."},
+    {"RedisConnection__tenantId", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(redis_tenant_id),
+     "Local development: tenant of the service principal (with __clientId and __clientSecret); "
+     "wins over every AZURE_* setting and the managed identity."},
+    {"RedisConnection__clientSecret", NULL, ST_STRING, "", 0, 0, NULL, true,
+     OFF(redis_client_secret), "Local development: the service principal's client secret."},
+    {"AZURE_TENANT_ID", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(azure_tenant_id),
+     "Entra ID tenant for the AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH and "
+     "AZURE_FEDERATED_TOKEN_FILE credentials (Azure Identity's environment settings)."},
+    {"AZURE_CLIENT_ID", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(azure_client_id),
+     "Client id of the app registration for those credentials; without them, the user-assigned "
+     "managed identity to use (a connection's __clientId wins)."},
+    {"AZURE_CLIENT_SECRET", NULL, ST_STRING, "", 0, 0, NULL, true, OFF(azure_client_secret),
+     "Client secret (first of the environment credentials)."},
+    {"AZURE_CLIENT_CERTIFICATE_PATH", NULL, ST_STRING, "", 0, 0, NULL, false,
+     OFF(azure_client_certificate_path),
+     "The app's certificate with its RSA private key, PEM or PFX: a signed client assertion "
+     "instead of a secret (used when AZURE_CLIENT_SECRET is unset)."},
+    {"AZURE_CLIENT_CERTIFICATE_PASSWORD", NULL, ST_STRING, "", 0, 0, NULL, true,
+     OFF(azure_client_certificate_password),
+     "Password of the certificate file (a PFX, or a PEM with an encrypted key)."},
+    {"AZURE_FEDERATED_TOKEN_FILE", NULL, ST_STRING, "", 0, 0, NULL, false,
+     OFF(azure_federated_token_file),
+     "Workload identity: file whose contents are the client assertion, read at every token "
+     "request (used when neither a secret nor a certificate is set)."},
+    {"AZURE_AUTHORITY_HOST", NULL, ST_STRING, "https://login.microsoftonline.com", 0, 0, NULL,
+     false, OFF(azure_authority_host),
+     "Entra ID authority of the v2.0 token endpoint (sovereign clouds: e.g. "
+     "https://login.microsoftonline.us); https, or http to a loopback host."},
+    {"IDENTITY_ENDPOINT", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(identity_endpoint),
+     "Managed identity endpoint; set by App Service / Functions when the app has an identity "
+     "(used when no AZURE_* credential is complete)."},
+    {"IDENTITY_HEADER", NULL, ST_STRING, "", 0, 0, NULL, true, OFF(identity_header),
+     "Sent as X-IDENTITY-HEADER to IDENTITY_ENDPOINT; set by the platform with it."},
+    {"CDC_IDENTITY_TIMEOUT_MS", NULL, ST_INT, "10000", 100, 120000, NULL, false,
+     OFF(identity_timeout_ms),
+     "Longest one token request may take (connect and response); failures back off 0.5 s "
+     "doubling to 30 s."},
     {"SqlConnectionString", NULL, ST_STRING, "", 0, 0, NULL, true, OFF(sql_connection),
      "SQL database: ADO.NET form (Server=...;Database=...) or an ODBC connection string."},
     {"CDC_SQL_DIALECT", NULL, ST_ENUM, "auto", 0, 0, dialect_names, false, OFF(sql_dialect),
@@ -230,6 +279,20 @@ void config_cleanup(struct app_config *cfg)
   free(cfg->app_root);
   free(cfg->redis_connection);
   free(cfg->redis_ca_file);
+  free(cfg->redis_host_name);
+  free(cfg->redis_principal_id);
+  free(cfg->redis_client_id);
+  free(cfg->redis_tenant_id);
+  free(cfg->redis_client_secret);
+  free(cfg->azure_tenant_id);
+  free(cfg->azure_client_id);
+  free(cfg->azure_client_secret);
+  free(cfg->azure_client_certificate_path);
+  free(cfg->azure_client_certificate_password);
+  free(cfg->azure_federated_token_file);
+  free(cfg->azure_authority_host);
+  free(cfg->identity_endpoint);
+  free(cfg->identity_header);
   free(cfg->sql_connection);
   free(cfg->sql_dialect);
   free(cfg->sql_odbc_driver);

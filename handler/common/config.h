@@ -61,6 +61,23 @@ struct app_config {
   int max_connections;      /* CDC_MAX_CONNECTIONS */
   int connection_timeout_s; /* CDC_CONNECTION_TIMEOUT_SECONDS */
   int shutdown_grace_ms;    /* CDC_SHUTDOWN_GRACE_MS */
+
+  /* Microsoft Entra ID (handler/identity/, redis/redis_entra.h) */
+  char *redis_host_name;               /* RedisConnection__redisHostName ("" = RedisConnection) */
+  char *redis_principal_id;            /* RedisConnection__principalId */
+  char *redis_client_id;               /* RedisConnection__clientId */
+  char *redis_tenant_id;               /* RedisConnection__tenantId */
+  char *redis_client_secret;           /* RedisConnection__clientSecret (secret) */
+  char *azure_tenant_id;               /* AZURE_TENANT_ID */
+  char *azure_client_id;               /* AZURE_CLIENT_ID */
+  char *azure_client_secret;           /* AZURE_CLIENT_SECRET (secret) */
+  char *azure_client_certificate_path; /* AZURE_CLIENT_CERTIFICATE_PATH */
+  char *azure_client_certificate_password; /* AZURE_CLIENT_CERTIFICATE_PASSWORD (secret) */
+  char *azure_federated_token_file;        /* AZURE_FEDERATED_TOKEN_FILE */
+  char *azure_authority_host;              /* AZURE_AUTHORITY_HOST */
+  char *identity_endpoint;                 /* IDENTITY_ENDPOINT */
+  char *identity_header;                   /* IDENTITY_HEADER (secret) */
+  int identity_timeout_ms;                 /* CDC_IDENTITY_TIMEOUT_MS */
 };
 
 /* Looks a setting up by name; NULL when unset. getenv fits. */

@@ -29,6 +29,13 @@ static const struct {
                              1},
     [M_LAST_SUCCESS_UNIX_MS] = {"last_success_unix_ms",
                                 "Wall clock of the last successful change invocation", 1},
+    [M_TOKEN_FETCHES] = {"token_fetches", "Microsoft Entra ID token requests", 0},
+    [M_TOKEN_FAILURES] = {"token_failures", "Microsoft Entra ID token requests that failed", 0},
+    [M_REDIS_TOKEN_AUTHS] = {"redis_token_auths", "Redis AUTHs with an Entra ID token", 0},
+    [M_REDIS_REAUTHS] = {"redis_reauths", "Redis re-AUTHs of open connections with a newer token",
+                         0},
+    [M_REDIS_AUTH_FAILURES] = {"redis_auth_failures",
+                               "Redis AUTHs with an Entra ID token that were refused", 0},
 };
 
 void metrics_add(enum metric m, uint64_t n)

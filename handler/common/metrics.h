@@ -29,6 +29,11 @@ enum metric {
   M_READS_FAILED,         /* ... answered 5xx */
   M_LAST_APPLY_AGE_MS,    /* gauge: now - OperationCreatedOn of the newest applied change */
   M_LAST_SUCCESS_UNIX_MS, /* gauge: wall clock of the last successful change invocation */
+  M_TOKEN_FETCHES,        /* Entra ID token requests (identity/azid.h) */
+  M_TOKEN_FAILURES,       /* ... that failed */
+  M_REDIS_TOKEN_AUTHS,    /* Redis AUTHs with a token: new connections and re-AUTHs */
+  M_REDIS_REAUTHS,        /* ... re-AUTHs of open connections before their token expired */
+  M_REDIS_AUTH_FAILURES,  /* Redis AUTHs with a token that the server refused */
   M_COUNT
 };
 

@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "read/odata.h"
+#include "redis/redis_entra.h"
 #include "redis/redis_pool.h"
 #include "redis/redis_read.h"
 #include "map/sink.h"
@@ -35,13 +36,11 @@ enum app_result readapi_create(const struct app_config *cfg, const struct map_co
   enum app_result r;
 
   *out = NULL;
-  r = redis_conninfo_parse(cfg->redis_connection, &ci, err);
+  r = redis_conninfo_from_config(cfg, &ci, err);
   if (r != APP_OK) {
     redis_conninfo_cleanup(&ci);
     return r;
   }
-  if (cfg->redis_ca_file && *cfg->redis_ca_file)
-    ci.ca_file = xstrdup(cfg->redis_ca_file);
   if (!cfg->key_prefix || !*cfg->key_prefix) {
     redis_conninfo_cleanup(&ci);
     return app_err_set(err, APP_ERR_CONFIG, "setting CDC_KEY_PREFIX must not be empty");

@@ -3,6 +3,9 @@
  * errors into enum app_result. */
 #include "redis/redis_conn.h"
 
+#include "common/log.h"
+#include "common/metrics.h"
+#include "identity/azid.h"
 #include "map/sink.h"
 
 #include <arpa/inet.h>
@@ -619,6 +622,16 @@ struct redis_conn {
   bool broken;
   size_t round_trips;
   char peer[300]; /* "host:port" for messages */
+  /* Entra ID: the token this connection is authenticated with, and an
+   * AUTH with a newer one queued in front of the next pipeline */
+  struct azid *identity; /* borrowed; NULL: password or no AUTH */
+  char *user;
+  uint64_t auth_serial, seen_serial, pending_serial;
+  int64_t auth_expires_ms, pending_expires_ms;
+  struct buf pre;  /* AUTH command not yet (fully) written */
+  size_t pre_sent; /* bytes of pre written */
+  bool pre_reply;  /* its reply is still to be read */
+  bool streaming;  /* redis_conn_send began a pipeline: nothing goes in front any more */
 };
 
 bool redis_conn_broken(const struct redis_conn *c)
@@ -650,7 +663,67 @@ void redis_conn_close(struct redis_conn *c)
     close(c->fd);
   if (c->reader)
     redisReaderFree(c->reader);
+  if (c->pre.data)
+    explicit_bzero(c->pre.data, c->pre.len);
+  buf_cleanup(&c->pre);
+  free(c->user);
   free(c);
+}
+
+/* Entra ID: when the provider has stored a token since this connection
+ * last looked, and it is not the one the connection is authenticated
+ * with, queue AUTH with it in front of the next pipeline. Only looks at
+ * the cache: never fetches, never waits. */
+static void reauth_queue(struct redis_conn *c)
+{
+  struct azid_token t;
+  uint64_t s;
+  if (!c->identity || c->pre_reply)
+    return;
+  s = azid_serial(c->identity);
+  if (s == c->seen_serial)
+    return;
+  c->seen_serial = s;
+  if (!azid_cached(c->identity, REDIS_ENTRA_SCOPE, &t))
+    return;
+  if (t.serial != c->auth_serial) {
+    const char *argv[] = {"AUTH", c->user, t.value};
+    buf_reset(&c->pre);
+    c->pre_sent = 0;
+    if (redis_cmd_argv(&c->pre, 3, argv, NULL) == APP_OK) {
+      c->pre_reply = true;
+      c->pending_serial = t.serial;
+      c->pending_expires_ms = t.expires_ms;
+    } else {
+      buf_reset(&c->pre); /* nothing half-built goes out; the next exchange tries again */
+      c->seen_serial = 0;
+    }
+  }
+  azid_token_cleanup(&t);
+}
+
+/* The reply to a queued re-AUTH. A refusal leaves the connection
+ * authenticated with its current token (Redis keeps the user of a
+ * connection whose AUTH fails); the token is reported to the provider. */
+static void reauth_reply(struct redis_conn *c, redisReply *x)
+{
+  if (redis_reply_classify(x) == RREPLY_OK) {
+    c->auth_serial = c->pending_serial;
+    c->auth_expires_ms = c->pending_expires_ms;
+    metrics_add(M_REDIS_TOKEN_AUTHS, 1);
+    metrics_add(M_REDIS_REAUTHS, 1);
+  } else {
+    metrics_add(M_REDIS_AUTH_FAILURES, 1);
+    LOG_WARN("redis %s: re-AUTH with a newer Entra ID token as '%s' refused: %.*s", c->peer,
+             c->user, x && x->str ? (int)(x->len > 120 ? 120 : x->len) : 0,
+             x && x->str ? x->str : "");
+    azid_invalidate(c->identity, REDIS_ENTRA_SCOPE, c->pending_serial);
+  }
+  if (c->pre.data)
+    explicit_bzero(c->pre.data, c->pre.len);
+  buf_reset(&c->pre);
+  c->pre_sent = 0;
+  c->pre_reply = false;
 }
 
 static int remaining_ms(int64_t deadline_ms)
@@ -1040,6 +1113,20 @@ enum app_result redis_conn_send(struct redis_conn *c, const char *cmds, size_t l
   *out_sent = 0;
   if (c->broken)
     return app_err_set(err, APP_ERR_IO, "redis %s: connection is broken", c->peer);
+  if (!c->streaming) /* the first bytes of a pipeline (later calls continue it) */
+    reauth_queue(c);
+  c->streaming = true;
+  while (c->pre_sent < c->pre.len) { /* a queued AUTH goes first */
+    size_t k = 0;
+    enum io_state st = conn_send(c, c->pre.data + c->pre_sent, c->pre.len - c->pre_sent, &k, err);
+    if (st == IO_FAIL) {
+      c->broken = true;
+      return err ? err->code : APP_ERR_IO;
+    }
+    if (st != IO_DONE)
+      return APP_OK;
+    c->pre_sent += k;
+  }
   while (written < len) {
     size_t k = 0;
     enum io_state st = conn_send(c, cmds + written, len - written, &k, err);
@@ -1076,14 +1163,29 @@ enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds,
   *out_nread = 0;
   if (c->broken)
     return app_err_set(err, APP_ERR_IO, "redis %s: connection is broken", c->peer);
+  if (sent == 0 && !c->streaming)
+    reauth_queue(c);
   c->round_trips++;
-  while (written < len || nread < nreplies) {
+  while (written < len || nread < nreplies || c->pre_reply) {
     bool progress = false;
     struct pollfd p;
     int rc, ms;
 
+    /* a queued AUTH goes first */
+    while (c->pre_sent < c->pre.len) {
+      size_t k = 0;
+      wstate = conn_send(c, c->pre.data + c->pre_sent, c->pre.len - c->pre_sent, &k, err);
+      if (wstate == IO_FAIL) {
+        r = err ? err->code : APP_ERR_IO;
+        goto out;
+      }
+      if (wstate != IO_DONE)
+        break;
+      c->pre_sent += k;
+      progress = true;
+    }
     /* write what the socket takes */
-    while (written < len) {
+    while (c->pre_sent == c->pre.len && written < len) {
       size_t k = 0;
       wstate = conn_send(c, cmds + written, len - written, &k, err);
       if (wstate == IO_FAIL) {
@@ -1132,6 +1234,11 @@ enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds,
         }
         if (!reply)
           break;
+        if (c->pre_reply) {
+          reauth_reply(c, reply);
+          freeReplyObject(reply);
+          continue;
+        }
         if (nread == nreplies) {
           freeReplyObject(reply);
           c->broken = true;
@@ -1144,7 +1251,7 @@ enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds,
       if (k < sizeof rbuf && !c->ssl)
         break; /* drained the socket */
     }
-    if (written == len && nread == nreplies)
+    if (written == len && nread == nreplies && !c->pre_reply)
       break;
     if (progress)
       continue;
@@ -1159,7 +1266,8 @@ enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds,
     }
     p.fd = c->fd;
     p.events = POLLIN;
-    if ((written < len && wstate == IO_WANT_WRITE) || rstate == IO_WANT_WRITE)
+    if (((written < len || c->pre_sent < c->pre.len) && wstate == IO_WANT_WRITE) ||
+        rstate == IO_WANT_WRITE)
       p.events |= POLLOUT;
     p.revents = 0;
     rc = poll(&p, 1, ms);
@@ -1170,6 +1278,7 @@ enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds,
     }
   }
 out:
+  c->streaming = false;
   *out_nread = nread;
   return r;
 }
@@ -1188,6 +1297,9 @@ bool redis_conn_idle_dead(struct redis_conn *c)
     return true;
   if (c->ssl && SSL_pending(c->ssl) > 0)
     return true;
+  /* Azure closes a connection whose token expired: do not hand it out */
+  if (c->identity && sink_now_ms() >= c->auth_expires_ms)
+    return true;
   return false;
 }
 
@@ -1202,16 +1314,32 @@ static enum app_result config_fail(struct app_err *err)
  * themselves, so the caller should not retry them. */
 static enum app_result handshake(struct redis_conn *c, const struct redis_conninfo *ci,
                                  const char *setup, size_t setup_len, size_t nsetup,
-                                 int64_t deadline_ms, struct app_err *err)
+                                 int64_t deadline_ms, bool *token_refused, struct app_err *err)
 {
   struct buf b;
   redisReply *rep[4 + 64];
   redisReply **replies = rep;
   size_t n = 0, nread = 0, i, auth_i = (size_t)-1, select_i = (size_t)-1, name_i = (size_t)-1;
   enum app_result r = APP_OK;
+  struct azid_token tok = {0};
 
   buf_init(&b, 0);
-  if (ci->password) {
+  if (ci->identity) {
+    /* Entra ID: the password is a token (cached, or fetched by the deadline) */
+    r = azid_get(ci->identity, REDIS_ENTRA_SCOPE, deadline_ms, &tok, err);
+    if (r != APP_OK) {
+      app_err_wrap(err, "redis %s: no Entra ID token to authenticate with", c->peer);
+      if (r != APP_ERR_TIMEOUT && err)
+        err->code = APP_ERR_IO; /* retryable: the provider backs off meanwhile */
+      r = r == APP_ERR_TIMEOUT ? r : APP_ERR_IO;
+      goto out;
+    }
+    auth_i = n++;
+    {
+      const char *argv[] = {"AUTH", ci->user ? ci->user : "default", tok.value};
+      r = redis_cmd_argv(&b, 3, argv, NULL);
+    }
+  } else if (ci->password) {
     auth_i = n++;
     if (ci->user) {
       const char *argv[] = {"AUTH", ci->user, ci->password};
@@ -1253,7 +1381,17 @@ static enum app_result handshake(struct redis_conn *c, const struct redis_connin
     enum redis_reply_class k = redis_reply_classify(x);
     if (k == RREPLY_OK || i == name_i)
       continue;
-    if (i == auth_i) {
+    if (i == auth_i && ci->identity) {
+      /* a token the server refuses (expired early, revoked, not yet known):
+       * the retry gets a new one */
+      metrics_add(M_REDIS_AUTH_FAILURES, 1);
+      azid_invalidate(ci->identity, REDIS_ENTRA_SCOPE, tok.serial);
+      *token_refused = true;
+      r = redis_reply_error(x, err,
+                            "redis %s: authentication with an Entra ID token as user '%s' "
+                            "failed (the token is renewed for the retry)",
+                            c->peer, ci->user ? ci->user : "default");
+    } else if (i == auth_i) {
       redis_reply_error(x, err, "redis %s: authentication%s%s%s failed", c->peer,
                         ci->user ? " as user '" : "", ci->user ? ci->user : "",
                         ci->user ? "'" : "");
@@ -1280,12 +1418,22 @@ static enum app_result handshake(struct redis_conn *c, const struct redis_connin
     c->broken = true;
     goto out;
   }
+  if (ci->identity) {
+    c->identity = ci->identity;
+    c->user = xstrdup(ci->user ? ci->user : "default");
+    c->auth_serial = c->seen_serial = tok.serial;
+    c->auth_expires_ms = tok.expires_ms;
+    metrics_add(M_REDIS_TOKEN_AUTHS, 1);
+  }
 out:
   for (i = 0; i < nread; i++)
     freeReplyObject(replies[i]);
   if (replies != rep)
     free(replies);
+  if (b.data)
+    explicit_bzero(b.data, b.len);
   buf_cleanup(&b);
+  azid_token_cleanup(&tok);
   return r;
 }
 
@@ -1301,6 +1449,7 @@ enum app_result redis_conn_open(const struct redis_conninfo *ci, struct redis_tl
   *out = NULL;
   c = xcalloc(1, sizeof *c);
   c->fd = -1;
+  buf_init(&c->pre, 0);
   snprintf(c->peer, sizeof c->peer, "%s%s%s:%d", v6 ? "[" : "", ci->host, v6 ? "]" : "", ci->port);
   c->reader = redisReaderCreate();
   if (!c->reader) {
@@ -1327,9 +1476,20 @@ enum app_result redis_conn_open(const struct redis_conninfo *ci, struct redis_tl
     if (r != APP_OK)
       goto out;
   }
-  r = handshake(c, ci, setup, setup_len, nsetup, deadline_ms, err);
-  if (r != APP_OK)
-    goto out;
+  {
+    bool refused = false;
+    r = handshake(c, ci, setup, setup_len, nsetup, deadline_ms, &refused, err);
+    if (r != APP_OK && refused) {
+      /* the server refused a token we held for valid (revoked, or expired
+       * early): once more on the same connection with a new one (every
+       * reply was read, so the stream is in step) */
+      c->broken = false;
+      refused = false;
+      r = handshake(c, ci, setup, setup_len, nsetup, deadline_ms, &refused, err);
+    }
+    if (r != APP_OK)
+      goto out;
+  }
   *out = c;
   c = NULL;
 out:

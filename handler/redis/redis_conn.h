@@ -18,6 +18,8 @@
 
 #include <hiredis/hiredis.h>
 
+struct azid;
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +52,7 @@ struct redis_conninfo {
   bool abort_connect;     /* parsed for completeness; we always connect lazily */
   char *client_name;      /* CLIENT SETNAME when set */
   char *ca_file;          /* CDC_REDIS_CA_FILE; NULL: system CA store (not from the string) */
+  struct azid *identity;  /* borrowed; set: AUTH user with an Entra ID token (redis_entra.h) */
   size_t nendpoints;      /* endpoints listed in the string */
   char warnings[256];     /* "unknown option 'foo'; ..." or "" (never holds values) */
 };
@@ -128,7 +131,17 @@ struct redis_conn;
  * AUTH (user+password or password), SELECT, CLIENT SETNAME (when set, its
  * failure ignored), followed by the nsetup commands in setup[0..setup_len)
  * (e.g. SCRIPT LOAD). Everything must finish by deadline_ms (sink_now_ms
- * clock). Results:
+ * clock).
+ * With ci->identity the password is an Entra ID token for
+ * REDIS_ENTRA_SCOPE (fetched by this deadline if none is cached), and the
+ * connection keeps itself authenticated: when the provider holds a newer
+ * token, the next exchange or send puts AUTH in front of the caller's
+ * commands in the same write and consumes its reply (no extra round trip,
+ * nothing waits); a connection whose token has expired counts as dead
+ * (redis_conn_idle_dead). A refused token AUTH is invalidated at the
+ * provider and answered APP_ERR_REDIS (retryable: the retry gets a new
+ * token); a token that cannot be fetched gives APP_ERR_IO or
+ * APP_ERR_TIMEOUT (retryable) with the provider's reason. Results:
  *   APP_OK           *out is a ready connection; caller frees with redis_conn_close
  *   APP_ERR_TIMEOUT  the deadline passed (name resolution, connect, TLS, handshake)
  *   APP_ERR_IO       resolution or connect failed (refused, unreachable, reset)
@@ -189,6 +202,9 @@ void redis_conn_mark_broken(struct redis_conn *c);
 /* Is the peer known to have closed or sent unexpected data while the
  * connection sat idle? (poll without waiting; used by the pool) */
 bool redis_conn_idle_dead(struct redis_conn *c);
+
+/* The scope of Azure Redis tokens. */
+#define REDIS_ENTRA_SCOPE "https://redis.azure.com/.default"
 
 /* Exchanges done on this connection, the handshake included. */
 size_t redis_conn_round_trips(const struct redis_conn *c);

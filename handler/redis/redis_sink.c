@@ -2,6 +2,7 @@
 #include "redis/redis_sink.h"
 
 #include "common/log.h"
+#include "redis/redis_entra.h"
 #include "redis/redis_lua.h"
 
 #include <openssl/evp.h>
@@ -97,11 +98,11 @@ enum app_result redis_sink_create(const struct app_config *cfg, struct redis_sin
   *out = NULL;
   buf_init(&setup, 0);
   buf_init(&desc, 4096);
-  r = redis_conninfo_parse(cfg->redis_connection, &ci, err);
-  if (r != APP_OK)
+  r = redis_conninfo_from_config(cfg, &ci, err);
+  if (r != APP_OK) {
+    redis_conninfo_cleanup(&ci);
     goto out;
-  if (cfg->redis_ca_file && *cfg->redis_ca_file)
-    ci.ca_file = xstrdup(cfg->redis_ca_file);
+  }
   if (!cfg->key_prefix || !*cfg->key_prefix || strchr(cfg->key_prefix, '{') ||
       strchr(cfg->key_prefix, '}') || strchr(cfg->key_prefix, ' ')) {
     r = app_err_set(err, APP_ERR_CONFIG,
@@ -623,9 +624,9 @@ static bool conn_error_permanent(enum app_result r)
 /* streamed: the connection on which the first sent bytes of the plan
  * were already written (redis_sink_stream_add), or NULL to borrow one. */
 static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_batch *batch,
-                        int64_t budget_deadline, size_t *idx, redisReply **replies,
-                        struct buf *out, struct sink_stats *st, struct attempt *a,
-                        struct redis_conn *streamed, size_t sent)
+                        int64_t budget_deadline, size_t *idx, redisReply **replies, struct buf *out,
+                        struct sink_stats *st, struct attempt *a, struct redis_conn *streamed,
+                        size_t sent)
 {
   struct redis_conn *conn = streamed;
   size_t n = 0, j, nread = 0;
@@ -788,11 +789,10 @@ static enum app_result apply_plan(struct redis_sink *s, struct plan *pp,
       if (err)
         *err = a.err;
       r = app_err_wrap(err, "%s after %d attempt%s in %lld ms",
-                       a.permanent       ? "not retryable"
+                       a.permanent        ? "not retryable"
                        : sink_cancelled() ? "shutting down"
                                           : "retry budget exhausted",
-                       attempt_no,
-                       attempt_no == 1 ? "" : "s", (long long)(now - start));
+                       attempt_no, attempt_no == 1 ? "" : "s", (long long)(now - start));
       r = public_code(a.r);
       if (err)
         err->code = r;
