@@ -15,6 +15,7 @@ const char *cdc_op_name(enum cdc_op op)
   case CDC_OP_ASSIGN: return "assign";
   case CDC_OP_MERGE: return "merge";
   case CDC_OP_UPSERT: return "upsert";
+  case CDC_OP_RESTORE: return "restore";
   case CDC_OP_OTHER: return "other";
   }
   return "unknown";

@@ -24,7 +24,8 @@ enum cdc_op {
   CDC_OP_ASSIGN,
   CDC_OP_MERGE,
   CDC_OP_UPSERT,
-  CDC_OP_OTHER /* any other message: kept for accept/skip decisions */
+  CDC_OP_RESTORE, /* recycle bin Restore: the record lives again */
+  CDC_OP_OTHER    /* any other message: kept for accept/skip decisions */
 };
 
 /* Typed Dataverse values (dataverse-message-format.md section 4). */
@@ -33,7 +34,7 @@ enum dv_kind {
   DV_BOOL,
   DV_NUMBER,              /* int, BigInt, decimal or double: lexeme in s */
   DV_STRING,              /* text, memo, GUID-as-string: s/len */
-  DV_DATE,                /* /Date(ms[+-hhmm])/: date_ms (offset suffix ignored) */
+  DV_DATE,                /* /Date(ms[+-hhmm])/: date_ms (UTC), date_offset_min */
   DV_OPTIONSET,           /* OptionSetValue: lexeme of Value in s */
   DV_MULTISELECT,         /* array of OptionSetValue: items[] are DV_OPTIONSET */
   DV_MONEY,               /* Money: lexeme of Value in s */
@@ -70,9 +71,10 @@ struct dv_value {
   bool b;
   int role; /* DV_RELATIONSHIP: 0 Referencing, 1 Referenced, -1 null */
   bool date_has_offset;
-  int64_t date_ms; /* DV_DATE */
-  const char *s;   /* see enum dv_kind */
-  size_t len;      /* bytes of s */
+  int date_offset_min; /* DV_DATE: the +-hhmm suffix in minutes (0 without one) */
+  int64_t date_ms;     /* DV_DATE */
+  const char *s;       /* see enum dv_kind */
+  size_t len;          /* bytes of s */
   const char *s2;
   struct dv_ref ref;              /* DV_ENTITYREF */
   const struct dv_entity *entity; /* DV_ENTITY */
@@ -161,6 +163,11 @@ struct cdc_change {
    * InputParameters): only table and id are known; the row must be re-read
    * from Dataverse. */
   bool needs_reread;
+
+  /* The change may be misordered against another change of the same row
+   * (docs/versioning.md "Nested changes"): applied all the same, and the
+   * record is marked for a re-read. */
+  bool order_uncertain;
 
   struct cdc_origin origin;
 };

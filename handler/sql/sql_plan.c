@@ -330,7 +330,8 @@ static bool is_entity_op(enum cdc_op op)
   case CDC_OP_SETSTATE:
   case CDC_OP_ASSIGN:
   case CDC_OP_MERGE:
-  case CDC_OP_UPSERT: return true;
+  case CDC_OP_UPSERT:
+  case CDC_OP_RESTORE: return true;
   default: return false;
   }
 }
