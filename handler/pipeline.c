@@ -173,6 +173,36 @@ static enum app_result bindings_outputs(struct pipeline *p, const struct functio
   return APP_OK;
 }
 
+/* Can d be stored at all? A change older than the tombstone horizon
+ * (CDC_TOMBSTONE_TTL_SECONDS, when set) may meet a record whose tombstone
+ * expired and revive it; a document a sink can never write (no related
+ * records, a name too long for SQL, ...) would fail every delivery of its
+ * batch. Either becomes that message's poison record, before any sink sees
+ * the batch. APP_OK, or APP_ERR_INPUT with the reason in err. */
+static enum app_result check_storable(struct pipeline *p, const struct doc *d, struct app_err *err)
+{
+  const struct app_config *cfg = p->cfg;
+  bool redis = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
+  bool sql = cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH;
+  if (cfg->tombstone_ttl_s > 0) {
+    int64_t horizon = wall_ms() - (int64_t)cfg->tombstone_ttl_s * 1000;
+    if (d->op_time_ms < horizon)
+      return app_err_set(err, APP_ERR_INPUT,
+                         "%s of %s %s at %lld ms is older than the tombstone retention horizon "
+                         "(CDC_TOMBSTONE_TTL_SECONDS=%d, %lld ms): a tombstone it must be "
+                         "compared with may have expired, so it is not applied",
+                         cdc_op_name(d->op), d->table, d->id, (long long)d->op_time_ms,
+                         cfg->tombstone_ttl_s, (long long)horizon);
+  }
+  if (cfg->mode != CFG_MODE_DIRECT)
+    return APP_OK;
+  if (redis && p->redis)
+    APP_RETURN_IF_FAILED(redis_sink_check_doc(d, err));
+  if (sql && p->sql)
+    APP_RETURN_IF_FAILED(sql_sink_check_doc(p->sql, d, err));
+  return APP_OK;
+}
+
 /* Decode and map every message of inv: accepted documents into docs,
  * poison messages into poison, skips counted in out. Each message is
  * decoded and mapped in a scratch arena that is reset for the next one;
@@ -231,6 +261,10 @@ static enum app_result decode_messages(struct pipeline *p, struct arena *a,
         ch.origin.message_id = m->message_id;
         stage = "mapping";
         pr = map_change(p->map, &scratch, &ch, &verdict, &dm, &perr);
+      }
+      if (pr == APP_OK && verdict == MAP_ACCEPT) {
+        stage = "sink check";
+        pr = check_storable(p, &dm, &perr);
       }
     }
     if (pr == APP_ERR_NOMEM) {
@@ -368,6 +402,7 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
       out->applied = stats.applied;
       out->stale = stats.stale;
       out->poison_recorded = stats.poison;
+      out->ties = stats.ties;
       if (r != APP_OK)
         goto done;
       if (p->schema && ndocs) {
@@ -386,6 +421,7 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
       out->round_trips += stats.round_trips;
       out->retries += stats.retries;
       if (!redis_target) {
+        out->ties = stats.ties;
         out->applied = stats.applied;
         out->stale = stats.stale;
         out->poison_recorded = stats.poison;
@@ -400,6 +436,7 @@ done:
   metrics_add(M_STALE, out->stale);
   metrics_add(M_POISON_RECORDED, out->poison_recorded);
   metrics_add(M_RETRIES, out->retries);
+  metrics_add(M_ORDER_TIES, out->ties);
   metrics_add(M_ROUND_TRIPS, out->round_trips);
   /* only when something was applied: a replay of old messages (all stale)
    * would otherwise report their age as the replica's lag */

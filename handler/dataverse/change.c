@@ -2,6 +2,8 @@
 #include "dataverse/change.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 const char *cdc_op_name(enum cdc_op op)
 {
@@ -54,4 +56,15 @@ int cdc_version_cmp(const struct cdc_version *a, const struct cdc_version *b)
   if (a->tie != b->tie)
     return a->tie < b->tie ? -1 : 1;
   return 0;
+}
+
+bool cdc_version_text_tied(const char *a, const char *b)
+{
+  unsigned long ta, tb;
+  if (strlen(a) != CDC_VERSION_TEXT_LEN || strlen(b) != CDC_VERSION_TEXT_LEN || !strcmp(a, b) ||
+      memcmp(a, b, 35) != 0)
+    return false;
+  ta = strtoul(a + 35, NULL, 10);
+  tb = strtoul(b + 35, NULL, 10);
+  return ta >> 29 == tb >> 29;
 }

@@ -178,6 +178,11 @@ const char *cdc_op_name(enum cdc_op op);
 /* Write the text form of v into out (CDC_VERSION_TEXT_LEN + 1 bytes). */
 void cdc_version_text(const struct cdc_version *v, char *out);
 
+/* Do the version texts a and b differ only in the OperationId hash (same
+ * ts_ms, row version and op rank), i.e. nothing in the payloads ordered
+ * them? False when equal (the same change). */
+bool cdc_version_text_tied(const char *a, const char *b);
+
 /* <0, 0, >0 like strcmp. */
 int cdc_version_cmp(const struct cdc_version *a, const struct cdc_version *b);
 

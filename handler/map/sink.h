@@ -44,6 +44,9 @@ struct sink_stats {
   size_t poison;      /* poison messages recorded */
   size_t round_trips; /* server round trips used, retries included */
   size_t retries;     /* attempts after the first */
+  size_t ties;        /* documents applied in an order the payloads could not
+                         decide (a tie, or a nested change without a row
+                         version): their records were marked for a re-read */
 };
 
 /* CLOCK_MONOTONIC now, in ms. */

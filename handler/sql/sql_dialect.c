@@ -309,18 +309,27 @@ static size_t row_params(const struct sql_group *g, const struct sql_row *r)
   return n;
 }
 
-static enum app_result check_idents(enum sql_dialect d, const struct sql_group *g,
-                                    struct app_err *err)
+enum app_result sql_dialect_check_group(enum sql_dialect d, const struct sql_group *g,
+                                        struct app_err *err)
 {
   size_t j, max = sql_dialect_max_ident(d);
   const char *dot = strrchr(g->table, '.');
   const char *last = dot ? dot + 1 : g->table;
-  if (!*last || strlen(last) + strlen(TOMB_SUF) > max || dot != strchr(g->table, '.') ||
-      dot == g->table || (dot && (size_t)(dot - g->table) > max))
+  /* an entity table may get a tombstone companion (hard deletes); a link
+   * table never has one */
+  size_t suf = g->kind == SQL_GROUP_ENTITY ? strlen(TOMB_SUF) : 0;
+  if (!*last || strlen(last) + suf > max || dot != strchr(g->table, '.') || dot == g->table ||
+      (dot && (size_t)(dot - g->table) > max)) {
+    if (suf)
+      return app_err_set(err, APP_ERR_INPUT,
+                         "table name '%.80s' is not [schema.]name or too long for %s (at most %zu "
+                         "bytes with its %s companion)",
+                         g->table, sql_dialect_name(d), max, TOMB_SUF);
     return app_err_set(err, APP_ERR_INPUT,
-                       "table name '%.80s' is not [schema.]name or too long for %s (with its %s "
-                       "companion)",
-                       g->table, sql_dialect_name(d), TOMB_SUF);
+                       "link table (relationship) name '%.80s' is not [schema.]name or longer than "
+                       "%s allows (%zu bytes)",
+                       g->table, sql_dialect_name(d), max);
+  }
   for (j = 0; j < g->ncols; j++)
     if (strlen(g->cols[j].name) + strlen(VSUF) > max)
       return app_err_set(err, APP_ERR_INPUT, "column name '%.80s' is too long for %s",
@@ -388,14 +397,16 @@ static enum app_result ph_colv(struct tpl *t)
 }
 
 /* The guard W(c) of docs/sql.md: the merged row's version of c is newer
- * than the stored one and than the stored row's delete. */
+ * than the stored one (a column never written is known absent as of the
+ * newest full row, like Redis's _floor: one rule for both sinks) and than
+ * the stored row's delete. */
 static enum app_result ph_guard(struct tpl *t)
 {
-  return tpl_dialect(
-      t,
-      "(s.{colv} > COALESCE(t.{colv}, '') AND s.{colv} > COALESCE(t.[_cdc_deleted_version], ''))",
-      "(EXCLUDED.{colv} > COALESCE(t.{colv}, '') AND EXCLUDED.{colv} > "
-      "COALESCE(t.\"_cdc_deleted_version\", ''))");
+  return tpl_dialect(t,
+                     "(s.{colv} > COALESCE(t.{colv}, t.[_cdc_full_version], '') AND s.{colv} > "
+                     "COALESCE(t.[_cdc_deleted_version], ''))",
+                     "(EXCLUDED.{colv} > COALESCE(t.{colv}, t.\"_cdc_full_version\", '') AND "
+                     "EXCLUDED.{colv} > COALESCE(t.\"_cdc_deleted_version\", ''))");
 }
 
 /* Greatest of the stored and the merged version column (NULL only if both
@@ -847,7 +858,7 @@ enum app_result sql_dialect_upsert(enum sql_dialect d, const struct sql_group *g
   enum app_result r;
 
   APP_ASSERT(g->kind == SQL_GROUP_ENTITY && from < g->nrows);
-  APP_RETURN_IF_FAILED(check_idents(d, g, err));
+  APP_RETURN_IF_FAILED(sql_dialect_check_group(d, g, err));
   sql_stmt_reset(out);
   if (d == SQL_DIALECT_POSTGRES && 6 + 2 * g->ncols <= max) {
     /* arrays: the parameter count does not grow with the rows */
@@ -982,7 +993,7 @@ enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_gro
 
   APP_ASSERT(g->kind == SQL_GROUP_ENTITY && from + count <= g->nrows && count);
   APP_ASSERT((size_t)step < sizeof hard_delete_tpl[0] / sizeof hard_delete_tpl[0][0]);
-  APP_RETURN_IF_FAILED(check_idents(d, g, err));
+  APP_RETURN_IF_FAILED(sql_dialect_check_group(d, g, err));
   sql_stmt_reset(out);
   t = (struct tpl){.d = d, .s = out, .table = g->table, .g = g, .from = from, .count = count};
   r = tpl_emit(&t, hard_delete_tpl[d == SQL_DIALECT_TSQL ? 0 : 1][step]);

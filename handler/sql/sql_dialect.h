@@ -97,6 +97,14 @@ void sql_stmt_reset(struct sql_stmt *s);
 /* Free the storage. NULL-safe. */
 void sql_stmt_cleanup(struct sql_stmt *s);
 
+/* Do g's table and column names fit dialect d: [schema.]name, the table
+ * name with its "__tombstone" companion (entity tables) and each column
+ * with its "__v" companion within sql_dialect_max_ident? APP_ERR_INPUT
+ * naming the name and the limit otherwise. The statement builders below
+ * check the same. */
+APP_NODISCARD enum app_result sql_dialect_check_group(enum sql_dialect d, const struct sql_group *g,
+                                                      struct app_err *err);
+
 /* Entity upsert of g->rows[from..] into g->table: as many rows as fit the
  * parameter limit (at most 1000); *out_count gets how many (>= 1).
  *   APP_ERR_LIMIT  one row alone needs more parameters than the dialect

@@ -797,6 +797,24 @@ static int64_t backoff_ms(struct sql_sink *s, unsigned attempt)
   return d / 2 + (int64_t)(x % (uint64_t)(d / 2 + 1));
 }
 
+enum app_result sql_sink_check_doc(const struct sql_sink *s, const struct doc *d,
+                                   struct app_err *err)
+{
+  struct arena a;
+  struct sql_plan plan;
+  const struct doc *docs[1];
+  enum app_result r;
+  size_t i;
+
+  docs[0] = d;
+  arena_init(&a, PLAN_ARENA_MAX);
+  r = sql_plan_build(&a, docs, 1, sql_dialect_max_ident(s->dialect), &plan, err);
+  for (i = 0; r == APP_OK && i < plan.ngroups; i++)
+    r = sql_dialect_check_group(s->dialect, &plan.groups[i], err);
+  arena_cleanup(&a);
+  return r;
+}
+
 enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batch,
                                struct sink_stats *out_stats, struct app_err *err)
 {

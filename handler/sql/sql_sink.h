@@ -74,6 +74,15 @@ void sql_sink_destroy(struct sql_sink *s);
 APP_NODISCARD enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batch,
                                              struct sink_stats *out_stats, struct app_err *err);
 
+/* Can document d be written at all (sql_plan_build's checks on d alone,
+ * and its table, link table and column names against the dialect's
+ * identifier limit)? Pure, no I/O. The pipeline asks before a batch goes to
+ * the sink, so a message the sink could never store becomes that message's
+ * poison record instead of failing the whole batch. APP_ERR_INPUT with
+ * the reason, APP_ERR_NOMEM. */
+APP_NODISCARD enum app_result sql_sink_check_doc(const struct sql_sink *s, const struct doc *d,
+                                                 struct app_err *err);
+
 /* Open one connection now (start-up check, readiness). Same errors as the
  * connection part of sql_sink_write, without retries. */
 APP_NODISCARD enum app_result sql_sink_ping(struct sql_sink *s, struct app_err *err);
