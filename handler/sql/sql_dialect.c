@@ -643,6 +643,13 @@ static enum app_result ph_ids(struct tpl *t)
   return buf_append_char(b, ')');
 }
 
+/* "CAST(? AS uuid[])" over the ids of the rows written (PostgreSQL). */
+static enum app_result ph_id_array(struct tpl *t)
+{
+  APP_ASSERT(t->d == SQL_DIALECT_POSTGRES);
+  return pg_array(t->s, t->g, t->from, t->count, PGF_ID, 0, "uuid");
+}
+
 /* The VALUES rows of a T-SQL link upsert. */
 static enum app_result ph_link_rows(struct tpl *t)
 {
@@ -808,6 +815,7 @@ static const struct {
     {"rows", ph_rows},           /* T-SQL VALUES rows (parameters) */
     {"arrays", ph_arrays},       /* PostgreSQL unnest arrays (parameters) */
     {"ids", ph_ids},             /* " IN (...)" / " = ANY(...)" over the ids */
+    {"id_array", ph_id_array},   /* PostgreSQL: the ids as one uuid[] parameter */
     {"link_rows", ph_link_rows}, /* link VALUES rows (parameters) */
     {"link_arrays", ph_link_arrays},
     {"poison_rows", ph_poison_rows},
@@ -945,12 +953,12 @@ enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_gro
 }
 
 /* The hard-delete steps, [dialect][step] (docs/sql.md, "Hard deletes"). */
-static const char *const hard_delete_tpl[2][3] = {
+static const char *const hard_delete_tpl[2][4] = {
     {/* T-SQL: SQL_HARD_RESTORE */
      "INSERT INTO {table} ({key}, [_cdc_version], [_cdc_deleted], [_cdc_deleted_version], "
      "[_cdc_updated_at])\n"
      "SELECT b.{key}, b.[_cdc_version], CAST(1 AS bit), b.[_cdc_version], SYSUTCDATETIME()\n"
-     "FROM {tomb} AS b\n"
+     "FROM {tomb} AS b WITH (UPDLOCK, HOLDLOCK)\n"
      "WHERE b.{key}{ids}\n"
      "  AND NOT EXISTS (SELECT 1 FROM {table} AS t WITH (UPDLOCK, HOLDLOCK) WHERE t.{key} = "
      "b.{key});",
@@ -965,7 +973,9 @@ static const char *const hard_delete_tpl[2][3] = {
      "s.[_cdc_deleted_version], SYSUTCDATETIME());",
      /* T-SQL: SQL_HARD_REMOVE */
      "DELETE FROM {table}\n"
-     "WHERE [_cdc_deleted] = 1 AND {key}{ids};"},
+     "WHERE [_cdc_deleted] = 1 AND {key}{ids};",
+     /* T-SQL: SQL_HARD_LOCK (the restore's table hints lock instead) */
+     "SELECT 0 WHERE 1 = 0;"},
     {/* PostgreSQL: SQL_HARD_RESTORE */
      "INSERT INTO {table} ({key}, \"_cdc_version\", \"_cdc_deleted\", \"_cdc_deleted_version\", "
      "\"_cdc_updated_at\")\n"
@@ -982,7 +992,11 @@ static const char *const hard_delete_tpl[2][3] = {
      "WHERE EXCLUDED.\"_cdc_version\" > b.\"_cdc_version\"",
      /* PostgreSQL: SQL_HARD_REMOVE */
      "DELETE FROM {table}\n"
-     "WHERE \"_cdc_deleted\" AND {key}{ids}"}};
+     "WHERE \"_cdc_deleted\" AND {key}{ids}",
+     /* PostgreSQL: SQL_HARD_LOCK */
+     "SELECT count(pg_advisory_xact_lock(s.h)) FROM (\n"
+     "  SELECT DISTINCT hashtextextended({table_lit} || ':' || CAST(u.k AS text), 0) AS h\n"
+     "  FROM unnest({id_array}) AS u(k) ORDER BY 1) AS s"}};
 
 enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_group *g, size_t from,
                                         size_t count, enum sql_hard_step step, struct sql_stmt *out,

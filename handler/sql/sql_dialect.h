@@ -124,9 +124,16 @@ APP_NODISCARD enum app_result sql_dialect_link_upsert(enum sql_dialect d, const 
  *                      (so the upsert's guard sees them)
  *   SQL_HARD_ARCHIVE   record the rows now deleted in "<table>__tombstone"
  *   SQL_HARD_REMOVE    delete the rows now deleted
- * All three run inside the batch transaction, so readers never see the
+ *   SQL_HARD_LOCK      PostgreSQL: take a transaction-scoped advisory lock per
+ *                      id (in hash order, so two writers never deadlock),
+ *                      before SQL_HARD_RESTORE: a concurrent Delete of the
+ *                      same record commits first, and the restore then sees
+ *                      its tombstone. T-SQL needs none: its restore reads the
+ *                      tombstone table WITH (UPDLOCK, HOLDLOCK); the step is
+ *                      a no-op statement there.
+ * All run inside the batch transaction, so readers never see the
  * intermediate state. */
-enum sql_hard_step { SQL_HARD_RESTORE = 0, SQL_HARD_ARCHIVE, SQL_HARD_REMOVE };
+enum sql_hard_step { SQL_HARD_RESTORE = 0, SQL_HARD_ARCHIVE, SQL_HARD_REMOVE, SQL_HARD_LOCK };
 APP_NODISCARD enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_group *g,
                                                       size_t from, size_t count,
                                                       enum sql_hard_step step, struct sql_stmt *out,

@@ -679,6 +679,13 @@ static enum app_result write_entity(struct sql_sink *s, struct sql_conn *c,
   while (from < g->nrows) {
     APP_RETURN_IF_FAILED(sql_dialect_upsert(s->dialect, g, from, st, &count, err));
     if (hard) {
+      /* per-key locks first (PostgreSQL): a concurrent Delete of one of
+       * these records commits before the restore reads its tombstone */
+      if (s->dialect == SQL_DIALECT_POSTGRES) {
+        APP_RETURN_IF_FAILED(
+            sql_dialect_hard_delete(s->dialect, g, from, count, SQL_HARD_LOCK, st, err));
+        APP_RETURN_IF_FAILED(exec_counted(c, st, timeout_s, at, NULL, g->table, err));
+      }
       /* restore needs its own statement text; build it, run it, rebuild */
       APP_RETURN_IF_FAILED(
           sql_dialect_hard_delete(s->dialect, g, from, count, SQL_HARD_RESTORE, st, err));
