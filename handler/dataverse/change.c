@@ -60,11 +60,31 @@ int cdc_version_cmp(const struct cdc_version *a, const struct cdc_version *b)
 
 bool cdc_version_text_tied(const char *a, const char *b)
 {
+  static const char zero[] = "00000000000000000000";
   unsigned long ta, tb;
   if (strlen(a) != CDC_VERSION_TEXT_LEN || strlen(b) != CDC_VERSION_TEXT_LEN || !strcmp(a, b) ||
-      memcmp(a, b, 35) != 0)
+      memcmp(a, b, 15) != 0)
+    return false;
+  if (memcmp(a + 15, b + 15, 20) != 0 && memcmp(a + 15, zero, 20) != 0 &&
+      memcmp(b + 15, zero, 20) != 0)
     return false;
   ta = strtoul(a + 35, NULL, 10);
   tb = strtoul(b + 35, NULL, 10);
   return ta >> 29 == tb >> 29;
+}
+
+/* a row version that orders: not a Create's 0, not a Delete's 2^64-1 */
+static bool real_row_version(const char *v)
+{
+  return memcmp(v + 15, "00000000000000000000", 20) != 0 &&
+         memcmp(v + 15, "18446744073709551615", 20) != 0;
+}
+
+int cdc_version_text_order(const char *a, const char *b)
+{
+  int c;
+  if (strlen(a) == CDC_VERSION_TEXT_LEN && strlen(b) == CDC_VERSION_TEXT_LEN &&
+      real_row_version(a) && real_row_version(b) && (c = memcmp(a + 15, b + 15, 20)) != 0)
+    return c;
+  return strcmp(a, b);
 }

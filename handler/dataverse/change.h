@@ -178,12 +178,23 @@ const char *cdc_op_name(enum cdc_op op);
 /* Write the text form of v into out (CDC_VERSION_TEXT_LEN + 1 bytes). */
 void cdc_version_text(const struct cdc_version *v, char *out);
 
-/* Do the version texts a and b differ only in the OperationId hash (same
- * ts_ms, row version and op rank), i.e. nothing in the payloads ordered
- * them? False when equal (the same change). */
+/* Did nothing in the payloads order a and b: same ts_ms and op rank, and
+ * the same row version or one side without one (0), so only the
+ * OperationId hash (or a row version against none) decided? False when
+ * equal (the same change). */
 bool cdc_version_text_tied(const char *a, const char *b);
 
-/* <0, 0, >0 like strcmp. */
+/* The order the sinks apply (docs/versioning.md "The rule"): when both
+ * version texts carry a real row version (neither 0, a Create's, nor
+ * 2^64-1, a Delete's) and they differ, the row versions decide (the
+ * database's own order, whatever the clocks said); otherwise the texts
+ * compare as strings (time, row version, tie). <0, 0, >0. Used pairwise
+ * (is this change newer than what is stored?); it is not transitive
+ * across mixed pairs, so never sort with it (cdc_version_cmp sorts). */
+int cdc_version_text_order(const char *a, const char *b);
+
+/* <0, 0, >0 like strcmp (time, row version, tie): a total order, for
+ * sorting. */
 int cdc_version_cmp(const struct cdc_version *a, const struct cdc_version *b);
 
 #endif

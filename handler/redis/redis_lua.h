@@ -68,10 +68,22 @@ static const char redis_lua_apply[] =
     "local key = KEYS[1]\n"
     "local mode = ARGV[1]\n"
     "local ver = ARGV[2]\n"
+    /* both carry a real row version (not a Create's 0 nor a Delete's
+     * 2^64-1) and they differ: the row versions decide (the database's
+     * own order); else time, row version, tie (docs/versioning.md) */
+    "local function realrv(v)\n"
+    "  local r = string.sub(v, 16, 35)\n"
+    "  return r ~= '00000000000000000000' and r ~= '18446744073709551615'\n"
+    "end\n"
     "local function newer(a, b)\n"
     "  if not b then return true end\n"
     "  if a == b then return false end\n"
     "  if #b ~= 45 then error('corrupt version text in ' .. key) end\n"
+    "  if realrv(a) and realrv(b) and string.sub(a, 16, 35) ~= string.sub(b, 16, 35) then\n"
+    "    local x, y = tonumber(string.sub(a, 16, 30)), tonumber(string.sub(b, 16, 30))\n"
+    "    if x ~= y then return x > y end\n"
+    "    return tonumber(string.sub(a, 31, 35)) > tonumber(string.sub(b, 31, 35))\n"
+    "  end\n"
     "  for i = 1, 31, 15 do\n"
     "    local x = tonumber(string.sub(a, i, i + 14))\n"
     "    local y = tonumber(string.sub(b, i, i + 14))\n"
@@ -79,10 +91,13 @@ static const char redis_lua_apply[] =
     "  end\n"
     "  return false\n"
     "end\n"
-    /* a and b differ only in the OperationId hash: same time, same row
-     * version, same op rank, so nothing in the payloads ordered them */
+    /* nothing in the payloads ordered a and b: same time and op rank, and
+     * the same row version or one side without one (only the OperationId
+     * hash, or a row version against none, decided) */
     "local function tied(a, b)\n"
-    "  if not b or a == b or string.sub(a, 1, 35) ~= string.sub(b, 1, 35) then return false end\n"
+    "  if not b or a == b or string.sub(a, 1, 15) ~= string.sub(b, 1, 15) then return false end\n"
+    "  local ra, rb, zero = string.sub(a, 16, 35), string.sub(b, 16, 35), string.rep('0', 20)\n"
+    "  if ra ~= rb and ra ~= zero and rb ~= zero then return false end\n"
     "  return math.floor(tonumber(string.sub(a, 36, 45)) / 536870912) ==\n"
     "         math.floor(tonumber(string.sub(b, 36, 45)) / 536870912)\n"
     "end\n"

@@ -402,11 +402,27 @@ static enum app_result ph_colv(struct tpl *t)
  * the stored row's delete. */
 static enum app_result ph_guard(struct tpl *t)
 {
-  return tpl_dialect(t,
-                     "(s.{colv} > COALESCE(t.{colv}, t.[_cdc_full_version], '') AND s.{colv} > "
-                     "COALESCE(t.[_cdc_deleted_version], ''))",
-                     "(EXCLUDED.{colv} > COALESCE(t.{colv}, t.\"_cdc_full_version\", '') AND "
-                     "EXCLUDED.{colv} > COALESCE(t.\"_cdc_deleted_version\", ''))");
+  /* newer(x, y) of docs/versioning.md: real row versions on both sides
+   * that differ decide (characters 16-35: 0 is a Create's, 2^64-1 a
+   * Delete's); otherwise the texts compare. y is never NULL here. */
+  return tpl_dialect(
+      t,
+      "((CASE WHEN SUBSTRING(s.{colv}, 16, 20) BETWEEN '00000000000000000001' AND "
+      "'18446744073709551614' AND SUBSTRING(COALESCE(t.{colv}, t.[_cdc_full_version], ''), 16, 20) "
+      "BETWEEN '00000000000000000001' AND '18446744073709551614' AND SUBSTRING(s.{colv}, 16, 20) "
+      "<> "
+      "SUBSTRING(COALESCE(t.{colv}, t.[_cdc_full_version], ''), 16, 20) THEN CASE WHEN "
+      "SUBSTRING(s.{colv}, 16, 20) > SUBSTRING(COALESCE(t.{colv}, t.[_cdc_full_version], ''), 16, "
+      "20) THEN 1 ELSE 0 END WHEN s.{colv} > COALESCE(t.{colv}, t.[_cdc_full_version], '') THEN 1 "
+      "ELSE 0 END) = 1 AND s.{colv} > COALESCE(t.[_cdc_deleted_version], ''))",
+      "((CASE WHEN SUBSTRING(EXCLUDED.{colv}, 16, 20) BETWEEN '00000000000000000001' AND "
+      "'18446744073709551614' AND SUBSTRING(COALESCE(t.{colv}, t.\"_cdc_full_version\", ''), 16, "
+      "20) BETWEEN '00000000000000000001' AND '18446744073709551614' AND "
+      "SUBSTRING(EXCLUDED.{colv}, 16, 20) <> SUBSTRING(COALESCE(t.{colv}, "
+      "t.\"_cdc_full_version\", ''), 16, 20) THEN CASE WHEN SUBSTRING(EXCLUDED.{colv}, 16, 20) > "
+      "SUBSTRING(COALESCE(t.{colv}, t.\"_cdc_full_version\", ''), 16, 20) THEN 1 ELSE 0 END WHEN "
+      "EXCLUDED.{colv} > COALESCE(t.{colv}, t.\"_cdc_full_version\", '') THEN 1 ELSE 0 END) = 1 "
+      "AND EXCLUDED.{colv} > COALESCE(t.\"_cdc_deleted_version\", ''))");
 }
 
 /* Greatest of the stored and the merged version column (NULL only if both

@@ -442,7 +442,7 @@ static enum app_result build_entity(struct arena *a, struct group_work *w,
         if (c->version && cdc_version_text_tied(d->version_text, c->version))
           vmax(r->reread_version, d->version_text);
         /* ascending versions: a later entry is newer or the same change */
-        if (!c->version || strcmp(d->version_text, c->version) >= 0) {
+        if (!c->version || cdc_version_text_order(d->version_text, c->version) >= 0) {
           if (cell_text(p, &c->text, &c->len, &why) != APP_OK)
             return app_err_set(err, APP_ERR_INPUT, "property '%s' %s", p->name, why);
           c->version = d->version_text;

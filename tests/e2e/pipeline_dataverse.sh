@@ -74,6 +74,12 @@ upd_vn "$m/05_VNA" "$VNA" $((T + 5000)) telephone1 "vn100" 100
 upd_vn "$m/06_VNA" "$VNA" $((T + 5000)) telephone1 "vn101" 101
 upd_vn "$m/06_VNB" "$VNB" $((T + 5000)) telephone1 "vn101" 101
 upd_vn "$m/07_VNB" "$VNB" $((T + 5000)) telephone1 "vn100" 100
+# clock skew: the database wrote SKB after SKA (versionnumber 301 > 300),
+# but SKB's server stamped it half a second earlier: the row versions decide
+SK=${IDP}05
+msg_create "$m/07_SK" "$SK" $((T + 1000)) "SK" N-SK P0 1
+upd_vn "$m/07_SKB" "$SK" $((T + 5500)) telephone1 "db-later" 301
+upd_vn "$m/07_SKA" "$SK" $((T + 6000)) telephone1 "db-earlier" 300
 msg_create "$m/08" "$NEST" $((T + 1000)) "Nest" N-N P0 1
 msg_update "$m/09" "$NEST" $((T + 4000)) telephone1 "by plug-in"
 sed -i -e 's|"Depth":1|"Depth":2|' -e "s|\"ParentContext\":null|\"ParentContext\":{\"Depth\":1,\"MessageName\":\"Update\",\"PrimaryEntityId\":\"$NEST\",\"PrimaryEntityName\":\"account\"}|" "$m/09"
@@ -84,8 +90,17 @@ expect_eq "$(in_reread "$TIE")" "$((T + 5000))" "same second, no row version: ma
 expect_eq "$(logs_sum ties ties)" 2 "ties: counted (the tie and the nested change)"
 expect_eq "$(phone "$VNA")/$(phone "$VNB")" '"vn101"/"vn101"' "same second with versionnumber: the later wins in both orders"
 expect_eq "$(in_reread "$VNA")$(in_reread "$VNB")" "" "versionnumber: nothing marked"
+expect_eq "$(phone "$SK")" '"db-later"' "clock skew: versionnumber on both sides decides (Redis)"
 expect_eq "$(phone "$NEST")" '"by plug-in"' "nested change applied"
 expect_eq "$(in_reread "$NEST")" "$((T + 4000))" "nested change on its parent's row: marked for a re-read"
+
+m=$dir/skew
+mkdir -p "$m"
+cp "$dir/ties/07_SK" "$dir/ties/07_SKB" "$dir/ties/07_SKA" "$m/"
+PL_ENV="--env CDC_TARGET=sql --env SqlConnectionString=$PG_ODBC $BASE_ENV"
+hostemu "$BUILD/app" skew --messages "$m" --batch 1 --concurrency 1 --stop || bad "skew: hostemu exited $?"
+expect_eq "$(pg_psql "SELECT telephone1 FROM account WHERE accountid = '$SK'" 2>&1)" "db-later" "clock skew: versionnumber on both sides decides (SQL)"
+pg_psql "DROP TABLE IF EXISTS account" >/dev/null
 
 # ---- restore --------------------------------------------------------------------
 m=$dir/restore

@@ -8,7 +8,9 @@
  * the same column stamped with the same time: with a post image
  * versionnumber in half of the histories, without in the others), Deletes,
  * recycle-bin Restores (with the post image of the row as it was deleted),
- * Associates and Disassociates with two leads. Half of the histories are
+ * Associates and Disassociates with two leads; in the histories with
+ * versionnumber, some Updates are stamped before the Update the database
+ * wrote just before them (clock skew between servers). Half of the histories are
  * stamped in whole seconds (as on-premises and webhook-era captures are).
  * Every message is written to OUTDIR/msgs under a random name (the
  * delivery order is the name order: a shuffle), about one in ten twice
@@ -218,7 +220,8 @@ int main(int argc, char **argv)
     bool alive = true, whole = pick(2), withvn = pick(2), mark = false, anypair = false;
     int link[2] = {-1, -1}, nev = 2 + (int)pick(6), e, i;
     long long t = 1731000000000LL + (long long)pick(1000) * 1000 + (whole ? 0 : pick(1000));
-    long long vn = 1000;
+    long long vn = 1000, plain_t;
+    bool last_vn = false;
 
     memset(cs, 0, sizeof cs);
     snprintf(id, sizeof id, "e0000000-0000-4000-8000-%012lx", (unsigned long)h);
@@ -230,6 +233,7 @@ int main(int argc, char **argv)
     snprintf(cs[1].v, sizeof cs[1].v, "a%ld", h);
     snprintf(cs[2].v, sizeof cs[2].v, "p%ld", h);
     snprintf(ts, sizeof ts, "%lld", t);
+    plain_t = t;
     opid(op);
     {
       const char *k[] = {"@ID@", "@TS@", "@OPID@", "@NAME@", "@NUMBER@", "@PHONE@", "@REVENUE@"};
@@ -251,6 +255,7 @@ int main(int argc, char **argv)
           replace1(&m, "\"MessageName\":\"Update\"", "\"MessageName\":\"Restore\"");
           post_image(&m, id, snap, withvn ? ++vn : 0);
           write_msg(&m);
+          last_vn = withvn;
           for (i = 0; i < NCOLS; i++) {
             memcpy(cs[i].v, snap[i], sizeof cs[i].v);
             cs[i].alt[0] = '\0';
@@ -263,6 +268,14 @@ int main(int argc, char **argv)
       if (r < 45 || (r >= 85 && r < 95)) {
         /* one Update, or (85..94) two Updates of one column at one time */
         int c = (int)pick(NCOLS), k2, pair = r >= 85;
+        /* clock skew: the database wrote this Update after the previous
+         * one (higher versionnumber), but its server stamped it earlier;
+         * never before the last Create or Delete (no row version there,
+         * so the time must decide) */
+        if (withvn && !pair && last_vn && pick(4) == 0) {
+          long long ut = t - (whole ? 1000 * (1 + (long long)pick(2)) : 1 + (long long)pick(800));
+          snprintf(ts, sizeof ts, "%lld", ut > plain_t ? ut : plain_t + (whole ? 1000 : 1));
+        }
         for (k2 = 0; k2 <= pair; k2++) {
           char val[32];
           const char *k[] = {"@ID@", "@TS@", "@OPID@", "@COL@", "@VAL@"};
@@ -277,6 +290,7 @@ int main(int argc, char **argv)
             post_image(&m, id, one, ++vn);
           }
           write_msg(&m);
+          last_vn = withvn;
           if (k2 == 1 && !withvn) {
             memcpy(cs[c].alt, cs[c].v, sizeof cs[c].alt);
             anypair = true;
@@ -290,6 +304,8 @@ int main(int argc, char **argv)
         opid(op);
         fill(&m, tpl_delete, k, v, 3);
         write_msg(&m);
+        plain_t = t;
+        last_vn = false;
         for (i = 0; i < NCOLS; i++) {
           memcpy(snap[i], cs[i].v, sizeof snap[i]);
           cs[i].v[0] = cs[i].alt[0] = '\0';

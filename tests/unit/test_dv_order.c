@@ -241,9 +241,39 @@ static void test_date_only_offset(void)
   map_config_free(cfg);
 }
 
+/* The pairwise order of the sinks and the tie test on version texts. */
+static void test_version_text_order(void)
+{
+  /* ts 15 digits, row version 20, tie 10 */
+#define V(ts, rv, tie) ts rv tie
+  const char *a = V("001731000006000", "00000000000000000300", "1610612737");
+  const char *b = V("001731000005500", "00000000000000000301", "1610612738");
+  const char *c = V("001731000005500", "00000000000000000000", "1610612739");
+  const char *d = V("001731000005500", "00000000000000000000", "1610612740");
+  const char *del = V("001731000005000", "18446744073709551615", "3758096385");
+  const char *cre = V("001731000005500", "00000000000000000000", "0536870913");
+
+  TEST_CASE("row versions on both sides decide");
+  CHECK(cdc_version_text_order(b, a) > 0); /* 301 > 300 though stamped earlier */
+  CHECK(cdc_version_text_order(a, b) < 0);
+  TEST_CASE("otherwise time first");
+  CHECK(cdc_version_text_order(a, c) > 0);
+  CHECK(cdc_version_text_order(a, del) > 0); /* a Delete's 2^64-1 is no row version */
+  CHECK(cdc_version_text_order(del, b) < 0);
+  CHECK(cdc_version_text_order(a, a) == 0);
+  TEST_CASE("ties");
+  CHECK(cdc_version_text_tied(c, d));    /* same time, no row versions, same rank */
+  CHECK(cdc_version_text_tied(b, c));    /* a row version against none */
+  CHECK(!cdc_version_text_tied(c, c));   /* the same change */
+  CHECK(!cdc_version_text_tied(a, b));   /* different times */
+  CHECK(!cdc_version_text_tied(c, cre)); /* Create's rank orders */
+#undef V
+}
+
 int main(void)
 {
   arena_init(&arena, 0);
+  test_version_text_order();
   test_row_version_source();
   test_nested();
   test_restore();
