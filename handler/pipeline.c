@@ -216,8 +216,9 @@ static enum app_result check_storable(struct pipeline *p, const struct doc *d, s
  * APP_ERR_NOMEM (the invocation fails). */
 static enum app_result decode_messages(struct pipeline *p, struct arena *a,
                                        const struct invocation *inv, const struct doc **docs,
-                                       size_t *out_ndocs, struct sink_poison *poison,
-                                       size_t *out_npoison, struct redis_sink_stream *stream,
+                                       size_t *doc_msg, size_t *out_ndocs,
+                                       struct sink_poison *poison, size_t *out_npoison,
+                                       struct redis_sink_stream *stream,
                                        struct pipeline_result *out, struct app_err *err)
 {
   const struct app_config *cfg = p->cfg;
@@ -315,6 +316,7 @@ static enum app_result decode_messages(struct pipeline *p, struct arena *a,
       out->reread++;
     if (d->op_time_ms > out->newest_op_ms)
       out->newest_op_ms = d->op_time_ms;
+    doc_msg[ndocs] = i;
     docs[ndocs++] = d;
     if (stream)
       redis_sink_stream_add(stream, d);
@@ -326,6 +328,67 @@ out:
   return r;
 }
 
+/* The documents Redis refused as unstorable (batch->refused): each one's
+ * message becomes a poison record (XADD, one more round trip), and the
+ * document leaves the batch, so SQL does not see it either. */
+static enum app_result record_refused(struct pipeline *p, struct arena *a,
+                                      const struct invocation *inv, struct sink_batch *batch,
+                                      const size_t *doc_msg, struct sink_poison *poison,
+                                      size_t *npoison, struct sink_stats *stats,
+                                      struct pipeline_result *out, struct app_err *err)
+{
+  const struct doc **docs = (const struct doc **)batch->docs;
+  size_t i, k = 0, first = *npoison;
+  struct sink_batch pb;
+  struct sink_stats ps;
+  enum app_result r;
+
+  for (i = 0; i < batch->ndocs; i++) {
+    const struct envelope_message *m = &inv->messages[doc_msg[i]];
+    struct sink_poison *x;
+    size_t rl;
+    char *reason;
+    if (!batch->refused[i].refused) {
+      docs[k++] = docs[i];
+      continue;
+    }
+    rl = strlen(batch->refused[i].reason) + 32;
+    reason = arena_alloc(a, rl);
+    if (!reason)
+      return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+    snprintf(reason, rl, "sink (refused): %s", batch->refused[i].reason);
+    x = &poison[(*npoison)++];
+    memset(x, 0, sizeof *x);
+    x->message_id = m->message_id;
+    x->reason = reason;
+    x->body = m->body;
+    x->body_len = m->body ? m->body_len : 0;
+    x->content_type = m->content_type;
+    x->delivery_count = m->delivery_count;
+    x->enqueued_ms = m->enqueued_ms;
+    LOG_ERROR("poison message %s (delivery %d): %s", m->message_id ? m->message_id : "-",
+              m->delivery_count, reason);
+  }
+  if (*npoison == first)
+    return APP_OK;
+  batch->ndocs = k;
+  out->accepted = k;
+  out->poison += *npoison - first;
+  metrics_add(M_POISON, *npoison - first);
+  memset(&pb, 0, sizeof pb);
+  pb.poison = poison + first;
+  pb.npoison = *npoison - first;
+  pb.function = batch->function;
+  pb.invocation_id = batch->invocation_id;
+  pb.deadline_ms = batch->deadline_ms;
+  memset(&ps, 0, sizeof ps);
+  r = redis_sink_apply(p->redis, &pb, &ps, err);
+  stats->poison += ps.poison;
+  stats->round_trips += ps.round_trips;
+  stats->retries += ps.retries;
+  return r;
+}
+
 enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct function_def *fn,
                              const struct invocation *inv, const char *invocation_id,
                              struct envelope_response *resp, struct pipeline_result *out,
@@ -333,6 +396,7 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
 {
   const struct app_config *cfg = p->cfg;
   const struct doc **docs;
+  size_t *doc_msg; /* the message each document came from */
   struct sink_poison *poison;
   size_t ndocs = 0, npoison = 0;
   struct sink_batch batch;
@@ -346,15 +410,16 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
   out->messages = inv->nmessages;
   metrics_add(M_MESSAGES, inv->nmessages);
   docs = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *docs);
+  doc_msg = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *doc_msg);
   poison = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *poison);
-  if (!docs || !poison)
+  if (!docs || !doc_msg || !poison)
     return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
 
   /* a batch starts going to Redis while it is decoded (one round trip
    * still); a single message has nothing to overlap */
   if (cfg->mode == CFG_MODE_DIRECT && redis_target && inv->nmessages > 1)
     stream = redis_sink_stream_begin(p->redis);
-  r = decode_messages(p, a, inv, docs, &ndocs, poison, &npoison, stream, out, err);
+  r = decode_messages(p, a, inv, docs, doc_msg, &ndocs, poison, &npoison, stream, out, err);
   if (r != APP_OK) {
     redis_sink_stream_abort(stream);
     return r;
@@ -394,9 +459,16 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
     if (redis_target && (ndocs || npoison)) {
       batch.poison = poison; /* the Redis poison stream */
       batch.npoison = npoison;
+      batch.refused = ndocs ? arena_alloc(a, ndocs * sizeof *batch.refused) : NULL;
+      if (batch.refused)
+        memset(batch.refused, 0, ndocs * sizeof *batch.refused);
       memset(&stats, 0, sizeof stats);
       r = redis_sink_apply_stream(p->redis, stream, &batch, &stats, err);
       stream = NULL;
+      if (r == APP_OK && batch.refused)
+        r = record_refused(p, a, inv, &batch, doc_msg, poison, &npoison, &stats, out, err);
+      batch.refused = NULL;
+      ndocs = batch.ndocs;
       out->round_trips += stats.round_trips;
       out->retries += stats.retries;
       out->applied = stats.applied;

@@ -28,9 +28,22 @@ struct sink_poison {
   int64_t enqueued_ms;      /* 0 when unknown */
 };
 
+/* A document the server refused as unstorable (a message-level fault: e.g.
+ * Redis WRONGTYPE on its key, or an error the apply script raised for its
+ * input), filled in by a sink when the caller passes refused[]. */
+struct sink_refusal {
+  bool refused;
+  char reason[240];
+};
+
 struct sink_batch {
   const struct doc *const *docs;
   size_t ndocs;
+  /* NULL, or one entry per document: a document the server refuses for a
+   * reason of its own (not the store's: connection, timeout, OOM, READONLY,
+   * permissions) is then marked here and counts as done, instead of failing
+   * the batch; the caller records it as that message's poison. */
+  struct sink_refusal *refused;
   const struct sink_poison *poison;
   size_t npoison;
   const char *function;      /* function name, for poison records */

@@ -594,6 +594,19 @@ static const char *cmd_what(const struct cmd *c)
                                : "write";
 }
 
+/* Is an error reply to a document's script the document's own fault, so
+ * that retrying or redelivering can never help and the rest of the batch
+ * must not wait for it: WRONGTYPE (its key holds something else), or an
+ * error the apply script raised for its input. Everything else (syntax
+ * errors of a server too old, NOPERM, MOVED, CROSSSLOT, ...) is the
+ * store's and fails the batch. */
+static bool message_fault(const redisReply *x)
+{
+  const char *s = x && x->type == REDIS_REPLY_ERROR && x->str ? x->str : "";
+  return !strncmp(s, "WRONGTYPE", 9) || strstr(s, "user_script") != NULL ||
+         strstr(s, "Error running script") != NULL;
+}
+
 /* Check the replies of cmds[idx[0..n)]. */
 static void take_replies(struct cmd *cmds, const size_t *idx, size_t n, redisReply **replies,
                          size_t nread, const struct sink_batch *batch, struct attempt *a)
@@ -619,6 +632,17 @@ static void take_replies(struct cmd *cmds, const size_t *idx, size_t n, redisRep
     }
     if (k == RREPLY_NOSCRIPT) {
       c->noscript = true;
+      continue;
+    }
+    if (k == RREPLY_FATAL && d && batch->refused && c->kind != CMD_ZADD && message_fault(x)) {
+      struct sink_refusal *f = &batch->refused[c->item];
+      if (!f->refused)
+        snprintf(f->reason, sizeof f->reason, "redis %s of %s %s (%s): %.*s", cmd_what(c), d->table,
+                 d->id, cdc_op_name(d->op), (int)(x->len > 160 ? 160 : x->len),
+                 x->str ? x->str : "");
+      f->refused = true;
+      c->done = true; /* its message becomes poison; the batch goes on */
+      c->result = 0;
       continue;
     }
     if (d)
@@ -937,6 +961,8 @@ out:
       }
       for (i = 0; i < batch->ndocs; i++) {
         const struct doc *d = batch->docs[i];
+        if (batch->refused && batch->refused[i].refused)
+          continue; /* its message is poison: neither applied nor stale */
         if (state[i] & 2)
           st.applied++;
         else if (state[i] & 1)

@@ -166,6 +166,23 @@ hostemu "$BUILD/app" batch --messages "$m" --batch 10 --concurrency 1 --stop || 
 settled batch 2
 expect_eq "$(redis-cli -p "$REDIS_PORT" EXISTS "d365:{account:$BG}")" 1 "redis: the good Create of the batch is written"
 expect_eq "$(redis-cli -p "$REDIS_PORT" XLEN d365:poison)" 1 "redis: the Associate without related records is poison"
+# a message the server refuses for its own key (WRONGTYPE: something else
+# wrote a string there): that message is poison, the batch goes on
+m=$dir/batch_wt
+mkdir -p "$m"
+WG=${IDP}33 WT=${IDP}34
+redis-cli -p "$REDIS_PORT" SET "d365:{account:$WT}" "not a hash" >/dev/null
+msg_create "$m/01" "$WG" $((T + 1000)) "Good too" N-G P1 1
+msg_update "$m/02" "$WT" $((T + 1000)) telephone1 "x"
+sidecar "$m/02" bad-wrongtype
+hostemu "$BUILD/app" batch_wt --messages "$m" --batch 10 --concurrency 1 --stop || bad "batch_wt: hostemu exited $?"
+settled batch_wt 2
+expect_eq "$(redis-cli -p "$REDIS_PORT" EXISTS "d365:{account:$WG}")" 1 "redis: the Create next to a refused message is written"
+case "$(redis-cli -p "$REDIS_PORT" --raw XREVRANGE d365:poison + - COUNT 1)" in
+*bad-wrongtype*WRONGTYPE*|*WRONGTYPE*bad-wrongtype*) ok "redis: the message Redis refused (WRONGTYPE) is poison with the reason" ;;
+*) bad "redis: no poison record for the refused message: $(redis-cli -p "$REDIS_PORT" --raw XREVRANGE d365:poison + - COUNT 1 | tr '\n' ' ' | cut -c1-300)" ;;
+esac
+
 m=$dir/batch_sql
 mkdir -p "$m"
 # 59 characters: a table name PostgreSQL takes (63); a link table has no
