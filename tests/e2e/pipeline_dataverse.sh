@@ -80,6 +80,11 @@ SK=${IDP}05
 msg_create "$m/07_SK" "$SK" $((T + 1000)) "SK" N-SK P0 1
 upd_vn "$m/07_SKB" "$SK" $((T + 5500)) telephone1 "db-later" 301
 upd_vn "$m/07_SKA" "$SK" $((T + 6000)) telephone1 "db-earlier" 300
+# Associate and Disassociate of one pair in the same second: a tie too
+RT=${IDP}06
+msg_create "$m/07_RT" "$RT" $((T + 1000)) "RT" N-RT P0 1
+msg_relate "$m/07_RTa" "$RT" $((T + 7000)) Associate "$LEAD"
+msg_relate "$m/07_RTb" "$RT" $((T + 7000)) Disassociate "$LEAD"
 msg_create "$m/08" "$NEST" $((T + 1000)) "Nest" N-N P0 1
 msg_update "$m/09" "$NEST" $((T + 4000)) telephone1 "by plug-in"
 sed -i -e 's|"Depth":1|"Depth":2|' -e "s|\"ParentContext\":null|\"ParentContext\":{\"Depth\":1,\"MessageName\":\"Update\",\"PrimaryEntityId\":\"$NEST\",\"PrimaryEntityName\":\"account\"}|" "$m/09"
@@ -87,7 +92,8 @@ PL_ENV="--env CDC_TARGET=redis $BASE_ENV"
 hostemu "$BUILD/app" ties --messages "$m" --batch 1 --concurrency 1 --stop || bad "ties: hostemu exited $?"
 settled ties "$(count_msgs "$m")"
 expect_eq "$(in_reread "$TIE")" "$((T + 5000))" "same second, no row version: marked for a re-read"
-expect_eq "$(logs_sum ties ties)" 2 "ties: counted (the tie and the nested change)"
+expect_eq "$(logs_sum ties ties)" 3 "ties: counted (two ties and the nested change)"
+expect_eq "$(in_reread "$RT")" "$((T + 7000))" "Associate/Disassociate of one pair in the same second: marked"
 expect_eq "$(phone "$VNA")/$(phone "$VNB")" '"vn101"/"vn101"' "same second with versionnumber: the later wins in both orders"
 expect_eq "$(in_reread "$VNA")$(in_reread "$VNB")" "" "versionnumber: nothing marked"
 expect_eq "$(phone "$SK")" '"db-later"' "clock skew: versionnumber on both sides decides (Redis)"
