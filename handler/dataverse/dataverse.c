@@ -1459,23 +1459,33 @@ static void compute_version(struct cdc_change *ch, const struct sources *src)
  * plug-in (Depth >= 2) to the row its parent operation changed runs inside
  * the parent's transaction, after the parent's write, yet its system job
  * (OperationCreatedOn) can be stamped before the parent's. Without a post
- * image versionnumber nothing in the payload orders the two. ParentContext
- * names the parent's record; when it is absent (dropped, or not sent) the
- * parent may be on this row. */
+ * image versionnumber nothing in the payload orders the two. The
+ * ParentContext chain names the parent's record; when it is absent
+ * (dropped, or not sent) the parent may be on this row. */
 static bool nested_uncertain(const struct top *t, const struct cdc_change *ch,
                              const struct sources *src)
 {
-  const char *pid;
+  const struct json *p;
   uint64_t rv;
+  int hops;
   if (ch->origin.depth < 2 || ch->needs_reread || ch->op == CDC_OP_CREATE ||
       ch->op == CDC_OP_DELETE || ch->op == CDC_OP_OTHER || !ch->id)
     return false;
   if (entity_versionnumber(ch->post_image, &rv) || entity_versionnumber(src->target, &rv))
     return false;
-  if (is_null(t->parent))
-    return true;
-  pid = get_cstr(t->parent, "PrimaryEntityId");
-  return !pid || !strcasecmp(pid, ch->id);
+  /* an asynchronous step's ParentContext is first its own operation's
+   * context (same Depth); the operation that triggered it is the first
+   * ancestor with a smaller Depth */
+  for (p = t->parent, hops = 0; json_is(p, JSON_OBJECT) && hops < 16;
+       p = get(p, "ParentContext"), hops++) {
+    const struct json *d = get(p, "Depth");
+    int64_t depth;
+    if (json_is(d, JSON_NUMBER) && json_number_i64(d, &depth) && depth < ch->origin.depth) {
+      const char *pid = get_cstr(p, "PrimaryEntityId");
+      return !pid || !strcasecmp(pid, ch->id);
+    }
+  }
+  return true; /* the triggering operation is not in the message */
 }
 
 static bool needs_params(enum cdc_op op)

@@ -145,6 +145,26 @@ static void test_nested(void)
   CHECK(ch.order_uncertain);
   free(m);
 
+  TEST_CASE("Depth 2: own stage-30 context, then the parent on another record: certain");
+  m = update_msg("1731000001000", "telephone1", "x", "\"Depth\":1", "\"Depth\":2",
+                 "\"ParentContext\":null",
+                 "\"ParentContext\":{\"Depth\":2,\"PrimaryEntityId\":\"" ID "\",\"ParentContext\":{"
+                 "\"Depth\":1,\"PrimaryEntityId\":\"b0000000-0000-4000-8000-000000000001\"}}",
+                 NULL);
+  CHECK_INTEQ(decode(m, &ch, &err), APP_OK);
+  CHECK(!ch.order_uncertain);
+  free(m);
+
+  TEST_CASE("Depth 2: own stage-30 context, then the parent on this record: uncertain");
+  m = update_msg("1731000001000", "telephone1", "x", "\"Depth\":1", "\"Depth\":2",
+                 "\"ParentContext\":null",
+                 "\"ParentContext\":{\"Depth\":2,\"PrimaryEntityId\":\"" ID "\",\"ParentContext\":{"
+                 "\"Depth\":1,\"PrimaryEntityId\":\"" ID "\"}}",
+                 NULL);
+  CHECK_INTEQ(decode(m, &ch, &err), APP_OK);
+  CHECK(ch.order_uncertain);
+  free(m);
+
   TEST_CASE("Depth 2 on another record: certain");
   m = update_msg("1731000001000", "telephone1", "x", "\"Depth\":1", "\"Depth\":2",
                  "\"ParentContext\":null", parent_other, NULL);
