@@ -389,6 +389,92 @@ static enum app_result record_refused(struct pipeline *p, struct arena *a,
   return r;
 }
 
+/* The SQL batch failed on a value the database refused (stats->data_fault):
+ * write its documents one per transaction; each one refused again becomes
+ * its message's poison record (the Redis stream with redis+sql, else
+ * _cdc_poison, together with the batch's other poison messages, which the
+ * failed transaction did not record). Only on failure, so the cost of N
+ * transactions is paid once per bad batch. Returns APP_OK when every other
+ * document was written. */
+static enum app_result sql_isolate(struct pipeline *p, struct arena *a,
+                                   const struct invocation *inv, const struct sink_batch *batch,
+                                   const size_t *doc_msg, struct sink_poison *poison,
+                                   size_t *npoison, bool redis_target, struct sink_stats *stats,
+                                   struct pipeline_result *out, struct app_err *err)
+{
+  size_t i, first = *npoison;
+  struct sink_batch b1;
+  struct sink_stats s1;
+  enum app_result r = APP_OK;
+
+  LOG_WARN("sql sink: the database refused a value of the batch (%s); writing its %zu documents "
+           "one by one",
+           err ? err->msg : "", batch->ndocs);
+  memset(stats, 0, sizeof *stats);
+  for (i = 0; i < batch->ndocs; i++) {
+    const struct envelope_message *m = &inv->messages[doc_msg[i]];
+    struct app_err e1;
+    struct sink_poison *x;
+    size_t rl;
+    char *reason;
+    b1 = *batch;
+    b1.docs = batch->docs + i;
+    b1.ndocs = 1;
+    b1.poison = NULL;
+    b1.npoison = 0;
+    b1.refused = NULL;
+    memset(&s1, 0, sizeof s1);
+    r = sql_sink_write(p->sql, &b1, &s1, &e1);
+    stats->round_trips += s1.round_trips;
+    stats->retries += s1.retries;
+    stats->applied += s1.applied;
+    stats->stale += s1.stale;
+    if (r == APP_OK)
+      continue;
+    if (r != APP_ERR_SQL || !s1.data_fault) {
+      if (err)
+        *err = e1;
+      return r;
+    }
+    rl = strlen(e1.msg) + 32;
+    reason = arena_alloc(a, rl);
+    if (!reason)
+      return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+    snprintf(reason, rl, "sql (refused): %s", e1.msg);
+    x = &poison[(*npoison)++];
+    memset(x, 0, sizeof *x);
+    x->message_id = m->message_id;
+    x->reason = reason;
+    x->body = m->body;
+    x->body_len = m->body ? m->body_len : 0;
+    x->content_type = m->content_type;
+    x->delivery_count = m->delivery_count;
+    x->enqueued_ms = m->enqueued_ms;
+    LOG_ERROR("poison message %s (delivery %d): %s", m->message_id ? m->message_id : "-",
+              m->delivery_count, reason);
+  }
+  out->poison += *npoison - first;
+  metrics_add(M_POISON, *npoison - first);
+  memset(&b1, 0, sizeof b1);
+  b1.function = batch->function;
+  b1.invocation_id = batch->invocation_id;
+  b1.deadline_ms = batch->deadline_ms;
+  memset(&s1, 0, sizeof s1);
+  if (redis_target) {
+    /* the batch's other poison messages are in the stream already */
+    b1.poison = poison + first;
+    b1.npoison = *npoison - first;
+    r = b1.npoison ? redis_sink_apply(p->redis, &b1, &s1, err) : APP_OK;
+  } else {
+    b1.poison = poison;
+    b1.npoison = *npoison;
+    r = b1.npoison ? sql_sink_write(p->sql, &b1, &s1, err) : APP_OK;
+  }
+  stats->poison += s1.poison;
+  stats->round_trips += s1.round_trips;
+  return r;
+}
+
 enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct function_def *fn,
                              const struct invocation *inv, const char *invocation_id,
                              struct envelope_response *resp, struct pipeline_result *out,
@@ -490,6 +576,14 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
       batch.npoison = redis_target ? 0 : npoison;
       memset(&stats, 0, sizeof stats);
       r = sql_sink_write(p->sql, &batch, &stats, err);
+      if (r == APP_ERR_SQL && stats.data_fault && ndocs) {
+        size_t rt = stats.round_trips;
+        r = sql_isolate(p, a, inv, &batch, doc_msg, poison, &npoison, redis_target, &stats, out,
+                        err);
+        stats.round_trips += rt;
+        if (redis_target)
+          out->poison_recorded += stats.poison;
+      }
       out->round_trips += stats.round_trips;
       out->retries += stats.retries;
       if (!redis_target) {

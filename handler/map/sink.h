@@ -57,6 +57,9 @@ struct sink_stats {
   size_t poison;      /* poison messages recorded */
   size_t round_trips; /* server round trips used, retries included */
   size_t retries;     /* attempts after the first */
+  bool data_fault;    /* SQL: the batch failed because the database refused a
+                         value (SQLSTATE class 22 or 23): one of its
+                         documents is at fault, not the store */
   size_t ties;        /* documents applied in an order the payloads could not
                          decide (a tie, or a nested change without a row
                          version): their records were marked for a re-read */

@@ -887,6 +887,10 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
       if (r == APP_ERR_SQL)
         LOG_ERROR("sql sink: batch of %zu docs failed, not retried: %s", batch->ndocs,
                   err ? err->msg : "");
+      /* data exception / integrity violation: a value of the batch, not
+       * the store (sql_sink.h) */
+      st.data_fault = r == APP_ERR_SQL && dg.sqlstate[0] == '2' &&
+                      (dg.sqlstate[1] == '2' || dg.sqlstate[1] == '3');
       goto out;
     }
     delay = backoff_ms(s, attempt);

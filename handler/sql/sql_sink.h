@@ -68,7 +68,10 @@ void sql_sink_destroy(struct sql_sink *s);
  *   APP_ERR_INPUT   a document cannot be written (named; never retried)
  *   APP_ERR_CONFIG  validate mode and a table/column is missing
  *   APP_ERR_SQL     the database failed (SQLSTATE and text in the message);
- *                   after the deadline for transient failures
+ *                   after the deadline for transient failures. out_stats->
+ *                   data_fault tells a refused value (SQLSTATE class 22,
+ *                   23) from a failure of the store: the caller may then
+ *                   write the documents one by one to find the refused one
  *   APP_ERR_TIMEOUT no pooled connection became free before the deadline
  * Nothing of the batch is committed unless APP_OK is returned. */
 APP_NODISCARD enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batch,

@@ -214,6 +214,26 @@ case "$(pg_psql "SELECT reason FROM _cdc_poison" 2>&1)" in
 esac
 pg_psql "DROP TABLE IF EXISTS account, account__tombstone, $LONG, _cdc_poison" >/dev/null
 
+# a value the database refuses at execution time (a NUL character: text in
+# PostgreSQL cannot hold one): the batch is written again one document per
+# transaction, the refused message is poison, the others are written
+m=$dir/batch_nul
+mkdir -p "$m"
+NG=${IDP}35 NB=${IDP}36
+msg_create "$m/01" "$NG" $((T + 1000)) "Good" N-G P1 1
+msg_create "$m/02" "$NB" $((T + 1000)) "Nul" N-B P1 1
+sed -i 's|"value":"Nul"|"value":"a\\u0000b"|' "$m/02"
+sidecar "$m/02" bad-nul
+PL_ENV="--env CDC_TARGET=sql --env SqlConnectionString=$PG_ODBC $BASE_ENV"
+hostemu "$BUILD/app" batch_nul --messages "$m" --batch 10 --concurrency 1 --stop || bad "batch_nul: hostemu exited $?"
+settled batch_nul 2
+expect_eq "$(pg_psql "SELECT name FROM account WHERE accountid IN ('$NG', '$NB')" 2>&1)" "Good" "sql: the message next to a refused value is written"
+case "$(pg_psql "SELECT poison_key || ' ' || reason FROM _cdc_poison" 2>&1)" in
+"bad-nul sql (refused): "*SQLSTATE*) ok "sql: the message whose value the database refused is poison with the reason" ;;
+*) bad "sql: refused value: $(pg_psql "SELECT poison_key || ' ' || reason FROM _cdc_poison" 2>&1 | cut -c1-300)" ;;
+esac
+pg_psql "DROP TABLE IF EXISTS account, _cdc_poison" >/dev/null
+
 # ---- one column rule, both sinks -----------------------------------------------------
 m=$dir/cols
 mkdir -p "$m"
