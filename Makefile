@@ -70,7 +70,7 @@ FUNCTIONS := $(patsubst function_app/%/function.json,%,$(wildcard function_app/*
 APP := $(BUILD)/app
 
 .PHONY: all deps handler app zip run demo check unit e2e asan fuzz fuzz-build bench lint \
-        format format-check clean help tools
+        format format-check clean help tools property
 
 all: deps-check handler app tools
 
@@ -166,6 +166,10 @@ fuzz-build:
 
 fuzz: fuzz-build
 	$(Q)sh tests/scripts/fuzz.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# the ordering property test over 30,000 histories (make check runs 3000)
+property: deps all
+	$(Q)PROPERTY_HISTORIES=$${PROPERTY_HISTORIES:-30000} sh tests/run.sh e2e $(BUILD) pipeline_property
 
 bench: deps all
 	$(Q)sh tests/scripts/bench.sh $(BUILD)
