@@ -93,8 +93,8 @@ bool dvapi_is_guid(const char *s)
 }
 
 enum app_result dvapi_ids_url(struct buf *out, const char *base, const char *entity_set,
-                              const char *select, const char *key, const char *const *ids,
-                              size_t n, struct app_err *err)
+                              const char *select, const char *key, const char *const *ids, size_t n,
+                              struct app_err *err)
 {
   size_t i;
   if (n == 0 || n > DVAPI_MAX_IDS)

@@ -109,9 +109,8 @@ APP_NODISCARD enum app_result dvapi_page_parse(struct arena *a, char *body, size
  * the wall clock (for deleted rows). APP_ERR_INPUT with the reason (no key,
  * a bad modifiedon or versionnumber); APP_ERR_LIMIT (arena). */
 APP_NODISCARD enum app_result dvapi_row_change(struct arena *a, const struct dvapi_row *row,
-                                               const char *table, const char *key,
-                                               int64_t now_ms, struct cdc_change *out,
-                                               struct app_err *err);
+                                               const char *table, const char *key, int64_t now_ms,
+                                               struct cdc_change *out, struct app_err *err);
 
 /* ISO 8601 "YYYY-MM-DDTHH:MM:SS[.fff]Z" (or +hh:mm) to ms since the
  * epoch; false when s is not one. */

@@ -159,8 +159,12 @@ static enum app_result exchange(struct dvclient *c, const char *url, const char 
                                 struct app_err *err)
 {
   struct curl_slist *hdrs = NULL, *t;
-  const char *lines[] = {"Accept: application/json", "OData-MaxVersion: 4.0",
-                         "OData-Version: 4.0", "If-None-Match: null", auth, prefer};
+  const char *lines[] = {"Accept: application/json",
+                         "OData-MaxVersion: 4.0",
+                         "OData-Version: 4.0",
+                         "If-None-Match: null",
+                         auth,
+                         prefer};
   CURLcode cc;
   *status = 0;
   if (!c->h) {

@@ -1,0 +1,79 @@
+# replica_lib.sh - helpers for tests/e2e/replica_*.sh and the demo (POSIX sh;
+# source after lib.sh; the caller sets $dir). Starts the real servers the
+# replica talks to: redis-server, tokensvc (Entra ID) and dvemu (the
+# Dataverse Web API emulator), and the handler itself, which is invoked the
+# way the Functions host invokes a custom handler (POST /<function> with the
+# invocation envelope).
+# shellcheck disable=SC2034
+
+# rp_tokensvc: start tokensvc (client secret credential); sets TOK_PORT
+rp_tokensvc() {
+  "$BUILD/tools/tokensvc" --port 0 --tenant t1 --client-id c1 --client-secret s3cr3t \
+    --lifetime "${TOKEN_LIFETIME:-3600}" >"$dir/tok.port" 2>"$dir/tok.err" &
+  CLEANUP_PIDS="$CLEANUP_PIDS $!"
+  _i=0
+  until [ -s "$dir/tok.port" ]; do
+    _i=$((_i + 1)); [ $_i -lt 200 ] || die "tokensvc did not start: $(cat "$dir/tok.err")"
+    sleep 0.05
+  done
+  TOK_PORT=$(cat "$dir/tok.port")
+}
+
+# rp_dvemu ARGS...: start dvemu with its tokens checked by tokensvc; sets
+# DV_PORT, DV_PID, DV (its base URL)
+rp_dvemu() {
+  rm -f "$dir/dv.port"
+  "$BUILD/tools/dvemu" --port 0 --tokensvc "http://127.0.0.1:$TOK_PORT" "$@" \
+    >"$dir/dv.port" 2>"$dir/dv.err" &
+  DV_PID=$!
+  CLEANUP_PIDS="$CLEANUP_PIDS $DV_PID"
+  _i=0
+  until [ -s "$dir/dv.port" ]; do
+    _i=$((_i + 1)); [ $_i -lt 600 ] || die "dvemu did not start: $(cat "$dir/dv.err")"
+    sleep 0.05
+  done
+  DV_PORT=$(cat "$dir/dv.port")
+  DV=http://127.0.0.1:$DV_PORT
+}
+
+# rp_handler [NAME=VALUE...]: start the handler from $BUILD/app on a free
+# port against redis, dvemu and tokensvc; sets H_PORT, H_PID
+rp_handler() {
+  H_PORT=$(free_port)
+  (cd "$BUILD/app" && exec env FUNCTIONS_CUSTOMHANDLER_PORT="$H_PORT" \
+    FUNCTIONS_APP_ROOT_PATH="$BUILD/app" "RedisConnection=127.0.0.1:$REDIS_PORT" \
+    "DataverseUrl=$DV" CDC_RECONCILE_TABLES=contact \
+    "AZURE_AUTHORITY_HOST=http://127.0.0.1:$TOK_PORT" AZURE_TENANT_ID=t1 AZURE_CLIENT_ID=c1 \
+    AZURE_CLIENT_SECRET=s3cr3t CDC_LOG_LEVEL=info "$@" ./handler) >>"$dir/handler.log" 2>&1 &
+  H_PID=$!
+  CLEANUP_PIDS="$CLEANUP_PIDS $H_PID"
+  wait_port "$H_PORT" 20 || die "the handler did not start: $(tail -5 "$dir/handler.log")"
+}
+
+# rp_reconcile [OUT]: one timer invocation of Reconcile, as the host sends
+# it; prints the Logs line; fails on a non-2xx answer
+rp_reconcile() {
+  _o=${1:-$dir/reconcile.out}
+  _code=$(curl -s -o "$_o" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    --max-time 600 "http://127.0.0.1:$H_PORT/Reconcile" \
+    --data '{"Data":{"timer":"{\"Schedule\":{\"AdjustForDST\":true},\"ScheduleStatus\":null,\"IsPastDue\":false}"},"Metadata":{"sys":{"MethodName":"Reconcile","UtcNow":"2026-12-06T23:00:00Z","RandGuid":"0f2c4c44-0000-4000-8000-000000000001"}}}')
+  sed -n 's/.*"Logs":\["\([^"]*\)".*/\1/p' "$_o"
+  [ "$_code" = 200 ]
+}
+
+# rp_dvstat NAME: a counter of dvemu's /_stats
+rp_dvstat() { curl -s "$DV/_stats" | sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p"; }
+
+# rp_records FILE: dvemu's live contacts
+rp_records() { curl -sf "$DV/_records?table=contact" >"$1" || die "dvemu /_records failed"; }
+
+# rp_compare LABEL [DELETED_IDS]: the replica equals dvemu, or bad
+rp_compare() {
+  rp_records "$dir/final.json"
+  if "$BUILD/tools/replcmp" "$REDIS_PORT" d365 contact contactid "$dir/final.json" ${2:-} \
+    >"$dir/cmp.out" 2>&1; then
+    ok "$1: $(tail -1 "$dir/cmp.out")"
+  else
+    bad "$1: $(cat "$dir/cmp.out")"
+  fi
+}
