@@ -20,7 +20,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define LOCK_TTL_MS 60000
 #define PAGE_ARENA  (512u << 20)
 
 struct rtable {
@@ -208,7 +207,7 @@ static enum app_result lock_table(struct replica *r, const char *table, bool ren
   redisReply *rep;
   enum app_result res;
   state_key(r, table, ":lock", key, sizeof key);
-  snprintf(ttl, sizeof ttl, "%d", LOCK_TTL_MS);
+  snprintf(ttl, sizeof ttl, "%d", r->cfg->reconcile_lock_s * 1000);
   if (renew) {
     const char *argv[] = {"EVAL", LOCK_RENEW, "1", key, r->owner, ttl};
     res = rcmd(r, 6, argv, &rep, deadline_ms, err);

@@ -21,7 +21,9 @@
  *        versionnumber = the next version, modifiedon = now (whole seconds);
  *        with --messages DIR a Create/Update message (Target: the written
  *        columns; post image: versionnumber) is written to DIR
- *   POST /_delete?table=T&id=G   removes a record (message: Delete)
+ *   POST /_delete?table=T&id=G   removes a record (message: Delete); or a
+ *        JSON array of ids as the body
+ *   POST /_messages?dir=D   later messages go to D (without dir: none)
  *   GET /_records?table=T    every live record as a JSON array, sorted by id
  *   POST /_control?mode=M[&count=N][&status=S][&retry_after=S][&ms=N]
  *        ok | throttle (S: 429 default or 503, Retry-After S seconds) |
@@ -35,7 +37,8 @@
  * Options: --port N (0: any; printed on stdout), --base URL (what links
  *   start with; default http://127.0.0.1:PORT), --table logical:set:key
  *   (repeatable), --generate logical:N (N contacts-like rows, see gen_row),
- *   --messages DIR, --tokensvc URL. */
+ *   --messages DIR, --shuffle SEED (messages named in a random order),
+ *   --dup-every N (every Nth message written twice), --tokensvc URL. */
 #include "common/buf.h"
 
 #include <cjson/cJSON.h>
@@ -73,7 +76,10 @@ static size_t ntables;
 static uint64_t version = 1000;
 static uint64_t delta_floor; /* delta tokens below: 410 */
 static char base[256];
+static char msgdir_buf[512];
 static const char *msgdir;
+static unsigned shuffle_seed; /* 0: messages named in order */
+static unsigned dup_every;    /* every Nth message written twice (0: never) */
 static const char *tokensvc;
 static unsigned long msgseq;
 
@@ -285,11 +291,17 @@ static void write_message(const struct table *t, const char *msg, const char *id
   }
   cJSON_AddItemToArray(in, kv("Target", target));
   text = cJSON_PrintUnformatted(m);
-  snprintf(path, sizeof path, "%s/m%08lu.json", msgdir, msgseq);
-  f = fopen(path, "w");
-  if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-    fprintf(stderr, "dvemu: cannot write %s\n", path);
-    exit(1);
+  for (int copy = 0; copy < (dup_every && msgseq % dup_every == 0 ? 2 : 1); copy++) {
+    if (shuffle_seed)
+      snprintf(path, sizeof path, "%s/%08x-m%08lu-%d.json", msgdir,
+               (unsigned)rand_r(&shuffle_seed), msgseq, copy);
+    else
+      snprintf(path, sizeof path, "%s/m%08lu%s.json", msgdir, msgseq, copy ? "-dup" : "");
+    f = fopen(path, "w");
+    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
+      fprintf(stderr, "dvemu: cannot write %s\n", path);
+      exit(1);
+    }
   }
   free(text);
   cJSON_Delete(m);
@@ -306,6 +318,8 @@ static void apply_write(struct table *t, const cJSON *cols, int64_t ms)
   if (!id)
     return;
   r = rec_find(t, id, true);
+  if (!r->row && r->ver) /* deleted: Dataverse answers 404, nothing is written */
+    return;
   created = r->row == NULL;
   if (created)
     r->row = cJSON_CreateObject();
@@ -700,7 +714,7 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
     pthread_mutex_unlock(&mu);
     return text(c, 200, "{}\n");
   }
-  if (!t)
+  if (!t && strcmp(url, "/_messages") != 0)
     return text(c, 404, "{\"error\":\"no such table\"}\n");
   if (!strcmp(url, "/_records") && !strcmp(method, "GET")) {
     struct buf b;
@@ -750,10 +764,33 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
   }
   if (!strcmp(url, "/_delete") && !strcmp(method, "POST")) {
     const char *id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
-    if (!id)
-      return text(c, 400, "{\"error\":\"id\"}\n");
+    cJSON *arr = id ? NULL : cJSON_ParseWithLength(rq->body.data ? rq->body.data : "",
+                                                   rq->body.len);
+    const cJSON *o;
+    if (!id && !cJSON_IsArray(arr)) {
+      cJSON_Delete(arr);
+      return text(c, 400, "{\"error\":\"?id= or a JSON array of ids\"}\n");
+    }
     pthread_mutex_lock(&mu);
-    apply_delete(t, id, now_ms());
+    if (id)
+      apply_delete(t, id, now_ms());
+    cJSON_ArrayForEach(o, arr)
+    {
+      if (cJSON_IsString(o))
+        apply_delete(t, o->valuestring, now_ms());
+    }
+    pthread_mutex_unlock(&mu);
+    cJSON_Delete(arr);
+    return text(c, 200, "{}\n");
+  }
+  if (!strcmp(url, "/_messages") && !strcmp(method, "POST")) {
+    const char *d = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "dir");
+    pthread_mutex_lock(&mu);
+    if (d) {
+      snprintf(msgdir_buf, sizeof msgdir_buf, "%s", d);
+      msgdir = msgdir_buf;
+    } else
+      msgdir = NULL;
     pthread_mutex_unlock(&mu);
     return text(c, 200, "{}\n");
   }
@@ -824,6 +861,10 @@ int main(int argc, char **argv)
       snprintf(base, sizeof base, "%s", v);
     else if (!strcmp(a, "--messages"))
       msgdir = v;
+    else if (!strcmp(a, "--shuffle"))
+      shuffle_seed = (unsigned)strtoul(v, NULL, 10);
+    else if (!strcmp(a, "--dup-every"))
+      dup_every = (unsigned)strtoul(v, NULL, 10);
     else if (!strcmp(a, "--tokensvc"))
       tokensvc = v;
     else if (!strcmp(a, "--generate") && ngen < 8)
