@@ -24,7 +24,17 @@ struct dvclient {
   CURL *h;
   int64_t not_before_ms; /* no request before this (Retry-After, burst) */
   struct dvclient_stats st;
+  dvclient_hook_fn hook;
+  void *hook_ctx;
 };
+
+void dvclient_set_hook(struct dvclient *c, dvclient_hook_fn fn, void *ctx)
+{
+  pthread_mutex_lock(&c->mu);
+  c->hook = fn;
+  c->hook_ctx = ctx;
+  pthread_mutex_unlock(&c->mu);
+}
 
 enum app_result dvclient_create(const char *base, struct azid *id,
                                 const struct dvclient_options *opt, struct dvclient **out,
@@ -251,6 +261,10 @@ enum app_result dvclient_get(struct dvclient *c, const char *url, bool track_cha
         goto done;
       }
       now = sink_now_ms();
+    }
+    if (c->hook && !c->hook(c->hook_ctx)) {
+      r = app_err_set(err, APP_ERR_TIMEOUT, "Dataverse Web API: the caller stopped the call");
+      goto done;
     }
     left = deadline_ms - now;
     if (left <= 0) {

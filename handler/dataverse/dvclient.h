@@ -61,6 +61,12 @@ APP_NODISCARD enum app_result dvclient_get(struct dvclient *c, const char *url, 
                                            int64_t deadline_ms, struct buf *body, long *status,
                                            struct app_err *err);
 
+/* Called before every attempt (after any wait), e.g. to renew a lock held
+ * while working: returning false ends the call with APP_ERR_TIMEOUT (the
+ * work must stop). NULL: none. */
+typedef bool (*dvclient_hook_fn)(void *ctx);
+void dvclient_set_hook(struct dvclient *c, dvclient_hook_fn fn, void *ctx);
+
 struct dvclient_stats {
   uint64_t requests;         /* HTTP exchanges */
   uint64_t throttled;        /* 429/503 answers with Retry-After */

@@ -20,7 +20,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define PAGE_ARENA  (512u << 20)
+#define PAGE_ARENA (512u << 20)
 
 struct rtable {
   char name[MAP_MAX_NAME + 1];
@@ -411,6 +411,21 @@ static void add_client_stats(struct replica *r, const struct dvclient_stats *bef
   rep->throttle_wait_ms += (int64_t)(now.throttle_wait_ms - before->throttle_wait_ms);
 }
 
+struct lock_hook {
+  struct replica *r;
+  const char *table;
+  int64_t deadline_ms;
+};
+
+/* before every Web API attempt: the lock is still ours, for another TTL */
+static bool renew_hook(void *ctx)
+{
+  struct lock_hook *h = ctx;
+  struct app_err e;
+  bool held = false;
+  return lock_table(h->r, h->table, true, &held, h->deadline_ms, &e) == APP_OK && held;
+}
+
 /* One table: snapshot pages, then one pass over the delta link. *done: the
  * table reached and followed its delta link in this run. */
 static enum app_result work_table(struct replica *r, const char *table, int64_t deadline_ms,
@@ -717,8 +732,11 @@ enum app_result replica_run(struct replica *r, const char *table, int64_t deadli
       continue;
     }
     if (res == APP_OK) {
+      struct lock_hook hook = {r, t, deadline_ms};
       out->tables++;
+      dvclient_set_hook(r->dv, renew_hook, &hook);
       res = work_table(r, t, deadline_ms, out, &done, &e);
+      dvclient_set_hook(r->dv, NULL, NULL);
       unlock_table(r, t);
     }
     if (res != APP_OK) {

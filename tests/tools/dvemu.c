@@ -293,8 +293,8 @@ static void write_message(const struct table *t, const char *msg, const char *id
   text = cJSON_PrintUnformatted(m);
   for (int copy = 0; copy < (dup_every && msgseq % dup_every == 0 ? 2 : 1); copy++) {
     if (shuffle_seed)
-      snprintf(path, sizeof path, "%s/%08x-m%08lu-%d.json", msgdir,
-               (unsigned)rand_r(&shuffle_seed), msgseq, copy);
+      snprintf(path, sizeof path, "%s/%08x-m%08lu-%d.json", msgdir, (unsigned)rand_r(&shuffle_seed),
+               msgseq, copy);
     else
       snprintf(path, sizeof path, "%s/m%08lu%s.json", msgdir, msgseq, copy ? "-dup" : "");
     f = fopen(path, "w");
@@ -329,6 +329,17 @@ static void apply_write(struct table *t, const cJSON *cols, int64_t ms)
   cJSON_AddStringToObject(written, "modifiedon", when);
   cJSON_ArrayForEach(c, written)
   {
+    /* a written column loses its old annotations (a lookup set to null has none) */
+    if (!strchr(c->string, '@')) {
+      size_t n = strlen(c->string);
+      cJSON *o = r->row->child;
+      while (o) {
+        cJSON *nx = o->next;
+        if (!strncmp(o->string, c->string, n) && o->string[n] == '@')
+          cJSON_Delete(cJSON_DetachItemViaPointer(r->row, o));
+        o = nx;
+      }
+    }
     cJSON_DeleteItemFromObject(r->row, c->string);
     cJSON_AddItemToObject(r->row, c->string, cJSON_Duplicate(c, 1));
   }
@@ -764,8 +775,8 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
   }
   if (!strcmp(url, "/_delete") && !strcmp(method, "POST")) {
     const char *id = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "id");
-    cJSON *arr = id ? NULL : cJSON_ParseWithLength(rq->body.data ? rq->body.data : "",
-                                                   rq->body.len);
+    cJSON *arr =
+        id ? NULL : cJSON_ParseWithLength(rq->body.data ? rq->body.data : "", rq->body.len);
     const cJSON *o;
     if (!id && !cJSON_IsArray(arr)) {
       cJSON_Delete(arr);
