@@ -39,7 +39,7 @@ enum app_result dvapi_base_url(const char *url, char *out, size_t outsz, struct 
                          "DataverseUrl must be the environment's root URL, without a path, "
                          "user or query");
   }
-  if (host == url + n)
+  if (host >= url + n)
     return app_err_set(err, APP_ERR_CONFIG, "DataverseUrl has no host");
   memcpy(out, url, n);
   out[n] = '\0';
