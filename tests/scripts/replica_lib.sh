@@ -40,8 +40,9 @@ rp_dvemu() {
 # port against redis, dvemu and tokensvc; sets H_PORT, H_PID
 rp_handler() {
   H_PORT=$(free_port)
-  (cd "$BUILD/app" && exec env FUNCTIONS_CUSTOMHANDLER_PORT="$H_PORT" \
-    FUNCTIONS_APP_ROOT_PATH="$BUILD/app" "RedisConnection=127.0.0.1:$REDIS_PORT" \
+  _app=$(cd "$BUILD/app" && pwd) || die "no $BUILD/app"
+  (cd "$_app" && exec env FUNCTIONS_CUSTOMHANDLER_PORT="$H_PORT" \
+    FUNCTIONS_APP_ROOT_PATH="$_app" "RedisConnection=127.0.0.1:$REDIS_PORT" \
     "DataverseUrl=$DV" CDC_RECONCILE_TABLES=contact \
     "AZURE_AUTHORITY_HOST=http://127.0.0.1:$TOK_PORT" AZURE_TENANT_ID=t1 AZURE_CLIENT_ID=c1 \
     AZURE_CLIENT_SECRET=s3cr3t CDC_LOG_LEVEL=info "$@" ./handler) >>"$dir/handler.log" 2>&1 &
