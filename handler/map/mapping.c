@@ -1712,13 +1712,14 @@ enum app_result map_table_info(const struct map_config *cfg, struct arena *a, co
     sel = arena_alloc(a, n);
     if (!sel)
       return app_err_set(err, APP_ERR_LIMIT, "memory limit reached");
-    p = sel + sprintf(sel, "%s,versionnumber,modifiedon", rules.key_name);
+    p = sel + snprintf(sel, n, "%s,versionnumber,modifiedon", rules.key_name);
     for (i = 0; i < rules.ncols; i++) {
       const struct docmap_column *c = &rules.cols[i];
       if (!(c->flags & DOCMAP_COL_KEEP) || !strcmp(c->name, rules.key_name) ||
           !strcmp(c->name, "versionnumber") || !strcmp(c->name, "modifiedon"))
         continue;
-      p += sprintf(p, (c->flags & DOCMAP_COL_LOOKUP) ? ",_%s_value" : ",%s", c->name);
+      p += snprintf(p, n - (size_t)(p - sel),
+                    (c->flags & DOCMAP_COL_LOOKUP) ? ",_%s_value" : ",%s", c->name);
     }
     out->select = sel;
   }
