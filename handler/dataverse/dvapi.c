@@ -485,10 +485,14 @@ enum app_result dvapi_row_change(struct arena *a, const struct dvapi_row *row, c
   out->attrs = attrs;
   out->nattrs = n;
   out->full_row = true;
-  /* whole seconds: + 999 ms so that a message of the write this row shows
-   * (stamped within that second) is never newer than the row */
+  /* whole seconds: up to + 999 ms so that a message of the write this row
+   * shows (stamped within that second) is never newer than the row, but
+   * never past the time the row was asked for: every change made after
+   * that (a Delete included) is newer than the row */
   out->op_time_ms = have_modified ? modified_ms : now_ms;
   out->version.ts_ms = have_modified ? modified_ms + (modified_ms % 1000 ? 0 : 999) : now_ms;
+  if (out->version.ts_ms > now_ms)
+    out->version.ts_ms = now_ms > modified_ms ? now_ms : modified_ms;
   if (out->version.ts_ms < 0)
     out->version.ts_ms = 0;
   out->version.row_version = rowver;

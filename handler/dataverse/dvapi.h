@@ -20,8 +20,10 @@
  * ISO 8601 date-times become dates, numbers keep their lexemes. The version
  * of a row (docs/versioning.md "Rows read from the Web API"):
  * ts_ms = modifiedon + 999 ms (the Web API gives whole seconds; a message of
- * the write the row shows is then never newer), row_version = versionnumber,
- * tie = rank 3. A $deletedEntity becomes a Delete at the time it was read. */
+ * the write the row shows is then never newer), but at most the time the
+ * page was requested (every later change is newer), row_version =
+ * versionnumber, tie = rank 3. A $deletedEntity becomes a Delete at the time
+ * it was read. */
 #ifndef D365CDC_DVAPI_H
 #define D365CDC_DVAPI_H
 
@@ -106,7 +108,7 @@ APP_NODISCARD enum app_result dvapi_page_parse(struct arena *a, char *body, size
 
 /* The change a row stands for: table (logical name) and key (primary key
  * column) from the mapping; the row must carry key as a GUID. now_ms is
- * the wall clock (for deleted rows). APP_ERR_INPUT with the reason (no key,
+ * the wall clock when the page was requested. APP_ERR_INPUT with the reason (no key,
  * a bad modifiedon or versionnumber); APP_ERR_LIMIT (arena). */
 APP_NODISCARD enum app_result dvapi_row_change(struct arena *a, const struct dvapi_row *row,
                                                const char *table, const char *key, int64_t now_ms,

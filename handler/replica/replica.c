@@ -306,12 +306,12 @@ static void state_error(struct replica *r, const char *table, const char *msg)
 /* Map and write the rows of one page. */
 static enum app_result apply_rows(struct replica *r, struct arena *a, const char *table,
                                   const struct map_table_info *ti, const struct dvapi_row *rows,
-                                  size_t n, int64_t deadline_ms, struct replica_report *rep,
-                                  struct app_err *err)
+                                  size_t n, int64_t asked_ms, int64_t deadline_ms,
+                                  struct replica_report *rep, struct app_err *err)
 {
   const struct doc **docs;
   size_t nd = 0, i;
-  int64_t now = wall_ms();
+  int64_t now = asked_ms;
   struct sink_batch batch;
   struct sink_stats st;
   enum app_result res;
@@ -368,12 +368,15 @@ enum fetch_kind { FETCH_OK = 0, FETCH_EXPIRED };
 /* GET url and parse it as a page (in a). */
 static enum app_result fetch_page(struct replica *r, struct arena *a, const char *url, bool track,
                                   int64_t deadline_ms, struct dvapi_page *page,
-                                  enum fetch_kind *kind, struct app_err *err)
+                                  enum fetch_kind *kind, int64_t *asked_ms, struct app_err *err)
 {
   struct buf body;
   long status = 0;
   enum app_result res;
   *kind = FETCH_OK;
+  /* before the request: the rows show the table as of a later time, so
+   * every change stamped after this is newer than them */
+  *asked_ms = wall_ms();
   buf_init(&body, 0);
   res = dvclient_get(r->dv, url, track, deadline_ms, &body, &status, err);
   if (res == APP_ERR_HTTP && (status == 410 || (status == 400 && strstr(err->msg, "delta")))) {
@@ -459,6 +462,7 @@ static enum app_result work_table(struct replica *r, const char *table, int64_t 
   for (;;) {
     struct dvapi_page page;
     enum fetch_kind kind;
+    int64_t asked;
     bool snapshot = strcmp(s.phase, "delta") != 0;
     const char *link;
 
@@ -488,7 +492,7 @@ static enum app_result work_table(struct replica *r, const char *table, int64_t 
       snprintf(s.phase, sizeof s.phase, "snapshot");
       continue;
     }
-    res = fetch_page(r, &a, link, true, deadline_ms, &page, &kind, err);
+    res = fetch_page(r, &a, link, true, deadline_ms, &page, &kind, &asked, err);
     if (res != APP_OK)
       goto out;
     if (kind == FETCH_EXPIRED) {
@@ -507,7 +511,7 @@ static enum app_result work_table(struct replica *r, const char *table, int64_t 
         goto out;
       continue;
     }
-    res = apply_rows(r, &a, table, &ti, page.rows, page.nrows, deadline_ms, rep, err);
+    res = apply_rows(r, &a, table, &ti, page.rows, page.nrows, asked, deadline_ms, rep, err);
     if (res != APP_OK)
       goto out;
     rep->pages++;
@@ -641,9 +645,10 @@ static enum app_result reread(struct replica *r, int64_t deadline_ms, struct rep
     if (res == APP_OK && n) {
       struct dvapi_page page;
       enum fetch_kind kind;
-      res = fetch_page(r, &a, url.data, false, deadline_ms, &page, &kind, err);
+      int64_t asked;
+      res = fetch_page(r, &a, url.data, false, deadline_ms, &page, &kind, &asked, err);
       if (res == APP_OK)
-        res = apply_rows(r, &a, table, &ti, page.rows, page.nrows, deadline_ms, rep, err);
+        res = apply_rows(r, &a, table, &ti, page.rows, page.nrows, asked, deadline_ms, rep, err);
       /* a record the Web API no longer returns was deleted: a versioned
        * delete at the time it was read (rows it did return are written) */
       if (res == APP_OK) {
@@ -663,7 +668,7 @@ static enum app_result reread(struct replica *r, int64_t deadline_ms, struct rep
         }
         if (ng) {
           size_t before = rep->rows, bdel = rep->deleted;
-          res = apply_rows(r, &a, table, &ti, gone, ng, deadline_ms, rep, err);
+          res = apply_rows(r, &a, table, &ti, gone, ng, asked, deadline_ms, rep, err);
           rep->rows = before;
           rep->deleted = bdel;
         }

@@ -201,7 +201,7 @@ rp_tokensvc
 rp_dvemu --table contact:contacts:contactid --generate contact:300
 rp_handler CDC_RECONCILE_PAGE_SIZE=100 CDC_KEY_PREFIX=d365
 RPID=$H_PID
-cmd "POST /Reconcile (the timer invocation, as the Functions host sends it)"
+cmd "$HOSTEMU --connect <handler port> --script-root $APP --timer Reconcile   (a timer tick, as the Functions host sends it)"
 rp_reconcile "$dir/rec1.out" >"$dir/rec1.log" || fail "Reconcile failed: $(cat "$dir/rec1.out")"
 say "    Logs: $(cat "$dir/rec1.log")"
 C7=00000007-0000-4000-8000-00000000d889
@@ -213,7 +213,7 @@ say "A change made only in Dataverse (no message sent): contact 7's firstname be
 curl -sf -X POST "$DV/_records?table=contact" \
   --data-binary "[{\"contactid\":\"$C7\",\"firstname\":\"Changed in Dataverse\"}]" >/dev/null ||
   fail "dvemu did not take the change"
-cmd "POST /Reconcile (the next timer tick: the table's delta link)"
+cmd "$HOSTEMU --connect <handler port> --script-root $APP --timer Reconcile   (the next tick: the table's delta link)"
 rp_reconcile "$dir/rec2.out" >"$dir/rec2.log" || fail "Reconcile failed: $(cat "$dir/rec2.out")"
 say "    Logs: $(cat "$dir/rec2.log")"
 read_api "Contact 7 after reconciliation" 200 "/api/data/v9.2/contacts($C7)?\$select=firstname,versionnumber"

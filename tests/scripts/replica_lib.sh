@@ -51,15 +51,16 @@ rp_handler() {
   wait_port "$H_PORT" 20 || die "the handler did not start: $(tail -5 "$dir/handler.log")"
 }
 
-# rp_reconcile [OUT]: one timer invocation of Reconcile, as the host sends
-# it; prints the Logs line; fails on a non-2xx answer
+# rp_reconcile [OUT]: one timer invocation of Reconcile through build/hostemu
+# (--timer: the envelope the Functions host sends for a timerTrigger); prints
+# the Logs line; fails when the invocation failed
 rp_reconcile() {
   _o=${1:-$dir/reconcile.out}
-  _code=$(curl -s -o "$_o" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-    --max-time 600 "http://127.0.0.1:$H_PORT/Reconcile" \
-    --data '{"Data":{"timer":"{\"Schedule\":{\"AdjustForDST\":true},\"ScheduleStatus\":null,\"IsPastDue\":false}"},"Metadata":{"sys":{"MethodName":"Reconcile","UtcNow":"2026-12-06T23:00:00Z","RandGuid":"0f2c4c44-0000-4000-8000-000000000001"}}}')
-  sed -n 's/.*"Logs":\["\([^"]*\)".*/\1/p' "$_o"
-  [ "$_code" = 200 ]
+  "$BUILD/hostemu" --connect "$H_PORT" --script-root "$BUILD/app" --timer Reconcile \
+    --timeout-ms 600000 >"$_o" 2>"$_o.err"
+  _rc=$?
+  sed -n 's/^log: //p' "$_o"
+  return $_rc
 }
 
 # rp_dvstat NAME: a counter of dvemu's /_stats

@@ -38,7 +38,9 @@
  *   start with; default http://127.0.0.1:PORT), --table logical:set:key
  *   (repeatable), --generate logical:N (N contacts-like rows, see gen_row),
  *   --messages DIR, --shuffle SEED (messages named in a random order),
- *   --dup-every N (every Nth message written twice), --tokensvc URL. */
+ *   --dup-every N (every Nth message written twice), --no-post-image 1
+ *   (messages without the versionnumber post image: only times order them),
+ *   --tokensvc URL. */
 #include "common/buf.h"
 
 #include <cjson/cJSON.h>
@@ -80,6 +82,7 @@ static char msgdir_buf[512];
 static const char *msgdir;
 static unsigned shuffle_seed; /* 0: messages named in order */
 static unsigned dup_every;    /* every Nth message written twice (0: never) */
+static bool no_post_image;    /* messages without the versionnumber post image */
 static const char *tokensvc;
 static unsigned long msgseq;
 
@@ -276,18 +279,20 @@ static void write_message(const struct table *t, const char *msg, const char *id
     cJSON_AddItemToObject(target, "RelatedEntities", cJSON_CreateArray());
     cJSON_AddNullToObject(target, "RowVersion");
     /* post image with versionnumber (docs/d365-setup.md) */
-    cJSON *img = cJSON_CreateObject();
-    cJSON_AddStringToObject(img, "__type", "Entity" CONTRACTS);
-    cJSON *ia = cJSON_AddArrayToObject(img, "Attributes");
-    cJSON_AddItemToArray(ia, kv("versionnumber", cJSON_CreateNumber((double)ver)));
-    cJSON_AddNullToObject(img, "EntityState");
-    cJSON_AddItemToObject(img, "FormattedValues", cJSON_CreateArray());
-    cJSON_AddStringToObject(img, "Id", id);
-    cJSON_AddItemToObject(img, "KeyAttributes", cJSON_CreateArray());
-    cJSON_AddStringToObject(img, "LogicalName", t->name);
-    cJSON_AddItemToObject(img, "RelatedEntities", cJSON_CreateArray());
-    cJSON_AddNullToObject(img, "RowVersion");
-    cJSON_AddItemToArray(post, kv("PostImage", img));
+    cJSON *img = no_post_image ? NULL : cJSON_CreateObject();
+    if (img) {
+      cJSON_AddStringToObject(img, "__type", "Entity" CONTRACTS);
+      cJSON *ia = cJSON_AddArrayToObject(img, "Attributes");
+      cJSON_AddItemToArray(ia, kv("versionnumber", cJSON_CreateNumber((double)ver)));
+      cJSON_AddNullToObject(img, "EntityState");
+      cJSON_AddItemToObject(img, "FormattedValues", cJSON_CreateArray());
+      cJSON_AddStringToObject(img, "Id", id);
+      cJSON_AddItemToObject(img, "KeyAttributes", cJSON_CreateArray());
+      cJSON_AddStringToObject(img, "LogicalName", t->name);
+      cJSON_AddItemToObject(img, "RelatedEntities", cJSON_CreateArray());
+      cJSON_AddNullToObject(img, "RowVersion");
+      cJSON_AddItemToArray(post, kv("PostImage", img));
+    }
   }
   cJSON_AddItemToArray(in, kv("Target", target));
   text = cJSON_PrintUnformatted(m);
@@ -874,6 +879,8 @@ int main(int argc, char **argv)
       msgdir = v;
     else if (!strcmp(a, "--shuffle"))
       shuffle_seed = (unsigned)strtoul(v, NULL, 10);
+    else if (!strcmp(a, "--no-post-image"))
+      no_post_image = atoi(v) != 0;
     else if (!strcmp(a, "--dup-every"))
       dup_every = (unsigned)strtoul(v, NULL, 10);
     else if (!strcmp(a, "--tokensvc"))

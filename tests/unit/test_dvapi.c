@@ -49,14 +49,11 @@ static void test_urls(void)
                       "'00000001-0000-4000-8000-000000000001','00000002-0000-4000-8000-"
                       "000000000002')");
   buf_reset(&b);
-  CHECK(dvapi_ids_url(&b, "https://o", "contacts", NULL, "contactid", bad, 1, &e) ==
-        APP_ERR_INPUT);
-  CHECK(dvapi_ids_url(&b, "https://o", "contacts", NULL, "contactid", ids, 0, &e) ==
-        APP_ERR_INPUT);
+  CHECK(dvapi_ids_url(&b, "https://o", "contacts", NULL, "contactid", bad, 1, &e) == APP_ERR_INPUT);
+  CHECK(dvapi_ids_url(&b, "https://o", "contacts", NULL, "contactid", ids, 0, &e) == APP_ERR_INPUT);
   buf_reset(&b);
   CHECK(dvapi_prefer(&b, 500, true) == APP_OK);
-  CHECK_STREQ(b.data,
-              "odata.maxpagesize=500,odata.include-annotations=\"*\",odata.track-changes");
+  CHECK_STREQ(b.data, "odata.maxpagesize=500,odata.include-annotations=\"*\",odata.track-changes");
   buf_reset(&b);
   CHECK(dvapi_scope("https://o.crm.dynamics.com", &b) == APP_OK);
   CHECK_STREQ(b.data, "https://o.crm.dynamics.com/.default");
@@ -106,12 +103,12 @@ static void test_page(void)
 {
   struct dvapi_page p;
   struct app_err e;
-  char *body = dup(
-      "{\"@odata.context\":\"x\",\"value\":[{\"contactid\":\"00000001-0000-4000-8000-"
-      "000000000001\"},{\"@odata.context\":\"https://o/api/data/v9.2/"
-      "$metadata#contacts/$deletedEntity\",\"id\":\"0000000A-0000-4000-8000-000000000002\","
-      "\"reason\":\"deleted\"}],\"@odata.deltaLink\":\"https://o/api/data/v9.2/"
-      "contacts?$deltatoken=9\"}");
+  char *body =
+      dup("{\"@odata.context\":\"x\",\"value\":[{\"contactid\":\"00000001-0000-4000-8000-"
+          "000000000001\"},{\"@odata.context\":\"https://o/api/data/v9.2/"
+          "$metadata#contacts/$deletedEntity\",\"id\":\"0000000A-0000-4000-8000-000000000002\","
+          "\"reason\":\"deleted\"}],\"@odata.deltaLink\":\"https://o/api/data/v9.2/"
+          "contacts?$deltatoken=9\"}");
   TEST_CASE("pages");
   CHECK(dvapi_page_parse(&arena, body, strlen(body), &p, &e) == APP_OK);
   CHECK(p.nrows == 2);
@@ -132,12 +129,12 @@ static void test_page(void)
 }
 
 #define ROW                                                                                        \
-  "{\"@odata.etag\":\"W/\\\"5001\\\"\",\"contactid\":\"00000001-0000-4000-8000-000000000001\","   \
-  "\"firstname\":\"Ann\",\"revenue\":12.50,\"donotemail\":true,\"statecode\":0,"                  \
-  "\"statecode@OData.Community.Display.V1.FormattedValue\":\"Active\","                           \
-  "\"_parentcustomerid_value\":\"AB000000-0000-4000-8000-000000000001\","                         \
-  "\"_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname\":\"account\","             \
-  "\"_parentcustomerid_value@OData.Community.Display.V1.FormattedValue\":\"Contoso\","            \
+  "{\"@odata.etag\":\"W/\\\"5001\\\"\",\"contactid\":\"00000001-0000-4000-8000-000000000001\","    \
+  "\"firstname\":\"Ann\",\"revenue\":12.50,\"donotemail\":true,\"statecode\":0,"                   \
+  "\"statecode@OData.Community.Display.V1.FormattedValue\":\"Active\","                            \
+  "\"_parentcustomerid_value\":\"AB000000-0000-4000-8000-000000000001\","                          \
+  "\"_parentcustomerid_value@Microsoft.Dynamics.CRM.lookuplogicalname\":\"account\","              \
+  "\"_parentcustomerid_value@OData.Community.Display.V1.FormattedValue\":\"Contoso\","             \
   "\"birthdate\":\"1990-04-01\",\"modifiedon\":\"2024-11-08T08:05:06Z\",\"versionnumber\":5001}"
 
 static const struct doc_prop *prop(const struct doc *d, const char *name)
@@ -162,7 +159,21 @@ static void test_row(void)
 
   TEST_CASE("a row becomes a full-row change with its version");
   CHECK(dvapi_page_parse(&arena, body, strlen(body), &p, &e) == APP_OK);
-  CHECK(dvapi_row_change(&arena, &p.rows[0], "contact", "contactid", 0, &ch, &e) == APP_OK);
+  /* asked for at 10:00:06.400 (the write it shows was before that): the
+   * row is as of then, every later change is newer */
+  CHECK(dvapi_row_change(&arena, &p.rows[0], "contact", "contactid", 1731053106400, &ch, &e) ==
+        APP_OK);
+  CHECK(ch.version.ts_ms == 1731053106400);
+  {
+    struct cdc_version del = {1731053106401, UINT64_MAX, 7u << 29};
+    char dt[CDC_VERSION_TEXT_LEN + 1];
+    cdc_version_text(&ch.version, vt);
+    cdc_version_text(&del, dt);
+    CHECK(cdc_version_text_order(dt, vt) > 0); /* a Delete after the read wins */
+  }
+  /* asked for seconds later: modifiedon + 999 ms */
+  CHECK(dvapi_row_change(&arena, &p.rows[0], "contact", "contactid", 1731053110000, &ch, &e) ==
+        APP_OK);
   CHECK(ch.op == CDC_OP_UPDATE && ch.full_row);
   CHECK_STREQ(ch.id, "00000001-0000-4000-8000-000000000001");
   CHECK(ch.version.ts_ms == 1731053106000 + 999);
@@ -204,8 +215,7 @@ static void test_row(void)
   TEST_CASE("deleted rows, bad rows");
   {
     struct dvapi_row del = {DVAPI_ROW_DELETED, NULL, "00000001-0000-4000-8000-000000000001"};
-    CHECK(dvapi_row_change(&arena, &del, "contact", "contactid", 1700000000000, &ch, &e) ==
-          APP_OK);
+    CHECK(dvapi_row_change(&arena, &del, "contact", "contactid", 1700000000000, &ch, &e) == APP_OK);
     CHECK(ch.op == CDC_OP_DELETE && ch.version.row_version == UINT64_MAX);
     CHECK(ch.version.ts_ms == 1700000000000);
   }
