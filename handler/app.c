@@ -496,7 +496,7 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
   r = readapi_create(cfg, app->map, app->schema, &app->readapi, err);
   if (r != APP_OK)
     goto fail;
-  r = replica_create(cfg, app->map, app->redis, &app->replica, err);
+  r = replica_create(cfg, app->map, app->redis, app->sql, &app->replica, err);
   if (r != APP_OK)
     goto fail;
 

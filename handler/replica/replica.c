@@ -10,6 +10,7 @@
 #include "map/sink.h"
 #include "redis/redis_conn.h"
 #include "redis/redis_pool.h"
+#include "sql/sql_sink.h"
 
 #include <hiredis/hiredis.h>
 
@@ -30,6 +31,8 @@ struct replica {
   const struct app_config *cfg;
   const struct map_config *map;
   struct redis_sink *redis;
+  struct sql_sink *sql; /* NULL: rows to Redis only */
+  bool to_redis;
   struct azid *id;
   struct dvclient *dv;
   struct schema *schema;
@@ -46,7 +49,8 @@ static int64_t wall_ms(void)
 }
 
 enum app_result replica_create(const struct app_config *cfg, const struct map_config *map,
-                               struct redis_sink *redis, struct replica **out, struct app_err *err)
+                               struct redis_sink *redis, struct sql_sink *sql, struct replica **out,
+                               struct app_err *err)
 {
   struct replica *r;
   struct idcred_settings s;
@@ -64,6 +68,8 @@ enum app_result replica_create(const struct app_config *cfg, const struct map_co
   r->cfg = cfg;
   r->map = map;
   r->redis = redis;
+  r->to_redis = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
+  r->sql = cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH ? sql : NULL;
   /* tables */
   for (p = cfg->reconcile_tables; p && *p;) {
     const char *e = strchr(p, ',');
@@ -333,8 +339,10 @@ static enum app_result apply_rows(struct replica *r, struct arena *a, const char
       if (!d)
         return app_err_set(err, APP_ERR_LIMIT, "replica: page needs more memory than allowed");
       res = map_change(r->map, a, &ch, &v, d, &e);
-      if (res == APP_OK && v == MAP_ACCEPT)
+      if (res == APP_OK && v == MAP_ACCEPT && r->to_redis)
         res = redis_sink_check_doc(d, &e);
+      if (res == APP_OK && v == MAP_ACCEPT && r->sql)
+        res = sql_sink_check_doc(r->sql, d, &e);
       if (res == APP_OK && v == MAP_ACCEPT)
         docs[nd++] = d;
     }
@@ -357,9 +365,17 @@ static enum app_result apply_rows(struct replica *r, struct arena *a, const char
   batch.invocation_id = "replica";
   batch.deadline_ms = deadline_ms;
   memset(&st, 0, sizeof st);
-  res = redis_sink_apply(r->redis, &batch, &st, err);
+  res = r->to_redis ? redis_sink_apply(r->redis, &batch, &st, err) : APP_OK;
   rep->applied += st.applied;
   rep->stale += st.stale;
+  if (res == APP_OK && r->sql) {
+    memset(&st, 0, sizeof st);
+    res = sql_sink_write(r->sql, &batch, &st, err);
+    if (!r->to_redis) {
+      rep->applied += st.applied;
+      rep->stale += st.stale;
+    }
+  }
   return res;
 }
 

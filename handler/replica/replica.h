@@ -40,12 +40,17 @@
 
 struct replica;
 
+struct sql_sink;
+
 /* *out = NULL (and APP_OK) when DataverseUrl is empty: no replica work.
+ * Rows go to Redis when CDC_TARGET includes redis and to sql (may be NULL)
+ * when it includes sql; the state and the lock are always in Redis.
  * APP_ERR_CONFIG for a bad DataverseUrl, a table that is not a logical
  * name, or no usable credential. No network I/O. */
 APP_NODISCARD enum app_result replica_create(const struct app_config *cfg,
                                              const struct map_config *map, struct redis_sink *redis,
-                                             struct replica **out, struct app_err *err);
+                                             struct sql_sink *sql, struct replica **out,
+                                             struct app_err *err);
 void replica_destroy(struct replica *r);
 
 struct replica_report {

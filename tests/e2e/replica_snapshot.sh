@@ -8,7 +8,9 @@
 # changes are made in the emulator. Then the rest of the messages, one more
 # Reconcile (the delta link), and the replica must equal the emulator's
 # final state record for record and column for column (tests/tools/replcmp
-# reads Redis the way the read API does), deleted records deleted.
+# reads Redis the way the read API does), deleted records deleted; and the
+# PostgreSQL table (CDC_TARGET=redis+sql) holds the same live rows, column
+# for column (REPLICA_SQL=0 leaves PostgreSQL out).
 # replica_snapshot_times.sh runs it with messages that carry no versionnumber.
 set -u
 . "$ROOT/tests/scripts/lib.sh"
@@ -20,6 +22,12 @@ pl_begin
 case "$BUILD" in */asan*) N=${REPLICA_RECORDS:-2000} ;; *) N=${REPLICA_RECORDS:-10000} ;; esac
 mkdir -p "$dir/d1" "$dir/d2"
 start_redis "$dir"
+SQL=${REPLICA_SQL:-1}
+if [ "$SQL" = 1 ]; then
+  pgdir=$(tmpdir)
+  CLEANUP_DIRS="$CLEANUP_DIRS $pgdir"
+  start_postgres "$pgdir"
+fi
 rp_tokensvc
 # messages under random names (hostemu delivers in name order), every
 # fifth one twice
@@ -55,7 +63,11 @@ deletes 5 $((N - 1)) $((N / 100))
 curl -sf -X POST "$DV/_messages?dir=$dir/d2" >/dev/null || die "dvemu /_messages failed"
 log "$(count_msgs "$dir/d1") messages to deliver (shuffled, some twice)"
 
-rp_handler CDC_RECONCILE_PAGE_SIZE=500 CDC_LOG_LEVEL=warn
+if [ "$SQL" = 1 ]; then
+  rp_handler CDC_RECONCILE_PAGE_SIZE=500 CDC_LOG_LEVEL=warn CDC_TARGET=redis+sql "SqlConnectionString=$PG_ODBC"
+else
+  rp_handler CDC_RECONCILE_PAGE_SIZE=500 CDC_LOG_LEVEL=warn
+fi
 "$BUILD/hostemu" --connect "$H_PORT" --function Changes --trigger-name msgs --messages "$dir/d1" \
   --batch 100 --concurrency 4 --json "$dir/d1.json" --quiet 2>"$dir/d1.err" &
 HE=$!
@@ -74,6 +86,20 @@ rp_reconcile "$dir/r2.out" >"$dir/r2.log" || bad "second Reconcile failed: $(cat
 log "delta: $(cat "$dir/r2.log")"
 expect_eq "$(sed -n 's/.*complete=\([a-z]*\).*/\1/p' "$dir/r2.log")" true "the second run completed"
 rp_compare "replica = emulator after snapshot + shuffled, duplicated messages" "$dir/deleted"
+if [ "$SQL" = 1 ]; then
+  COLS=contactid,firstname,lastname,numberofchildren,emailaddress1,donotemail,_parentcustomerid_value,versionnumber
+  curl -sf "$DV/_lines?table=contact&cols=$COLS" | LC_ALL=C sort >"$dir/want.txt"
+  pg_psql "SELECT contactid || '|' || coalesce(firstname, '') || '|' || coalesce(lastname, '') || '|' ||
+      coalesce(numberofchildren::text, '') || '|' || coalesce(emailaddress1, '') || '|' ||
+      CASE WHEN donotemail THEN 'true' WHEN NOT donotemail THEN 'false' ELSE '' END || '|' ||
+      coalesce(_parentcustomerid_value::text, '') || '|' || coalesce(versionnumber::text, '')
+    FROM contact WHERE NOT _cdc_deleted" 2>&1 | LC_ALL=C sort >"$dir/sql.txt"
+  if cmp -s "$dir/want.txt" "$dir/sql.txt"; then
+    ok "PostgreSQL = emulator: $(wc -l <"$dir/sql.txt") live rows, column for column"
+  else
+    bad "PostgreSQL differs: $(diff "$dir/want.txt" "$dir/sql.txt" | head -8)"
+  fi
+fi
 log "dvemu: $(curl -s "$DV/_stats")"
 pages=$(rp_dvstat pages)
 # pages of 500 + the delta link reads; nothing read twice

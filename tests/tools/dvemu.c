@@ -25,6 +25,8 @@
  *        JSON array of ids as the body
  *   POST /_messages?dir=D   later messages go to D (without dir: none)
  *   GET /_records?table=T    every live record as a JSON array, sorted by id
+ *   GET /_lines?table=T&cols=a,b   one "a|b" line per live record (strings as
+ *        they are, null as "", numbers as JSON writes them), sorted by id
  *   POST /_control?mode=M[&count=N][&status=S][&retry_after=S][&ms=N]
  *        ok | throttle (S: 429 default or 503, Retry-After S seconds) |
  *        slow (wait ms) | malformed (a truncated JSON body) | error (500) |
@@ -732,6 +734,43 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
   }
   if (!t && strcmp(url, "/_messages") != 0)
     return text(c, 404, "{\"error\":\"no such table\"}\n");
+  if (!strcmp(url, "/_lines") && !strcmp(method, "GET")) {
+    /* ?cols=a,b,c: one line per live record, "a|b|c", strings as they
+     * are, null as "", numbers and booleans as JSON writes them (for
+     * comparisons with SQL query output) */
+    const char *cols = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cols");
+    struct buf b;
+    enum MHD_Result ret;
+    buf_init(&b, 1u << 30);
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; cols && i < t->n; i++) {
+      const char *p = cols;
+      if (!t->recs[i].row)
+        continue;
+      while (p && *p) {
+        const char *e = strchr(p, ',');
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)(e ? e - p : (long)strlen(p)), p);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(t->recs[i].row, name);
+        if (cJSON_IsString(v)) {
+          if (buf_append_str(&b, v->valuestring) != APP_OK)
+            abort();
+        } else if (v && !cJSON_IsNull(v)) {
+          char *s = cJSON_PrintUnformatted(v);
+          if (buf_append_str(&b, s) != APP_OK)
+            abort();
+          free(s);
+        }
+        p = e ? e + 1 : NULL;
+        if (buf_append_char(&b, p ? '|' : '\n') != APP_OK)
+          abort();
+      }
+    }
+    pthread_mutex_unlock(&mu);
+    ret = answer(c, 200, b.data ? b.data : "", b.len, NULL);
+    buf_cleanup(&b);
+    return ret;
+  }
   if (!strcmp(url, "/_records") && !strcmp(method, "GET")) {
     struct buf b;
     bool first = true;
