@@ -251,8 +251,9 @@ enum app_result dvclient_get(struct dvclient *c, const char *url, bool track_cha
       int64_t wait = c->not_before_ms - now;
       if (c->not_before_ms > deadline_ms) {
         r = app_err_set(err, APP_ERR_TIMEOUT,
-                        "Dataverse Web API: throttled for %lld ms more, past this run's budget",
-                        (long long)wait);
+                        "Dataverse Web API: throttled for %lld ms more, past this run's budget "
+                        "(%lld ms left)",
+                        (long long)wait, (long long)(deadline_ms - now));
         goto done;
       }
       c->st.throttle_wait_ms += (uint64_t)wait;

@@ -453,6 +453,7 @@ static enum app_result work_table(struct replica *r, const char *table, int64_t 
   struct arena a, ta;
   struct map_table_info ti;
   struct tstate s;
+  int expired_now = 0; /* delta tokens refused in this run */
   enum app_result res;
   struct buf url;
   bool held;
@@ -512,6 +513,13 @@ static enum app_result work_table(struct replica *r, const char *table, int64_t 
     if (res != APP_OK)
       goto out;
     if (kind == FETCH_EXPIRED) {
+      if (++expired_now > 1) {
+        /* refused again right after a fresh snapshot: not an old token */
+        res = app_err_set(err, APP_ERR_HTTP,
+                          "replica %s: Dataverse refused the delta token of a snapshot just made",
+                          table);
+        goto out;
+      }
       LOG_WARN("replica %s: the delta token expired: the snapshot starts again", table);
       const char *pairs[] = {"phase", "snapshot", "next", "", "delta", ""};
       res = state_set(r, table, 3, pairs, deadline_ms, err);

@@ -721,7 +721,7 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
     const char *ms = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "ms");
     pthread_mutex_lock(&mu);
     if (m && !strcmp(m, "expire")) {
-      delta_floor = version + 1;
+      delta_floor = ++version; /* tokens issued from now on are valid */
     } else {
       snprintf(mode, sizeof mode, "%s", m ? m : "ok");
       mode_count = n ? atoi(n) : 1;
