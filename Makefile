@@ -76,7 +76,7 @@ all: deps-check handler app tools
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
-	@echo 'Other targets: deps app zip run unit e2e fuzz-build lint format format-check clean'
+	@echo 'Other targets: deps app zip run unit e2e fuzz-build property lint format format-check clean'
 	@echo 'Variables: BUILD=dir SAN=1 (sanitizers) CC=clang V=1 FUZZ_SECONDS=n'
 
 # Install missing Debian packages (as root) or print the command to do it.
