@@ -234,6 +234,7 @@ enum app_result dvclient_get(struct dvclient *c, const char *url, bool track_cha
   bool refreshed = false;
 
   *status = 0;
+  body->max = c->opt.max_bytes; /* the cap on every answer */
   buf_init(&prefer, 256);
   buf_init(&auth, 64u << 10);
   pthread_mutex_lock(&c->mu);
