@@ -138,8 +138,7 @@ static const struct setting settings[] = {
      OFF(reconcile_page_size), "Rows per Web API page (Prefer: odata.maxpagesize)."},
     {"CDC_DATAVERSE_TIMEOUT_MS", NULL, ST_INT, "30000", 100, 300000, NULL, false,
      OFF(dataverse_timeout_ms), "Longest one Dataverse Web API request may take."},
-    {"CDC_RECONCILE_LOCK_SECONDS", NULL, ST_INT, "60", 2, 3600, NULL, false,
-     OFF(reconcile_lock_s),
+    {"CDC_RECONCILE_LOCK_SECONDS", NULL, ST_INT, "60", 2, 3600, NULL, false, OFF(reconcile_lock_s),
      "Expiry of a table's worker lock; renewed after every page, so it only matters when a "
      "worker dies: another instance takes the table over that long after."},
     {"CDC_REREAD_BATCH", NULL, ST_INT, "50", 1, 100, NULL, false, OFF(reread_batch),

@@ -86,8 +86,8 @@ struct app_config {
   int reconcile_budget_s;   /* CDC_RECONCILE_BUDGET_SECONDS */
   int reconcile_page_size;  /* CDC_RECONCILE_PAGE_SIZE */
   int dataverse_timeout_ms; /* CDC_DATAVERSE_TIMEOUT_MS */
-  int reread_batch;           /* CDC_REREAD_BATCH */
-  int reconcile_lock_s;       /* CDC_RECONCILE_LOCK_SECONDS */
+  int reread_batch;         /* CDC_REREAD_BATCH */
+  int reconcile_lock_s;     /* CDC_RECONCILE_LOCK_SECONDS */
 };
 
 /* Looks a setting up by name; NULL when unset. getenv fits. */

@@ -1718,8 +1718,8 @@ enum app_result map_table_info(const struct map_config *cfg, struct arena *a, co
       if (!(c->flags & DOCMAP_COL_KEEP) || !strcmp(c->name, rules.key_name) ||
           !strcmp(c->name, "versionnumber") || !strcmp(c->name, "modifiedon"))
         continue;
-      p += snprintf(p, n - (size_t)(p - sel),
-                    (c->flags & DOCMAP_COL_LOOKUP) ? ",_%s_value" : ",%s", c->name);
+      p += snprintf(p, n - (size_t)(p - sel), (c->flags & DOCMAP_COL_LOOKUP) ? ",_%s_value" : ",%s",
+                    c->name);
     }
     out->select = sel;
   }
