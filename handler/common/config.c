@@ -141,6 +141,9 @@ static const struct setting settings[] = {
     {"CDC_RECONCILE_LOCK_SECONDS", NULL, ST_INT, "60", 2, 3600, NULL, false, OFF(reconcile_lock_s),
      "Expiry of a table's worker lock; renewed after every page, so it only matters when a "
      "worker dies: another instance takes the table over that long after."},
+    {"CDC_DATAVERSE_MAX_RESPONSE_BYTES", NULL, ST_SIZE, "67108864", 4096, 1LL << 30, NULL, false,
+     OFF(dataverse_max_bytes),
+     "Largest Web API answer read (one page); a larger one fails the run with that reason."},
     {"CDC_REREAD_BATCH", NULL, ST_INT, "50", 1, 100, NULL, false, OFF(reread_batch),
      "Records re-read per Web API request ($filter=<key> in (...))."},
     {"SqlConnectionString", NULL, ST_STRING, "", 0, 0, NULL, true, OFF(sql_connection),

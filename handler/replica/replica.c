@@ -118,6 +118,7 @@ enum app_result replica_create(const struct app_config *cfg, const struct map_co
   memset(&o, 0, sizeof o);
   o.timeout_ms = cfg->dataverse_timeout_ms;
   o.maxpagesize = cfg->reconcile_page_size;
+  o.max_bytes = cfg->dataverse_max_bytes;
   res = dvclient_create(cfg->dataverse_url, r->id, &o, &r->dv, err);
   if (res != APP_OK) {
     replica_destroy(r);

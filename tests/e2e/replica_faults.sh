@@ -96,6 +96,19 @@ grep -qF 'last_error\":\"Web API page is not JSON' "$dir/state.json" && ok "the 
 rp_reconcile "$dir/r8.out" >/dev/null || bad "the next run failed: $(cat "$dir/r8.out")"
 rp_compare "after the malformed page" "$dir/deleted"
 
+log "case: an answer larger than CDC_DATAVERSE_MAX_RESPONSE_BYTES"
+stop_pid "$H_PID"
+# shellcheck disable=SC2086
+rp_handler $H_ENV CDC_DATAVERSE_MAX_RESPONSE_BYTES=20000
+admin POST "action=restart&table=contact" >/dev/null
+if rp_reconcile "$dir/rcap.out" >/dev/null; then bad "a page over the cap was read"; else
+  grep -q 'larger than 20000 bytes' "$dir/rcap.out" && ok "a page over the cap fails the run: $(sed -n 's/^reason: //p' "$dir/rcap.out" | cut -c1-120)" ||
+    bad "cap: $(cat "$dir/rcap.out")"
+fi
+stop_pid "$H_PID"
+# shellcheck disable=SC2086
+rp_handler $H_ENV
+
 log "case: killed in the middle of a snapshot"
 admin POST "action=restart&table=contact" >"$dir/restart.json"
 grep -qF 'phase\":\"snapshot' "$dir/restart.json" && ok "admin restart" || bad "restart: $(cat "$dir/restart.json")"
