@@ -304,20 +304,17 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
         script_head(b, s, 0, key->data, key->len, "r", ver, d->op_time_ms, ttl, "", ""));
     APP_RETURN_IF_FAILED(add_cmd(p, start, i, CMD_SCRIPT));
     /* the ops to-do list lives outside the record's slot: a separate
-     * command in the same pipeline (GT: a redelivery does not move it) */
+     * command in the same pipeline; the script's mode z is ZADD GT (a
+     * redelivery does not move the entry), which Redis 6.0 lacks */
     start = b->len;
     buf_reset(tmp);
     APP_RETURN_IF_FAILED(buf_printf(tmp, "%s:%s", d->table, d->id));
-    APP_RETURN_IF_FAILED(redis_cmd_begin(b, 5));
-    APP_RETURN_IF_FAILED(redis_cmd_arg(b, "ZADD", 4));
     {
       char zkey[300];
       int n = snprintf(zkey, sizeof zkey, "%s:reread", s->prefix);
-      APP_RETURN_IF_FAILED(redis_cmd_arg(b, zkey, (size_t)n));
+      APP_RETURN_IF_FAILED(
+          script_head(b, s, 0, zkey, (size_t)n, "z", ver, d->op_time_ms, 0, tmp->data, ""));
     }
-    APP_RETURN_IF_FAILED(redis_cmd_arg(b, "GT", 2));
-    APP_RETURN_IF_FAILED(redis_cmd_arg_i64(b, d->op_time_ms));
-    APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data, tmp->len));
     return add_cmd(p, start, i, CMD_ZADD);
   }
   switch (d->op) {
@@ -623,9 +620,9 @@ static bool conn_error_permanent(enum app_result r)
 /* streamed: the connection on which the first sent bytes of the plan
  * were already written (redis_sink_stream_add), or NULL to borrow one. */
 static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_batch *batch,
-                        int64_t budget_deadline, size_t *idx, redisReply **replies,
-                        struct buf *out, struct sink_stats *st, struct attempt *a,
-                        struct redis_conn *streamed, size_t sent)
+                        int64_t budget_deadline, size_t *idx, redisReply **replies, struct buf *out,
+                        struct sink_stats *st, struct attempt *a, struct redis_conn *streamed,
+                        size_t sent)
 {
   struct redis_conn *conn = streamed;
   size_t n = 0, j, nread = 0;
@@ -788,11 +785,10 @@ static enum app_result apply_plan(struct redis_sink *s, struct plan *pp,
       if (err)
         *err = a.err;
       r = app_err_wrap(err, "%s after %d attempt%s in %lld ms",
-                       a.permanent       ? "not retryable"
+                       a.permanent        ? "not retryable"
                        : sink_cancelled() ? "shutting down"
                                           : "retry budget exhausted",
-                       attempt_no,
-                       attempt_no == 1 ? "" : "s", (long long)(now - start));
+                       attempt_no, attempt_no == 1 ? "" : "s", (long long)(now - start));
       r = public_code(a.r);
       if (err)
         err->code = r;
