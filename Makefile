@@ -92,6 +92,10 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(QCC)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# `handler --version` and the start-up log name the commit (git describe)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/obj/handler/common/platform.o: ALL_CFLAGS += -DD365CDC_VERSION='"$(VERSION)"'
+
 $(LIB): $(HANDLER_OBJS)
 	$(Q)rm -f $@
 	$(Q)ar rcs $@ $^

@@ -372,8 +372,15 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
   if (cfg->mode == CFG_MODE_DIRECT &&
       (cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH)) {
     struct sql_sink_options so;
+    char *drv;
     sql_sink_options_from_config(cfg, &so);
+    drv = sql_sink_app_driver(fns->app_root, so.odbc_driver, so.dialect);
+    if (drv) {
+      LOG_INFO("SQL: ODBC driver %s", drv);
+      so.odbc_driver = drv;
+    }
     r = sql_sink_create(&so, &app->sql, err);
+    free(drv);
     if (r != APP_OK)
       goto fail;
     LOG_INFO("SQL target: %s", sql_sink_redacted(app->sql));
