@@ -72,9 +72,12 @@ static void log_settings(const struct app_config *cfg)
 static void log_functions(const struct function_set *fns)
 {
   size_t i, k;
-  LOG_INFO("app root %s: %zu function(s), host.json %s, enableForwardingHttpRequest %s",
+  LOG_INFO("app root %s: %zu function(s), host.json %s, HTTP requests %s, routePrefix '%s'",
            fns->app_root, fns->n, fns->has_host_json ? "found" : "absent",
-           fns->forwarding ? "true" : "false");
+           fns->proxying     ? "proxied (enableProxyingHttpRequest)"
+           : fns->forwarding ? "forwarded (enableForwardingHttpRequest)"
+                             : "in the envelope",
+           fns->route_prefix);
   for (i = 0; i < fns->n; i++) {
     const struct function_def *fn = &fns->fns[i];
     char outs[256];

@@ -82,7 +82,7 @@ cmd_create() {
   }
   tarball=
   if [ -n "${D365CDC_ROOT_CACHE:-}" ]; then
-    key=$(printf '%s %s\n' "$MIRROR" "$*" | cksum | cut -d' ' -f1)
+    key=$(printf 'v2 %s %s\n' "$MIRROR" "$*" | cksum | cut -d' ' -f1)
     tarball=$D365CDC_ROOT_CACHE/$suite-$key.tar.gz
   fi
   mkdir -p "$dir" || die "cannot create $dir"
@@ -96,6 +96,10 @@ cmd_create() {
   debootstrap --variant=minbase "$suite" "$dir" "$MIRROR" >"$log" 2>&1 ||
     { tail -20 "$log" >&2; die "debootstrap $suite failed (log: $log)"; }
   rm -f "$log"
+  # as in any chroot: packages do not start their services (redis-server,
+  # postgresql); the tests start their own servers on free ports
+  printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
+  chmod 0755 "$dir/usr/sbin/policy-rc.d"
   if [ $# -gt 0 ]; then
     echo "debroot: apt-get install $*"
     cmd_run "$dir" sh -c 'export DEBIAN_FRONTEND=noninteractive;
