@@ -7,6 +7,7 @@
 #   make demo       the main job: the pipeline on a private local Redis
 #   make bench      the benchmark; writes docs/performance.md
 #   make fuzz       libFuzzer over body handling + decoding + mapping
+#   make zip        the deployable zip (built in a Debian 11 root: glibc 2.31)
 #   make help       every target
 
 BUILD ?= build
@@ -70,13 +71,14 @@ FUNCTIONS := $(patsubst function_app/%/function.json,%,$(wildcard function_app/*
 APP := $(BUILD)/app
 
 .PHONY: all deps handler app zip run demo check unit e2e asan fuzz fuzz-build bench lint \
-        format format-check clean help tools
+        format format-check clean help tools demo-after-deps check-after-deps bench-after-deps \
+        fresh-check zip-check
 
 all: deps-check handler app tools
 
 help:
-	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
-	@echo 'Other targets: deps app zip run unit e2e fuzz-build lint format format-check clean'
+	@sed -n '1,11p' Makefile | sed 's/^# \{0,1\}//'
+	@echo 'Other targets: deps app run unit e2e fuzz-build lint format format-check clean fresh-check zip-check'
 	@echo 'Variables: BUILD=dir SAN=1 (sanitizers) CC=clang V=1 FUZZ_SECONDS=n'
 
 # Install missing Debian packages (as root) or print the command to do it.
@@ -91,6 +93,10 @@ handler: $(BIN)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(QCC)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# `handler --version` and the start-up log name the commit (git describe)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/obj/handler/common/platform.o: ALL_CFLAGS += -DD365CDC_VERSION='"$(VERSION)"'
 
 $(LIB): $(HANDLER_OBJS)
 	$(Q)rm -f $@
@@ -132,13 +138,31 @@ app: $(BIN)
 	$(Q)install -m 0755 $(BIN) $(APP)/handler
 	@echo "  APP     $(APP) ($(FUNCTIONS))"
 
-zip: app
-	$(Q)sh tests/scripts/package.sh $(APP) $(abspath $(BUILD))/d365-cdc-handler.zip
+# The zip for every Functions v4 Linux image (glibc >= GLIBC_FLOOR, 2.31): built
+# in a Debian 11 root unless this machine's glibc is that old (tests/scripts/zip.sh)
+zip:
+	$(Q)sh tests/scripts/zip.sh $(abspath $(BUILD))
+
+# The slow checks, each its own .ci/run step (root, debootstrap, a few minutes):
+# the README's two commands on a fresh Debian 12 root; the suite on Debian 11
+# and the zip started from fresh Debian 11 and 12 roots
+fresh-check:
+	$(Q)sh tests/scripts/fresh_check.sh $(abspath $(BUILD))
+
+zip-check:
+	$(Q)sh tests/scripts/zip_check.sh $(abspath $(BUILD))
 
 run: all
 	$(Q)sh tests/scripts/run.sh $(BUILD)
 
-demo: deps all
+# demo, check and bench install missing packages first, then run the rest in
+# a new make: this Makefile asks pkg-config for the libraries' flags when it
+# is read, so on a fresh machine it must be read again after `deps` installed
+# the -dev packages (tests/scripts/fresh_check.sh proves it).
+demo check bench: deps
+	$(Q)$(MAKE) --no-print-directory $@-after-deps
+
+demo-after-deps: all
 	$(Q)sh tests/scripts/demo.sh $(BUILD)
 
 unit: $(UNIT_BINS)
@@ -147,7 +171,7 @@ unit: $(UNIT_BINS)
 e2e: all
 	$(Q)sh tests/run.sh e2e $(BUILD)
 
-check: deps all $(UNIT_BINS)
+check-after-deps: all $(UNIT_BINS)
 	$(Q)sh tests/run.sh all $(BUILD)
 
 asan:
@@ -167,7 +191,7 @@ fuzz-build:
 fuzz: fuzz-build
 	$(Q)sh tests/scripts/fuzz.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
-bench: deps all
+bench-after-deps: all
 	$(Q)sh tests/scripts/bench.sh $(BUILD)
 
 lint:
@@ -180,7 +204,9 @@ format:
 format-check:
 	$(Q)clang-format --dry-run --Werror $(FORMAT_FILES)
 
+# a chroot left mounted (a killed zip build) is unmounted before anything is deleted
 clean:
+	$(Q)if [ -d $(BUILD)/debian11 ]; then sh tests/scripts/debroot.sh remove $(BUILD)/debian11; fi
 	rm -rf $(BUILD)
 
 -include $(HANDLER_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(HOSTEMU_OBJS:.o=.d)

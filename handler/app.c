@@ -3,8 +3,10 @@
  *   serviceBusTrigger functions  -> pipeline (decode -> map -> sinks)
  *   httpTrigger, route data/...  -> read API (readapi.h) over the Redis replica
  *   httpTrigger, route cdc/metrics -> counters (metrics.h), JSON or Prometheus
- * and, when host.json sets enableForwardingHttpRequest, the same read API and
- * metrics as raw routes (GET /api/data/..., GET /api/cdc/metrics). */
+ * and, when host.json sets enableProxyingHttpRequest (or the older
+ * enableForwardingHttpRequest), the same read API and metrics as raw routes
+ * at each function's public path (routePrefix + route: GET /api/data/v9.2/...,
+ * GET /api/cdc/metrics with the shipped host.json). */
 #include "app.h"
 
 #include "common/arena.h"
@@ -288,7 +290,7 @@ out:
   return r;
 }
 
-/* ---- raw routes (enableForwardingHttpRequest) -------------------------------- */
+/* ---- raw routes (enableProxyingHttpRequest / enableForwardingHttpRequest) ---- */
 
 static enum app_result raw_read(void *ctx, const struct server_raw_request *req,
                                 struct server_raw_response *res, struct app_err *err)
@@ -372,8 +374,15 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
   if (cfg->mode == CFG_MODE_DIRECT &&
       (cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH)) {
     struct sql_sink_options so;
+    char *drv;
     sql_sink_options_from_config(cfg, &so);
+    drv = sql_sink_app_driver(fns->app_root, so.odbc_driver, so.dialect);
+    if (drv) {
+      LOG_INFO("SQL: ODBC driver %s", drv);
+      so.odbc_driver = drv;
+    }
     r = sql_sink_create(&so, &app->sql, err);
+    free(drv);
     if (r != APP_OK)
       goto fail;
     LOG_INFO("SQL target: %s", sql_sink_redacted(app->sql));
@@ -408,6 +417,44 @@ fail:
   return r;
 }
 
+/* Forwarded (proxied) requests keep their public path: each enabled HTTP
+ * function's "/<routePrefix>/<route>" (functions_public_path) is served
+ * directly, as the read API or the metrics by the function's route. */
+static enum app_result register_raw_routes(struct app *app, struct server *srv, struct app_err *err)
+{
+  size_t i, j;
+  for (i = 0; i < app->fns->n; i++) {
+    const struct function_def *fn = &app->fns->fns[i];
+    char *path;
+    bool dup = false;
+    enum app_result r;
+    if (fn->disabled || fn->trigger != FN_TRIGGER_HTTP)
+      continue;
+    path = functions_public_path(app->fns, fn);
+    for (j = 0; j < i && !dup; j++) {
+      const struct function_def *g = &app->fns->fns[j];
+      char *other;
+      if (g->disabled || g->trigger != FN_TRIGGER_HTTP)
+        continue;
+      other = functions_public_path(app->fns, g);
+      dup = !strcmp(other, path);
+      free(other);
+    }
+    if (dup) {
+      free(path);
+      continue;
+    }
+    r = server_register_raw(
+        srv, "GET", path, app->routes[i].kind == ROUTE_METRICS ? raw_metrics : raw_read, app, err);
+    if (r == APP_OK)
+      LOG_INFO("%s: serving GET %s... directly (%s)", fn->name, path,
+               app->fns->proxying ? "enableProxyingHttpRequest" : "enableForwardingHttpRequest");
+    free(path);
+    APP_RETURN_IF_FAILED(r);
+  }
+  return APP_OK;
+}
+
 enum app_result app_register(struct app *app, struct server *srv, struct app_err *err)
 {
   size_t i;
@@ -429,13 +476,8 @@ enum app_result app_register(struct app *app, struct server *srv, struct app_err
     }
     APP_RETURN_IF_FAILED(server_register(srv, fn->name, h, &app->routes[i], err));
   }
-  if (app->fns->forwarding) {
-    /* forwarded requests keep their public path, /api prefix included */
-    APP_RETURN_IF_FAILED(server_register_raw(srv, "GET", "/api/data/", raw_read, app, err));
-    APP_RETURN_IF_FAILED(
-        server_register_raw(srv, "GET", "/api/cdc/metrics", raw_metrics, app, err));
-    LOG_INFO("enableForwardingHttpRequest: serving GET /api/data/ and /api/cdc/metrics directly");
-  }
+  if (app->fns->forwarding)
+    APP_RETURN_IF_FAILED(register_raw_routes(app, srv, err));
   return APP_OK;
 }
 

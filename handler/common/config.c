@@ -66,7 +66,8 @@ static const struct setting settings[] = {
      "direct: the handler writes and confirms each write; bindings: it returns Outputs for "
      "Redis/SQL output bindings."},
     {"RedisConnection", NULL, ST_STRING, "127.0.0.1:6379", 0, 0, NULL, true, OFF(redis_connection),
-     "Redis in StackExchange.Redis form: host:port,password=...,ssl=True,abortConnect=False."},
+     "Redis in StackExchange.Redis form: host:port,password=...,ssl=True,abortConnect=False. "
+     "Required in Azure for CDC_TARGET redis or redis+sql (the default is for local runs)."},
     {"CDC_REDIS_CA_FILE", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(redis_ca_file),
      "PEM file of CA certificates trusted for Redis TLS (ssl=True); empty: the system CA store."},
     {"RedisConnection__redisHostName", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(redis_host_name),
@@ -119,7 +120,8 @@ static const struct setting settings[] = {
      "Longest one token request may take (connect and response); failures back off 0.5 s "
      "doubling to 30 s."},
     {"SqlConnectionString", NULL, ST_STRING, "", 0, 0, NULL, true, OFF(sql_connection),
-     "SQL database: ADO.NET form (Server=...;Database=...) or an ODBC connection string."},
+     "SQL database: ADO.NET form (Server=...;Database=...) or an ODBC connection string. "
+     "Required for CDC_TARGET sql or redis+sql."},
     {"CDC_SQL_DIALECT", NULL, ST_ENUM, "auto", 0, 0, dialect_names, false, OFF(sql_dialect),
      "auto (from the connection string), tsql (Azure SQL / SQL Server) or postgres."},
     {"CDC_SQL_ODBC_DRIVER", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(sql_odbc_driver),
@@ -247,6 +249,42 @@ static enum app_result apply(struct app_config *cfg, const struct setting *s, co
   return APP_ERR_CONFIG;
 }
 
+/* Running in Azure: WEBSITE_INSTANCE_ID is set on every App Service /
+ * Functions instance; AZURE_FUNCTIONS_ENVIRONMENT is Development under Core
+ * Tools (func start) and Production by default in Azure. */
+static bool in_azure(config_lookup_fn lookup)
+{
+  const char *id = lookup("WEBSITE_INSTANCE_ID");
+  const char *env = lookup("AZURE_FUNCTIONS_ENVIRONMENT");
+  return (id && *id) || (env && *env && strcasecmp(env, "Development") != 0);
+}
+
+static bool given(config_lookup_fn lookup, const char *name)
+{
+  const char *v = lookup(name);
+  return v && *v;
+}
+
+/* In Azure the local default (127.0.0.1:6379) would only make every write
+ * fail: the connection the target needs must be set. */
+static enum app_result check_azure(const struct app_config *cfg, config_lookup_fn lookup,
+                                   struct app_err *err)
+{
+  bool redis = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
+  if (cfg->mode != CFG_MODE_DIRECT || !in_azure(lookup))
+    return APP_OK;
+  /* identity-based (Entra ID) connections name the host in
+   * RedisConnection__redisHostName instead */
+  if (redis && !given(lookup, "RedisConnection") &&
+      !given(lookup, "RedisConnection__redisHostName"))
+    return app_err_set(err, APP_ERR_CONFIG,
+                       "RedisConnection is not set: CDC_TARGET=%s writes to Redis; add the app "
+                       "setting (host:port,password=...,ssl=True, or "
+                       "RedisConnection__redisHostName for Entra ID) or set CDC_TARGET",
+                       cfg->target == CFG_TARGET_BOTH ? "redis+sql" : "redis");
+  return APP_OK;
+}
+
 enum app_result config_load(struct app_config *cfg, config_lookup_fn lookup, struct app_err *err)
 {
   size_t i;
@@ -266,6 +304,10 @@ enum app_result config_load(struct app_config *cfg, config_lookup_fn lookup, str
       config_cleanup(cfg);
       return r;
     }
+  }
+  if (check_azure(cfg, lookup, err) != APP_OK) {
+    config_cleanup(cfg);
+    return APP_ERR_CONFIG;
   }
   return APP_OK;
 }

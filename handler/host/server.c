@@ -27,6 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* 413's name since libmicrohttpd 0.9.74; Debian 11 (the Functions images'
+ * base) ships 0.9.72, which calls it MHD_HTTP_PAYLOAD_TOO_LARGE. */
+#if MHD_VERSION < 0x00097400
+#define MHD_HTTP_CONTENT_TOO_LARGE MHD_HTTP_PAYLOAD_TOO_LARGE
+#endif
+
 #define INV_ID_MAX            128
 #define DEFAULT_READY_WAIT_MS 60000
 #define SLEEP_HOOK_MAX_MS     60000

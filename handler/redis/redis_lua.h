@@ -28,9 +28,12 @@
  *             cursor; readers skip fields that start with '#')
  *
  * ARGV: [1] mode  u = write properties, d = delete, r = re-read marker,
- *                 a = associate, x = disassociate
+ *                 a = associate, x = disassociate, z = re-read list entry
  *       [2] version (45 digits)   [3] op time ms   [4] TTL s (0: none)
- *       [5] u: '1' full row / '0';  d: tombstone TTL s;  a/x: now (15-digit ms)
+ *       [5] u: '1' full row / '0';  d: tombstone TTL s;  a/x: now (15-digit ms);
+ *           z: the member (<table>:<id>) of the sorted set KEYS[1], scored
+ *           with the op time unless it has a higher score (ZADD GT, which
+ *           only Redis 6.2 has)
  *       [6] a/x: prune disassociations applied before this (ms); else ""
  *       [7..] u: 'p:<prop>', its field value as above (pairs: the hash
  *                fields and values ready-made by the sink, so the script
@@ -179,6 +182,11 @@ static const char redis_lua_apply[] =
     "  redis.call('HSET', key, '_reread', ver)\n"
     "  local ttl = tonumber(ARGV[4])\n"
     "  if ttl > 0 and redis.call('TTL', key) == -1 then redis.call('EXPIRE', key, ttl) end\n"
+    "  return 1\n"
+    "elseif mode == 'z' then\n"
+    "  local old = redis.call('ZSCORE', key, ARGV[5])\n"
+    "  if old and tonumber(old) >= tonumber(ARGV[3]) then return 0 end\n"
+    "  redis.call('ZADD', key, ARGV[3], ARGV[5])\n"
     "  return 1\n"
     "elseif mode == 'a' or mode == 'x' then\n"
     "  local state = mode == 'a' and '1' or '0'\n"

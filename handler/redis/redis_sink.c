@@ -305,20 +305,17 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
         script_head(b, s, 0, key->data, key->len, "r", ver, d->op_time_ms, ttl, "", ""));
     APP_RETURN_IF_FAILED(add_cmd(p, start, i, CMD_SCRIPT));
     /* the ops to-do list lives outside the record's slot: a separate
-     * command in the same pipeline (GT: a redelivery does not move it) */
+     * command in the same pipeline; the script's mode z is ZADD GT (a
+     * redelivery does not move the entry), which Redis 6.0 lacks */
     start = b->len;
     buf_reset(tmp);
     APP_RETURN_IF_FAILED(buf_printf(tmp, "%s:%s", d->table, d->id));
-    APP_RETURN_IF_FAILED(redis_cmd_begin(b, 5));
-    APP_RETURN_IF_FAILED(redis_cmd_arg(b, "ZADD", 4));
     {
       char zkey[300];
       int n = snprintf(zkey, sizeof zkey, "%s:reread", s->prefix);
-      APP_RETURN_IF_FAILED(redis_cmd_arg(b, zkey, (size_t)n));
+      APP_RETURN_IF_FAILED(
+          script_head(b, s, 0, zkey, (size_t)n, "z", ver, d->op_time_ms, 0, tmp->data, ""));
     }
-    APP_RETURN_IF_FAILED(redis_cmd_arg(b, "GT", 2));
-    APP_RETURN_IF_FAILED(redis_cmd_arg_i64(b, d->op_time_ms));
-    APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data, tmp->len));
     return add_cmd(p, start, i, CMD_ZADD);
   }
   switch (d->op) {

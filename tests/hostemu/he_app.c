@@ -139,14 +139,22 @@ static enum app_result load_host_json(struct he_app *app, struct app_err *err)
                     "%s: customHandler.description.defaultExecutablePath is required", path);
     goto out;
   }
-  v = json_get_ci(ch, "enableForwardingHttpRequest");
-  if (v && v->type != JSON_NULL) {
-    if (v->type == JSON_TRUE || (v->type == JSON_STRING && !strcasecmp(v->str, "true")))
-      app->forwarding = true;
-    else if (!(v->type == JSON_FALSE || (v->type == JSON_STRING && !strcasecmp(v->str, "false")))) {
-      r = app_err_set(err, APP_ERR_CONFIG, "%s: enableForwardingHttpRequest must be a boolean",
-                      path);
-      goto out;
+  /* enableProxyingHttpRequest (YARP, the name documented now) and the older
+   * enableForwardingHttpRequest both send the request as it is */
+  {
+    static const char *const names[] = {"enableForwardingHttpRequest", "enableProxyingHttpRequest"};
+    size_t k;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+      v = json_get_ci(ch, names[k]);
+      if (!v || v->type == JSON_NULL)
+        continue;
+      if (v->type == JSON_TRUE || (v->type == JSON_STRING && !strcasecmp(v->str, "true")))
+        app->forwarding = true;
+      else if (!(v->type == JSON_FALSE ||
+                 (v->type == JSON_STRING && !strcasecmp(v->str, "false")))) {
+        r = app_err_set(err, APP_ERR_CONFIG, "%s: %s must be a boolean", path, names[k]);
+        goto out;
+      }
     }
   }
   if ((r = get_str(ch, "initializationTimeout", path, &s, err)) != APP_OK)

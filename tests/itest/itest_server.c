@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <microhttpd.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -606,7 +607,13 @@ static void test_413(void)
   fd = connect_to(port);
   CHECK(send_str(fd, "POST /Echo HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", 47));
   read_all(fd, buf, sizeof buf, 3000, &eof);
+#if MHD_VERSION >= 0x00097500
   CHECK_CONTAINS(buf, "HTTP/1.1 400");
+#else
+  /* libmicrohttpd 0.9.72 (Debian 11) closes such a connection without an
+   * answer; 0.9.75 answers 400 first */
+  CHECK_MSG(strstr(buf, "HTTP/1.1 400") || (eof && !buf[0]), "neither 400 nor closed: %s", buf);
+#endif
   close(fd);
   fd = connect_to(port);
   snprintf(head, sizeof head,
