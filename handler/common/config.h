@@ -61,6 +61,12 @@ struct app_config {
   int max_connections;      /* CDC_MAX_CONNECTIONS */
   int connection_timeout_s; /* CDC_CONNECTION_TIMEOUT_SECONDS */
   int shutdown_grace_ms;    /* CDC_SHUTDOWN_GRACE_MS */
+
+  /* the HTTP front's hardening (issue 17) */
+  int header_timeout_s;        /* CDC_HEADER_TIMEOUT_SECONDS */
+  int body_timeout_s;          /* CDC_BODY_TIMEOUT_SECONDS */
+  int max_pending_connections; /* CDC_MAX_PENDING_CONNECTIONS; 0: half the connections */
+  size_t max_buffered_bytes;   /* CDC_MAX_BUFFERED_BYTES */
 };
 
 /* Looks a setting up by name; NULL when unset. getenv fits. */
