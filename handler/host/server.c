@@ -51,6 +51,7 @@
 #define SUMMARY_MS    10000
 #define LOG_BURST     3 /* libmicrohttpd lines written per window before counting only */
 #define ACCEPT_BURST  64
+#define RECHECK_MS    50 /* how often a partly arrived head is peeked again */
 
 static const char ready_body[] = "{\"status\":\"ready\"}";
 static const char empty_response[] = ENVELOPE_EMPTY_RESPONSE;
@@ -1070,6 +1071,9 @@ struct pending {
   int fd;
   int64_t since;
   struct sockaddr_in sa;
+  /* part of a head is in: the socket stays readable (we only peek), so it
+   * is left out of poll() and peeked again every RECHECK_MS instead */
+  bool partial;
 };
 
 struct counts {
@@ -1154,8 +1158,10 @@ static bool front_screen(struct server *srv, struct pending *pc, char *peek)
   reqhead_screen(peek, (size_t)r, ULLONG_MAX, &hr);
   switch (hr.verdict) {
   case REQHEAD_INCOMPLETE:
-    if ((size_t)r < CONNECTION_MEMORY)
+    if ((size_t)r < CONNECTION_MEMORY) {
+      pc->partial = true;
       return false;
+    }
     atomic_fetch_add(&srv->bad_request, 1);
     front_answer(pc->fd, (size_t)r, "431 Request Header Fields Too Large", "header_too_large",
                  "the request head is larger than 65536 bytes");
@@ -1195,7 +1201,7 @@ static void *front_main(void *arg)
   for (;;) {
     int64_t now;
     size_t np, k;
-    bool stop;
+    bool stop, partial;
 
     pthread_mutex_lock(&srv->mu);
     stop = srv->draining;
@@ -1206,12 +1212,17 @@ static void *front_main(void *arg)
     pfd[0].events = POLLIN;
     pfd[1].fd = srv->listen_fd;
     pfd[1].events = POLLIN;
+    partial = false;
     for (i = 0; i < n; i++) {
-      pfd[i + 2].fd = pend[i].fd;
+      /* a negative fd is skipped by poll(): partial heads are peeked on
+       * the timer, else their unread bytes would make poll() spin */
+      pfd[i + 2].fd = pend[i].partial ? -1 : pend[i].fd;
       pfd[i + 2].events = POLLIN;
+      pfd[i + 2].revents = 0;
+      partial = partial || pend[i].partial;
     }
     np = n;
-    if (poll(pfd, np + 2, FRONT_TICK_MS) < 0 && errno != EINTR)
+    if (poll(pfd, np + 2, partial ? RECHECK_MS : FRONT_TICK_MS) < 0 && errno != EINTR)
       LOG_WARN("front: poll: %s", strerror(errno));
     if (pfd[0].revents & POLLIN) {
       char c[64];
@@ -1221,7 +1232,7 @@ static void *front_main(void *arg)
     /* pending connections with something to read (before accepting, so
      * that pfd[] and pend[] still line up) */
     for (i = 0, k = 0; i < np; i++) {
-      if (pfd[i + 2].revents && front_screen(srv, &pend[i], peek))
+      if ((pfd[i + 2].revents || pend[i].partial) && front_screen(srv, &pend[i], peek))
         continue;
       pend[k++] = pend[i];
     }
@@ -1253,6 +1264,7 @@ static void *front_main(void *arg)
           continue;
         }
         pc.since = now_ms();
+        pc.partial = false;
         if (n == cap) {
           /* the oldest waits longest: it goes (pend[] is in accept order) */
           atomic_fetch_add(&srv->evicted, 1);
