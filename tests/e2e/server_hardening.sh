@@ -182,5 +182,9 @@ log "  delivery answered $code: $(head -c 300 "$T/un2")"
 hasnt "no internal host in a failed delivery's answer" "$(cat "$T/un2")" "redis-internal"
 stop_pid "$HPID"
 
+# under make asan: no sanitizer report from any of the handlers above
+if cat "$T"/*.log | grep -E "ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: (Address|Undefined)" >&2; then
+  bad "sanitizer report in a handler's output ($T/*.log)"
+fi
 [ "$failures" -eq 0 ] || die "$failures check(s) failed"
 log "all hardening checks passed"
