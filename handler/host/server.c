@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received */
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -121,7 +122,28 @@ struct track {
   enum track_phase phase;
   int64_t since;
   bool cut; /* shut down by us; MHD closes it */
+  /* TP_IDLE: bytes the kernel had received when the last answer went out,
+   * and when more were first seen (0: not yet) - a request that trickles
+   * in on a kept-alive connection is on the header deadline from then */
+  uint64_t rx_idle;
+  int64_t rx_moved;
 };
+
+/* Bytes received on fd so far (TCP_INFO), or 0 when unknown. */
+static uint64_t rx_bytes(int fd)
+{
+#if defined(TCP_INFO)
+  struct tcp_info ti;
+  socklen_t len = sizeof ti;
+  memset(&ti, 0, sizeof ti);
+  if (fd >= 0 && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+      len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof ti.tcpi_bytes_received)
+    return ti.tcpi_bytes_received;
+#else
+  (void)fd;
+#endif
+  return 0;
+}
 
 enum req_kind { RK_NONE = 0, RK_FUNCTION, RK_RAW };
 
@@ -332,14 +354,19 @@ static struct track *track_of(struct MHD_Connection *conn)
 static void track_phase(struct server *srv, struct MHD_Connection *conn, enum track_phase p)
 {
   struct track *t = track_of(conn);
+  uint64_t rx;
   if (!t)
     return;
+  rx = p == TP_IDLE ? rx_bytes(t->fd) : 0; /* this thread's own socket */
   pthread_mutex_lock(&srv->mu);
-  /* a request line on a kept-alive connection: its deadline starts now
-   * unless it was already counting (TP_HEAD of a new connection) */
+  /* a request line on a kept-alive connection: its deadline starts when
+   * its first bytes were seen, else now; unless it was already counting
+   * (TP_HEAD of a new connection) */
   if (t->phase != p)
-    t->since = now_ms();
+    t->since = t->phase == TP_IDLE && p == TP_HEAD && t->rx_moved ? t->rx_moved : now_ms();
   t->phase = p;
+  t->rx_idle = rx;
+  t->rx_moved = 0;
   pthread_mutex_unlock(&srv->mu);
 }
 
@@ -394,9 +421,13 @@ static size_t cut_tracks(struct server *srv, bool abandon)
   pthread_mutex_lock(&srv->mu);
   for (t = srv->tracks; t; t = t->next) {
     int64_t age = now - t->since;
-    bool late = (t->phase == TP_HEAD && (abandon || age > head_ms)) ||
-                (t->phase == TP_BODY && (abandon || age > body_ms)) ||
-                (t->phase == TP_IDLE && age > idle_ms);
+    bool late;
+    if (t->phase == TP_IDLE && !t->cut && !t->rx_moved && t->rx_idle &&
+        rx_bytes(t->fd) > t->rx_idle)
+      t->rx_moved = now; /* a next request has begun */
+    late = (t->phase == TP_HEAD && (abandon || age > head_ms)) ||
+           (t->phase == TP_BODY && (abandon || age > body_ms)) ||
+           (t->phase == TP_IDLE && (age > idle_ms || (t->rx_moved && now - t->rx_moved > head_ms)));
     if (!late || t->cut || t->fd < 0)
       continue;
     shutdown(t->fd, SHUT_RDWR);

@@ -5,7 +5,8 @@
 #   1. 600 connections trickling one header byte per second (reconnecting
 #      when closed) while the host delivers and reads: every delivery and
 #      read succeeds; the slow ones are closed; a few summary lines, not one
-#      line per connection (item 9)
+#      line per connection (item 9); a kept-alive connection trickling its
+#      next request is closed on the header deadline too
 #   2. 12 uploads of 30 MB held open: bodies past CDC_MAX_BUFFERED_BYTES get
 #      503 + Retry-After at once, peak RSS stays bounded; a large body to an
 #      unknown path is answered 404 before it is read
@@ -100,6 +101,13 @@ lines=$(($(wc -l <"$T/slow.log") - lines_before))
 [ "$lines" -le 20 ] && ok "log lines during the burst: $lines" ||
   bad "log lines during the burst: $lines (one per connection?) e.g. $(sed -n "$((lines_before + 1))p" "$T/slow.log")"
 grep -q '"connections in the last 10 s: ' "$T/slow.log" && ok "summary line" || bad "no summary line"
+log "  a kept-alive connection that trickles its next request (header deadline 3 s)"
+kept=$("$ABUSE" keepslow "$HPORT" 12)
+case "$kept" in
+closed_after_ms=*) [ "${kept#closed_after_ms=}" -le 6000 ] && ok "kept-alive trickler $kept" ||
+  bad "kept-alive trickler $kept (> 6000)" ;;
+*) bad "kept-alive trickler: $kept after 12 s" ;;
+esac
 stop_pid "$HPID"
 
 log "2. the body budget: 12 uploads of 30 MB held open, CDC_MAX_BUFFERED_BYTES=64 MiB"

@@ -13,6 +13,10 @@
  *       N uploads: POST PATH with Content-Length DECLARED, SENT bytes of
  *       body, then held open for SECONDS (never finished). Prints how each
  *       was answered meanwhile: answered_<status>=count, unanswered=count
+ *   httpabuse keepslow PORT SECONDS
+ *       one kept-alive connection: GET / answered, then the next request
+ *       line one byte per second; prints closed_after_ms=N when the server
+ *       closes it, or "open" after SECONDS
  *   httpabuse stall PORT PATH DECLARED SENT
  *       one upload that sends SENT of DECLARED bytes, then waits until the
  *       server closes the connection (at most 60 s); prints "closed" or
@@ -258,8 +262,50 @@ static int stall(int port, const char *path, long long declared, long long sent)
   return 0;
 }
 
+static int keepslow(int port, int seconds)
+{
+  static const char first[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  static const char next[] =
+      "GET /api/data/v9.2/accounts HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+  char buf[4096];
+  int fd = dial(port);
+  long long start, end;
+  size_t i = 0;
+  struct pollfd p;
+
+  if (fd < 0 || send_all(fd, first, sizeof first - 1) != 0)
+    return 1;
+  p.fd = fd;
+  p.events = POLLIN;
+  if (poll(&p, 1, 3000) <= 0 || recv(fd, buf, sizeof buf, 0) <= 0) {
+    printf("no answer to the first request\n");
+    return 1;
+  }
+  start = now_ms();
+  end = start + seconds * 1000LL;
+  while (now_ms() < end) {
+    if (closed_by_peer(fd)) {
+      printf("closed_after_ms=%lld\n", now_ms() - start);
+      close(fd);
+      return 0;
+    }
+    if (i < sizeof next - 1 && now_ms() - start >= (long long)i * 1000)
+      (void)send(fd, next + i++, 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    {
+      struct timespec ts = {0, 50 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  printf("open\n");
+  close(fd);
+  return 0;
+}
+
 int main(int argc, char **argv)
 {
+  if (argc == 4 && !strcmp(argv[1], "keepslow"))
+    return keepslow(atoi(argv[2]), atoi(argv[3]));
   if (argc == 5 && !strcmp(argv[1], "trickle"))
     return trickle(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
   if ((argc == 4 || argc == 5) && !strcmp(argv[1], "raw"))
