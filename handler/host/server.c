@@ -52,7 +52,15 @@
 #define SUMMARY_MS    10000
 #define LOG_BURST     3 /* libmicrohttpd lines written per window before counting only */
 #define ACCEPT_BURST  64
-#define RECHECK_MS    50 /* how often a partly arrived head is peeked again */
+/* The front enforces CDC_MAX_CONNECTIONS itself; MHD's own limit is set
+ * far above it and must never be reached: libmicrohttpd 0.9.75 deadlocks
+ * its internal thread when MHD_add_connection meets the limit (seen here:
+ * every thread waiting on its cleanup mutex, held by the thread that waits
+ * for it). Connections closed to make room count until MHD has ended them;
+ * past TRANSIT_MAX of those, new ones are refused by the front. */
+#define MHD_LIMIT(max)   (2 * (unsigned)(max) + 64)
+#define TRANSIT_MAX(max) ((size_t)(max) / 2 + 32)
+#define RECHECK_MS       50 /* how often a partly arrived head is peeked again */
 
 static const char ready_body[] = "{\"status\":\"ready\"}";
 static const char empty_response[] = ENVELOPE_EMPTY_RESPONSE;
@@ -1133,7 +1141,8 @@ static void front_summary(struct server *srv, struct counts *last)
        now.evicted != last->evicted || now.bad_request != last->bad_request ||
        now.refused != last->refused || now.mhd_msgs != last->mhd_msgs))
     LOG_WARN("connections in the last %d s: %llu closed past a header/body deadline, %llu "
-             "closed for newer ones (CDC_MAX_PENDING_CONNECTIONS), %llu refused at "
+             "closed to make room for newer ones (CDC_MAX_PENDING_CONNECTIONS or "
+             "CDC_MAX_CONNECTIONS), %llu refused at "
              "CDC_MAX_CONNECTIONS, %llu bad request heads (400/413), %llu bodies over "
              "CDC_MAX_BUFFERED_BYTES (503), %llu closed by the client before a request, %llu "
              "libmicrohttpd messages (%d logged)",
@@ -1169,6 +1178,43 @@ static void front_answer(int fd, size_t peeked, const char *status_line, const c
     (void)send_all(fd, out, (size_t)n, 200);
   shutdown(fd, SHUT_WR);
   close(fd);
+}
+
+/* At CDC_MAX_CONNECTIONS, before handing over one more: close the
+ * connection that is least likely to be the host's - the oldest one
+ * trickling a request (head not complete), else the one idle longest. A
+ * handler that is running or a body that is arriving is never chosen. */
+static bool make_room(struct server *srv)
+{
+  struct track *t, *victim = NULL;
+  size_t live = 0, closing = 0;
+  bool victim_slow = false, room;
+
+  pthread_mutex_lock(&srv->mu);
+  for (t = srv->tracks; t; t = t->next) {
+    bool slow;
+    if (t->cut) {
+      closing++;
+      continue;
+    }
+    live++;
+    slow = t->phase == TP_HEAD || (t->phase == TP_IDLE && t->rx_moved);
+    if (t->phase != TP_HEAD && t->phase != TP_IDLE)
+      continue;
+    if (!victim || (slow && !victim_slow) || (slow == victim_slow && t->since < victim->since)) {
+      victim = t;
+      victim_slow = slow;
+    }
+  }
+  room = live < (size_t)srv->opt.max_connections;
+  if (!room && victim && victim->fd >= 0 && closing < TRANSIT_MAX(srv->opt.max_connections)) {
+    shutdown(victim->fd, SHUT_RDWR);
+    victim->cut = true;
+    atomic_fetch_add(&srv->evicted, 1);
+    room = true;
+  }
+  pthread_mutex_unlock(&srv->mu);
+  return room;
 }
 
 /* Look at what a pending connection has sent. true: it is done with
@@ -1209,6 +1255,11 @@ static bool front_screen(struct server *srv, struct pending *pc, char *peek)
     front_answer(pc->fd, (size_t)r, "413 Payload Too Large", "payload_too_large", hr.why);
     return true;
   case REQHEAD_OK: break;
+  }
+  if (!make_room(srv)) {
+    atomic_fetch_add(&srv->refused, 1);
+    close(pc->fd);
+    return true;
   }
   /* MHD owns (and closes) the socket from here, whatever it answers */
   if (MHD_add_connection(srv->daemon, pc->fd, (const struct sockaddr *)&pc->sa, sizeof pc->sa) !=
@@ -1494,7 +1545,7 @@ enum app_result server_start(const struct server_options *opt, struct server **o
   srv->daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
       MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_LIMIT,
-      (unsigned int)srv->opt.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+      MHD_LIMIT(srv->opt.max_connections), MHD_OPTION_CONNECTION_TIMEOUT,
       (unsigned int)srv->opt.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       (size_t)CONNECTION_MEMORY, MHD_OPTION_THREAD_STACK_SIZE, srv->opt.thread_stack_bytes,
       MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,

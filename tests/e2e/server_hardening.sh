@@ -73,33 +73,41 @@ read_ok() {
     [ "$(ra_status "$T/read.out")" = 200 ]
 }
 
+# probe_while_trickling NAME [valid-first]: 600 trickling connections for
+# 14 s; meanwhile 10 deliveries and 10 reads as the host makes them
+probe_while_trickling() {
+  "$ABUSE" trickle "$HPORT" 600 14 ${2:-} >"$T/trickle-$1.out" &
+  TRICKLE=$!
+  sleep 2
+  lines_before=$(wc -l <"$T/slow.log")
+  probes=0
+  failed=0
+  i=0
+  while [ $i -lt 10 ]; do
+    code=$(deliver)
+    probes=$((probes + 1))
+    [ "$code" = 200 ] || { failed=$((failed + 1)); log "  delivery answered '$code'"; }
+    if read_ok; then :; else failed=$((failed + 1)); log "  read failed: $(head -c 200 "$T/read.err")"; fi
+    probes=$((probes + 1))
+    sleep 0.7
+    i=$((i + 1))
+  done
+  wait "$TRICKLE"
+  log "  trickle: $(cat "$T/trickle-$1.out")"
+  check "$1: deliveries and reads during the trickle ($probes probes)" "$failed" 0
+  closed=$(sed -n 's/.*closed_by_server=\([0-9]*\).*/\1/p' "$T/trickle-$1.out")
+  [ "${closed:-0}" -ge 600 ] && ok "$1: slow connections were closed ($closed)" ||
+    bad "$1: slow connections were closed: only ${closed:-0}"
+  lines=$(($(wc -l <"$T/slow.log") - lines_before))
+  [ "$lines" -le 20 ] && ok "$1: log lines during the burst: $lines" ||
+    bad "$1: log lines during the burst: $lines (one per connection?) e.g. $(sed -n "$((lines_before + 1))p" "$T/slow.log")"
+}
+
 log "1. slow clients: 600 trickling connections while the host delivers and reads"
 start slow CDC_HEADER_TIMEOUT_SECONDS=3
-"$ABUSE" trickle "$HPORT" 600 14 >"$T/trickle.out" &
-TRICKLE=$!
-sleep 2
-lines_before=$(wc -l <"$T/slow.log")
-probes=0
-failed=0
-i=0
-while [ $i -lt 10 ]; do
-  code=$(deliver)
-  probes=$((probes + 1))
-  [ "$code" = 200 ] || { failed=$((failed + 1)); log "  delivery answered '$code'"; }
-  if read_ok; then :; else failed=$((failed + 1)); log "  read failed: $(head -c 200 "$T/read.err")"; fi
-  probes=$((probes + 1))
-  sleep 0.7
-  i=$((i + 1))
-done
-wait "$TRICKLE"
-log "  trickle: $(cat "$T/trickle.out")"
-check "deliveries and reads during the trickle ($probes probes)" "$failed" 0
-closed=$(sed -n 's/.*closed_by_server=\([0-9]*\).*/\1/p' "$T/trickle.out")
-[ "${closed:-0}" -ge 600 ] && ok "slow connections were closed ($closed)" ||
-  bad "slow connections were closed: only ${closed:-0}"
-lines=$(($(wc -l <"$T/slow.log") - lines_before))
-[ "$lines" -le 20 ] && ok "log lines during the burst: $lines" ||
-  bad "log lines during the burst: $lines (one per connection?) e.g. $(sed -n "$((lines_before + 1))p" "$T/slow.log")"
+probe_while_trickling heads
+log "  the same with a complete GET / first on each connection (past the front's screen)"
+probe_while_trickling valid-first valid-first
 grep -q '"connections in the last 10 s: ' "$T/slow.log" && ok "summary line" || bad "no summary line"
 log "  a kept-alive connection that trickles its next request (header deadline 3 s)"
 kept=$("$ABUSE" keepslow "$HPORT" 12)

@@ -2,9 +2,11 @@
  * (tests/e2e/server_hardening.sh). Loopback only; every mode is bounded in
  * connections and time.
  *
- *   httpabuse trickle PORT N SECONDS
+ *   httpabuse trickle PORT N SECONDS [valid-first]
  *       keep N connections open that send a request's header one byte per
  *       second; a connection the server closes is opened again at once.
+ *       With valid-first, each connection first sends a complete GET / (so
+ *       it passes any screening of first requests), then trickles.
  *       Prints: opened=, closed_by_server=, open_at_end=
  *   httpabuse raw PORT FILE [TIMEOUT_MS]
  *       send FILE's bytes as they are, print what comes back until the
@@ -87,8 +89,9 @@ static int closed_by_peer(int fd)
   }
 }
 
-static int trickle(int port, int n, int seconds)
+static int trickle(int port, int n, int seconds, int valid_first)
 {
+  static const char first[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
   static const char head[] = "POST /Changes HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
                              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
                              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -118,6 +121,8 @@ static int trickle(int port, int n, int seconds)
           continue;
         }
         opened++;
+        if (valid_first)
+          (void)send_all(fds[i], first, sizeof first - 1);
       }
       if (sent[i] < sizeof head - 1 &&
           send(fds[i], head + sent[i], 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1)
@@ -306,8 +311,9 @@ int main(int argc, char **argv)
 {
   if (argc == 4 && !strcmp(argv[1], "keepslow"))
     return keepslow(atoi(argv[2]), atoi(argv[3]));
-  if (argc == 5 && !strcmp(argv[1], "trickle"))
-    return trickle(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
+  if ((argc == 5 || argc == 6) && !strcmp(argv[1], "trickle"))
+    return trickle(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]),
+                   argc == 6 && !strcmp(argv[5], "valid-first"));
   if ((argc == 4 || argc == 5) && !strcmp(argv[1], "raw"))
     return raw(atoi(argv[2]), argv[3], argc == 5 ? atoi(argv[4]) : 3000);
   if (argc == 8 && !strcmp(argv[1], "hold"))
