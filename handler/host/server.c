@@ -58,9 +58,9 @@
  * every thread waiting on its cleanup mutex, held by the thread that waits
  * for it). Connections closed to make room count until MHD has ended them;
  * past TRANSIT_MAX of those, new ones are refused by the front. */
-#define MHD_LIMIT(max)   (2 * (unsigned)(max) + 64)
-#define TRANSIT_MAX(max) ((size_t)(max) / 2 + 32)
-#define RECHECK_MS       50 /* how often a partly arrived head is peeked again */
+#define DAEMON_LIMIT(max) (2 * (unsigned)(max) + 64)
+#define TRANSIT_MAX(max)  ((size_t)(max) / 2 + 32)
+#define RECHECK_MS        50 /* how often a partly arrived head is peeked again */
 
 static const char ready_body[] = "{\"status\":\"ready\"}";
 static const char empty_response[] = ENVELOPE_EMPTY_RESPONSE;
@@ -1545,7 +1545,7 @@ enum app_result server_start(const struct server_options *opt, struct server **o
   srv->daemon = MHD_start_daemon(
       flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, srv,
       MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_LIMIT,
-      MHD_LIMIT(srv->opt.max_connections), MHD_OPTION_CONNECTION_TIMEOUT,
+      DAEMON_LIMIT(srv->opt.max_connections), MHD_OPTION_CONNECTION_TIMEOUT,
       (unsigned int)srv->opt.connection_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
       (size_t)CONNECTION_MEMORY, MHD_OPTION_THREAD_STACK_SIZE, srv->opt.thread_stack_bytes,
       MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
