@@ -122,7 +122,8 @@ static const struct setting settings[] = {
      OFF(tombstone_ttl_s),
      "How long a deleted record's tombstone is kept, so a late older update cannot revive it."},
     {"CDC_MAX_CONNECTIONS", NULL, ST_INT, "512", 4, 65536, NULL, false, OFF(max_connections),
-     "Most HTTP connections served at once."},
+     "Most HTTP connections served at once; at the limit a new one closes the oldest connection "
+     "that is trickling a request (else the one idle longest)."},
     {"CDC_CONNECTION_TIMEOUT_SECONDS", NULL, ST_INT, "300", 1, 86400, NULL, false,
      OFF(connection_timeout_s), "Idle keep-alive connections are closed after this long."},
     {"CDC_SHUTDOWN_GRACE_MS", NULL, ST_INT, "10000", 0, 600000, NULL, false, OFF(shutdown_grace_ms),
