@@ -184,6 +184,10 @@ int main(int argc, char **argv)
   opt.max_connections = cfg.max_connections;
   opt.connection_timeout_s = cfg.connection_timeout_s;
   opt.max_request_bytes = cfg.max_request_bytes;
+  opt.header_timeout_s = cfg.header_timeout_s;
+  opt.body_timeout_s = cfg.body_timeout_s;
+  opt.max_pending = cfg.max_pending_connections;
+  opt.max_buffered_bytes = cfg.max_buffered_bytes;
   opt.test_hooks = hooks && !strcmp(hooks, "1");
   if (server_start(&opt, &srv, &err) != APP_OK) {
     LOG_ERROR("cannot start: %s", err.msg);

@@ -173,11 +173,28 @@ static const struct setting settings[] = {
      OFF(tombstone_ttl_s),
      "How long a deleted record's tombstone is kept, so a late older update cannot revive it."},
     {"CDC_MAX_CONNECTIONS", NULL, ST_INT, "512", 4, 65536, NULL, false, OFF(max_connections),
-     "Most HTTP connections served at once."},
+     "Most HTTP connections served at once; at the limit a new one closes the oldest connection "
+     "that is trickling a request (else the one idle longest)."},
     {"CDC_CONNECTION_TIMEOUT_SECONDS", NULL, ST_INT, "300", 1, 86400, NULL, false,
      OFF(connection_timeout_s), "Idle keep-alive connections are closed after this long."},
     {"CDC_SHUTDOWN_GRACE_MS", NULL, ST_INT, "10000", 0, 600000, NULL, false, OFF(shutdown_grace_ms),
      "On SIGTERM/SIGINT, how long in-flight requests may take to finish."},
+    {"CDC_HEADER_TIMEOUT_SECONDS", NULL, ST_INT, "10", 1, 3600, NULL, false, OFF(header_timeout_s),
+     "A new connection must have sent its request line and headers within this time, however "
+     "slowly the bytes trickle in; then it is closed."},
+    {"CDC_BODY_TIMEOUT_SECONDS", NULL, ST_INT, "60", 1, 86400, NULL, false, OFF(body_timeout_s),
+     "A request body must have arrived in full within this time after its headers; then the "
+     "connection is closed (the host retries the invocation)."},
+    {"CDC_MAX_PENDING_CONNECTIONS", NULL, ST_INT, "0", 0, 65536, NULL, false,
+     OFF(max_pending_connections),
+     "Most connections that have not yet sent their first request's headers; one more closes "
+     "the oldest of them, so slow clients never take the host's capacity. 0: half of "
+     "CDC_MAX_CONNECTIONS."},
+    {"CDC_MAX_BUFFERED_BYTES", NULL, ST_SIZE, "268435456", 1024, 1LL << 40, NULL, false,
+     OFF(max_buffered_bytes),
+     "Request bodies held in memory at once, all connections together (a declared "
+     "Content-Length is reserved when the headers arrive); over it: 503 with Retry-After. "
+     "At least CDC_MAX_REQUEST_BYTES."},
 };
 
 static const char *env_lookup(const char *name)

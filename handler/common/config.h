@@ -78,6 +78,12 @@ struct app_config {
   char *identity_endpoint;                 /* IDENTITY_ENDPOINT */
   char *identity_header;                   /* IDENTITY_HEADER (secret) */
   int identity_timeout_ms;                 /* CDC_IDENTITY_TIMEOUT_MS */
+
+  /* the HTTP front's hardening (issue 17) */
+  int header_timeout_s;        /* CDC_HEADER_TIMEOUT_SECONDS */
+  int body_timeout_s;          /* CDC_BODY_TIMEOUT_SECONDS */
+  int max_pending_connections; /* CDC_MAX_PENDING_CONNECTIONS; 0: half the connections */
+  size_t max_buffered_bytes;   /* CDC_MAX_BUFFERED_BYTES */
 };
 
 /* Looks a setting up by name; NULL when unset. getenv fits. */

@@ -4,6 +4,8 @@
 #include "common/buf.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -54,6 +56,22 @@ void log_set_level(enum log_level l)
 void log_all_to_stderr(int on)
 {
   all_to_stderr = on;
+}
+
+void log_new_correlation_id(char out[LOG_CID_SIZE])
+{
+  static atomic_uint_fast64_t counter, base;
+  uint_fast64_t n = atomic_fetch_add(&counter, 1), b = atomic_load(&base), v;
+  if (!b) {
+    struct timespec ts;
+    uint_fast64_t zero = 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    b = (((uint64_t)getpid() << 40) ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec) | 1;
+    if (!atomic_compare_exchange_strong(&base, &zero, b))
+      b = zero; /* another thread set it first */
+  }
+  v = b + n * 0x9e3779b97f4a7c15ULL; /* distinct for each n */
+  snprintf(out, LOG_CID_SIZE, "c%016llx", (unsigned long long)v);
 }
 
 void log_context_set(const char *invocation_id, const char *function)

@@ -37,6 +37,12 @@ void log_all_to_stderr(int on);
 void log_context_set(const char *invocation_id, const char *function);
 void log_context_clear(void);
 
+/* A fresh correlation id ("c" + 16 hex digits, unique in this process and
+ * unlikely to repeat across processes) for a failure whose detail is
+ * logged but not answered: the answer names the id, the log line too. */
+#define LOG_CID_SIZE 18
+void log_new_correlation_id(char out[LOG_CID_SIZE]);
+
 void log_write(enum log_level level, const char *fmt, ...) APP_PRINTF(2, 3);
 
 #define LOG_AT(level, ...)                                                                         \

@@ -200,11 +200,16 @@ static enum app_result read_failed(struct arena *a, struct readapi_response *res
   } else if (r == APP_ERR_LIMIT) {
     odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "The answer is larger than allowed: %s", err->msg);
   } else {
-    LOG_WARN("read API: Redis unavailable (%s): %s", app_result_str(r), err->msg);
+    /* the detail names Redis's host and port: the log only (issue 17) */
+    char cid[LOG_CID_SIZE];
+    log_new_correlation_id(cid);
+    LOG_WARN("read API: Redis unavailable (%s), correlation id %s: %s", app_result_str(r), cid,
+             err->msg);
     odata_error_set(&e, 503, ODATA_CODE_UNAVAILABLE,
-                    "The replica store is unavailable (%s); retry later: %s", app_result_str(r),
-                    err->msg);
+                    "The replica store is unavailable (%s); retry later. Correlation id %s.",
+                    app_result_str(r), cid);
     add_header(a, res, "Retry-After", "1");
+    snprintf(e.correlation_id, sizeof e.correlation_id, "%s", cid);
   }
   return answer_error(a, res, &e);
 }
@@ -330,7 +335,7 @@ static enum app_result read_nav(struct readapi *api, struct arena *a, const stru
   struct doc_related *members = NULL, *refs;
   struct redis_record *recs, *self;
   const struct redis_read_prop *prop;
-  size_t n = 0, i;
+  size_t n = 0, i, k;
   struct odata_error e;
   struct app_err err;
   const char *item_set = NULL, *item_table = NULL;
@@ -341,6 +346,16 @@ static enum app_result read_nav(struct readapi *api, struct arena *a, const stru
                          &n, &err);
   if (r != APP_OK)
     return read_failed(a, res, r, &err);
+  /* every record a read returns passes the mapping, as GET <set>(<id>)
+   * does: members of tables the mapping does not accept are left out,
+   * rows and keys alike (issue 17) */
+  for (i = 0, k = 0; i < n; i++) {
+    struct map_table_info mti;
+    if (map_table_info(api->map, a, members[i].table, &mti, &err) != APP_OK || !mti.accepted)
+      continue;
+    members[k++] = members[i];
+  }
+  n = k;
   /* refs[0] is the record, refs[1..n] its related records */
   refs = arena_alloc(a, (n + 1) * sizeof *refs);
   recs = arena_alloc(a, (n + 1) * sizeof *recs);
@@ -475,7 +490,11 @@ enum app_result readapi_handle(struct readapi *api, struct arena *a,
     return answer_error(a, res, &e);
   }
   if (map_table_info(api->map, a, table, &ti, &err) != APP_OK) {
-    odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "%s", err.msg);
+    char cid[LOG_CID_SIZE];
+    log_new_correlation_id(cid);
+    LOG_ERROR("read API: table %s, correlation id %s: %s", table, cid, err.msg);
+    odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "Internal error. Correlation id %s.", cid);
+    snprintf(e.correlation_id, sizeof e.correlation_id, "%s", cid);
     return answer_error(a, res, &e);
   }
   r = q.kind == ODATA_RECORD ? read_record(api, a, &q, table, &ti, deadline, res)
