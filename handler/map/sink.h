@@ -36,7 +36,14 @@ struct sink_batch {
   const char *function;      /* function name, for poison records */
   const char *invocation_id; /* for poison records and logs */
   int64_t deadline_ms;       /* CLOCK_MONOTONIC ms after which retrying stops */
+  /* optional (may be NULL), ndocs entries: a sink that knows each
+   * document's fate sets SINK_DOC_APPLIED or SINK_DOC_STALE (per-table
+   * metrics, freshness); 0 stays "not known" */
+  unsigned char *outcome;
 };
+
+#define SINK_DOC_APPLIED 1
+#define SINK_DOC_STALE   2
 
 struct sink_stats {
   size_t applied;     /* documents whose write changed something */
