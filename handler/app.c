@@ -108,7 +108,7 @@ static void log_invocation(enum app_result r, const struct pipeline_result *pr,
   log_field_int(&f, "latency_ms", latency_ms);
   if (r == APP_OK && pr->applied && pr->newest_op_ms > 0)
     log_field_int(&f, "fresh_ms", wall_ms() - pr->newest_op_ms);
-  log_event(LOG_LEVEL_INFO, f.data, "invocation %s: %zu messages, %zu applied", 
+  log_event(LOG_LEVEL_INFO, f.data, "invocation %s: %zu messages, %zu applied",
             r == APP_OK ? "ok" : "failed", pr->messages, pr->applied);
   buf_cleanup(&f);
 }
@@ -337,6 +337,7 @@ static enum app_result invoke_http(void *ctx, const struct server_invocation *si
     t.cfg = cfg;
     t.pool = app->ops_pool;
     t.pipeline = app->pipeline;
+    t.ops = app->ops;
     buf_init(&body, cfg->max_request_bytes);
     r = admin_handle(&t, &a, inv->http.method ? inv->http.method : "GET", path, query,
                      si->invocation_id, &status, &body);
@@ -451,9 +452,11 @@ static enum app_result raw_admin(void *ctx, const struct server_raw_request *req
   t.cfg = app->cfg;
   t.pool = app->ops_pool;
   t.pipeline = app->pipeline;
+  t.ops = app->ops;
   arena_init(&a, arena_cap(app->cfg->max_request_bytes));
-  r = admin_handle(&t, &a, req->method, req->raw_path, req->query && *req->query ? req->query : NULL,
-                   req->invocation_id, &res->status, &res->body);
+  r = admin_handle(&t, &a, req->method, req->raw_path,
+                   req->query && *req->query ? req->query : NULL, req->invocation_id, &res->status,
+                   &res->body);
   if (r != APP_OK)
     app_err_set(err, r, "the admin answer passed the size limit");
   arena_cleanup(&a);
@@ -522,8 +525,8 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
       app->routes[i].kind = route_is(fn->http_route, "cdc/metrics") ? ROUTE_METRICS
                             : route_is(fn->http_route, "cdc/admin") ? ROUTE_ADMIN
                                                                     : ROUTE_READ;
-    if (cfg->mode == CFG_MODE_BINDINGS && fn->trigger == FN_TRIGGER_SERVICE_BUS && !fn->deadletter &&
-        !functions_output(fn, "redis") && !functions_output(fn, "sql")) {
+    if (cfg->mode == CFG_MODE_BINDINGS && fn->trigger == FN_TRIGGER_SERVICE_BUS &&
+        !fn->deadletter && !functions_output(fn, "redis") && !functions_output(fn, "sql")) {
       r = app_err_set(err, APP_ERR_CONFIG,
                       "CDC_MODE=bindings, but function %s (%s) has no redis or sql output binding",
                       fn->name, fn->path);

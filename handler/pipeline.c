@@ -296,8 +296,7 @@ static enum app_result decode_messages(struct pipeline *p, struct arena *a,
                   replay ? "replay failed again: poison" : "poison",
                   m->message_id ? m->message_id : "-", m->delivery_count, reason);
         buf_cleanup(&f);
-        if (!replay)
-          opsm_count(table, OPS_POISON, 1);
+        ps->table = table;
       }
       continue;
     }
@@ -357,8 +356,8 @@ static void count_docs(const struct doc **docs, size_t ndocs, const unsigned cha
 
 static enum app_result run(struct pipeline *p, struct arena *a, const struct function_def *fn,
                            const struct invocation *inv, const char *invocation_id,
-                           struct envelope_response *resp, struct pipeline_result *out,
-                           bool replay, struct app_err *err)
+                           struct envelope_response *resp, struct pipeline_result *out, bool replay,
+                           struct app_err *err)
 {
   const struct app_config *cfg = p->cfg;
   const struct doc **docs;
@@ -476,8 +475,12 @@ done:
   redis_sink_stream_abort(stream); /* nothing went to Redis: no documents, no poison */
   if (write_t0)
     opsm_stage_us(OPS_STAGE_WRITE, (uint64_t)(mono_us() - write_t0));
-  if (r == APP_OK)
+  if (r == APP_OK) {
+    size_t i;
     count_docs(docs, ndocs, batch.outcome, out, replay);
+    for (i = 0; !replay && i < npoison && i < out->poison_recorded; i++)
+      opsm_count(poison[i].table, OPS_POISON, 1);
+  }
   metrics_add(M_APPLIED, out->applied);
   metrics_add(M_STALE, out->stale);
   metrics_add(M_POISON_RECORDED, out->poison_recorded);

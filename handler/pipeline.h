@@ -56,7 +56,7 @@ struct pipeline_result {
   size_t reread;          /* truncated contexts */
   size_t round_trips;
   size_t retries;
-  int64_t newest_op_ms; /* newest OperationCreatedOn among accepted documents, 0 if none */
+  int64_t newest_op_ms;      /* newest OperationCreatedOn among accepted documents, 0 if none */
   int64_t decode_us, map_us; /* time spent decoding and mapping */
   const char *poison_reason; /* the first poison message's reason (arena), or NULL */
   const char *poison_table;  /* its table when the mapping refused it, or NULL */

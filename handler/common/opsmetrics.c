@@ -20,11 +20,13 @@ const int64_t opsm_fresh_bounds[] = {100,  250,   500,   1000,  2000,   3000,
                                      5000, 10000, 30000, 60000, 300000, 3600000};
 const size_t opsm_fresh_nbounds = sizeof opsm_fresh_bounds / sizeof opsm_fresh_bounds[0];
 
-static const char *const outcome_names[OPS_OUTCOME_COUNT] = {
-    [OPS_APPLIED] = "applied",           [OPS_STALE] = "stale",
-    [OPS_SKIPPED] = "skipped",           [OPS_POISON] = "poison",
-    [OPS_DEADLETTERED] = "deadlettered", [OPS_REPLAYED] = "replayed",
-    [OPS_REPLAY_FAILED] = "replay_failed"};
+static const char *const outcome_names[OPS_OUTCOME_COUNT] = {[OPS_APPLIED] = "applied",
+                                                             [OPS_STALE] = "stale",
+                                                             [OPS_SKIPPED] = "skipped",
+                                                             [OPS_POISON] = "poison",
+                                                             [OPS_DEADLETTERED] = "deadlettered",
+                                                             [OPS_REPLAYED] = "replayed",
+                                                             [OPS_REPLAY_FAILED] = "replay_failed"};
 static const char *const stage_names[OPS_STAGE_COUNT] = {"decode", "map", "write"};
 static const char *const error_names[OPS_ERROR_COUNT] = {"redis_errors", "redis_retries",
                                                          "sql_errors", "sql_retries"};
@@ -74,8 +76,8 @@ static bool table_ok(const char *t)
     return false;
   for (; t[n]; n++) {
     char c = t[n];
-    if (n >= 128 || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      c == '_'))
+    if (n >= 128 ||
+        !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
       return false;
   }
   return true;
@@ -383,7 +385,8 @@ enum app_result opsm_render_prometheus(const struct opsm_field *f, size_t n, str
       r = buf_printf(out, "d365cdc_freshness_seconds_bucket{le=\"+Inf\"} %lld\n", (long long)cum);
   }
   if (r == APP_OK)
-    r = buf_printf(out, "d365cdc_freshness_seconds_sum %.3f\nd365cdc_freshness_seconds_count %lld\n",
+    r = buf_printf(out,
+                   "d365cdc_freshness_seconds_sum %.3f\nd365cdc_freshness_seconds_count %lld\n",
                    (double)get(f, n, "f|sum") / 1000.0, (long long)get(f, n, "f|n"));
   if (r == APP_OK)
     r = buf_append_str(out, "# HELP d365cdc_stage_seconds_total Time spent per stage, all "

@@ -316,8 +316,7 @@ static enum app_result parse_function(const char *name, const char *path, const 
         if (!entity)
           APP_RETURN_IF_FAILED(get_opt_string(b, "queueName", path, where, &entity, err));
         fn->deadletter = entity && ends_with_ci(entity, "/$deadletterqueue");
-      }
-      else if (!strcasecmp(type, "httpTrigger"))
+      } else if (!strcasecmp(type, "httpTrigger"))
         fn->trigger = FN_TRIGGER_HTTP;
       else
         fn->trigger = FN_TRIGGER_OTHER;

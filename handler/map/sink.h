@@ -26,6 +26,7 @@ struct sink_poison {
   const char *content_type; /* may be NULL */
   int delivery_count;       /* 0 when unknown */
   int64_t enqueued_ms;      /* 0 when unknown */
+  const char *table;        /* when the mapping refused a decoded change, else NULL (metrics) */
 };
 
 struct sink_batch {

@@ -7,6 +7,7 @@
 #include "dataverse/dataverse.h"
 #include "host/envelope.h"
 #include "map/sink.h"
+#include "ops/opsstore.h"
 #include "pipeline.h"
 #include "redis/redis_ops.h"
 
@@ -253,8 +254,8 @@ static enum app_result find(const struct admin_target *t, struct arena *a, const
   while (*n < f->limit && seen < cap) {
     struct redis_ops_record *page;
     size_t k, i;
-    APP_RETURN_IF_FAILED(redis_ops_xrevrange(t->pool, t->cfg->poison_stream, end, f->from, PAGE,
-                                             a, &page, &k, deadline, err));
+    APP_RETURN_IF_FAILED(redis_ops_xrevrange(t->pool, t->cfg->poison_stream, end, f->from, PAGE, a,
+                                             &page, &k, deadline, err));
     for (i = 0; i < k && *n < f->limit; i++)
       if (matches(t, a, f, &page[i]))
         m[(*n)++] = &page[i];
@@ -273,8 +274,8 @@ static enum app_result get_one(const struct admin_target *t, struct arena *a, co
 {
   size_t k = 0;
   struct redis_ops_record *page;
-  APP_RETURN_IF_FAILED(redis_ops_xrevrange(t->pool, t->cfg->poison_stream, id, id, 1, a, &page,
-                                           &k, sink_now_ms() + t->cfg->retry_budget_ms, err));
+  APP_RETURN_IF_FAILED(redis_ops_xrevrange(t->pool, t->cfg->poison_stream, id, id, 1, a, &page, &k,
+                                           sink_now_ms() + t->cfg->retry_budget_ms, err));
   if (!k)
     return app_err_set(err, APP_ERR_NOTFOUND, "no record %s", id);
   *out = page;
@@ -309,10 +310,9 @@ static enum app_result put_num(struct buf *b, const char *name, const char *v, b
 static enum app_result render(const struct admin_target *t, struct arena *a, struct buf *b,
                               const struct redis_ops_record *rec, bool with_body)
 {
-  static const char *const strs[] = {"reason",     "description",  "previous_reason",
-                                     "message_id", "function",     "invocation_id",
-                                     "record_id",  "content_type", "outcome",
-                                     "decode_error"};
+  static const char *const strs[] = {"reason",   "description",   "previous_reason", "message_id",
+                                     "function", "invocation_id", "record_id",       "content_type",
+                                     "outcome",  "decode_error"};
   static const char *const nums[] = {"delivery_count", "enqueued_ms", "recorded_ms", "replays",
                                      "replayed_ms"};
   bool first = false;
@@ -320,8 +320,7 @@ static enum app_result render(const struct admin_target *t, struct arena *a, str
   const char *body = redis_ops_field(rec, "body", &blen);
   const char *tb = record_table(t, a, rec);
   APP_RETURN_IF_FAILED(buf_printf(b, "{\"id\":\"%s\",\"kind\":\"%s\",\"state\":\"%s\"", rec->id,
-                                  field_or(rec, "kind", "poison"),
-                                  field_or(rec, "state", "open")));
+                                  field_or(rec, "kind", "poison"), field_or(rec, "state", "open")));
   APP_RETURN_IF_FAILED(put_str(b, "table", tb, &first));
   for (i = 0; i < sizeof strs / sizeof strs[0]; i++)
     APP_RETURN_IF_FAILED(put_str(b, strs[i], redis_ops_field(rec, strs[i], NULL), &first));
@@ -334,8 +333,7 @@ static enum app_result render(const struct admin_target *t, struct arena *a, str
       APP_RETURN_IF_FAILED(buf_append_str(b, ",\"body\":"));
       APP_RETURN_IF_FAILED(buf_append_json_str(b, body, blen));
     } else {
-      static const char tbl[] =
-          "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+      static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
       size_t j;
       APP_RETURN_IF_FAILED(buf_append_str(b, ",\"body_base64\":\""));
       for (j = 0; j < blen; j += 3) {
@@ -472,9 +470,8 @@ static void replay_one(const struct admin_target *t, struct arena *a,
   log_field_int(&lf, "latency_ms", sink_now_ms() - t0);
   log_field_str(&lf, "reason", rr->reason);
   log_event(failed_again ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, lf.data,
-            "replayed record %s (message %s): %s%s%s", rec->id,
-            m.message_id ? m.message_id : "-", rr->outcome, rr->reason ? ": " : "",
-            rr->reason ? rr->reason : "");
+            "replayed record %s (message %s): %s%s%s", rec->id, m.message_id ? m.message_id : "-",
+            rr->outcome, rr->reason ? ": " : "", rr->reason ? rr->reason : "");
   buf_cleanup(&lf);
 }
 
@@ -488,6 +485,15 @@ static enum app_result put_replay(struct buf *b, const char *id, const struct re
     APP_RETURN_IF_FAILED(buf_append_json_str(b, rr->reason, strlen(rr->reason)));
   }
   return buf_append_char(b, '}');
+}
+
+/* Replays are rare: their counts go to the shared metrics at once (the
+ * instance serving an HTTP function may be gone before its next flush). */
+static void flush_metrics(const struct admin_target *t)
+{
+  struct app_err err;
+  if (t->ops && opsstore_flush(t->ops, sink_now_ms() + 2000, &err) != APP_OK)
+    LOG_WARN("metrics flush after a replay failed (kept for the next one): %s", err.msg);
 }
 
 static bool id_ok(const char *id)
@@ -564,8 +570,7 @@ enum app_result admin_handle(const struct admin_target *t, struct arena *a, cons
       ((what == P_REPLAY_ONE || what == P_REPLAY) && !is_post))
     return answer_error(body, status, 405, "MethodNotAllowed",
                         "records: GET or DELETE; records/<id>: GET or DELETE; replay: POST");
-  if ((what == P_RECORDS || what == P_REPLAY) &&
-      !parse_filter(a, query, &f, why, sizeof why))
+  if ((what == P_RECORDS || what == P_REPLAY) && !parse_filter(a, query, &f, why, sizeof why))
     return answer_error(body, status, 400, "BadRequest", why);
 
   if (what == P_RECORD || what == P_REPLAY_ONE) {
@@ -587,6 +592,7 @@ enum app_result admin_handle(const struct admin_target *t, struct arena *a, cons
     {
       struct replay_result rr;
       replay_one(t, a, rec, invocation_id, &rr);
+      flush_metrics(t);
       if (rr.r != APP_OK && rr.r != APP_ERR_INPUT) {
         err.code = rr.r;
         snprintf(err.msg, sizeof err.msg, "%s", rr.reason ? rr.reason : "");
@@ -647,8 +653,9 @@ enum app_result admin_handle(const struct admin_target *t, struct arena *a, cons
         if (rr.r != APP_OK && rr.r != APP_ERR_INPUT)
           break; /* the store or the target is down: stop here */
       }
-      return buf_printf(body, "],\"replayed\":%zu,\"failed_again\":%zu,\"errors\":%zu}", ok,
-                        again, failed);
+      flush_metrics(t);
+      return buf_printf(body, "],\"replayed\":%zu,\"failed_again\":%zu,\"errors\":%zu}", ok, again,
+                        failed);
     }
   }
 }

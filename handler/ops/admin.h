@@ -35,11 +35,13 @@
 #include "redis/redis_pool.h"
 
 struct pipeline;
+struct opsstore;
 
 struct admin_target {
   const struct app_config *cfg;
   struct redis_pool *pool; /* NULL: records are not in Redis (answers 501) */
   struct pipeline *pipeline;
+  struct opsstore *ops; /* flushed after replays (may be NULL) */
 };
 
 /* Handle one request. path: the request path (percent-encoded as
@@ -47,8 +49,8 @@ struct admin_target {
  * get the answer. Returns APP_OK whenever an answer was built (errors
  * included), APP_ERR_LIMIT when body passed its cap. */
 APP_NODISCARD enum app_result admin_handle(const struct admin_target *t, struct arena *a,
-                                           const char *method, const char *path,
-                                           const char *query, const char *invocation_id,
-                                           int *status, struct buf *body);
+                                           const char *method, const char *path, const char *query,
+                                           const char *invocation_id, int *status,
+                                           struct buf *body);
 
 #endif

@@ -84,9 +84,8 @@ static void log_one(const struct envelope_message *m, const char *reason, const 
 
 static enum app_result record_redis(const struct deadletter_target *t,
                                     const struct envelope_message *m, const char *function,
-                                    const char *invocation_id, const char *reason,
-                                    const char *desc, const struct peek *pk,
-                                    struct app_err *err)
+                                    const char *invocation_id, const char *reason, const char *desc,
+                                    const struct peek *pk, struct app_err *err)
 {
   const struct app_config *cfg = t->cfg;
   char dc[24], enq[24], rec[24];

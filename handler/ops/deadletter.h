@@ -42,9 +42,9 @@ struct deadletter_target {
  *   APP_OK       every message recorded
  *   APP_ERR_CONFIG  no store (CDC_TARGET=none)
  *   others       the store's errors (REDIS, IO, TIMEOUT, SQL...) */
-APP_NODISCARD enum app_result deadletter_invoke(const struct deadletter_target *t,
-                                                struct arena *a, const struct invocation *inv,
-                                                const char *function, const char *invocation_id,
-                                                size_t *recorded, struct app_err *err);
+APP_NODISCARD enum app_result deadletter_invoke(const struct deadletter_target *t, struct arena *a,
+                                                const struct invocation *inv, const char *function,
+                                                const char *invocation_id, size_t *recorded,
+                                                struct app_err *err);
 
 #endif

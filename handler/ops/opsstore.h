@@ -25,9 +25,8 @@ struct opsstore;
 /* pool may be NULL (no Redis target): nothing is flushed. Starts the
  * flusher thread when pool is set and cfg->metrics_flush_ms > 0. No I/O.
  * Caller frees with opsstore_destroy. */
-APP_NODISCARD enum app_result opsstore_create(const struct app_config *cfg,
-                                              struct redis_pool *pool, struct opsstore **out,
-                                              struct app_err *err);
+APP_NODISCARD enum app_result opsstore_create(const struct app_config *cfg, struct redis_pool *pool,
+                                              struct opsstore **out, struct app_err *err);
 
 /* Stop the flusher and flush once more (within 2 s). NULL-safe. */
 void opsstore_destroy(struct opsstore *s);
@@ -40,7 +39,6 @@ APP_NODISCARD enum app_result opsstore_flush(struct opsstore *s, int64_t deadlin
  * opsm_render_json, or {"scope":"unavailable","error":"..."} when Redis
  * cannot be read) or as Prometheus text (nothing when unavailable, a
  * comment naming the error). */
-APP_NODISCARD enum app_result opsstore_render(struct opsstore *s, bool prometheus,
-                                              struct buf *out);
+APP_NODISCARD enum app_result opsstore_render(struct opsstore *s, bool prometheus, struct buf *out);
 
 #endif

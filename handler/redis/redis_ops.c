@@ -147,7 +147,8 @@ static enum app_result add_fields(struct buf *cmds, const struct redis_ops_kv *f
   size_t i;
   for (i = 0; i < n; i++) {
     APP_RETURN_IF_FAILED(redis_cmd_arg_str(cmds, f[i].name));
-    APP_RETURN_IF_FAILED(redis_cmd_arg(cmds, f[i].value ? f[i].value : "", f[i].value ? f[i].len : 0));
+    APP_RETURN_IF_FAILED(
+        redis_cmd_arg(cmds, f[i].value ? f[i].value : "", f[i].value ? f[i].len : 0));
   }
   return APP_OK;
 }

@@ -54,17 +54,16 @@ APP_NODISCARD enum app_result redis_ops_hgetall(struct redis_pool *p, const char
  * new entry id. */
 APP_NODISCARD enum app_result redis_ops_xadd(struct redis_pool *p, const char *stream, int maxlen,
                                              const struct redis_ops_kv *f, size_t n,
-                                             int64_t deadline_ms, char *id,
-                                             struct app_err *err);
+                                             int64_t deadline_ms, char *id, struct app_err *err);
 
 /* XREVRANGE stream end start COUNT count (newest first) into *out (arena
  * a; *n entries). start/end are stream ids or "-" / "+"; exclusive ends
  * as "(<id>" (Redis >= 6.2). */
 APP_NODISCARD enum app_result redis_ops_xrevrange(struct redis_pool *p, const char *stream,
-                                                  const char *end, const char *start,
-                                                  size_t count, struct arena *a,
-                                                  struct redis_ops_record **out, size_t *n,
-                                                  int64_t deadline_ms, struct app_err *err);
+                                                  const char *end, const char *start, size_t count,
+                                                  struct arena *a, struct redis_ops_record **out,
+                                                  size_t *n, int64_t deadline_ms,
+                                                  struct app_err *err);
 
 /* XDEL stream id; *deleted (may be NULL) gets 0 or 1. */
 APP_NODISCARD enum app_result redis_ops_xdel(struct redis_pool *p, const char *stream,

@@ -70,8 +70,8 @@ enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_INIT, KILL_END };
 
 struct delivery {
   struct delivery *next;
-  bool dlq;                       /* in the dead-letter queue */
-  struct he_msg_props dlq_props;  /* its properties (app_props owned) */
+  bool dlq;                      /* in the dead-letter queue */
+  struct he_msg_props dlq_props; /* its properties (app_props owned) */
   char *dlq_app_props;
   struct he_sb_message m;
   const struct he_msg *src;
@@ -678,8 +678,8 @@ static enum app_result build_sb_request(struct run *r, struct inv *inv, struct a
   buf_reset(&r->envelope);
   memset(&notes, 0, sizeof notes);
   const struct he_sb_target *target = inv->dlq ? &c->dlq_target : &c->target;
-  APP_RETURN_IF_FAILED(he_env_servicebus(&r->env, &r->envelope, target, ms, inv->n,
-                                         he_wall_ticks(), &notes, err));
+  APP_RETURN_IF_FAILED(
+      he_env_servicebus(&r->env, &r->envelope, target, ms, inv->n, he_wall_ticks(), &notes, err));
   if (notes.lossy_utf8) {
     char w[160];
     snprintf(w, sizeof w,
@@ -700,8 +700,7 @@ static enum app_result build_sb_request(struct run *r, struct inv *inv, struct a
                  "User-Agent: Azure-Functions-Host/%s\r\n"
                  "Content-Type: application/json; charset=utf-8\r\n"
                  "Transfer-Encoding: chunked\r\n\r\n",
-                 target->function, r->port, c->host_version, inv->id,
-                 c->host_version) != APP_OK ||
+                 target->function, r->port, c->host_version, inv->id, c->host_version) != APP_OK ||
       frame_chunked(&inv->req, r->envelope.data, r->envelope.len, c->chunk_size) != APP_OK)
     return app_err_set(err, APP_ERR_LIMIT, "request larger than --max-request-bytes");
   return APP_OK;
@@ -915,8 +914,7 @@ static void inv_finish(struct run *r, struct inv *inv, bool ok, const char *reas
         delivery_free(d);
       } else if (d->m.delivery_count >= c->max_delivery * 2) {
         r->sum->dlq_left++;
-        say(r, "dead-letter queue: message %s keeps failing; left in the queue",
-            d->m.message_id);
+        say(r, "dead-letter queue: message %s keeps failing; left in the queue", d->m.message_id);
         delivery_free(d);
       } else {
         d->m.delivery_count++;

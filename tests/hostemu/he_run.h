@@ -41,7 +41,7 @@ struct he_run_cfg {
   /* the function on "<subscription>/$DeadLetterQueue" (dlq_target.function
    * NULL: none): dead-lettered messages go to a second queue it consumes */
   struct he_sb_target dlq_target;
-  int64_t ttl_ms;             /* default TimeToLive; -1 = TimeSpan.MaxValue */
+  int64_t ttl_ms; /* default TimeToLive; -1 = TimeSpan.MaxValue */
   bool vary;
 
   /* HTTP mode */

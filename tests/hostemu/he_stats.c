@@ -108,7 +108,8 @@ void he_summary_print(const struct he_summary *s, FILE *f)
             (unsigned long long)s->succeeded, (unsigned long long)s->retried,
             (unsigned long long)s->dead_lettered, (unsigned long long)s->unsettled);
   if (s->dlq)
-    fprintf(f, "  dead-letter q   %llu deliveries to the audit function, %llu completed, %llu left\n",
+    fprintf(f,
+            "  dead-letter q   %llu deliveries to the audit function, %llu completed, %llu left\n",
             (unsigned long long)s->dlq_deliveries, (unsigned long long)s->dlq_succeeded,
             (unsigned long long)s->dlq_left);
   fprintf(f, "  throughput      %.1f invocations/s, %.1f messages/s over %.3f s\n",
