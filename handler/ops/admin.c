@@ -392,7 +392,7 @@ static void replay_one(const struct admin_target *t, struct arena *a,
   m.body_len = blen;
   m.message_id = redis_ops_field(rec, "message_id", NULL);
   m.content_type = field_or(rec, "content_type", NULL);
-  m.delivery_count = atoi(field_or(rec, "delivery_count", "0"));
+  m.delivery_count = (int)strtol(field_or(rec, "delivery_count", "0"), NULL, 10);
   m.enqueued_ms = strtoll(field_or(rec, "enqueued_ms", "0"), NULL, 10);
   m.sequence_number = -1;
   props = redis_ops_field(rec, "app_properties", NULL);
@@ -433,7 +433,7 @@ static void replay_one(const struct admin_target *t, struct arena *a,
       continue;
     f[n++] = rec->f[i];
   }
-  snprintf(replays, sizeof replays, "%d", atoi(field_or(rec, "replays", "0")) + 1);
+  snprintf(replays, sizeof replays, "%ld", strtol(field_or(rec, "replays", "0"), NULL, 10) + 1);
   snprintf(when, sizeof when, "%lld", (long long)wall_ms());
 #define KV(k, v)                                                                                   \
   do {                                                                                             \
