@@ -41,6 +41,9 @@ struct sink_batch {
    * document's fate sets SINK_DOC_APPLIED or SINK_DOC_STALE (per-table
    * metrics, freshness); 0 stays "not known" */
   unsigned char *outcome;
+  /* the poison entries are dead-letter records: written whatever
+   * CDC_POISON says (the SQL sink otherwise records only under "record") */
+  bool audit;
 };
 
 #define SINK_DOC_APPLIED 1

@@ -159,6 +159,7 @@ static enum app_result record_sql(const struct deadletter_target *t, struct aren
   memset(&batch, 0, sizeof batch);
   batch.poison = &ps;
   batch.npoison = 1;
+  batch.audit = true;
   batch.function = function;
   batch.invocation_id = invocation_id;
   batch.deadline_ms = sink_now_ms() + t->cfg->retry_budget_ms;
