@@ -22,14 +22,6 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT     1000
 
-struct filter {
-  const char *kind, *table, *reason, *state;
-  char from[32], to[32]; /* stream id bounds: "-" / "+" or ms */
-  size_t limit;
-  bool any; /* a filter other than limit/state was given */
-  bool all;
-};
-
 static int64_t wall_ms(void)
 {
   struct timespec ts;
@@ -115,7 +107,7 @@ static bool time_bound(const char *v, char *out, size_t cap)
   return true;
 }
 
-static bool parse_filter(struct arena *a, const char *query, struct filter *f, char *why,
+static bool parse_filter(struct arena *a, const char *query, struct admin_filter *f, char *why,
                          size_t cap)
 {
   const char *v;
@@ -218,7 +210,7 @@ static bool ci_contains(const char *hay, const char *needle)
   return !n;
 }
 
-static bool matches(const struct admin_target *t, struct arena *a, const struct filter *f,
+static bool matches(const struct admin_target *t, struct arena *a, const struct admin_filter *f,
                     const struct redis_ops_record *rec)
 {
   const char *kind = field_or(rec, "kind", "poison");
@@ -239,9 +231,9 @@ static bool matches(const struct admin_target *t, struct arena *a, const struct 
 
 /* Up to f->limit matching records, newest first, scanning at most
  * CDC_POISON_MAXLEN + PAGE entries. */
-static enum app_result find(const struct admin_target *t, struct arena *a, const struct filter *f,
-                            struct redis_ops_record ***out, size_t *n, size_t *scanned,
-                            struct app_err *err)
+static enum app_result find(const struct admin_target *t, struct arena *a,
+                            const struct admin_filter *f, struct redis_ops_record ***out, size_t *n,
+                            size_t *scanned, struct app_err *err)
 {
   char end[64];
   size_t cap = (size_t)t->cfg->poison_maxlen + PAGE, seen = 0;
@@ -510,77 +502,119 @@ static bool id_ok(const char *id)
   return dash == 1 && id[0] != '-' && id[i - 1] != '-';
 }
 
+bool admin_parse(struct arena *a, const char *method, const char *path, const char *query,
+                 struct admin_request *rq, int *status, char *why, size_t cap)
+{
+  const char *rest = path ? strstr(path, "cdc/admin") : NULL;
+  bool is_get = method && !strcasecmp(method, "GET"),
+       is_post = method && !strcasecmp(method, "POST"),
+       is_del = method && !strcasecmp(method, "DELETE");
+
+  memset(rq, 0, sizeof *rq);
+  *status = 404;
+  if (!rest) {
+    snprintf(why, cap, "no such admin path");
+    return false;
+  }
+  rest += strlen("cdc/admin");
+  while (*rest == '/')
+    rest++;
+  if (!strncmp(rest, "records", 7) && (rest[7] == '\0' || rest[7] == '/')) {
+    const char *p = rest + 7, *sub;
+    size_t k;
+    while (*p == '/')
+      p++;
+    if (!*p) {
+      rq->op = ADMIN_RECORDS;
+    } else {
+      k = strcspn(p, "/");
+      if (k >= sizeof rq->id) {
+        *status = 400;
+        snprintf(why, cap, "record id too long");
+        return false;
+      }
+      memcpy(rq->id, p, k);
+      rq->id[k] = '\0';
+      sub = p + k;
+      while (*sub == '/')
+        sub++;
+      if (!id_ok(rq->id)) {
+        *status = 400;
+        snprintf(why, cap, "a record id is a stream entry id such as 1795757079863-0");
+        return false;
+      }
+      if (!*sub) {
+        rq->op = ADMIN_RECORD;
+      } else if (!strcmp(sub, "replay")) {
+        rq->op = ADMIN_REPLAY_ONE;
+      } else {
+        snprintf(why, cap, "no such admin path");
+        return false;
+      }
+    }
+  } else if (!strcmp(rest, "replay")) {
+    rq->op = ADMIN_REPLAY;
+  } else {
+    snprintf(why, cap, "no such admin path (records, records/<id>, records/<id>/replay, replay)");
+    return false;
+  }
+  if (((rq->op == ADMIN_RECORDS || rq->op == ADMIN_RECORD) && !is_get && !is_del) ||
+      ((rq->op == ADMIN_REPLAY_ONE || rq->op == ADMIN_REPLAY) && !is_post)) {
+    *status = 405;
+    snprintf(why, cap, "records: GET or DELETE; records/<id>: GET or DELETE; replay: POST");
+    return false;
+  }
+  rq->del = is_del;
+  if ((rq->op == ADMIN_RECORDS || rq->op == ADMIN_REPLAY) &&
+      !parse_filter(a, query, &rq->f, why, cap)) {
+    *status = 400;
+    return false;
+  }
+  if (rq->op == ADMIN_RECORDS && is_del && !rq->f.any && !rq->f.all) {
+    *status = 400;
+    snprintf(why, cap, "deleting by filter needs kind, table, reason, from or to (or all=true)");
+    return false;
+  }
+  *status = 200;
+  return true;
+}
+
 enum app_result admin_handle(const struct admin_target *t, struct arena *a, const char *method,
                              const char *path, const char *query, const char *invocation_id,
                              int *status, struct buf *body)
 {
-  const char *rest = path ? strstr(path, "cdc/admin") : NULL;
-  char why[160], id[48] = "";
-  struct filter f;
+  char why[160];
+  struct admin_request rq;
   struct app_err err;
   enum app_result r;
-  bool is_get = !strcasecmp(method, "GET"), is_post = !strcasecmp(method, "POST"),
-       is_del = !strcasecmp(method, "DELETE");
-  const char *sub = NULL; /* after records/<id> */
-  enum { P_RECORDS, P_RECORD, P_REPLAY_ONE, P_REPLAY } what;
+  const char *id = rq.id;
+  struct admin_filter f;
+  bool is_get, is_del;
+  enum admin_op what;
 
   *status = 200;
   if (!t->pool)
     return answer_error(body, status, 501, "NotImplemented",
                         "the admin API needs the records in Redis (CDC_TARGET=redis or "
                         "redis+sql); with sql alone, query _cdc_poison");
-  if (!rest)
-    return answer_error(body, status, 404, "NotFound", "no such admin path");
-  rest += strlen("cdc/admin");
-  while (*rest == '/')
-    rest++;
-  if (!strncmp(rest, "records", 7) && (rest[7] == '\0' || rest[7] == '/')) {
-    const char *p = rest + 7;
-    while (*p == '/')
-      p++;
-    if (!*p) {
-      what = P_RECORDS;
-    } else {
-      size_t k = strcspn(p, "/");
-      if (k >= sizeof id)
-        return answer_error(body, status, 400, "BadRequest", "record id too long");
-      memcpy(id, p, k);
-      id[k] = '\0';
-      sub = p + k;
-      while (*sub == '/')
-        sub++;
-      if (!id_ok(id))
-        return answer_error(body, status, 400, "BadRequest",
-                            "a record id is a stream entry id such as 1795757079863-0");
-      if (!*sub)
-        what = P_RECORD;
-      else if (!strcmp(sub, "replay"))
-        what = P_REPLAY_ONE;
-      else
-        return answer_error(body, status, 404, "NotFound", "no such admin path");
-    }
-  } else if (!strcmp(rest, "replay")) {
-    what = P_REPLAY;
-  } else {
-    return answer_error(body, status, 404, "NotFound",
-                        "no such admin path (records, records/<id>, records/<id>/replay, "
-                        "replay)");
-  }
-  if ((what == P_RECORDS && !is_get && !is_del) || (what == P_RECORD && !is_get && !is_del) ||
-      ((what == P_REPLAY_ONE || what == P_REPLAY) && !is_post))
-    return answer_error(body, status, 405, "MethodNotAllowed",
-                        "records: GET or DELETE; records/<id>: GET or DELETE; replay: POST");
-  if ((what == P_RECORDS || what == P_REPLAY) && !parse_filter(a, query, &f, why, sizeof why))
-    return answer_error(body, status, 400, "BadRequest", why);
-
-  if (what == P_RECORD || what == P_REPLAY_ONE) {
+  if (!admin_parse(a, method, path, query, &rq, status, why, sizeof why))
+    return answer_error(body, status, *status,
+                        *status == 405   ? "MethodNotAllowed"
+                        : *status == 404 ? "NotFound"
+                                         : "BadRequest",
+                        why);
+  f = rq.f;
+  what = rq.op;
+  is_del = rq.del;
+  is_get = !is_del && (what == ADMIN_RECORDS || what == ADMIN_RECORD);
+  if (what == ADMIN_RECORD || what == ADMIN_REPLAY_ONE) {
     struct redis_ops_record *rec = NULL;
     r = get_one(t, a, id, &rec, &err);
     if (r != APP_OK)
       return store_error(body, status, r, &err);
-    if (what == P_RECORD && is_get)
+    if (what == ADMIN_RECORD && is_get)
       return render(t, a, body, rec, true);
-    if (what == P_RECORD) {
+    if (what == ADMIN_RECORD) {
       int deleted = 0;
       r = redis_ops_xdel(t->pool, t->cfg->poison_stream, id, &deleted,
                          sink_now_ms() + t->cfg->retry_budget_ms, &err);
@@ -606,14 +640,10 @@ enum app_result admin_handle(const struct admin_target *t, struct arena *a, cons
   {
     struct redis_ops_record **m;
     size_t n = 0, scanned = 0, i;
-    if (what == P_RECORDS && is_del && !f.any && !f.all)
-      return answer_error(body, status, 400, "BadRequest",
-                          "deleting by filter needs kind, table, reason, from or to (or "
-                          "all=true)");
     r = find(t, a, &f, &m, &n, &scanned, &err);
     if (r != APP_OK)
       return store_error(body, status, r, &err);
-    if (what == P_RECORDS && is_get) {
+    if (what == ADMIN_RECORDS && is_get) {
       APP_RETURN_IF_FAILED(buf_append_str(body, "{\"records\":["));
       for (i = 0; i < n; i++) {
         if (i)
@@ -622,7 +652,7 @@ enum app_result admin_handle(const struct admin_target *t, struct arena *a, cons
       }
       return buf_printf(body, "],\"count\":%zu,\"scanned\":%zu}", n, scanned);
     }
-    if (what == P_RECORDS) {
+    if (what == ADMIN_RECORDS) {
       size_t deleted = 0;
       for (i = 0; i < n; i++) {
         int d = 0;

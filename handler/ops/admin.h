@@ -34,6 +34,9 @@
 #include "common/result.h"
 #include "redis/redis_pool.h"
 
+#include <stdbool.h>
+#include <stddef.h>
+
 struct pipeline;
 struct opsstore;
 
@@ -43,6 +46,37 @@ struct admin_target {
   struct pipeline *pipeline;
   struct opsstore *ops; /* flushed after replays (may be NULL) */
 };
+
+/* ---- the request (pure) ---- */
+
+enum admin_op {
+  ADMIN_RECORDS = 1, /* records[?filters]: GET list, DELETE by filter */
+  ADMIN_RECORD,      /* records/<id>: GET, DELETE */
+  ADMIN_REPLAY_ONE,  /* records/<id>/replay: POST */
+  ADMIN_REPLAY       /* replay?filters: POST */
+};
+
+struct admin_filter {
+  const char *kind, *table, *reason, *state; /* decoded, in the arena; state never NULL */
+  char from[32], to[32];                     /* stream id bounds: "-" / "+" or ms */
+  size_t limit;                              /* 1..1000 */
+  bool any;                                  /* a filter other than limit/state was given */
+  bool all;                                  /* all=true */
+};
+
+struct admin_request {
+  enum admin_op op;
+  bool del;    /* DELETE */
+  char id[48]; /* ADMIN_RECORD, ADMIN_REPLAY_ONE: a stream entry id "<ms>-<seq>" */
+  struct admin_filter f;
+};
+
+/* Parse method, path (the part after "cdc/admin" is used) and query (may
+ * be NULL) into *rq (strings in arena a). False when the request is wrong:
+ * *status gets 400 (bad filter or id), 404 (no such path) or 405 (method),
+ * why[0..cap) says what; true: *status = 200. */
+bool admin_parse(struct arena *a, const char *method, const char *path, const char *query,
+                 struct admin_request *rq, int *status, char *why, size_t cap);
 
 /* Handle one request. path: the request path (percent-encoded as
  * received); query: the raw query without '?', or NULL. *status and body
