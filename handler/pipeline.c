@@ -280,9 +280,11 @@ static enum app_result decode_messages(struct pipeline *p, struct arena *a,
         /* the table is known when the mapping refused a decoded change */
         const char *table = !strcmp(stage, "mapping") ? ch.table : NULL;
         struct buf f;
+        /* ch lives in the scratch arena, reset for the next message */
+        ps->table = table ? arena_strndup(a, table, strlen(table)) : NULL;
         if (!out->poison_reason) {
           out->poison_reason = reason;
-          out->poison_table = table ? arena_strndup(a, table, strlen(table)) : NULL;
+          out->poison_table = ps->table;
         }
         buf_init(&f, 2048);
         log_field_str(&f, "event", replay ? "replay" : "poison");
@@ -296,7 +298,6 @@ static enum app_result decode_messages(struct pipeline *p, struct arena *a,
                   replay ? "replay failed again: poison" : "poison",
                   m->message_id ? m->message_id : "-", m->delivery_count, reason);
         buf_cleanup(&f);
-        ps->table = table;
       }
       continue;
     }

@@ -119,7 +119,7 @@ void opsstore_destroy(struct opsstore *s)
     pthread_mutex_unlock(&s->mu);
     pthread_join(s->thread, NULL);
   }
-  if (s->pool && flush(s, sink_now_ms() + 2000, &err) != APP_OK)
+  if (s->pool && flush(s, sink_now_ms() + 1000, &err) != APP_OK)
     LOG_WARN("metrics flush at shutdown failed (this instance's last counts are lost): %s",
              err.msg);
   pthread_cond_destroy(&s->cv);

@@ -28,7 +28,7 @@ struct opsstore;
 APP_NODISCARD enum app_result opsstore_create(const struct app_config *cfg, struct redis_pool *pool,
                                               struct opsstore **out, struct app_err *err);
 
-/* Stop the flusher and flush once more (within 2 s). NULL-safe. */
+/* Stop the flusher and flush once more (within 1 s). NULL-safe. */
 void opsstore_destroy(struct opsstore *s);
 
 /* Flush the local deltas now (deadline: sink_now_ms clock). */
