@@ -68,6 +68,7 @@ void log_context_clear(void)
   ctx_fn = NULL;
 }
 
+APP_PRINTF(3, 0)
 static void vlog(enum log_level level, const char *fields, const char *fmt, va_list ap)
 {
   char msg[1024];
