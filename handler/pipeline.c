@@ -352,6 +352,21 @@ static void count_docs(const struct doc **docs, size_t ndocs, const unsigned cha
       opsm_count(docs[i]->table, o == SINK_DOC_APPLIED ? OPS_APPLIED : OPS_STALE, 1);
     if (o == SINK_DOC_APPLIED && docs[i]->op_time_ms > 0 && !replay)
       opsm_freshness_ms(now - docs[i]->op_time_ms);
+    if (LOG_LEVEL_DEBUG >= log_min_level) {
+      /* one line per change, for tracing one record (CDC_LOG_LEVEL=debug) */
+      struct buf f;
+      buf_init(&f, 1024);
+      log_field_str(&f, "event", "change");
+      log_field_str(&f, "mid", docs[i]->origin ? docs[i]->origin->message_id : NULL);
+      log_field_str(&f, "table", docs[i]->table);
+      log_field_str(&f, "id", docs[i]->id);
+      log_field_str(&f, "outcome", o == SINK_DOC_APPLIED ? "applied" : "stale");
+      if (docs[i]->op_time_ms > 0)
+        log_field_int(&f, "fresh_ms", now - docs[i]->op_time_ms);
+      log_event(LOG_LEVEL_DEBUG, f.data, "change %s %s: %s", docs[i]->table, docs[i]->id,
+                o == SINK_DOC_APPLIED ? "applied" : "stale");
+      buf_cleanup(&f);
+    }
   }
 }
 

@@ -162,7 +162,8 @@ done
 start_h() { # start_h PORTVAR PIDVAR LOG
   _p=$(free_port)
   (cd "$BUILD/app" && exec env FUNCTIONS_CUSTOMHANDLER_PORT="$_p" FUNCTIONS_APP_ROOT_PATH="$BUILD/app" \
-    RedisConnection="127.0.0.1:$REDIS_PORT" CDC_TARGET=redis CDC_METRICS_FLUSH_MS=100 ./handler) >"$dir/$3" 2>&1 &
+    RedisConnection="127.0.0.1:$REDIS_PORT" CDC_TARGET=redis CDC_METRICS_FLUSH_MS=100 \
+    CDC_LOG_LEVEL=debug ./handler) >"$dir/$3" 2>&1 &
   _pid=$!
   CLEANUP_PIDS="$CLEANUP_PIDS $_pid"
   wait_port "$_p" 20 || die "handler did not start: $(tail -5 "$dir/$3")"
@@ -180,6 +181,10 @@ b=$(body_of sum)
 has "process 2's own counters: 3 messages, 2 applied, 1 stale" "$b" '"messages":3,"applied":2,"stale":1,' 
 has "shared from process 2: 6 applied + 1 stale of both" "$b" '"tables":{"account":{"applied":6,"stale":1}}'
 has "shared freshness count" "$b" '"freshness_ms":{"count":6,'
+grep -q '"event":"change","mid":"[^"]*","table":"account","id":"c0000000-0000-4000-8000-000000000105","outcome":"applied","fresh_ms":' "$dir/h2.log" &&
+  ok "debug: one change line per document" || bad "no change event line in $(head -c 2000 "$dir/h2.log")"
+grep -q '"event":"invocation","outcome":"ok","messages":3,"applied":2,"stale":1,' "$dir/h2.log" &&
+  ok "invocation event line" || bad "no invocation event line"
 stop_pid "$PID1"
 stop_pid "$PID2"
 
