@@ -70,15 +70,15 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 FUNCTIONS := $(patsubst function_app/%/function.json,%,$(wildcard function_app/*/function.json))
 APP := $(BUILD)/app
 
-.PHONY: all deps handler app zip run demo check unit e2e asan fuzz fuzz-build bench lint \
+.PHONY: all deps handler app zip run demo check unit e2e asan fuzz fuzz-build bench lint kql \
         format format-check clean help tools demo-after-deps check-after-deps bench-after-deps \
         fresh-check zip-check
 
 all: deps-check handler app tools
 
 help:
-	@sed -n '1,11p' Makefile | sed 's/^# \{0,1\}//'
-	@echo 'Other targets: deps app run unit e2e fuzz-build lint format format-check clean fresh-check zip-check'
+	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
+	@echo 'Other targets: deps app run unit e2e fuzz-build lint kql format format-check clean fresh-check zip-check'
 	@echo 'Variables: BUILD=dir SAN=1 (sanitizers) CC=clang V=1 FUZZ_SECONDS=n'
 
 # Install missing Debian packages (as root) or print the command to do it.
@@ -196,6 +196,16 @@ bench-after-deps: all
 
 lint:
 	$(Q)sh tests/scripts/lint.sh
+
+# The KQL queries of docs/operations.md and docs/workbook.json, checked with
+# Microsoft's Kusto language service (npm, pinned in tests/kql/package-lock.json).
+KQL_DIR = $(BUILD)/kql
+kql:
+	$(Q)command -v node >/dev/null && command -v npm >/dev/null || \
+	  { echo "make kql needs node and npm: apt-get install -y nodejs npm" >&2; exit 1; }
+	$(Q)mkdir -p $(KQL_DIR) && cp tests/kql/package.json tests/kql/package-lock.json $(KQL_DIR)/
+	$(Q)cd $(KQL_DIR) && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	$(Q)NODE_PATH=$(abspath $(KQL_DIR))/node_modules node tests/kql/check.js docs/operations.md docs/workbook.json
 
 FORMAT_FILES = handler/*.[ch] handler/*/*.[ch] tests/unit/*.[ch] $(wildcard tests/hostemu/*.[ch] tests/fuzz/*.c tests/tools/*.c tests/itest/*.c)
 format:

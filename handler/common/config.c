@@ -157,6 +157,9 @@ static const struct setting settings[] = {
      "Redis stream that records poison messages."},
     {"CDC_POISON_MAXLEN", NULL, ST_INT, "10000", 1, 100000000, NULL, false, OFF(poison_maxlen),
      "Approximate cap on the poison stream length (oldest entries trimmed)."},
+    {"CDC_METRICS_FLUSH_MS", NULL, ST_INT, "10000", 0, 3600000, NULL, false, OFF(metrics_flush_ms),
+     "How often each instance adds its metrics to the shared Redis hash <CDC_KEY_PREFIX>:{ops}:"
+     "metrics (one round trip); 0 = only when the metrics are read and at shutdown."},
     {"CDC_RETRY_BUDGET_MS", NULL, ST_INT, "30000", 0, 600000, NULL, false, OFF(retry_budget_ms),
      "Time one invocation may spend retrying a failing Redis/SQL write before it fails."},
     {"CDC_RETRY_INITIAL_MS", NULL, ST_INT, "100", 1, 60000, NULL, false, OFF(retry_initial_ms),

@@ -52,6 +52,7 @@ struct app_config {
   enum cfg_poison poison;   /* CDC_POISON */
   char *poison_stream;      /* CDC_POISON_STREAM */
   int poison_maxlen;        /* CDC_POISON_MAXLEN */
+  int metrics_flush_ms;     /* CDC_METRICS_FLUSH_MS */
   int retry_budget_ms;      /* CDC_RETRY_BUDGET_MS */
   int retry_initial_ms;     /* CDC_RETRY_INITIAL_MS */
   int redis_pool;           /* CDC_REDIS_POOL */

@@ -86,7 +86,8 @@ void log_context_clear(void)
   ctx_fn = NULL;
 }
 
-void log_write(enum log_level level, const char *fmt, ...)
+APP_PRINTF(3, 0)
+static void vlog(enum log_level level, const char *fields, const char *fmt, va_list ap)
 {
   char msg[1024];
   char line[8192];
@@ -94,13 +95,10 @@ void log_write(enum log_level level, const char *fmt, ...)
   struct timespec ts;
   struct tm tm;
   char tbuf[32];
-  va_list ap;
   int fd;
   size_t n;
 
-  va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
 
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
@@ -117,6 +115,9 @@ void log_write(enum log_level level, const char *fmt, ...)
     goto out;
   if (ctx_fn && (buf_append_str(&b, ",\"fn\":") != APP_OK ||
                  buf_append_json_str(&b, ctx_fn, strlen(ctx_fn)) != APP_OK))
+    goto out;
+  if (fields && *fields &&
+      (buf_append_char(&b, ',') != APP_OK || buf_append_str(&b, fields) != APP_OK))
     goto out;
   if (buf_append_str(&b, ",\"msg\":") != APP_OK ||
       buf_append_json_str(&b, msg, strlen(msg)) != APP_OK || buf_append_char(&b, '}') != APP_OK)
@@ -140,4 +141,39 @@ out:
   if (write(fd, line, n) < 0) {
     /* nothing sensible to do if the log stream is gone */
   }
+}
+
+void log_write(enum log_level level, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vlog(level, NULL, fmt, ap);
+  va_end(ap);
+}
+
+void log_event(enum log_level level, const char *fields, const char *fmt, ...)
+{
+  va_list ap;
+  if (level < log_min_level)
+    return;
+  va_start(ap, fmt);
+  vlog(level, fields, fmt, ap);
+  va_end(ap);
+}
+
+void log_field_str(struct buf *b, const char *name, const char *value)
+{
+  if (!value)
+    return;
+  if (b->len && buf_append_char(b, ',') != APP_OK)
+    return;
+  if (buf_printf(b, "\"%s\":", name) == APP_OK &&
+      buf_append_json_str(b, value, strlen(value)) != APP_OK)
+    return; /* dropped: past the cap */
+}
+
+void log_field_int(struct buf *b, const char *name, long long value)
+{
+  if (buf_printf(b, "%s\"%s\":%lld", b->len ? "," : "", name, value) != APP_OK)
+    return; /* dropped: past the cap */
 }

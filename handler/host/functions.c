@@ -308,9 +308,15 @@ static enum app_result parse_function(const char *name, const char *path, const 
       fn->trigger_type = xstrdup(type);
       fn->trigger_name = xstrdup(bname);
       fn->data_type = dt;
-      if (!strcasecmp(type, "serviceBusTrigger"))
+      if (!strcasecmp(type, "serviceBusTrigger")) {
+        const char *entity = NULL;
         fn->trigger = FN_TRIGGER_SERVICE_BUS;
-      else if (!strcasecmp(type, "httpTrigger"))
+        /* a subscription's or queue's dead-letter queue: "<sub>/$DeadLetterQueue" */
+        APP_RETURN_IF_FAILED(get_opt_string(b, "subscriptionName", path, where, &entity, err));
+        if (!entity)
+          APP_RETURN_IF_FAILED(get_opt_string(b, "queueName", path, where, &entity, err));
+        fn->deadletter = entity && ends_with_ci(entity, "/$deadletterqueue");
+      } else if (!strcasecmp(type, "httpTrigger"))
         fn->trigger = FN_TRIGGER_HTTP;
       else
         fn->trigger = FN_TRIGGER_OTHER;

@@ -48,6 +48,7 @@ struct function_def {
   char *http_route;   /* httpTrigger "route", or NULL */
   char *http_methods; /* httpTrigger "methods" lower-cased, comma-joined, or NULL (all) */
   bool disabled;      /* "disabled": true */
+  bool deadletter;    /* serviceBusTrigger on "<subscription or queue>/$DeadLetterQueue" */
   struct function_binding *outputs;
   size_t noutputs;
 };

@@ -829,6 +829,8 @@ out:
           st.applied++;
         else if (state[i] & 1)
           st.stale++;
+        if (batch->outcome && (state[i] & 1))
+          batch->outcome[i] = (state[i] & 2) ? SINK_DOC_APPLIED : SINK_DOC_STALE;
       }
       free(state);
     }

@@ -839,7 +839,7 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
   memset(&st, 0, sizeof st);
   arena_init(&a, PLAN_ARENA_MAX);
   r = sql_plan_build(&a, batch->docs, batch->ndocs, sql_dialect_max_ident(s->dialect), &plan, err);
-  if (r == APP_OK && s->record_poison && batch->npoison)
+  if (r == APP_OK && (s->record_poison || batch->audit) && batch->npoison)
     r = poison_rows(&a, batch, &poison, &npoison, err);
   if (r != APP_OK || (plan.ngroups == 0 && npoison == 0))
     goto out;

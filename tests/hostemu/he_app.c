@@ -261,6 +261,14 @@ static enum app_result load_function(struct he_app *app, const char *name, const
           (r = get_str_array(app, c, "methods", path, &fn->methods, &fn->n_methods, err)) != APP_OK)
         return r;
       fn->many = card && !strcasecmp(card, "many");
+      if (fn->trigger == HE_TRIGGER_SERVICEBUS) {
+        const char *entity = NULL;
+        if ((r = get_str(c, "subscriptionName", path, &entity, err)) != APP_OK)
+          return r;
+        if (!entity && (r = get_str(c, "queueName", path, &entity, err)) != APP_OK)
+          return r;
+        fn->deadletter = entity && he_has_suffix_ci(entity, "/$DeadLetterQueue");
+      }
       fn->has_dt = b->data_type != NULL;
       fn->binary = b->data_type && !strcasecmp(b->data_type, "binary");
       if (b->data_type && strcasecmp(b->data_type, "binary") &&
@@ -370,8 +378,8 @@ enum app_result he_app_only(const struct he_app *app, enum he_trigger t,
   char names[256] = "";
   const char *kind = t == HE_TRIGGER_HTTP ? "httpTrigger" : "serviceBusTrigger";
   for (i = 0; i < app->n_fns; i++) {
-    if (app->fns[i].trigger != t || app->fns[i].disabled)
-      continue;
+    if (app->fns[i].trigger != t || app->fns[i].disabled || app->fns[i].deadletter)
+      continue; /* a dead-letter queue's function consumes what the others dead-letter */
     *out = &app->fns[i];
     count++;
     snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", count > 1 ? ", " : "",
