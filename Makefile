@@ -72,13 +72,13 @@ APP := $(BUILD)/app
 
 .PHONY: all deps handler app zip run demo check unit e2e asan fuzz fuzz-build bench lint kql \
         format format-check clean help tools demo-after-deps check-after-deps bench-after-deps \
-        fresh-check zip-check
+        fresh-check zip-check property property-after-deps
 
 all: deps-check handler app tools
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
-	@echo 'Other targets: deps app run unit e2e fuzz-build lint kql format format-check clean fresh-check zip-check'
+	@echo 'Other targets: deps app run unit e2e fuzz-build property lint kql format format-check clean fresh-check zip-check'
 	@echo 'Variables: BUILD=dir SAN=1 (sanitizers) CC=clang V=1 FUZZ_SECONDS=n'
 
 # Install missing Debian packages (as root) or print the command to do it.
@@ -159,7 +159,7 @@ run: all
 # a new make: this Makefile asks pkg-config for the libraries' flags when it
 # is read, so on a fresh machine it must be read again after `deps` installed
 # the -dev packages (tests/scripts/fresh_check.sh proves it).
-demo check bench: deps
+demo check bench property: deps
 	$(Q)$(MAKE) --no-print-directory $@-after-deps
 
 demo-after-deps: all
@@ -190,6 +190,10 @@ fuzz-build:
 
 fuzz: fuzz-build
 	$(Q)sh tests/scripts/fuzz.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# the ordering property test over 30,000 histories (make check runs 3000)
+property-after-deps: all
+	$(Q)PROPERTY_HISTORIES=$${PROPERTY_HISTORIES:-30000} sh tests/run.sh e2e $(BUILD) pipeline_property
 
 bench-after-deps: all
 	$(Q)sh tests/scripts/bench.sh $(BUILD)

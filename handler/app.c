@@ -182,9 +182,9 @@ static enum app_result invoke_changes(void *ctx, const struct server_invocation 
     goto out;
   r = envelope_response_add_log(&resp,
                                 "messages=%zu applied=%zu stale=%zu skipped=%zu poison=%zu "
-                                "recorded=%zu reread=%zu round_trips=%zu retries=%zu",
+                                "recorded=%zu reread=%zu ties=%zu round_trips=%zu retries=%zu",
                                 pr.messages, pr.applied, pr.stale, pr.skipped, pr.poison,
-                                pr.poison_recorded, pr.reread, pr.round_trips, pr.retries);
+                                pr.poison_recorded, pr.reread, pr.ties, pr.round_trips, pr.retries);
   if (r != APP_OK)
     r = APP_OK; /* a dropped log line is not a failure */
   LOG_DEBUG("messages=%zu applied=%zu stale=%zu skipped=%zu poison=%zu round_trips=%zu",

@@ -181,6 +181,36 @@ static enum app_result bindings_outputs(struct pipeline *p, const struct functio
   return APP_OK;
 }
 
+/* Can d be stored at all? A change older than the tombstone horizon
+ * (CDC_TOMBSTONE_TTL_SECONDS, when set) may meet a record whose tombstone
+ * expired and revive it; a document a sink can never write (no related
+ * records, a name too long for SQL, ...) would fail every delivery of its
+ * batch. Either becomes that message's poison record, before any sink sees
+ * the batch. APP_OK, or APP_ERR_INPUT with the reason in err. */
+static enum app_result check_storable(struct pipeline *p, const struct doc *d, struct app_err *err)
+{
+  const struct app_config *cfg = p->cfg;
+  bool redis = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
+  bool sql = cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH;
+  if (cfg->tombstone_ttl_s > 0) {
+    int64_t horizon = wall_ms() - (int64_t)cfg->tombstone_ttl_s * 1000;
+    if (d->op_time_ms < horizon)
+      return app_err_set(err, APP_ERR_INPUT,
+                         "%s of %s %s at %lld ms is older than the tombstone retention horizon "
+                         "(CDC_TOMBSTONE_TTL_SECONDS=%d, %lld ms): a tombstone it must be "
+                         "compared with may have expired, so it is not applied",
+                         cdc_op_name(d->op), d->table, d->id, (long long)d->op_time_ms,
+                         cfg->tombstone_ttl_s, (long long)horizon);
+  }
+  if (cfg->mode != CFG_MODE_DIRECT)
+    return APP_OK;
+  if (redis && p->redis)
+    APP_RETURN_IF_FAILED(redis_sink_check_doc(d, err));
+  if (sql && p->sql)
+    APP_RETURN_IF_FAILED(sql_sink_check_doc(p->sql, d, err));
+  return APP_OK;
+}
+
 /* Decode and map every message of inv: accepted documents into docs,
  * poison messages into poison, skips counted in out. Each message is
  * decoded and mapped in a scratch arena that is reset for the next one;
@@ -192,12 +222,11 @@ static enum app_result bindings_outputs(struct pipeline *p, const struct functio
  * goes to stream (may be NULL), which starts writing the batch to Redis
  * while the rest is decoded. Returns APP_OK, or APP_ERR_LIMIT /
  * APP_ERR_NOMEM (the invocation fails). */
-static enum app_result decode_messages(struct pipeline *p, struct arena *a,
-                                       const struct invocation *inv, const struct doc **docs,
-                                       size_t *out_ndocs, struct sink_poison *poison,
-                                       size_t *out_npoison, struct redis_sink_stream *stream,
-                                       struct pipeline_result *out, bool replay,
-                                       struct app_err *err)
+static enum app_result
+decode_messages(struct pipeline *p, struct arena *a, const struct invocation *inv,
+                const struct doc **docs, size_t *doc_msg, size_t *out_ndocs,
+                struct sink_poison *poison, size_t *out_npoison, struct redis_sink_stream *stream,
+                struct pipeline_result *out, bool replay, struct app_err *err)
 {
   const struct app_config *cfg = p->cfg;
   struct dv_options opt;
@@ -245,6 +274,10 @@ static enum app_result decode_messages(struct pipeline *p, struct arena *a,
         stage = "mapping";
         pr = map_change(p->map, &scratch, &ch, &verdict, &dm, &perr);
         out->map_us += mono_us() - t1;
+      }
+      if (pr == APP_OK && verdict == MAP_ACCEPT) {
+        stage = "sink check";
+        pr = check_storable(p, &dm, &perr);
       }
     }
     if (pr == APP_ERR_NOMEM) {
@@ -318,6 +351,7 @@ static enum app_result decode_messages(struct pipeline *p, struct arena *a,
       out->reread++;
     if (d->op_time_ms > out->newest_op_ms)
       out->newest_op_ms = d->op_time_ms;
+    doc_msg[ndocs] = i;
     docs[ndocs++] = d;
     if (stream)
       redis_sink_stream_add(stream, d);
@@ -326,6 +360,157 @@ out:
   arena_cleanup(&scratch);
   *out_ndocs = ndocs;
   *out_npoison = npoison;
+  return r;
+}
+
+/* The documents Redis refused as unstorable (batch->refused): each one's
+ * message becomes a poison record (XADD, one more round trip), and the
+ * document leaves the batch, so SQL does not see it either. */
+static enum app_result record_refused(struct pipeline *p, struct arena *a,
+                                      const struct invocation *inv, struct sink_batch *batch,
+                                      const size_t *doc_msg, struct sink_poison *poison,
+                                      size_t *npoison, struct sink_stats *stats,
+                                      struct pipeline_result *out, struct app_err *err)
+{
+  const struct doc **docs = (const struct doc **)batch->docs;
+  size_t i, k = 0, first = *npoison;
+  struct sink_batch pb;
+  struct sink_stats ps;
+  enum app_result r;
+
+  for (i = 0; i < batch->ndocs; i++) {
+    const struct envelope_message *m = &inv->messages[doc_msg[i]];
+    struct sink_poison *x;
+    size_t rl;
+    char *reason;
+    if (!batch->refused[i].refused) {
+      if (batch->outcome)
+        batch->outcome[k] = batch->outcome[i]; /* stays aligned with docs */
+      docs[k++] = docs[i];
+      continue;
+    }
+    rl = strlen(batch->refused[i].reason) + 32;
+    reason = arena_alloc(a, rl);
+    if (!reason)
+      return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+    snprintf(reason, rl, "sink (refused): %s", batch->refused[i].reason);
+    x = &poison[(*npoison)++];
+    memset(x, 0, sizeof *x);
+    x->table = docs[i]->table;
+    x->message_id = m->message_id;
+    x->reason = reason;
+    x->body = m->body;
+    x->body_len = m->body ? m->body_len : 0;
+    x->content_type = m->content_type;
+    x->delivery_count = m->delivery_count;
+    x->enqueued_ms = m->enqueued_ms;
+    LOG_ERROR("poison message %s (delivery %d): %s", m->message_id ? m->message_id : "-",
+              m->delivery_count, reason);
+  }
+  if (*npoison == first)
+    return APP_OK;
+  batch->ndocs = k;
+  out->accepted = k;
+  out->poison += *npoison - first;
+  metrics_add(M_POISON, *npoison - first);
+  memset(&pb, 0, sizeof pb);
+  pb.poison = poison + first;
+  pb.npoison = *npoison - first;
+  pb.function = batch->function;
+  pb.invocation_id = batch->invocation_id;
+  pb.deadline_ms = batch->deadline_ms;
+  memset(&ps, 0, sizeof ps);
+  r = redis_sink_apply(p->redis, &pb, &ps, err);
+  stats->poison += ps.poison;
+  stats->round_trips += ps.round_trips;
+  stats->retries += ps.retries;
+  return r;
+}
+
+/* The SQL batch failed on a value the database refused (stats->data_fault):
+ * write its documents one per transaction; each one refused again becomes
+ * its message's poison record (the Redis stream with redis+sql, else
+ * _cdc_poison, together with the batch's other poison messages, which the
+ * failed transaction did not record). Only on failure, so the cost of N
+ * transactions is paid once per bad batch. Returns APP_OK when every other
+ * document was written. */
+static enum app_result sql_isolate(struct pipeline *p, struct arena *a,
+                                   const struct invocation *inv, const struct sink_batch *batch,
+                                   const size_t *doc_msg, struct sink_poison *poison,
+                                   size_t *npoison, bool redis_target, struct sink_stats *stats,
+                                   struct pipeline_result *out, struct app_err *err)
+{
+  size_t i, first = *npoison;
+  struct sink_batch b1;
+  struct sink_stats s1;
+  enum app_result r = APP_OK;
+
+  LOG_WARN("sql sink: the database refused a value of the batch (%s); writing its %zu documents "
+           "one by one",
+           err ? err->msg : "", batch->ndocs);
+  memset(stats, 0, sizeof *stats);
+  for (i = 0; i < batch->ndocs; i++) {
+    const struct envelope_message *m = &inv->messages[doc_msg[i]];
+    struct app_err e1;
+    struct sink_poison *x;
+    size_t rl;
+    char *reason;
+    b1 = *batch;
+    b1.docs = batch->docs + i;
+    b1.ndocs = 1;
+    b1.poison = NULL;
+    b1.npoison = 0;
+    b1.refused = NULL;
+    memset(&s1, 0, sizeof s1);
+    r = sql_sink_write(p->sql, &b1, &s1, &e1);
+    stats->round_trips += s1.round_trips;
+    stats->retries += s1.retries;
+    stats->applied += s1.applied;
+    stats->stale += s1.stale;
+    if (r == APP_OK)
+      continue;
+    if (r != APP_ERR_SQL || !s1.data_fault) {
+      if (err)
+        *err = e1;
+      return r;
+    }
+    rl = strlen(e1.msg) + 32;
+    reason = arena_alloc(a, rl);
+    if (!reason)
+      return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+    snprintf(reason, rl, "sql (refused): %s", e1.msg);
+    x = &poison[(*npoison)++];
+    memset(x, 0, sizeof *x);
+    x->table = batch->docs[i]->table;
+    x->message_id = m->message_id;
+    x->reason = reason;
+    x->body = m->body;
+    x->body_len = m->body ? m->body_len : 0;
+    x->content_type = m->content_type;
+    x->delivery_count = m->delivery_count;
+    x->enqueued_ms = m->enqueued_ms;
+    LOG_ERROR("poison message %s (delivery %d): %s", m->message_id ? m->message_id : "-",
+              m->delivery_count, reason);
+  }
+  out->poison += *npoison - first;
+  metrics_add(M_POISON, *npoison - first);
+  memset(&b1, 0, sizeof b1);
+  b1.function = batch->function;
+  b1.invocation_id = batch->invocation_id;
+  b1.deadline_ms = batch->deadline_ms;
+  memset(&s1, 0, sizeof s1);
+  if (redis_target) {
+    /* the batch's other poison messages are in the stream already */
+    b1.poison = poison + first;
+    b1.npoison = *npoison - first;
+    r = b1.npoison ? redis_sink_apply(p->redis, &b1, &s1, err) : APP_OK;
+  } else {
+    b1.poison = poison;
+    b1.npoison = *npoison;
+    r = b1.npoison ? sql_sink_write(p->sql, &b1, &s1, err) : APP_OK;
+  }
+  stats->poison += s1.poison;
+  stats->round_trips += s1.round_trips;
   return r;
 }
 
@@ -377,6 +562,7 @@ static enum app_result run(struct pipeline *p, struct arena *a, const struct fun
 {
   const struct app_config *cfg = p->cfg;
   const struct doc **docs;
+  size_t *doc_msg; /* the message each document came from */
   struct sink_poison *poison;
   size_t ndocs = 0, npoison = 0;
   struct sink_batch batch;
@@ -391,15 +577,16 @@ static enum app_result run(struct pipeline *p, struct arena *a, const struct fun
   out->messages = inv->nmessages;
   metrics_add(M_MESSAGES, inv->nmessages);
   docs = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *docs);
+  doc_msg = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *doc_msg);
   poison = arena_alloc(a, (inv->nmessages ? inv->nmessages : 1) * sizeof *poison);
-  if (!docs || !poison)
+  if (!docs || !doc_msg || !poison)
     return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
 
   /* a batch starts going to Redis while it is decoded (one round trip
    * still); a single message has nothing to overlap */
   if (cfg->mode == CFG_MODE_DIRECT && redis_target && inv->nmessages > 1)
     stream = redis_sink_stream_begin(p->redis);
-  r = decode_messages(p, a, inv, docs, &ndocs, poison, &npoison, stream, out, replay, err);
+  r = decode_messages(p, a, inv, docs, doc_msg, &ndocs, poison, &npoison, stream, out, replay, err);
   opsm_stage_us(OPS_STAGE_DECODE, (uint64_t)out->decode_us);
   opsm_stage_us(OPS_STAGE_MAP, (uint64_t)out->map_us);
   if (r != APP_OK) {
@@ -447,14 +634,22 @@ static enum app_result run(struct pipeline *p, struct arena *a, const struct fun
     if (redis_target && (ndocs || npoison)) {
       batch.poison = poison; /* the Redis poison stream */
       batch.npoison = npoison;
+      batch.refused = ndocs ? arena_alloc(a, ndocs * sizeof *batch.refused) : NULL;
+      if (batch.refused)
+        memset(batch.refused, 0, ndocs * sizeof *batch.refused);
       memset(&stats, 0, sizeof stats);
       r = redis_sink_apply_stream(p->redis, stream, &batch, &stats, err);
       stream = NULL;
+      if (r == APP_OK && batch.refused)
+        r = record_refused(p, a, inv, &batch, doc_msg, poison, &npoison, &stats, out, err);
+      batch.refused = NULL;
+      ndocs = batch.ndocs;
       out->round_trips += stats.round_trips;
       out->retries += stats.retries;
       out->applied = stats.applied;
       out->stale = stats.stale;
       out->poison_recorded = stats.poison;
+      out->ties = stats.ties;
       opsm_error(OPS_REDIS_RETRIES, stats.retries);
       if (r != APP_OK) {
         opsm_error(OPS_REDIS_ERRORS, 1);
@@ -473,9 +668,18 @@ static enum app_result run(struct pipeline *p, struct arena *a, const struct fun
       batch.npoison = redis_target ? 0 : npoison;
       memset(&stats, 0, sizeof stats);
       r = sql_sink_write(p->sql, &batch, &stats, err);
+      if (r == APP_ERR_SQL && stats.data_fault && ndocs) {
+        size_t rt = stats.round_trips;
+        r = sql_isolate(p, a, inv, &batch, doc_msg, poison, &npoison, redis_target, &stats, out,
+                        err);
+        stats.round_trips += rt;
+        if (redis_target)
+          out->poison_recorded += stats.poison;
+      }
       out->round_trips += stats.round_trips;
       out->retries += stats.retries;
       if (!redis_target) {
+        out->ties = stats.ties;
         out->applied = stats.applied;
         out->stale = stats.stale;
         out->poison_recorded = stats.poison;
@@ -501,6 +705,7 @@ done:
   metrics_add(M_STALE, out->stale);
   metrics_add(M_POISON_RECORDED, out->poison_recorded);
   metrics_add(M_RETRIES, out->retries);
+  metrics_add(M_ORDER_TIES, out->ties);
   metrics_add(M_ROUND_TRIPS, out->round_trips);
   /* only when something was applied: a replay of old messages (all stale)
    * would otherwise report their age as the replica's lag */

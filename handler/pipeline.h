@@ -54,6 +54,7 @@ struct pipeline_result {
   size_t poison;          /* poison messages */
   size_t poison_recorded; /* ... written to the poison stream */
   size_t reread;          /* truncated contexts */
+  size_t ties;            /* applied in an undecidable order, marked for a re-read */
   size_t round_trips;
   size_t retries;
   int64_t newest_op_ms;      /* newest OperationCreatedOn among accepted documents, 0 if none */

@@ -172,9 +172,12 @@ static const struct setting settings[] = {
      "(pipelined). As many as there are concurrent reads gives each read its own connection."},
     {"CDC_KEY_PREFIX", NULL, ST_STRING, "d365", 0, 0, NULL, false, OFF(key_prefix),
      "Prefix of every Redis key the handler writes."},
-    {"CDC_TOMBSTONE_TTL_SECONDS", NULL, ST_INT, "604800", 60, 315360000, NULL, false,
+    {"CDC_TOMBSTONE_TTL_SECONDS", NULL, ST_INT, "0", 0, 315360000, NULL, false,
      OFF(tombstone_ttl_s),
-     "How long a deleted record's tombstone is kept, so a late older update cannot revive it."},
+     "How long a deleted record's tombstone (and a disassociation) is kept; 0 keeps them "
+     "(a few fields each). When set, a change whose OperationCreatedOn is older than this "
+     "horizon is refused as poison, since the tombstone it must be compared with may be gone "
+     "(docs/versioning.md)."},
     {"CDC_MAX_CONNECTIONS", NULL, ST_INT, "512", 4, 65536, NULL, false, OFF(max_connections),
      "Most HTTP connections served at once; at the limit a new one closes the oldest connection "
      "that is trickling a request (else the one idle longest)."},

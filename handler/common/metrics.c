@@ -17,6 +17,10 @@ static const struct {
     [M_POISON] = {"poison", "Poison messages found", 0},
     [M_POISON_RECORDED] = {"poison_recorded", "Poison messages recorded in the poison stream", 0},
     [M_REREAD] = {"reread", "Truncated contexts marked for a re-read", 0},
+    [M_ORDER_TIES] = {"order_ties",
+                      "Changes applied in an order the payloads could not decide (same time, "
+                      "no row version; nested changes), their records marked for a re-read",
+                      0},
     [M_RETRIES] = {"retries", "Sink attempts after the first", 0},
     [M_ROUND_TRIPS] = {"round_trips", "Sink round trips", 0},
     [M_READS] = {"reads", "Read API requests", 0},

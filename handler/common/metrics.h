@@ -21,6 +21,7 @@ enum metric {
   M_POISON,               /* poison messages found */
   M_POISON_RECORDED,      /* ... and recorded in the poison stream */
   M_REREAD,               /* truncated contexts (needs re-read) */
+  M_ORDER_TIES,           /* changes applied in an undecidable order (marked for re-read) */
   M_RETRIES,              /* sink attempts after the first */
   M_ROUND_TRIPS,          /* sink round trips */
   M_READS,                /* read API requests */

@@ -2,6 +2,8 @@
 #include "dataverse/change.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 const char *cdc_op_name(enum cdc_op op)
 {
@@ -15,6 +17,7 @@ const char *cdc_op_name(enum cdc_op op)
   case CDC_OP_ASSIGN: return "assign";
   case CDC_OP_MERGE: return "merge";
   case CDC_OP_UPSERT: return "upsert";
+  case CDC_OP_RESTORE: return "restore";
   case CDC_OP_OTHER: return "other";
   }
   return "unknown";
@@ -53,4 +56,35 @@ int cdc_version_cmp(const struct cdc_version *a, const struct cdc_version *b)
   if (a->tie != b->tie)
     return a->tie < b->tie ? -1 : 1;
   return 0;
+}
+
+bool cdc_version_text_tied(const char *a, const char *b)
+{
+  static const char zero[] = "00000000000000000000";
+  unsigned long ta, tb;
+  if (strlen(a) != CDC_VERSION_TEXT_LEN || strlen(b) != CDC_VERSION_TEXT_LEN || !strcmp(a, b) ||
+      memcmp(a, b, 15) != 0)
+    return false;
+  if (memcmp(a + 15, b + 15, 20) != 0 && memcmp(a + 15, zero, 20) != 0 &&
+      memcmp(b + 15, zero, 20) != 0)
+    return false;
+  ta = strtoul(a + 35, NULL, 10);
+  tb = strtoul(b + 35, NULL, 10);
+  return ta >> 29 == tb >> 29;
+}
+
+/* a row version that orders: not a Create's 0, not a Delete's 2^64-1 */
+static bool real_row_version(const char *v)
+{
+  return memcmp(v + 15, "00000000000000000000", 20) != 0 &&
+         memcmp(v + 15, "18446744073709551615", 20) != 0;
+}
+
+int cdc_version_text_order(const char *a, const char *b)
+{
+  int c;
+  if (strlen(a) == CDC_VERSION_TEXT_LEN && strlen(b) == CDC_VERSION_TEXT_LEN &&
+      real_row_version(a) && real_row_version(b) && (c = memcmp(a + 15, b + 15, 20)) != 0)
+    return c;
+  return strcmp(a, b);
 }

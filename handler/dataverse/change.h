@@ -24,7 +24,8 @@ enum cdc_op {
   CDC_OP_ASSIGN,
   CDC_OP_MERGE,
   CDC_OP_UPSERT,
-  CDC_OP_OTHER /* any other message: kept for accept/skip decisions */
+  CDC_OP_RESTORE, /* recycle bin Restore: the record lives again */
+  CDC_OP_OTHER    /* any other message: kept for accept/skip decisions */
 };
 
 /* Typed Dataverse values (dataverse-message-format.md section 4). */
@@ -33,7 +34,7 @@ enum dv_kind {
   DV_BOOL,
   DV_NUMBER,              /* int, BigInt, decimal or double: lexeme in s */
   DV_STRING,              /* text, memo, GUID-as-string: s/len */
-  DV_DATE,                /* /Date(ms[+-hhmm])/: date_ms (offset suffix ignored) */
+  DV_DATE,                /* /Date(ms[+-hhmm])/: date_ms (UTC), date_offset_min */
   DV_OPTIONSET,           /* OptionSetValue: lexeme of Value in s */
   DV_MULTISELECT,         /* array of OptionSetValue: items[] are DV_OPTIONSET */
   DV_MONEY,               /* Money: lexeme of Value in s */
@@ -70,9 +71,10 @@ struct dv_value {
   bool b;
   int role; /* DV_RELATIONSHIP: 0 Referencing, 1 Referenced, -1 null */
   bool date_has_offset;
-  int64_t date_ms; /* DV_DATE */
-  const char *s;   /* see enum dv_kind */
-  size_t len;      /* bytes of s */
+  int date_offset_min; /* DV_DATE: the +-hhmm suffix in minutes (0 without one) */
+  int64_t date_ms;     /* DV_DATE */
+  const char *s;       /* see enum dv_kind */
+  size_t len;          /* bytes of s */
   const char *s2;
   struct dv_ref ref;              /* DV_ENTITYREF */
   const struct dv_entity *entity; /* DV_ENTITY */
@@ -162,6 +164,11 @@ struct cdc_change {
    * from Dataverse. */
   bool needs_reread;
 
+  /* The change may be misordered against another change of the same row
+   * (docs/versioning.md "Nested changes"): applied all the same, and the
+   * record is marked for a re-read. */
+  bool order_uncertain;
+
   struct cdc_origin origin;
 };
 
@@ -171,7 +178,23 @@ const char *cdc_op_name(enum cdc_op op);
 /* Write the text form of v into out (CDC_VERSION_TEXT_LEN + 1 bytes). */
 void cdc_version_text(const struct cdc_version *v, char *out);
 
-/* <0, 0, >0 like strcmp. */
+/* Did nothing in the payloads order a and b: same ts_ms and op rank, and
+ * the same row version or one side without one (0), so only the
+ * OperationId hash (or a row version against none) decided? False when
+ * equal (the same change). */
+bool cdc_version_text_tied(const char *a, const char *b);
+
+/* The order the sinks apply (docs/versioning.md "The rule"): when both
+ * version texts carry a real row version (neither 0, a Create's, nor
+ * 2^64-1, a Delete's) and they differ, the row versions decide (the
+ * database's own order, whatever the clocks said); otherwise the texts
+ * compare as strings (time, row version, tie). <0, 0, >0. Used pairwise
+ * (is this change newer than what is stored?); it is not transitive
+ * across mixed pairs, so never sort with it (cdc_version_cmp sorts). */
+int cdc_version_text_order(const char *a, const char *b);
+
+/* <0, 0, >0 like strcmp (time, row version, tie): a total order, for
+ * sorting. */
 int cdc_version_cmp(const struct cdc_version *a, const struct cdc_version *b);
 
 #endif

@@ -353,12 +353,13 @@ static enum app_result get_int(struct ctx *c, const struct seg *at, const struct
 #define DV_DATE_MAX_MS INT64_C(253402300799999)
 
 /* "/Date(" ["-"] digits [("+"|"-") 4 digits] ")/", the whole string. */
-static bool parse_date(const char *s, size_t n, int64_t *out_ms, bool *out_offset)
+static bool parse_date(const char *s, size_t n, int64_t *out_ms, bool *out_offset,
+                       int *out_offset_min)
 {
   const char *p = s, *e = s + n;
   uint64_t v = 0;
   bool neg = false, off = false;
-  int digits = 0;
+  int digits = 0, off_min = 0;
 
   if (n < 9 || memcmp(s, "/Date(", 6) != 0)
     return false;
@@ -377,12 +378,15 @@ static bool parse_date(const char *s, size_t n, int64_t *out_ms, bool *out_offse
   if (!digits)
     return false;
   if (p < e && (*p == '+' || *p == '-')) {
-    int k;
+    int k, hhmm = 0, sign = *p == '-' ? -1 : 1;
     p++;
-    for (k = 0; k < 4; k++, p++)
+    for (k = 0; k < 4; k++, p++) {
       if (p >= e || *p < '0' || *p > '9')
         return false;
+      hhmm = hhmm * 10 + (*p - '0');
+    }
     off = true;
+    off_min = sign * (hhmm / 100 * 60 + hhmm % 100);
   }
   if (e - p != 2 || p[0] != ')' || p[1] != '/')
     return false;
@@ -390,6 +394,8 @@ static bool parse_date(const char *s, size_t n, int64_t *out_ms, bool *out_offse
     return false;
   *out_ms = neg ? -(int64_t)v : (int64_t)v;
   *out_offset = off;
+  if (out_offset_min)
+    *out_offset_min = off_min;
   return true;
 }
 
@@ -785,7 +791,9 @@ static enum app_result decode_value(struct ctx *c, const struct seg *at, const s
     out->s = v->str;
     out->len = v->len;
     out->kind =
-        parse_date(v->str, v->len, &out->date_ms, &out->date_has_offset) ? DV_DATE : DV_STRING;
+        parse_date(v->str, v->len, &out->date_ms, &out->date_has_offset, &out->date_offset_min)
+            ? DV_DATE
+            : DV_STRING;
     return APP_OK;
   case JSON_ARRAY: return decode_array(c, at, v, out);
   default:
@@ -1079,6 +1087,7 @@ static enum cdc_op op_of(const char *message)
       {"Assign", CDC_OP_ASSIGN},
       {"Merge", CDC_OP_MERGE},
       {"Upsert", CDC_OP_UPSERT},
+      {"Restore", CDC_OP_RESTORE},
   };
   size_t i;
   for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
@@ -1293,6 +1302,34 @@ static enum app_result decode_params(struct ctx *c, const struct top *t, const c
   case CDC_OP_DELETE:
     APP_RETURN_IF_FAILED(target_ref(c, &s_params, params, msg, "Target", &src->target_ref));
     break;
+  case CDC_OP_RESTORE: {
+    /* RestoreRequest.Target: an Entity naming the record (its columns, if
+     * any, are not the restored row: the post image is, decode_context) */
+    struct param target;
+    const char *tn;
+    size_t tl;
+    param_get(params, &s_params, "Target", &target);
+    APP_RETURN_IF_FAILED(need_param(c, &s_params, msg, &target, "Target"));
+    if (json_is(target.v, JSON_OBJECT) && type_name(target.v, &tn, &tl) &&
+        type_is(tn, tl, "Entity")) {
+      const struct dv_entity *e;
+      struct dv_ref *ref = new_ref(c);
+      if (!ref)
+        return no_memory(c);
+      APP_RETURN_IF_FAILED(decode_entity(c, &target.s_val, target.v, &e));
+      ref->logical_name = e->logical_name;
+      ref->id = e->id;
+      src->target_ref = ref;
+    } else {
+      APP_RETURN_IF_FAILED(target_ref(c, &s_params, params, msg, "Target", &src->target_ref));
+    }
+    if (!src->target_ref->logical_name || !*src->target_ref->logical_name) {
+      if (!t->primary_name || t->primary_name->type != JSON_STRING || !t->primary_name->len)
+        return fail(c, &target.s_val, NULL, "%s record table unknown", msg);
+      ((struct dv_ref *)src->target_ref)->logical_name = t->primary_name->str;
+    }
+    break;
+  }
   case CDC_OP_ASSOCIATE:
   case CDC_OP_DISASSOCIATE: {
     struct param rel, related;
@@ -1441,9 +1478,13 @@ uint32_t dv_version_tie(enum cdc_op op, const char *operation_id)
   return rank << 29 | (h & 0x1FFFFFFFu);
 }
 
-/* docs/versioning.md: post-operation values first (post image, then
- * Target), versionnumber before RowVersion; Create is the first version of
- * a row and Delete the last. */
+/* docs/versioning.md: the row version is the one after the write: the
+ * versionnumber column of the post image, else of the Target (Dataverse
+ * adds it to an asynchronous step's Target after the write), else the post
+ * image's RowVersion. An Update's Target RowVersion (and a SetState
+ * moniker's) is the value the caller sent for optimistic concurrency, from
+ * before the write: never used. Create is the first version of a row and
+ * Delete the last. */
 static void compute_version(struct cdc_change *ch, const struct sources *src)
 {
   uint64_t rv = 0;
@@ -1454,13 +1495,44 @@ static void compute_version(struct cdc_change *ch, const struct sources *src)
     rv = UINT64_MAX;
   } else if (!entity_versionnumber(ch->post_image, &rv) &&
              !entity_versionnumber(src->target, &rv) &&
-             !row_version_of(ch->post_image ? ch->post_image->row_version : NULL, &rv) &&
-             !row_version_of(src->target ? src->target->row_version : NULL, &rv) &&
-             !row_version_of(src->target_ref ? src->target_ref->row_version : NULL, &rv)) {
+             !row_version_of(ch->post_image ? ch->post_image->row_version : NULL, &rv)) {
     rv = 0;
   }
   ch->version.row_version = rv;
   ch->version.tie = dv_version_tie(ch->op, ch->origin.operation_id);
+}
+
+/* docs/versioning.md "Nested changes": a change made by a synchronous
+ * plug-in (Depth >= 2) to the row its parent operation changed runs inside
+ * the parent's transaction, after the parent's write, yet its system job
+ * (OperationCreatedOn) can be stamped before the parent's. Without a post
+ * image versionnumber nothing in the payload orders the two. The
+ * ParentContext chain names the parent's record; when it is absent
+ * (dropped, or not sent) the parent may be on this row. */
+static bool nested_uncertain(const struct top *t, const struct cdc_change *ch,
+                             const struct sources *src)
+{
+  const struct json *p;
+  uint64_t rv;
+  int hops;
+  if (ch->origin.depth < 2 || ch->needs_reread || ch->op == CDC_OP_CREATE ||
+      ch->op == CDC_OP_DELETE || ch->op == CDC_OP_OTHER || !ch->id)
+    return false;
+  if (entity_versionnumber(ch->post_image, &rv) || entity_versionnumber(src->target, &rv))
+    return false;
+  /* an asynchronous step's ParentContext is first its own operation's
+   * context (same Depth); the operation that triggered it is the first
+   * ancestor with a smaller Depth */
+  for (p = t->parent, hops = 0; json_is(p, JSON_OBJECT) && hops < 16;
+       p = get(p, "ParentContext"), hops++) {
+    const struct json *d = get(p, "Depth");
+    int64_t depth;
+    if (json_is(d, JSON_NUMBER) && json_number_i64(d, &depth) && depth < ch->origin.depth) {
+      const char *pid = get_cstr(p, "PrimaryEntityId");
+      return !pid || !strcasecmp(pid, ch->id);
+    }
+  }
+  return true; /* the triggering operation is not in the message */
 }
 
 static bool needs_params(enum cdc_op op)
@@ -1550,7 +1622,7 @@ static enum app_result decode_context(struct ctx *c, const struct json *root,
     if (!t.created_on)
       return fail(c, &s_created, NULL, "missing, expected a /Date(ms)/ string");
     if (t.created_on->type != JSON_STRING ||
-        !parse_date(t.created_on->str, t.created_on->len, &ch->op_time_ms, &date_offset))
+        !parse_date(t.created_on->str, t.created_on->len, &ch->op_time_ms, &date_offset, NULL))
       return fail(c, &s_created, t.created_on, "expected a /Date(ms)/ string");
     APP_RETURN_IF_FAILED(get_guid(c, &s_pid, t.primary_id, false, &primary_id));
     APP_RETURN_IF_FAILED(get_str(c, &s_pname, t.primary_name, false, &primary_name));
@@ -1599,7 +1671,19 @@ static enum app_result decode_context(struct ctx *c, const struct json *root,
       APP_RETURN_IF_FAILED(decode_images(c, &t, ch));
     }
   }
+  if (ch->op == CDC_OP_RESTORE && !ch->needs_reread) {
+    /* the post image is the restored row; without one only a re-read
+     * knows its columns (the record is named, so it can be) */
+    if (ch->post_image) {
+      ch->attrs = ch->post_image->attrs;
+      ch->nattrs = ch->post_image->nattrs;
+      ch->full_row = true;
+    } else {
+      ch->needs_reread = true;
+    }
+  }
   compute_version(ch, &src);
+  ch->order_uncertain = nested_uncertain(&t, ch, &src);
   return APP_OK;
 }
 

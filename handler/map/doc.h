@@ -95,6 +95,9 @@ struct doc {
   /* Truncated context: only table/id/version are known. Sinks record that
    * the row needs a re-read and do not touch columns. */
   bool needs_reread;
+  /* Applied, but its order against another change of the record is
+   * uncertain (change.h): the sink also marks the record for a re-read. */
+  bool order_uncertain;
 
   /* From the mapping configuration */
   int64_t ttl_seconds;   /* 0 = no expiry */

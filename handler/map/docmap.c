@@ -760,7 +760,11 @@ static enum app_result convert(struct ctx *c, const struct dv_value *v, const ch
     return set_string(c, p, v->s, v->len);
   case DV_DATE: {
     char *t;
-    n = docmap_format_date(v->date_ms, date_only, date);
+    /* a date-only value is the writing server's local midnight as a UTC
+     * instant with its offset (/Date(1735592400000+0300)/ is 2024-12-31 at
+     * +03:00): its day is the local one */
+    n = docmap_format_date(
+        date_only ? v->date_ms + (int64_t)v->date_offset_min * 60000 : v->date_ms, date_only, date);
     if (!n)
       return fail(c, APP_ERR_INPUT, column, "date %" PRId64 " ms is outside years 0001-9999",
                   v->date_ms);
@@ -1184,6 +1188,7 @@ enum app_result docmap_build(const struct docmap_rules *r, struct arena *a,
   cdc_version_text(&ch->version, out->version_text);
   out->op_time_ms = ch->op_time_ms;
   out->needs_reread = ch->needs_reread;
+  out->order_uncertain = ch->order_uncertain;
   out->ttl_seconds = r->ttl_seconds;
   out->sql_table = r->sql_table;
   out->origin = &ch->origin;
@@ -1200,6 +1205,7 @@ enum app_result docmap_build(const struct docmap_rules *r, struct arena *a,
   case CDC_OP_CREATE:
   case CDC_OP_UPDATE:
   case CDC_OP_UPSERT:
+  case CDC_OP_RESTORE:
   case CDC_OP_SETSTATE:
   case CDC_OP_ASSIGN:
   case CDC_OP_MERGE:

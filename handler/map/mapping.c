@@ -38,7 +38,8 @@ enum msg_bit {
   MSG_SETSTATEDYN = 1u << 6,
   MSG_ASSIGN = 1u << 7,
   MSG_MERGE = 1u << 8,
-  MSG_UPSERT = 1u << 9
+  MSG_UPSERT = 1u << 9,
+  MSG_RESTORE = 1u << 10
 };
 
 static const struct {
@@ -55,13 +56,14 @@ static const struct {
     {"Assign", MSG_ASSIGN},
     {"Merge", MSG_MERGE},
     {"Upsert", MSG_UPSERT},
+    {"Restore", MSG_RESTORE},
 };
 #define NMESSAGES (sizeof message_names / sizeof message_names[0])
 /* the brief's CDC set: everything but Upsert (Dataverse runs Create or
  * Update steps for an upsert, so a step on Upsert itself is unusual) */
 #define MSG_DEFAULT                                                                                \
   (MSG_CREATE | MSG_UPDATE | MSG_DELETE | MSG_ASSOCIATE | MSG_DISASSOCIATE | MSG_SETSTATE |        \
-   MSG_SETSTATEDYN | MSG_ASSIGN | MSG_MERGE)
+   MSG_SETSTATEDYN | MSG_ASSIGN | MSG_MERGE | MSG_RESTORE)
 
 static unsigned change_message_bit(const struct cdc_change *ch)
 {
@@ -80,6 +82,7 @@ static unsigned change_message_bit(const struct cdc_change *ch)
   case CDC_OP_ASSIGN: return MSG_ASSIGN;
   case CDC_OP_MERGE: return MSG_MERGE;
   case CDC_OP_UPSERT: return MSG_UPSERT;
+  case CDC_OP_RESTORE: return MSG_RESTORE;
   case CDC_OP_OTHER: return 0;
   }
   return 0;
@@ -575,10 +578,11 @@ static enum app_result parse_messages(struct pctx *p, const cJSON *v, unsigned *
       if (strcmp(it->valuestring, message_names[k].name) == 0)
         bit = message_names[k].bit;
     if (!bit)
-      return perr(p,
-                  "unknown message %s (expected Create, Update, Delete, Associate, "
-                  "Disassociate, SetState, SetStateDynamicEntity, Assign, Merge or Upsert)",
-                  GOT(it));
+      return perr(
+          p,
+          "unknown message %s (expected Create, Update, Delete, Associate, "
+          "Disassociate, SetState, SetStateDynamicEntity, Assign, Merge, Upsert or Restore)",
+          GOT(it));
     if (*out & bit)
       return perr(p, "duplicate message \"%s\"", it->valuestring);
     *out |= bit;

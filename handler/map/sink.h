@@ -29,9 +29,22 @@ struct sink_poison {
   const char *table;        /* when the mapping refused a decoded change, else NULL (metrics) */
 };
 
+/* A document the server refused as unstorable (a message-level fault: e.g.
+ * Redis WRONGTYPE on its key, or an error the apply script raised for its
+ * input), filled in by a sink when the caller passes refused[]. */
+struct sink_refusal {
+  bool refused;
+  char reason[240];
+};
+
 struct sink_batch {
   const struct doc *const *docs;
   size_t ndocs;
+  /* NULL, or one entry per document: a document the server refuses for a
+   * reason of its own (not the store's: connection, timeout, OOM, READONLY,
+   * permissions) is then marked here and counts as done, instead of failing
+   * the batch; the caller records it as that message's poison. */
+  struct sink_refusal *refused;
   const struct sink_poison *poison;
   size_t npoison;
   const char *function;      /* function name, for poison records */
@@ -55,6 +68,12 @@ struct sink_stats {
   size_t poison;      /* poison messages recorded */
   size_t round_trips; /* server round trips used, retries included */
   size_t retries;     /* attempts after the first */
+  bool data_fault;    /* SQL: the batch failed because the database refused a
+                         value (SQLSTATE class 22 or 23): one of its
+                         documents is at fault, not the store */
+  size_t ties;        /* documents applied in an order the payloads could not
+                         decide (a tie, or a nested change without a row
+                         version): their records were marked for a re-read */
 };
 
 /* CLOCK_MONOTONIC now, in ms. */

@@ -28,19 +28,20 @@
  *             cursor; readers skip fields that start with '#')
  *
  * ARGV: [1] mode  u = write properties, d = delete, r = re-read marker,
- *                 a = associate, x = disassociate, z = re-read list entry
+ *                 a = associate, x = disassociate
  *       [2] version (45 digits)   [3] op time ms   [4] TTL s (0: none)
- *       [5] u: '1' full row / '0';  d: tombstone TTL s;  a/x: now (15-digit ms);
- *           z: the member (<table>:<id>) of the sorted set KEYS[1], scored
- *           with the op time unless it has a higher score (ZADD GT, which
- *           only Redis 6.2 has)
- *       [6] a/x: prune disassociations applied before this (ms); else ""
+ *       [5] u: '1' full row / '0';  d: tombstone TTL s (0: kept);  a/x: now (15-digit ms)
+ *       [6] a/x: prune disassociations applied before this (ms; 0: none); else ""
  *       [7..] u: 'p:<prop>', its field value as above (pairs: the hash
  *                fields and values ready-made by the sink, so the script
  *                builds no strings)
  *             a/x: member, entity set (pairs)
  * Returns 1 when something changed, 0 when the change was stale or a
- * redelivery.
+ * redelivery, plus 2 ('u', 'a', 'x') when a property or member it met was
+ * written by a change that differs from this one only in the OperationId
+ * hash (same time, row version and op rank): the order between the two was
+ * decided by the hash, so the sink marks the record for a re-read
+ * (docs/versioning.md "Ties").
  *
  * A new record (the key does not exist) takes a fast path for 'u': one
  * HSET of the ready-made fields straight from ARGV, no HMGET, no loop
@@ -67,16 +68,38 @@ static const char redis_lua_apply[] =
     "local key = KEYS[1]\n"
     "local mode = ARGV[1]\n"
     "local ver = ARGV[2]\n"
+    /* both carry a real row version (not a Create's 0 nor a Delete's
+     * 2^64-1) and they differ: the row versions decide (the database's
+     * own order); else time, row version, tie (docs/versioning.md) */
+    "local function realrv(v)\n"
+    "  local r = string.sub(v, 16, 35)\n"
+    "  return r ~= '00000000000000000000' and r ~= '18446744073709551615'\n"
+    "end\n"
     "local function newer(a, b)\n"
     "  if not b then return true end\n"
     "  if a == b then return false end\n"
     "  if #b ~= 45 then error('corrupt version text in ' .. key) end\n"
+    "  if realrv(a) and realrv(b) and string.sub(a, 16, 35) ~= string.sub(b, 16, 35) then\n"
+    "    local x, y = tonumber(string.sub(a, 16, 30)), tonumber(string.sub(b, 16, 30))\n"
+    "    if x ~= y then return x > y end\n"
+    "    return tonumber(string.sub(a, 31, 35)) > tonumber(string.sub(b, 31, 35))\n"
+    "  end\n"
     "  for i = 1, 31, 15 do\n"
     "    local x = tonumber(string.sub(a, i, i + 14))\n"
     "    local y = tonumber(string.sub(b, i, i + 14))\n"
     "    if x ~= y then return x > y end\n"
     "  end\n"
     "  return false\n"
+    "end\n"
+    /* nothing in the payloads ordered a and b: same time and op rank, and
+     * the same row version or one side without one (only the OperationId
+     * hash, or a row version against none, decided) */
+    "local function tied(a, b)\n"
+    "  if not b or a == b or string.sub(a, 1, 15) ~= string.sub(b, 1, 15) then return false end\n"
+    "  local ra, rb, zero = string.sub(a, 16, 35), string.sub(b, 16, 35), string.rep('0', 20)\n"
+    "  if ra ~= rb and ra ~= zero and rb ~= zero then return false end\n"
+    "  return math.floor(tonumber(string.sub(a, 36, 45)) / 536870912) ==\n"
+    "         math.floor(tonumber(string.sub(b, 36, 45)) / 536870912)\n"
     "end\n"
     "local function chunked(cmd, list, step)\n"
     "  local i, n = 1, #list\n"
@@ -137,13 +160,15 @@ static const char redis_lua_apply[] =
     /* no _ver, _floor or _reread: the key does not exist yet, so there is
      * nothing to drop and no TTL to remove (two calls saved per create) */
     "  local fresh = not (cur[1] or cur[2] or cur[3])\n"
-    "  local set, changed = {}, false\n"
+    "  local set, changed, tie = {}, false, false\n"
     "  local keep = full and {} or nil\n"
     "  for i = 1, n do\n"
     "    local b = 5 + 2 * i\n"
     "    if keep then keep[ARGV[b]] = true end\n"
     "    local m = cur[3 + i]\n"
-    "    if newer(ver, m and string.sub(m, 1, 45) or floor) then\n"
+    "    local old = m and string.sub(m, 1, 45) or floor\n"
+    "    if tied(ver, old) then tie = true end\n"
+    "    if newer(ver, old) then\n"
     "      local k = #set\n"
     "      set[k + 1] = ARGV[b]; set[k + 2] = ARGV[b + 1]\n"
     "      changed = true\n"
@@ -160,11 +185,11 @@ static const char redis_lua_apply[] =
     "    set[k + 1] = '_ver'; set[k + 2] = ver; set[k + 3] = '_op'; set[k + 4] = ARGV[3]\n"
     "    changed = true\n"
     "  end\n"
-    "  if not changed then return 0 end\n"
+    "  if not changed then return tie and 2 or 0 end\n"
     "  chunked('HSET', set, 4000)\n"
     "  local ttl = tonumber(ARGV[4])\n"
     "  if ttl > 0 or not fresh then arm(ttl) end\n"
-    "  return 1\n"
+    "  return tie and 3 or 1\n"
     "elseif mode == 'd' then\n"
     "  local cur = redis.call('HMGET', key, '_ver', '_floor', '_reread')\n"
     "  if not newer(ver, cur[2]) then return 0 end\n"
@@ -174,7 +199,7 @@ static const char redis_lua_apply[] =
     "  local latest = newer(ver, cur[1])\n"
     "  if latest then set[5] = '_ver'; set[6] = ver; set[7] = '_op'; set[8] = ARGV[3] end\n"
     "  redis.call('HSET', key, unpack(set))\n"
-    "  if latest then redis.call('EXPIRE', key, tonumber(ARGV[5])) end\n"
+    "  if latest then arm(tonumber(ARGV[5])) end\n"
     "  return 1\n"
     "elseif mode == 'r' then\n"
     "  local cur = redis.call('HMGET', key, '_reread', '_floor')\n"
@@ -183,26 +208,25 @@ static const char redis_lua_apply[] =
     "  local ttl = tonumber(ARGV[4])\n"
     "  if ttl > 0 and redis.call('TTL', key) == -1 then redis.call('EXPIRE', key, ttl) end\n"
     "  return 1\n"
-    "elseif mode == 'z' then\n"
-    "  local old = redis.call('ZSCORE', key, ARGV[5])\n"
-    "  if old and tonumber(old) >= tonumber(ARGV[3]) then return 0 end\n"
-    "  redis.call('ZADD', key, ARGV[3], ARGV[5])\n"
-    "  return 1\n"
     "elseif mode == 'a' or mode == 'x' then\n"
     "  local state = mode == 'a' and '1' or '0'\n"
     "  local now = ARGV[5]\n"
     "  local n = (#ARGV - 6) / 2\n"
+    /* nothing to relate (the sink refuses such a document; a caller that
+     * sends one anyway gets 0, not an HMGET without fields) */
+    "  if n < 1 then return 0 end\n"
     "  local fields = {}\n"
     "  for i = 1, n do fields[i] = ARGV[5 + 2 * i] end\n"
     "  local cur = hmget(fields)\n"
-    "  local set = {}\n"
+    "  local set, tie = {}, false\n"
     "  for i = 1, n do\n"
     "    local c = cur[i]\n"
+    "    if c and tied(ver, string.sub(c, 1, 45)) then tie = true end\n"
     "    if newer(ver, c and string.sub(c, 1, 45)) then\n"
     "      set[#set + 1] = fields[i]; set[#set + 1] = ver .. state .. now .. ARGV[6 + 2 * i]\n"
     "    end\n"
     "  end\n"
-    "  if #set == 0 then return 0 end\n"
+    "  if #set == 0 then return tie and 2 or 0 end\n"
     "  chunked('HSET', set, 4000)\n"
     /* forget disassociations older than the tombstone TTL, a page of
      * HSCAN per call from where the last call stopped, so the set does not
@@ -222,7 +246,7 @@ static const char redis_lua_apply[] =
     "  elseif at ~= '0' then del[#del + 1] = '#cursor' end\n"
     "  if #del > 0 then chunked('HDEL', del, 4000) end\n"
     "  arm(tonumber(ARGV[4]))\n"
-    "  return 1\n"
+    "  return tie and 3 or 1\n"
     "end\n"
     "return redis.error_reply('ERR d365 apply script: unknown mode ' .. tostring(mode))\n";
 #pragma GCC diagnostic pop

@@ -122,7 +122,7 @@ enum app_result redis_sink_create(const struct app_config *cfg, struct redis_sin
   s->poison_stream =
       xstrdup(cfg->poison_stream && *cfg->poison_stream ? cfg->poison_stream : "d365:poison");
   s->poison_maxlen = cfg->poison_maxlen > 0 ? cfg->poison_maxlen : 10000;
-  s->tombstone_ttl_s = cfg->tombstone_ttl_s > 0 ? cfg->tombstone_ttl_s : 604800;
+  s->tombstone_ttl_s = cfg->tombstone_ttl_s > 0 ? cfg->tombstone_ttl_s : 0; /* 0: kept */
   s->retry_initial_ms = cfg->retry_initial_ms > 0 ? cfg->retry_initial_ms : 100;
   s->retry_budget_ms = cfg->retry_budget_ms >= 0 ? cfg->retry_budget_ms : 30000;
   s->sync_timeout_ms = ci.sync_timeout_ms;
@@ -163,7 +163,10 @@ void redis_sink_destroy(struct redis_sink *s)
 
 /* ---- building the pipeline ---- */
 
-enum cmd_kind { CMD_SCRIPT, CMD_ZADD, CMD_XADD };
+/* CMD_SCRIPT: a document's write (counted as applied/stale); CMD_MARK: the
+ * re-read marker added for a change of uncertain order or a tie (not
+ * counted); CMD_ZADD: the record in <prefix>:reread; CMD_XADD: poison. */
+enum cmd_kind { CMD_SCRIPT, CMD_MARK, CMD_ZADD, CMD_XADD };
 
 struct cmd {
   size_t off, len; /* bytes in the prepared pipeline */
@@ -187,9 +190,10 @@ static size_t doc_ncmds(const struct doc *d)
 {
   if (d->needs_reread)
     return 2;
+  /* a change of uncertain order also marks its record for a re-read */
   if (d->op == CDC_OP_ASSOCIATE || d->op == CDC_OP_DISASSOCIATE)
-    return 1 + d->nrelated;
-  return 1;
+    return 1 + d->nrelated + (d->order_uncertain ? 2 : 0);
+  return 1 + (d->order_uncertain ? 2 : 0);
 }
 
 /* Room for k more commands. */
@@ -230,6 +234,13 @@ static bool version_ok(const char *v)
 static enum app_result check_doc(const struct doc *d, size_t i, struct app_err *err)
 {
   size_t k;
+  if ((d->op == CDC_OP_ASSOCIATE || d->op == CDC_OP_DISASSOCIATE) && !d->needs_reread &&
+      d->nrelated == 0)
+    return app_err_set(err, APP_ERR_INPUT,
+                       "redis sink: document %zu (%s %s): %s of %s with no related records "
+                       "(RelatedEntities is empty)",
+                       i, d->table ? d->table : "(null)", d->id ? d->id : "(null)",
+                       cdc_op_name(d->op), d->relationship ? d->relationship : "(null)");
   if (!redis_sink_name_ok(d->table, false))
     return app_err_set(err, APP_ERR_INPUT,
                        "redis sink: document %zu: table '%.64s' is not a logical name "
@@ -262,6 +273,11 @@ static enum app_result check_doc(const struct doc *d, size_t i, struct app_err *
   return APP_OK;
 }
 
+enum app_result redis_sink_check_doc(const struct doc *d, struct app_err *err)
+{
+  return check_doc(d, 0, err);
+}
+
 /* EVALSHA sha 1 key mode ver op ttl a5 a6 */
 static enum app_result script_head(struct buf *b, const struct redis_sink *s, size_t nextra,
                                    const char *key, size_t keylen, const char *mode,
@@ -291,8 +307,45 @@ static enum app_result add_cmd(struct plan *p, size_t start, size_t item, enum c
   return APP_OK;
 }
 
-static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, const struct doc *d,
-                                const char *ver, size_t i, struct buf *key, struct buf *tmp)
+/* The re-read marker of d's record: the script in mode 'r' on the record,
+ * and the record in <prefix>:reread. */
+static enum app_result plan_reread(struct plan *p, const struct redis_sink *s, const struct doc *d,
+                                   const char *ver, size_t i, struct buf *key, struct buf *tmp,
+                                   enum cmd_kind kind)
+{
+  struct buf *b = &p->all;
+  size_t start = b->len;
+  int64_t ttl = d->ttl_seconds > 0 ? d->ttl_seconds : 0;
+  buf_reset(key);
+  APP_RETURN_IF_FAILED(redis_sink_record_key(key, s->prefix, d->table, d->id));
+  {
+    APP_RETURN_IF_FAILED(
+        script_head(b, s, 0, key->data, key->len, "r", ver, d->op_time_ms, ttl, "", ""));
+    APP_RETURN_IF_FAILED(add_cmd(p, start, i, kind));
+    /* the ops to-do list lives outside the record's slot: a separate
+     * command in the same pipeline. NX (Redis 3.0.2; GT is 6.2): the
+     * score is the op time of the oldest change that asked for a re-read
+     * since the entry was made, so a redelivery does not move it */
+    start = b->len;
+    buf_reset(tmp);
+    APP_RETURN_IF_FAILED(buf_printf(tmp, "%s:%s", d->table, d->id));
+    APP_RETURN_IF_FAILED(redis_cmd_begin(b, 5));
+    APP_RETURN_IF_FAILED(redis_cmd_arg(b, "ZADD", 4));
+    {
+      char zkey[300];
+      int n = snprintf(zkey, sizeof zkey, "%s:reread", s->prefix);
+      APP_RETURN_IF_FAILED(redis_cmd_arg(b, zkey, (size_t)n));
+    }
+    APP_RETURN_IF_FAILED(redis_cmd_arg(b, "NX", 2));
+    APP_RETURN_IF_FAILED(redis_cmd_arg_i64(b, d->op_time_ms));
+    APP_RETURN_IF_FAILED(redis_cmd_arg(b, tmp->data, tmp->len));
+    return add_cmd(p, start, i, CMD_ZADD);
+  }
+}
+
+static enum app_result plan_doc_main(struct plan *p, const struct redis_sink *s,
+                                     const struct doc *d, const char *ver, size_t i,
+                                     struct buf *key, struct buf *tmp)
 {
   struct buf *b = &p->all;
   size_t start = b->len, k;
@@ -300,24 +353,8 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
 
   buf_reset(key);
   APP_RETURN_IF_FAILED(redis_sink_record_key(key, s->prefix, d->table, d->id));
-  if (d->needs_reread) {
-    APP_RETURN_IF_FAILED(
-        script_head(b, s, 0, key->data, key->len, "r", ver, d->op_time_ms, ttl, "", ""));
-    APP_RETURN_IF_FAILED(add_cmd(p, start, i, CMD_SCRIPT));
-    /* the ops to-do list lives outside the record's slot: a separate
-     * command in the same pipeline; the script's mode z is ZADD GT (a
-     * redelivery does not move the entry), which Redis 6.0 lacks */
-    start = b->len;
-    buf_reset(tmp);
-    APP_RETURN_IF_FAILED(buf_printf(tmp, "%s:%s", d->table, d->id));
-    {
-      char zkey[300];
-      int n = snprintf(zkey, sizeof zkey, "%s:reread", s->prefix);
-      APP_RETURN_IF_FAILED(
-          script_head(b, s, 0, zkey, (size_t)n, "z", ver, d->op_time_ms, 0, tmp->data, ""));
-    }
-    return add_cmd(p, start, i, CMD_ZADD);
-  }
+  if (d->needs_reread)
+    return plan_reread(p, s, d, ver, i, key, tmp, CMD_SCRIPT);
   switch (d->op) {
   case CDC_OP_DELETE: {
     char tomb[24];
@@ -332,7 +369,9 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
     char now[24], before[24];
     int64_t w = wall_ms();
     snprintf(now, sizeof now, "%015lld", (long long)w);
-    snprintf(before, sizeof before, "%lld", (long long)(w - (int64_t)s->tombstone_ttl_s * 1000));
+    /* disassociations are tombstones too: kept without a TTL */
+    snprintf(before, sizeof before, "%lld",
+             s->tombstone_ttl_s > 0 ? (long long)(w - (int64_t)s->tombstone_ttl_s * 1000) : 0LL);
     /* this record's set lists every related record */
     buf_reset(key);
     APP_RETURN_IF_FAILED(redis_sink_rel_key(key, s->prefix, d->table, d->id, d->relationship));
@@ -404,6 +443,15 @@ static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, cons
     }
     return add_cmd(p, start, i, CMD_SCRIPT);
   }
+}
+
+static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, const struct doc *d,
+                                const char *ver, size_t i, struct buf *key, struct buf *tmp)
+{
+  APP_RETURN_IF_FAILED(plan_doc_main(p, s, d, ver, i, key, tmp));
+  if (d->order_uncertain && !d->needs_reread)
+    return plan_reread(p, s, d, ver, i, key, tmp, CMD_MARK);
+  return APP_OK;
 }
 
 static enum app_result plan_poison(struct plan *p, const struct redis_sink *s,
@@ -541,7 +589,23 @@ static void attempt_fail(struct attempt *a, enum app_result r, const struct app_
 
 static const char *cmd_what(const struct cmd *c)
 {
-  return c->kind == CMD_XADD ? "poison record" : c->kind == CMD_ZADD ? "re-read list" : "write";
+  return c->kind == CMD_XADD   ? "poison record"
+         : c->kind == CMD_ZADD ? "re-read list"
+         : c->kind == CMD_MARK ? "re-read marker"
+                               : "write";
+}
+
+/* Is an error reply to a document's script the document's own fault, so
+ * that retrying or redelivering can never help and the rest of the batch
+ * must not wait for it: WRONGTYPE (its key holds something else), or an
+ * error the apply script raised for its input. Everything else (syntax
+ * errors of a server too old, NOPERM, MOVED, CROSSSLOT, ...) is the
+ * store's and fails the batch. */
+static bool message_fault(const redisReply *x)
+{
+  const char *s = x && x->type == REDIS_REPLY_ERROR && x->str ? x->str : "";
+  return !strncmp(s, "WRONGTYPE", 9) || strstr(s, "user_script") != NULL ||
+         strstr(s, "Error running script") != NULL;
 }
 
 /* Check the replies of cmds[idx[0..n)]. */
@@ -557,7 +621,7 @@ static void take_replies(struct cmd *cmds, const size_t *idx, size_t n, redisRep
     const struct doc *d = c->kind == CMD_XADD ? NULL : batch->docs[c->item];
     c->noscript = false;
     if (k == RREPLY_OK) {
-      if (c->kind == CMD_SCRIPT && x->type != REDIS_REPLY_INTEGER) {
+      if ((c->kind == CMD_SCRIPT || c->kind == CMD_MARK) && x->type != REDIS_REPLY_INTEGER) {
         app_err_set(&e, APP_ERR_REDIS, "redis: unexpected reply type %d to the apply script",
                     x->type);
         attempt_fail(a, APP_ERR_REDIS, &e, true);
@@ -569,6 +633,17 @@ static void take_replies(struct cmd *cmds, const size_t *idx, size_t n, redisRep
     }
     if (k == RREPLY_NOSCRIPT) {
       c->noscript = true;
+      continue;
+    }
+    if (k == RREPLY_FATAL && d && batch->refused && c->kind != CMD_ZADD && message_fault(x)) {
+      struct sink_refusal *f = &batch->refused[c->item];
+      if (!f->refused)
+        snprintf(f->reason, sizeof f->reason, "redis %s of %s %s (%s): %.*s", cmd_what(c), d->table,
+                 d->id, cdc_op_name(d->op), (int)(x->len > 160 ? 160 : x->len),
+                 x->str ? x->str : "");
+      f->refused = true;
+      c->done = true; /* its message becomes poison; the batch goes on */
+      c->result = 0;
       continue;
     }
     if (d)
@@ -728,6 +803,64 @@ static enum app_result public_code(enum app_result r)
   return (r == APP_ERR_IO || r == APP_ERR_CONFIG) ? APP_ERR_REDIS : r;
 }
 
+static enum app_result apply_plan(struct redis_sink *s, struct plan *pp,
+                                  struct redis_conn *streamed, size_t sent,
+                                  const struct sink_batch *batch, enum app_result r,
+                                  struct sink_stats *out_stats, struct app_err *err);
+
+/* The documents whose write met a tie (state bit 4; not those of uncertain
+ * order, which carried their marker already) get their record's re-read
+ * marker, in one more round trip; counted in st->ties. */
+static enum app_result mark_ties(struct redis_sink *s, const struct sink_batch *batch,
+                                 const unsigned char *state, size_t nties, struct sink_stats *st,
+                                 struct app_err *err)
+{
+  struct plan p;
+  struct sink_batch b2;
+  struct sink_stats st2;
+  const struct doc **docs = calloc(nties, sizeof *docs);
+  struct buf key, tmp;
+  size_t i, k = 0;
+  enum app_result r = APP_OK;
+
+  if (!docs)
+    return app_err_set(err, APP_ERR_NOMEM, "redis sink: no memory for %zu re-read markers", nties);
+  memset(&p, 0, sizeof p);
+  buf_init(&p.all, SINK_MAX_PIPELINE_BYTES);
+  buf_init(&key, 4096);
+  buf_init(&tmp, 0);
+  for (i = 0; i < batch->ndocs; i++)
+    if ((state[i] & 4) && !(batch->docs[i]->order_uncertain && !batch->docs[i]->needs_reread))
+      docs[k++] = batch->docs[i];
+  for (i = 0; i < k && r == APP_OK; i++) {
+    char ver[CDC_VERSION_TEXT_LEN + 1];
+    if (version_ok(docs[i]->version_text))
+      memcpy(ver, docs[i]->version_text, sizeof ver);
+    else
+      cdc_version_text(&docs[i]->version, ver);
+    if (!plan_reserve(&p, 2))
+      r = app_err_set(err, APP_ERR_NOMEM, "redis sink: no memory for re-read markers");
+    else if (plan_reread(&p, s, docs[i], ver, i, &key, &tmp, CMD_MARK) != APP_OK)
+      r = app_err_set(err, APP_ERR_LIMIT, "redis sink: re-read markers: pipeline too large");
+  }
+  buf_cleanup(&key);
+  buf_cleanup(&tmp);
+  memset(&b2, 0, sizeof b2);
+  b2.docs = docs;
+  b2.ndocs = k;
+  b2.function = batch->function;
+  b2.invocation_id = batch->invocation_id;
+  b2.deadline_ms = batch->deadline_ms;
+  memset(&st2, 0, sizeof st2);
+  r = apply_plan(s, &p, NULL, 0, &b2, r, &st2, err);
+  st->round_trips += st2.round_trips;
+  st->retries += st2.retries;
+  if (r == APP_OK)
+    st->ties += k;
+  free(docs);
+  return r;
+}
+
 /* Send the planned commands until every reply is seen, retrying as the
  * header says; count the results. Takes p (freed here). streamed/sent: the
  * first attempt goes on with that connection (redis_sink_stream_add wrote
@@ -817,21 +950,33 @@ out:
   /* counts from confirmed replies only: a document is applied when any of
    * its scripts changed something, stale when all answered 0 */
   if (p.cmds && batch->ndocs) {
-    unsigned char *state = calloc(batch->ndocs, 1); /* bit 1: answered, bit 2: changed */
+    /* bit 1: answered, bit 2: changed, bit 4: a tie (redis_lua.h) */
+    unsigned char *state = calloc(batch->ndocs, 1);
     if (state) {
+      size_t nties = 0;
       for (j = 0; j < p.ncmds; j++) {
         if (p.cmds[j].kind != CMD_SCRIPT || !p.cmds[j].done)
           continue;
-        state[p.cmds[j].item] |= (unsigned char)(1 | (p.cmds[j].result == 1 ? 2 : 0));
+        state[p.cmds[j].item] |=
+            (unsigned char)(1 | (p.cmds[j].result & 1 ? 2 : 0) | (p.cmds[j].result & 2 ? 4 : 0));
       }
       for (i = 0; i < batch->ndocs; i++) {
+        const struct doc *d = batch->docs[i];
+        if (batch->refused && batch->refused[i].refused)
+          continue; /* its message is poison: neither applied nor stale */
         if (state[i] & 2)
           st.applied++;
         else if (state[i] & 1)
           st.stale++;
         if (batch->outcome && (state[i] & 1))
           batch->outcome[i] = (state[i] & 2) ? SINK_DOC_APPLIED : SINK_DOC_STALE;
+        if (d->order_uncertain && !d->needs_reread)
+          st.ties++;
+        else if (state[i] & 4)
+          nties++;
       }
+      if (nties && r == APP_OK)
+        r = mark_ties(s, batch, state, nties, &st, err);
       free(state);
     }
   }

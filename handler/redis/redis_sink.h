@@ -120,6 +120,13 @@ const char *redis_sink_script_sha(const struct redis_sink *s);
 /* The apply script's source (for tools such as the benchmark). */
 const char *redis_sink_script(void);
 
+/* Can document d be written at all (names usable in keys, a relationship
+ * change with at least one related record, every property named)? Pure.
+ * The pipeline asks before a batch goes to the sink, so a message the sink
+ * could never store becomes that message's poison record instead of
+ * failing the whole batch. APP_ERR_INPUT with the reason. */
+APP_NODISCARD enum app_result redis_sink_check_doc(const struct doc *d, struct app_err *err);
+
 /* Is s usable in a key: a table logical name or relationship schema name
  * ([A-Za-z0-9_], 1..128 bytes), or with dash=true an id ([A-Za-z0-9-],
  * 1..128 bytes)? Keeps keys unambiguous ("a:b" + "c" vs "a" + "b:c") and

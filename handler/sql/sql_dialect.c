@@ -309,18 +309,27 @@ static size_t row_params(const struct sql_group *g, const struct sql_row *r)
   return n;
 }
 
-static enum app_result check_idents(enum sql_dialect d, const struct sql_group *g,
-                                    struct app_err *err)
+enum app_result sql_dialect_check_group(enum sql_dialect d, const struct sql_group *g,
+                                        struct app_err *err)
 {
   size_t j, max = sql_dialect_max_ident(d);
   const char *dot = strrchr(g->table, '.');
   const char *last = dot ? dot + 1 : g->table;
-  if (!*last || strlen(last) + strlen(TOMB_SUF) > max || dot != strchr(g->table, '.') ||
-      dot == g->table || (dot && (size_t)(dot - g->table) > max))
+  /* an entity table may get a tombstone companion (hard deletes); a link
+   * table never has one */
+  size_t suf = g->kind == SQL_GROUP_ENTITY ? strlen(TOMB_SUF) : 0;
+  if (!*last || strlen(last) + suf > max || dot != strchr(g->table, '.') || dot == g->table ||
+      (dot && (size_t)(dot - g->table) > max)) {
+    if (suf)
+      return app_err_set(err, APP_ERR_INPUT,
+                         "table name '%.80s' is not [schema.]name or too long for %s (at most %zu "
+                         "bytes with its %s companion)",
+                         g->table, sql_dialect_name(d), max, TOMB_SUF);
     return app_err_set(err, APP_ERR_INPUT,
-                       "table name '%.80s' is not [schema.]name or too long for %s (with its %s "
-                       "companion)",
-                       g->table, sql_dialect_name(d), TOMB_SUF);
+                       "link table (relationship) name '%.80s' is not [schema.]name or longer than "
+                       "%s allows (%zu bytes)",
+                       g->table, sql_dialect_name(d), max);
+  }
   for (j = 0; j < g->ncols; j++)
     if (strlen(g->cols[j].name) + strlen(VSUF) > max)
       return app_err_set(err, APP_ERR_INPUT, "column name '%.80s' is too long for %s",
@@ -388,14 +397,32 @@ static enum app_result ph_colv(struct tpl *t)
 }
 
 /* The guard W(c) of docs/sql.md: the merged row's version of c is newer
- * than the stored one and than the stored row's delete. */
+ * than the stored one (a column never written is known absent as of the
+ * newest full row, like Redis's _floor: one rule for both sinks) and than
+ * the stored row's delete. */
 static enum app_result ph_guard(struct tpl *t)
 {
+  /* newer(x, y) of docs/versioning.md: real row versions on both sides
+   * that differ decide (characters 16-35: 0 is a Create's, 2^64-1 a
+   * Delete's); otherwise the texts compare. y is never NULL here. */
   return tpl_dialect(
       t,
-      "(s.{colv} > COALESCE(t.{colv}, '') AND s.{colv} > COALESCE(t.[_cdc_deleted_version], ''))",
-      "(EXCLUDED.{colv} > COALESCE(t.{colv}, '') AND EXCLUDED.{colv} > "
-      "COALESCE(t.\"_cdc_deleted_version\", ''))");
+      "((CASE WHEN SUBSTRING(s.{colv}, 16, 20) BETWEEN '00000000000000000001' AND "
+      "'18446744073709551614' AND SUBSTRING(COALESCE(t.{colv}, t.[_cdc_full_version], ''), 16, 20) "
+      "BETWEEN '00000000000000000001' AND '18446744073709551614' AND SUBSTRING(s.{colv}, 16, 20) "
+      "<> "
+      "SUBSTRING(COALESCE(t.{colv}, t.[_cdc_full_version], ''), 16, 20) THEN CASE WHEN "
+      "SUBSTRING(s.{colv}, 16, 20) > SUBSTRING(COALESCE(t.{colv}, t.[_cdc_full_version], ''), 16, "
+      "20) THEN 1 ELSE 0 END WHEN s.{colv} > COALESCE(t.{colv}, t.[_cdc_full_version], '') THEN 1 "
+      "ELSE 0 END) = 1 AND s.{colv} > COALESCE(t.[_cdc_deleted_version], ''))",
+      "((CASE WHEN SUBSTRING(EXCLUDED.{colv}, 16, 20) BETWEEN '00000000000000000001' AND "
+      "'18446744073709551614' AND SUBSTRING(COALESCE(t.{colv}, t.\"_cdc_full_version\", ''), 16, "
+      "20) BETWEEN '00000000000000000001' AND '18446744073709551614' AND "
+      "SUBSTRING(EXCLUDED.{colv}, 16, 20) <> SUBSTRING(COALESCE(t.{colv}, "
+      "t.\"_cdc_full_version\", ''), 16, 20) THEN CASE WHEN SUBSTRING(EXCLUDED.{colv}, 16, 20) > "
+      "SUBSTRING(COALESCE(t.{colv}, t.\"_cdc_full_version\", ''), 16, 20) THEN 1 ELSE 0 END WHEN "
+      "EXCLUDED.{colv} > COALESCE(t.{colv}, t.\"_cdc_full_version\", '') THEN 1 ELSE 0 END) = 1 "
+      "AND EXCLUDED.{colv} > COALESCE(t.\"_cdc_deleted_version\", ''))");
 }
 
 /* Greatest of the stored and the merged version column (NULL only if both
@@ -632,6 +659,13 @@ static enum app_result ph_ids(struct tpl *t)
   return buf_append_char(b, ')');
 }
 
+/* "CAST(? AS uuid[])" over the ids of the rows written (PostgreSQL). */
+static enum app_result ph_id_array(struct tpl *t)
+{
+  APP_ASSERT(t->d == SQL_DIALECT_POSTGRES);
+  return pg_array(t->s, t->g, t->from, t->count, PGF_ID, 0, "uuid");
+}
+
 /* The VALUES rows of a T-SQL link upsert. */
 static enum app_result ph_link_rows(struct tpl *t)
 {
@@ -797,6 +831,7 @@ static const struct {
     {"rows", ph_rows},           /* T-SQL VALUES rows (parameters) */
     {"arrays", ph_arrays},       /* PostgreSQL unnest arrays (parameters) */
     {"ids", ph_ids},             /* " IN (...)" / " = ANY(...)" over the ids */
+    {"id_array", ph_id_array},   /* PostgreSQL: the ids as one uuid[] parameter */
     {"link_rows", ph_link_rows}, /* link VALUES rows (parameters) */
     {"link_arrays", ph_link_arrays},
     {"poison_rows", ph_poison_rows},
@@ -847,7 +882,7 @@ enum app_result sql_dialect_upsert(enum sql_dialect d, const struct sql_group *g
   enum app_result r;
 
   APP_ASSERT(g->kind == SQL_GROUP_ENTITY && from < g->nrows);
-  APP_RETURN_IF_FAILED(check_idents(d, g, err));
+  APP_RETURN_IF_FAILED(sql_dialect_check_group(d, g, err));
   sql_stmt_reset(out);
   if (d == SQL_DIALECT_POSTGRES && 6 + 2 * g->ncols <= max) {
     /* arrays: the parameter count does not grow with the rows */
@@ -934,12 +969,12 @@ enum app_result sql_dialect_link_upsert(enum sql_dialect d, const struct sql_gro
 }
 
 /* The hard-delete steps, [dialect][step] (docs/sql.md, "Hard deletes"). */
-static const char *const hard_delete_tpl[2][3] = {
+static const char *const hard_delete_tpl[2][4] = {
     {/* T-SQL: SQL_HARD_RESTORE */
      "INSERT INTO {table} ({key}, [_cdc_version], [_cdc_deleted], [_cdc_deleted_version], "
      "[_cdc_updated_at])\n"
      "SELECT b.{key}, b.[_cdc_version], CAST(1 AS bit), b.[_cdc_version], SYSUTCDATETIME()\n"
-     "FROM {tomb} AS b\n"
+     "FROM {tomb} AS b WITH (UPDLOCK, HOLDLOCK)\n"
      "WHERE b.{key}{ids}\n"
      "  AND NOT EXISTS (SELECT 1 FROM {table} AS t WITH (UPDLOCK, HOLDLOCK) WHERE t.{key} = "
      "b.{key});",
@@ -954,7 +989,9 @@ static const char *const hard_delete_tpl[2][3] = {
      "s.[_cdc_deleted_version], SYSUTCDATETIME());",
      /* T-SQL: SQL_HARD_REMOVE */
      "DELETE FROM {table}\n"
-     "WHERE [_cdc_deleted] = 1 AND {key}{ids};"},
+     "WHERE [_cdc_deleted] = 1 AND {key}{ids};",
+     /* T-SQL: SQL_HARD_LOCK (the restore's table hints lock instead) */
+     "SELECT 0 WHERE 1 = 0;"},
     {/* PostgreSQL: SQL_HARD_RESTORE */
      "INSERT INTO {table} ({key}, \"_cdc_version\", \"_cdc_deleted\", \"_cdc_deleted_version\", "
      "\"_cdc_updated_at\")\n"
@@ -971,7 +1008,11 @@ static const char *const hard_delete_tpl[2][3] = {
      "WHERE EXCLUDED.\"_cdc_version\" > b.\"_cdc_version\"",
      /* PostgreSQL: SQL_HARD_REMOVE */
      "DELETE FROM {table}\n"
-     "WHERE \"_cdc_deleted\" AND {key}{ids}"}};
+     "WHERE \"_cdc_deleted\" AND {key}{ids}",
+     /* PostgreSQL: SQL_HARD_LOCK */
+     "SELECT count(pg_advisory_xact_lock(s.h)) FROM (\n"
+     "  SELECT DISTINCT hashtextextended({table_lit} || ':' || CAST(u.k AS text), 0) AS h\n"
+     "  FROM unnest({id_array}) AS u(k) ORDER BY 1) AS s"}};
 
 enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_group *g, size_t from,
                                         size_t count, enum sql_hard_step step, struct sql_stmt *out,
@@ -982,7 +1023,7 @@ enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_gro
 
   APP_ASSERT(g->kind == SQL_GROUP_ENTITY && from + count <= g->nrows && count);
   APP_ASSERT((size_t)step < sizeof hard_delete_tpl[0] / sizeof hard_delete_tpl[0][0]);
-  APP_RETURN_IF_FAILED(check_idents(d, g, err));
+  APP_RETURN_IF_FAILED(sql_dialect_check_group(d, g, err));
   sql_stmt_reset(out);
   t = (struct tpl){.d = d, .s = out, .table = g->table, .g = g, .from = from, .count = count};
   r = tpl_emit(&t, hard_delete_tpl[d == SQL_DIALECT_TSQL ? 0 : 1][step]);

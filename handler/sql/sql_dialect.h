@@ -97,6 +97,14 @@ void sql_stmt_reset(struct sql_stmt *s);
 /* Free the storage. NULL-safe. */
 void sql_stmt_cleanup(struct sql_stmt *s);
 
+/* Do g's table and column names fit dialect d: [schema.]name, the table
+ * name with its "__tombstone" companion (entity tables) and each column
+ * with its "__v" companion within sql_dialect_max_ident? APP_ERR_INPUT
+ * naming the name and the limit otherwise. The statement builders below
+ * check the same. */
+APP_NODISCARD enum app_result sql_dialect_check_group(enum sql_dialect d, const struct sql_group *g,
+                                                      struct app_err *err);
+
 /* Entity upsert of g->rows[from..] into g->table: as many rows as fit the
  * parameter limit (at most 1000); *out_count gets how many (>= 1).
  *   APP_ERR_LIMIT  one row alone needs more parameters than the dialect
@@ -116,9 +124,16 @@ APP_NODISCARD enum app_result sql_dialect_link_upsert(enum sql_dialect d, const 
  *                      (so the upsert's guard sees them)
  *   SQL_HARD_ARCHIVE   record the rows now deleted in "<table>__tombstone"
  *   SQL_HARD_REMOVE    delete the rows now deleted
- * All three run inside the batch transaction, so readers never see the
+ *   SQL_HARD_LOCK      PostgreSQL: take a transaction-scoped advisory lock per
+ *                      id (in hash order, so two writers never deadlock),
+ *                      before SQL_HARD_RESTORE: a concurrent Delete of the
+ *                      same record commits first, and the restore then sees
+ *                      its tombstone. T-SQL needs none: its restore reads the
+ *                      tombstone table WITH (UPDLOCK, HOLDLOCK); the step is
+ *                      a no-op statement there.
+ * All run inside the batch transaction, so readers never see the
  * intermediate state. */
-enum sql_hard_step { SQL_HARD_RESTORE = 0, SQL_HARD_ARCHIVE, SQL_HARD_REMOVE };
+enum sql_hard_step { SQL_HARD_RESTORE = 0, SQL_HARD_ARCHIVE, SQL_HARD_REMOVE, SQL_HARD_LOCK };
 APP_NODISCARD enum app_result sql_dialect_hard_delete(enum sql_dialect d, const struct sql_group *g,
                                                       size_t from, size_t count,
                                                       enum sql_hard_step step, struct sql_stmt *out,

@@ -330,7 +330,8 @@ static bool is_entity_op(enum cdc_op op)
   case CDC_OP_SETSTATE:
   case CDC_OP_ASSIGN:
   case CDC_OP_MERGE:
-  case CDC_OP_UPSERT: return true;
+  case CDC_OP_UPSERT:
+  case CDC_OP_RESTORE: return true;
   default: return false;
   }
 }
@@ -421,6 +422,10 @@ static enum app_result build_entity(struct arena *a, struct group_work *w,
       }
       if (d->full_row)
         vmax(r->full_version, d->version_text);
+      /* uncertain order (a nested change without a row version): applied,
+       * and the row is marked for a re-read */
+      if (d->order_uncertain)
+        vmax(r->reread_version, d->version_text);
       for (k = 0; k < d->nprops; k++) {
         const struct doc_prop *p = &d->props[k];
         const char *why;
@@ -431,8 +436,13 @@ static enum app_result build_entity(struct arena *a, struct group_work *w,
         ci = col_find(w, p->name);
         APP_ASSERT(ci != (size_t)-1);
         c = &r->cells[ci];
+        /* two changes of this batch wrote the column and differ only in the
+         * OperationId hash: the hash picked the winner, so the row is
+         * marked for a re-read (docs/versioning.md "Ties") */
+        if (c->version && cdc_version_text_tied(d->version_text, c->version))
+          vmax(r->reread_version, d->version_text);
         /* ascending versions: a later entry is newer or the same change */
-        if (!c->version || strcmp(d->version_text, c->version) >= 0) {
+        if (!c->version || cdc_version_text_order(d->version_text, c->version) >= 0) {
           if (cell_text(p, &c->text, &c->len, &why) != APP_OK)
             return app_err_set(err, APP_ERR_INPUT, "property '%s' %s", p->name, why);
           c->version = d->version_text;
@@ -578,9 +588,9 @@ enum app_result sql_plan_build(struct arena *a, const struct doc *const *docs, s
                            d->table, d->id, cdc_op_name(d->op));
       if (strlen(d->relationship) > max_ident)
         return app_err_set(err, APP_ERR_INPUT,
-                           "doc %zu (%s %s): relationship name '%.64s' is too long for a table "
-                           "name of this database",
-                           i, d->table, d->id, d->relationship);
+                           "doc %zu (%s %s): relationship name '%.128s' (%zu bytes) is too long "
+                           "for a table name of this database (at most %zu bytes)",
+                           i, d->table, d->id, d->relationship, strlen(d->relationship), max_ident);
       lt = link_table(a, d);
       if (!lt)
         return app_err_set(err, APP_ERR_LIMIT, "sql plan: arena ceiling reached");

@@ -706,6 +706,13 @@ static enum app_result write_entity(struct sql_sink *s, struct sql_conn *c,
   while (from < g->nrows) {
     APP_RETURN_IF_FAILED(sql_dialect_upsert(s->dialect, g, from, st, &count, err));
     if (hard) {
+      /* per-key locks first (PostgreSQL): a concurrent Delete of one of
+       * these records commits before the restore reads its tombstone */
+      if (s->dialect == SQL_DIALECT_POSTGRES) {
+        APP_RETURN_IF_FAILED(
+            sql_dialect_hard_delete(s->dialect, g, from, count, SQL_HARD_LOCK, st, err));
+        APP_RETURN_IF_FAILED(exec_counted(c, st, timeout_s, at, NULL, g->table, err));
+      }
       /* restore needs its own statement text; build it, run it, rebuild */
       APP_RETURN_IF_FAILED(
           sql_dialect_hard_delete(s->dialect, g, from, count, SQL_HARD_RESTORE, st, err));
@@ -824,6 +831,24 @@ static int64_t backoff_ms(struct sql_sink *s, unsigned attempt)
   return d / 2 + (int64_t)(x % (uint64_t)(d / 2 + 1));
 }
 
+enum app_result sql_sink_check_doc(const struct sql_sink *s, const struct doc *d,
+                                   struct app_err *err)
+{
+  struct arena a;
+  struct sql_plan plan;
+  const struct doc *docs[1];
+  enum app_result r;
+  size_t i;
+
+  docs[0] = d;
+  arena_init(&a, PLAN_ARENA_MAX);
+  r = sql_plan_build(&a, docs, 1, sql_dialect_max_ident(s->dialect), &plan, err);
+  for (i = 0; r == APP_OK && i < plan.ngroups; i++)
+    r = sql_dialect_check_group(s->dialect, &plan.groups[i], err);
+  arena_cleanup(&a);
+  return r;
+}
+
 enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batch,
                                struct sink_stats *out_stats, struct app_err *err)
 {
@@ -889,6 +914,10 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
       if (r == APP_ERR_SQL)
         LOG_ERROR("sql sink: batch of %zu docs failed, not retried: %s", batch->ndocs,
                   err ? err->msg : "");
+      /* data exception / integrity violation: a value of the batch, not
+       * the store (sql_sink.h) */
+      st.data_fault = r == APP_ERR_SQL && dg.sqlstate[0] == '2' &&
+                      (dg.sqlstate[1] == '2' || dg.sqlstate[1] == '3');
       goto out;
     }
     delay = backoff_ms(s, attempt);

@@ -79,11 +79,23 @@ void sql_sink_destroy(struct sql_sink *s);
  *   APP_ERR_INPUT   a document cannot be written (named; never retried)
  *   APP_ERR_CONFIG  validate mode and a table/column is missing
  *   APP_ERR_SQL     the database failed (SQLSTATE and text in the message);
- *                   after the deadline for transient failures
+ *                   after the deadline for transient failures. out_stats->
+ *                   data_fault tells a refused value (SQLSTATE class 22,
+ *                   23) from a failure of the store: the caller may then
+ *                   write the documents one by one to find the refused one
  *   APP_ERR_TIMEOUT no pooled connection became free before the deadline
  * Nothing of the batch is committed unless APP_OK is returned. */
 APP_NODISCARD enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batch,
                                              struct sink_stats *out_stats, struct app_err *err);
+
+/* Can document d be written at all (sql_plan_build's checks on d alone,
+ * and its table, link table and column names against the dialect's
+ * identifier limit)? Pure, no I/O. The pipeline asks before a batch goes to
+ * the sink, so a message the sink could never store becomes that message's
+ * poison record instead of failing the whole batch. APP_ERR_INPUT with
+ * the reason, APP_ERR_NOMEM. */
+APP_NODISCARD enum app_result sql_sink_check_doc(const struct sql_sink *s, const struct doc *d,
+                                                 struct app_err *err);
 
 /* Open one connection now (start-up check, readiness). Same errors as the
  * connection part of sql_sink_write, without retries. */

@@ -678,7 +678,7 @@ static void test_envelopes(void)
   /* neither body is a RemoteExecutionContext: both are poison, and with no
    * target they are only logged */
   CHECK_STREQ(body_of(&r), "{\"Outputs\":{},\"Logs\":[\"messages=2 applied=0 stale=0 skipped=0 "
-                           "poison=2 recorded=0 reread=0 round_trips=0 retries=0\"],"
+                           "poison=2 recorded=0 reread=0 ties=0 round_trips=0 retries=0\"],"
                            "\"ReturnValue\":null}");
   resp_free(&r);
 

@@ -65,7 +65,7 @@ static void test_defaults(void)
   CHECK_INTEQ(cfg.retry_initial_ms, 100);
   CHECK_INTEQ(cfg.redis_pool, 32);
   CHECK_STREQ(cfg.key_prefix, "d365");
-  CHECK_INTEQ(cfg.tombstone_ttl_s, 604800);
+  CHECK_INTEQ(cfg.tombstone_ttl_s, 0);
   CHECK_INTEQ(cfg.max_connections, 512);
   CHECK_INTEQ(cfg.connection_timeout_s, 300);
   CHECK_INTEQ(cfg.shutdown_grace_ms, 10000);

@@ -318,8 +318,8 @@ static const struct bad_case bad[] = {
      "to skip it)"},
     {T("{\"messages\":[\"Create\",\"Updat\"]}"),
      "mapping.json: tables.account.messages[1]: unknown message \"Updat\" (expected Create, "
-     "Update, Delete, Associate, Disassociate, SetState, SetStateDynamicEntity, Assign, Merge or "
-     "Upsert)"},
+     "Update, Delete, Associate, Disassociate, SetState, SetStateDynamicEntity, Assign, Merge, "
+     "Upsert or Restore)"},
     {T("{\"messages\":[\"Create\",\"Create\"]}"),
      "mapping.json: tables.account.messages[1]: duplicate message \"Create\""},
     {T("{\"relationships\":5}"),

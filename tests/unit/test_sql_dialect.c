@@ -152,6 +152,8 @@ static void statements(enum sql_dialect d, const char *prefix)
   golden(name, out.data);
 
   buf_reset(&out);
+  CHECK(sql_dialect_hard_delete(d, ent, 0, 4, SQL_HARD_LOCK, &st, &e) == APP_OK);
+  render(&st, &out);
   CHECK(sql_dialect_hard_delete(d, ent, 0, 4, SQL_HARD_RESTORE, &st, &e) == APP_OK);
   render(&st, &out);
   CHECK(sql_dialect_hard_delete(d, ent, 0, 4, SQL_HARD_ARCHIVE, &st, &e) == APP_OK);
