@@ -263,11 +263,12 @@ enum app_result redis_conninfo_parse(const char *text, struct redis_conninfo *ou
         r = parse_endpoint(item, pos, &host, &port, err);
         if (r != APP_OK)
           goto out;
+        out->endpoints = xrealloc(out->endpoints, (out->nendpoints + 1) * sizeof *out->endpoints);
+        out->endpoints[out->nendpoints].host = host;
+        out->endpoints[out->nendpoints].port = port;
         if (out->nendpoints++ == 0) {
-          out->host = host;
+          out->host = xstrdup(host);
           out->port = port;
-        } else {
-          free(host);
         }
       }
     }
@@ -283,9 +284,9 @@ enum app_result redis_conninfo_parse(const char *text, struct redis_conninfo *ou
   }
   if (out->port == 0)
     out->port = out->ssl ? RCONN_DEFAULT_TLS_PORT : RCONN_DEFAULT_PORT;
-  if (out->nendpoints > 1)
-    add_warning(out, "%zu endpoints listed; only the first (%s) is used", out->nendpoints,
-                out->host);
+  for (pos = 0; pos < out->nendpoints; pos++)
+    if (out->endpoints[pos].port == 0)
+      out->endpoints[pos].port = out->ssl ? RCONN_DEFAULT_TLS_PORT : RCONN_DEFAULT_PORT;
   (void)ssl_seen;
 out:
   free(copy);
@@ -299,6 +300,12 @@ void redis_conninfo_cleanup(struct redis_conninfo *ci)
   if (!ci)
     return;
   free(ci->host);
+  if (ci->endpoints) {
+    size_t i;
+    for (i = 0; i < ci->nendpoints; i++)
+      free(ci->endpoints[i].host);
+    free(ci->endpoints);
+  }
   free(ci->user);
   if (ci->password) {
     /* do not leave the secret in freed memory */

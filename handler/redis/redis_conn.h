@@ -34,9 +34,14 @@
  * connectTimeout (ms), syncTimeout (ms), defaultDatabase, abortConnect,
  * name. Options StackExchange.Redis knows but that do not apply to us
  * (allowAdmin, asyncTimeout, keepAlive, connectRetry, ...) are accepted
- * silently; unknown ones are listed in `warnings`. Several endpoints: the
- * first is used (a primary/replica list from the portal starts with the
- * primary). IPv6 literals are written [::1]:6380 (or bare, without port). */
+ * silently; unknown ones are listed in `warnings`. Several endpoints: a
+ * single node uses the first (a primary/replica list from the portal
+ * starts with the primary); a Redis Cluster (redis_cluster.h) uses them all
+ * as seeds. IPv6 literals are written [::1]:6380 (or bare, without port). */
+struct redis_endpoint {
+  char *host;
+  int port; /* 1..65535 (the default port filled in) */
+};
 struct redis_conninfo {
   char *host;     /* host name or IP literal without brackets */
   int port;       /* 1..65535 */
@@ -51,7 +56,8 @@ struct redis_conninfo {
   char *client_name;      /* CLIENT SETNAME when set */
   char *ca_file;          /* CDC_REDIS_CA_FILE; NULL: system CA store (not from the string) */
   size_t nendpoints;      /* endpoints listed in the string */
-  char warnings[256];     /* "unknown option 'foo'; ..." or "" (never holds values) */
+  struct redis_endpoint *endpoints; /* all nendpoints, in order ([0] is host:port) */
+  char warnings[256];               /* "unknown option 'foo'; ..." or "" (never holds values) */
 };
 
 /* Parse text into *out (caller frees with redis_conninfo_cleanup, also on

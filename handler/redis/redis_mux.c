@@ -24,6 +24,7 @@
 #include "redis/redis_mux.h"
 
 #include "map/sink.h"
+#include "redis/redis_cluster.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -344,6 +345,19 @@ enum app_result redis_mux_exchange(struct redis_mux *m, const char *cmds, size_t
   APP_ASSERT(n >= 1 && len > 0);
   if (deadline_ms <= 0)
     deadline_ms = sink_now_ms() + redis_pool_info(m->pool)->sync_timeout_ms;
+  {
+    /* a Redis Cluster: each command to its slot's primary, every node at
+     * once (redis_cluster.h); the single-node path below is unchanged */
+    struct redis_cluster *cl = redis_pool_cluster(m->pool);
+    bool on = false;
+    if (cl && !redis_cluster_known_single(cl)) {
+      r = redis_cluster_active(cl, deadline_ms, &on, err);
+      if (r != APP_OK)
+        return r;
+      if (on)
+        return redis_cluster_exchange(cl, cmds, len, n, replies, deadline_ms, err);
+    }
+  }
   memset(&me, 0, sizeof me);
   me.cmds = cmds;
   me.len = len;

@@ -36,9 +36,9 @@ static const struct ok_case ok_cases[] = {
     {"[::1]:6380", "::1", 6380, NULL, NULL, false, NULL, 5000, 5000, 0, 1, ""},
     {"[::1]", "::1", 6379, NULL, NULL, false, NULL, 5000, 5000, 0, 1, ""},
     {"fe80::1", "fe80::1", 6379, NULL, NULL, false, NULL, 5000, 5000, 0, 1, ""},
-    /* several endpoints: the first is used, and we say so */
+    /* several endpoints: the first is the single node; a cluster's seeds are all */
     {"primary:6380,replica:6381,ssl=true", "primary", 6380, NULL, NULL, true, NULL, 5000, 5000, 0,
-     2, "only the first (primary) is used"},
+     2, ""},
     /* '=' inside a password: split at the first '=' */
     {"h,password=a=b=c", "h", 6379, NULL, "a=b=c", false, NULL, 5000, 5000, 0, 1, ""},
     /* unknown options: ignored with a warning; known StackExchange options silently */
