@@ -270,9 +270,30 @@ static void test_classify(void)
   }
 }
 
+/* every endpoint is kept (a cluster's seeds), default ports filled in */
+static void test_endpoints(void)
+{
+  struct redis_conninfo ci;
+  struct app_err err = {0};
+  TEST_CASE("endpoints");
+  CHECK(redis_conninfo_parse("a,b:7001,[::1],ssl=true,password=x", &ci, &err) == APP_OK);
+  CHECK_INTEQ(ci.nendpoints, 3);
+  if (ci.nendpoints == 3) {
+    CHECK_STREQ(ci.endpoints[0].host, "a");
+    CHECK_INTEQ(ci.endpoints[0].port, 6380);
+    CHECK_STREQ(ci.endpoints[1].host, "b");
+    CHECK_INTEQ(ci.endpoints[1].port, 7001);
+    CHECK_STREQ(ci.endpoints[2].host, "::1");
+    CHECK_INTEQ(ci.endpoints[2].port, 6380);
+  }
+  CHECK_STREQ(ci.host, "a");
+  redis_conninfo_cleanup(&ci);
+}
+
 int main(void)
 {
   test_ok();
+  test_endpoints();
   test_bad();
   test_redaction();
   test_resp();
