@@ -121,6 +121,10 @@ static const struct setting settings[] = {
      "Redis Cluster (Azure Managed Redis' OSS clustering policy): auto (ask the first endpoint "
      "once: INFO cluster), on (route by hash slot, every RedisConnection endpoint a seed) or off "
      "(one node, the first endpoint)."},
+    {"CDC_REDIS_WAIT_REPLICAS", NULL, ST_INT, "0", 0, 5, NULL, false, OFF(redis_wait_replicas),
+     "Redis Cluster only: a batch's writes on a primary count once this many of its replicas have "
+     "them (WAIT, up to half of syncTimeout), so a confirmed change survives a primary lost "
+     "before it replicated. 0: confirmed when the primary applied them."},
     {"CDC_KEY_PREFIX", NULL, ST_STRING, "d365", 0, 0, NULL, false, OFF(key_prefix),
      "Prefix of every Redis key the handler writes."},
     {"CDC_TOMBSTONE_TTL_SECONDS", NULL, ST_INT, "604800", 60, 315360000, NULL, false,

@@ -354,6 +354,7 @@ struct redis_cluster {
   size_t node_pool_size;
   char *setup;
   size_t setup_len, nsetup;
+  int wait_replicas, wait_timeout_ms; /* redis_cluster_set_wait */
 
   pthread_mutex_t mu; /* nodes, slot map, stale, stats */
   struct rcl_node nodes[RCL_MAX_NODES];
@@ -422,6 +423,12 @@ void redis_cluster_destroy(struct redis_cluster *cl)
   pthread_mutex_destroy(&cl->refresh_mu);
   free(cl->setup);
   free(cl);
+}
+
+void redis_cluster_set_wait(struct redis_cluster *cl, int replicas, int timeout_ms)
+{
+  cl->wait_replicas = replicas > 0 ? replicas : 0;
+  cl->wait_timeout_ms = timeout_ms > 0 ? timeout_ms : 1;
 }
 
 bool redis_cluster_known_single(const struct redis_cluster *cl)
@@ -669,7 +676,7 @@ enum app_result redis_cluster_active(struct redis_cluster *cl, int64_t deadline_
 /* ---- exchanges -------------------------------------------------------------------- */
 
 /* What each reply of a node's pipeline answers. */
-enum { SLOT_SETUP = -1, SLOT_ASKING = -2 };
+enum { SLOT_SETUP = -1, SLOT_ASKING = -2, SLOT_WAIT = -3 };
 
 struct node_work {
   struct buf out;
@@ -799,6 +806,18 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
       work_add(nw, (long)i);
     }
     memset(reload, 0, RCL_MAX_NODES);
+    if (cl->wait_replicas > 0)
+      for (x = 0; x < RCL_MAX_NODES; x++) {
+        struct buf *o = &w[x].out;
+        if (!w[x].used)
+          continue;
+        /* the node's writes count once its replicas have them too */
+        if (redis_cmd_begin(o, 3) != APP_OK || redis_cmd_arg_str(o, "WAIT") != APP_OK ||
+            redis_cmd_arg_i64(o, cl->wait_replicas) != APP_OK ||
+            redis_cmd_arg_i64(o, cl->wait_timeout_ms) != APP_OK)
+          abort();
+        work_add(&w[x], SLOT_WAIT);
+      }
     /* write to every node first: they all work while the replies are read */
     for (x = 0; x < RCL_MAX_NODES; x++) {
       enum app_result r2;
@@ -845,6 +864,35 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
       if (r2 != APP_OK) {
         keep_first(&r, err, r2, &e);
         mark_stale(cl);
+      }
+      if (cl->wait_replicas > 0 && nread == nw->nwhat) {
+        /* WAIT answered with the number of replicas that have every write
+         * before it: fewer than asked, and nothing of this node counts */
+        redisReply *y = rep[nread - 1];
+        if (!y || y->type != REDIS_REPLY_INTEGER || y->integer < cl->wait_replicas) {
+          if (y && y->type == REDIS_REPLY_INTEGER)
+            app_err_set(&e, APP_ERR_REDIS,
+                        "redis cluster: WAIT: %lld of %d replicas of %s:%d acknowledged the "
+                        "writes in %d ms",
+                        y->integer, cl->wait_replicas, cl->nodes[x].host, cl->nodes[x].port,
+                        cl->wait_timeout_ms);
+          else
+            redis_reply_error(y, &e, "redis cluster: WAIT on %s:%d", cl->nodes[x].host,
+                              cl->nodes[x].port);
+          keep_first(&r, err, APP_ERR_REDIS, &e);
+          for (j = 0; j < nread; j++) {
+            freeReplyObject(rep[j]);
+            rep[j] = NULL;
+          }
+          nread = 0;
+        }
+      } else if (cl->wait_replicas > 0) {
+        /* WAIT not answered: nothing of this node is confirmed */
+        for (j = 0; j < nread; j++) {
+          freeReplyObject(rep[j]);
+          rep[j] = NULL;
+        }
+        nread = 0;
       }
       for (j = 0; j < nread; j++) {
         long c = nw->what[j];

@@ -112,6 +112,13 @@ APP_NODISCARD enum app_result redis_cluster_create(struct redis_pool *seed,
                                                    struct redis_cluster **out, struct app_err *err);
 void redis_cluster_destroy(struct redis_cluster *cl);
 
+/* After its commands, every node's pipeline ends with WAIT replicas
+ * timeout_ms, and the node's replies count only when that many replicas
+ * acknowledged them (CDC_REDIS_WAIT_REPLICAS): a write confirmed this way
+ * survives the loss of its primary. 0 (the default): no WAIT. Set before
+ * any concurrent use. */
+void redis_cluster_set_wait(struct redis_cluster *cl, int replicas, int timeout_ms);
+
 /* Parse CDC_REDIS_CLUSTER's text: auto, on, off (case-insensitive). */
 bool redis_cluster_mode_parse(const char *s, enum redis_cluster_mode *out);
 

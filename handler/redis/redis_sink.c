@@ -148,6 +148,7 @@ enum app_result redis_sink_create(const struct app_config *cfg, struct redis_sin
                            setup.len, 1, &s->cluster, err);
   if (r != APP_OK)
     goto out;
+  redis_cluster_set_wait(s->cluster, cfg->redis_wait_replicas, s->sync_timeout_ms / 2);
   redis_pool_set_cluster(s->pool, s->cluster);
   *out = s;
   s = NULL;
