@@ -69,14 +69,14 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 FUNCTIONS := $(patsubst function_app/%/function.json,%,$(wildcard function_app/*/function.json))
 APP := $(BUILD)/app
 
-.PHONY: all deps handler app zip run demo check unit e2e asan fuzz fuzz-build bench lint \
+.PHONY: all deps handler app zip run demo check unit e2e asan cluster-check fuzz fuzz-build bench lint \
         format format-check clean help tools
 
 all: deps-check handler app tools
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
-	@echo 'Other targets: deps app zip run unit e2e fuzz-build lint format format-check clean'
+	@echo 'Other targets: deps app zip run unit e2e cluster-check fuzz-build lint format format-check clean'
 	@echo 'Variables: BUILD=dir SAN=1 (sanitizers) CC=clang V=1 FUZZ_SECONDS=n'
 
 # Install missing Debian packages (as root) or print the command to do it.
@@ -152,6 +152,16 @@ check: deps all $(UNIT_BINS)
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CFLAGS='-O1 -g' check
+
+# the slow Redis Cluster tests (tests/cluster/: resharding, failover, the
+# delivery orders on 3 primaries + 3 replicas); CLUSTER_SAN=1: under ASan+UBSan
+cluster-check: deps all $(UNIT_BINS)
+ifeq ($(CLUSTER_SAN),1)
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CFLAGS='-O1 -g' all
+	$(Q)sh tests/run.sh cluster $(BUILD)/asan
+else
+	$(Q)sh tests/run.sh cluster $(BUILD)
+endif
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz-build:
