@@ -850,6 +850,7 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
       redisReply **rep;
       size_t nread = 0, j;
       enum app_result r2;
+      bool wait_ok;
       if (!nw->conn)
         continue;
       rep = xcalloc(nw->nwhat, sizeof *rep);
@@ -865,34 +866,29 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
         keep_first(&r, err, r2, &e);
         mark_stale(cl);
       }
-      if (cl->wait_replicas > 0 && nread == nw->nwhat) {
-        /* WAIT answered with the number of replicas that have every write
-         * before it: fewer than asked, and nothing of this node counts */
-        redisReply *y = rep[nread - 1];
+      wait_ok = true;
+      if (cl->wait_replicas > 0) {
+        /* WAIT answers how many replicas have every write before it:
+         * fewer than asked (or no answer), and no write of this node
+         * counts; redirections are still followed (a former primary, now
+         * a replica, answers MOVED and refuses WAIT) */
+        redisReply *y = nread == nw->nwhat ? rep[nread - 1] : NULL;
         if (!y || y->type != REDIS_REPLY_INTEGER || y->integer < cl->wait_replicas) {
+          wait_ok = false;
           if (y && y->type == REDIS_REPLY_INTEGER)
             app_err_set(&e, APP_ERR_REDIS,
                         "redis cluster: WAIT: %lld of %d replicas of %s:%d acknowledged the "
                         "writes in %d ms",
                         y->integer, cl->wait_replicas, cl->nodes[x].host, cl->nodes[x].port,
                         cl->wait_timeout_ms);
-          else
+          else if (y)
             redis_reply_error(y, &e, "redis cluster: WAIT on %s:%d", cl->nodes[x].host,
                               cl->nodes[x].port);
-          keep_first(&r, err, APP_ERR_REDIS, &e);
-          for (j = 0; j < nread; j++) {
-            freeReplyObject(rep[j]);
-            rep[j] = NULL;
+          if (y) {
+            keep_first(&r, err, APP_ERR_REDIS, &e);
+            mark_stale(cl);
           }
-          nread = 0;
         }
-      } else if (cl->wait_replicas > 0) {
-        /* WAIT not answered: nothing of this node is confirmed */
-        for (j = 0; j < nread; j++) {
-          freeReplyObject(rep[j]);
-          rep[j] = NULL;
-        }
-        nread = 0;
       }
       for (j = 0; j < nread; j++) {
         long c = nw->what[j];
@@ -953,7 +949,10 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
         if (y && y->type == REDIS_REPLY_ERROR &&
             !memcmp(y->str, "TRYAGAIN", y->len < 8 ? y->len : 8))
           mark_stale(cl);
-        replies[c] = y;
+        if (wait_ok)
+          replies[c] = y; /* confirmed */
+        else
+          freeReplyObject(y); /* not known to be on a replica: not confirmed */
         pending[c] = 0;
         ask[c] = 0;
         left--;

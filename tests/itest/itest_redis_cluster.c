@@ -10,7 +10,9 @@
  *       failed: reads are not retried, the read API answers 503) and print
  *       "ok <b> round_trips=.. retries=.. ms=.. read=ok|fail"; exit 1 at the
  *       first batch that fails (its retry budget ran out) or the first wrong
- *       record; at the end "stats ..." with the cluster client's counters
+ *       record; at the end "stats ..." with the cluster client's counters.
+ *       $ITEST_STOP_FILE: stop after the batch during which that file
+ *       appeared ("stopped after <n> batches")
  *   itest_redis_cluster verify N SIZE
  *       every record of batches 0..N-1 exact, every relationship in place
  *       (both directions), the counter at N-1 */
@@ -18,6 +20,7 @@
 #include "redis/redis_cluster.h"
 
 #include <time.h>
+#include <unistd.h>
 
 #define T0      INT64_C(1731053106000)
 #define COUNTER "00000000-0000-0000-ffff-000000000000"
@@ -107,6 +110,7 @@ static void print_stats(struct redis_sink *s)
 
 static int stream(struct redis_sink *s, int n, int size, int ms)
 {
+  const char *stop = getenv("ITEST_STOP_FILE");
   struct arena a;
   int b, missing = 0, readfail = 0;
   arena_init(&a, 0);
@@ -137,6 +141,11 @@ static int stream(struct redis_sink *s, int n, int size, int ms)
     if (rd == 2) {
       arena_cleanup(&a);
       return 1;
+    }
+    if (stop && access(stop, F_OK) == 0) {
+      printf("stopped after %d batches\n", b + 1);
+      n = b + 1;
+      break;
     }
     if (ms > 0) {
       struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
