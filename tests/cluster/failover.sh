@@ -6,10 +6,12 @@
 # cluster-node-timeout (2 s), and the killed node comes back as a replica.
 # CDC_REDIS_WAIT_REPLICAS=1: a batch is confirmed only once every primary's
 # replica has its writes (WAIT), so a confirmed change survives the kill.
+# The same while the whole pipeline (hostemu -> handler) delivers Creates.
 # Every batch must be confirmed within its retry budget (30 s), none read
 # wrong, and every confirmed record and relationship is there afterwards.
 set -u
 . "$ROOT/tests/scripts/lib.sh"
+. "$ROOT/tests/scripts/pipeline_lib.sh"
 . "$ROOT/tests/scripts/cluster_lib.sh"
 test_init
 T="$BUILD/itest/itest_redis_cluster"
@@ -32,6 +34,7 @@ wait_oks() { # wait_oks N: until N batches are confirmed (or the stream ended)
   kill -0 $spid 2>/dev/null || { tail -3 "$dir/stream.out" >&2; cat "$dir/stream.err" >&2; die "the stream ended"; }
 }
 wait_oks 50
+cl_load_start load 25 --env CDC_REDIS_WAIT_REPLICAS=1
 
 # (1) planned failover
 set -- $(primaries)
@@ -82,4 +85,6 @@ log "$N batches confirmed; retried: $(grep -c '^ok .* retries=[1-9]' "$dir/strea
 grep '^stats' "$dir/stream.out"
 "$T" verify "$N" $SIZE >"$dir/verify.out" 2>&1 || { cat "$dir/verify.out" >&2; die "verification failed"; }
 tail -2 "$dir/verify.out"
+cl_load_check load
+pl_finish
 log "failover under load passed"

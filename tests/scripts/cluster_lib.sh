@@ -95,3 +95,39 @@ start_cluster() {
   wait_cluster_ok 30
   export CLUSTER_PORTS CLUSTER_SEEDS
 }
+
+# cl_load_start NAME SECONDS [ENV...]: the whole pipeline under load in the
+# background (pipeline_lib.sh sourced, $dir set): build/hostemu delivers
+# Creates with fresh record ids (--vary, batches of 100, 2 invocations at
+# once, at most 1000 messages/s) for SECONDS to the handler writing to the
+# cluster ($CLUSTER_SEEDS); ENV: more --env NAME=VALUE for the handler.
+cl_load_start() {
+  _name=$1 _secs=$2
+  shift 2
+  PL_ENV="--env RedisConnection=$CLUSTER_SEEDS --env CDC_TARGET=redis --env CDC_MODE=direct --env CDC_MAPPING_FILE= $*"
+  [ -d "$dir/app" ] || app_variant "$dir/app" batch
+  mkdir -p "$dir/lm"
+  msg_create "$dir/lm/c.json" a0000000-0000-4000-8000-000000000001 1731000000000 "Load" N-1 "P 1" 100
+  sidecar "$dir/lm/c.json" m-1
+  hostemu "$dir/app" "$_name" --messages "$dir/lm" --vary --batch 100 --concurrency 2 \
+    --duration "$_secs" --rate 1000 --stop &
+  CL_LOAD_PID=$!
+  on_exit "kill $CL_LOAD_PID"
+}
+
+# cl_load_check NAME: wait for the load, then: every message delivered was
+# acknowledged (none retried by the host, none dead-lettered), and each one's
+# record is in the cluster (the records of the --vary copies: every account
+# whose id does not start with 00000000-0000-0000-, the itest driver's).
+cl_load_check() {
+  wait "$CL_LOAD_PID"
+  _g=$(sum_num "$1" generated)
+  settled "$1" "$_g"
+  _n=0
+  for _p in $(primaries); do
+    _c=$(redis-cli -p "$_p" --scan --pattern 'd365:{account:*' | grep -vc '^d365:{account:00000000-0000-0000-')
+    _n=$((_n + _c))
+  done
+  expect_eq "$_n" "$_g" "$1: records of the acknowledged messages in the cluster"
+  log "$1: $_g messages through the pipeline; $(grep -h 'redis cluster (writes)' "$dir/$1.log" | sed 's/.*"msg":"\(.*\)"}/\1/')"
+}
