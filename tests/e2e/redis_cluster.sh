@@ -34,6 +34,46 @@ for p in $(primaries); do
 done
 "$T" verify $N $SIZE >"$dir/verify.out" 2>&1 || { cat "$dir/verify.out" >&2; die "verification failed"; }
 tail -2 "$dir/verify.out"
+# NOSCRIPT per node: every primary forgets the apply script while batches
+# stream on open connections; each primary answers NOSCRIPT, the script is
+# loaded again there, and the batches go through
+"$T" stream 40 20 50 >"$dir/noscript.out" 2>&1 &
+spid=$!
+on_exit "kill $spid"
+i=0
+until [ "$(grep -c '^ok' "$dir/noscript.out")" -ge 10 ]; do
+  i=$((i + 1)); [ $i -lt 400 ] || die "the stream did not start"
+  sleep 0.025
+done
+for p in $(primaries); do redis-cli -p "$p" SCRIPT FLUSH >/dev/null; done
+wait $spid || { cat "$dir/noscript.out" >&2; die "the stream failed after SCRIPT FLUSH"; }
+ns=$(sed -n 's/^stats .* noscript=\([0-9]*\).*/\1/p' "$dir/noscript.out")
+[ "$ns" -ge 3 ] || die "NOSCRIPT followed $ns times, expected one per primary: $(grep stats "$dir/noscript.out")"
+log "after SCRIPT FLUSH on every primary: $ns NOSCRIPT answered by loading the script there"
+
+# ASK, deterministically: the slot of the first record is being migrated
+# (IMPORTING on one primary, MIGRATING on its owner) and the record does not
+# exist yet, so its owner answers ASK and the write and the reads follow it
+for p in $(primaries); do redis-cli -p "$p" FLUSHALL >/dev/null; done
+key='d365:{account:00000000-0000-0000-0000-000000000000}'
+slot=$(redis-cli -p "$(first_live_port)" CLUSTER KEYSLOT "$key")
+src=$(redis-cli -c -p "$(first_live_port)" CLUSTER NODES | awk -v s="$slot" '$3 ~ /master/ { for (i = 9; i <= NF; i++) { split($i, r, "-"); if (r[2] == "") r[2] = r[1]; if (s >= r[1] && s <= r[2]) { split($2, a, "[:@]"); print a[2] } } }')
+for p in $(primaries); do [ "$p" != "$src" ] && dst=$p && break; done
+srcid=$(redis-cli -p "$src" CLUSTER MYID) dstid=$(redis-cli -p "$dst" CLUSTER MYID)
+redis-cli -p "$dst" CLUSTER SETSLOT "$slot" IMPORTING "$srcid" >/dev/null
+redis-cli -p "$src" CLUSTER SETSLOT "$slot" MIGRATING "$dstid" >/dev/null
+"$T" stream 1 1 0 >"$dir/ask.out" 2>&1 || { cat "$dir/ask.out" >&2; die "the write during the migration failed"; }
+ask=$(sed -n 's/^stats .* ask=\([0-9]*\).*/\1/p' "$dir/ask.out")
+[ "$ask" -ge 2 ] || die "ASK followed $ask times, expected the write and the read: $(grep stats "$dir/ask.out")"
+# on the importing node (seen after ASKING), not on the migrating one (which
+# answers ASK for a key it does not have)
+on_dst=$(printf 'ASKING\nEXISTS %s\n' "$key" | redis-cli -p "$dst" | tail -1)
+on_src=$(redis-cli -p "$src" EXISTS "$key")
+case "$on_dst/$on_src" in 1/ASK*) ;; *) die "the record is not on the importing node only: $on_dst/$on_src" ;; esac
+for p in $(primaries); do redis-cli -p "$p" CLUSTER SETSLOT "$slot" NODE "$dstid" >/dev/null; done
+"$T" verify 1 1 >"$dir/ask_verify.out" 2>&1 || { cat "$dir/ask_verify.out" >&2; die "verify after the migration"; }
+log "slot $slot migrating $src -> $dst: the write and its read followed ASK ($ask times); read again after the move"
+
 # forced off: a single-node client on a cluster gets MOVED and says so
 CDC_REDIS_CLUSTER=off REDIS_CONN="127.0.0.1:$(primaries | head -1)" "$T" stream 1 50 0 >"$dir/off.out" 2>&1 &&
   die "CDC_REDIS_CLUSTER=off against a cluster succeeded"
