@@ -683,7 +683,8 @@ struct node_work {
   long *what; /* per reply: command index, SLOT_SETUP or SLOT_ASKING */
   size_t nwhat, cap;
   struct redis_conn *conn;
-  size_t sent;
+  redisReply **rep; /* nwhat replies */
+  size_t xi;        /* its entry in the round's transfers */
   bool used;
 };
 
@@ -713,6 +714,8 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
   int *slot = NULL, *target = NULL, *hops = NULL;
   unsigned char *ask = NULL, *pending = NULL, *reload = NULL;
   struct node_work *w = NULL;
+  struct redis_conn_xfer *xs = NULL;
+  size_t nx;
   enum app_result r = APP_OK;
   struct app_err e;
   size_t i, left, round;
@@ -732,6 +735,7 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
   pending = xcalloc(n, 1);
   reload = xcalloc(RCL_MAX_NODES, 1);
   w = xcalloc(RCL_MAX_NODES, sizeof *w);
+  xs = xcalloc(RCL_MAX_NODES, sizeof *xs);
   for (i = 0; i < n; i++) {
     size_t clen;
     slot[i] = cmds[i].slot;
@@ -781,7 +785,6 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
       w[x].nwhat = 0;
       w[x].used = false;
       w[x].conn = NULL;
-      w[x].sent = 0;
     }
     for (i = 0; i < n; i++) {
       struct node_work *nw;
@@ -818,7 +821,8 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
           abort();
         work_add(&w[x], SLOT_WAIT);
       }
-    /* write to every node first: they all work while the replies are read */
+    /* a connection to every node, then one exchange over all of them at
+     * once: every node works while the others' replies are read */
     for (x = 0; x < RCL_MAX_NODES; x++) {
       enum app_result r2;
       struct node_work *nw = &w[x];
@@ -829,8 +833,6 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
         st->nodes++;
       }
       r2 = redis_pool_acquire(cl->nodes[x].pool, deadline_ms, &nw->conn, &e);
-      if (r2 == APP_OK)
-        r2 = redis_conn_send(nw->conn, nw->out.data, nw->out.len, &nw->sent, &e);
       if (r2 != APP_OK) {
         keep_first(&r, err, r2, &e);
         mark_stale(cl);
@@ -845,18 +847,36 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
           }
       }
     }
+    nx = 0;
     for (x = 0; x < RCL_MAX_NODES; x++) {
       struct node_work *nw = &w[x];
-      redisReply **rep;
-      size_t nread = 0, j;
+      if (!nw->conn)
+        continue;
+      nw->rep = xcalloc(nw->nwhat, sizeof *nw->rep);
+      memset(&xs[nx], 0, sizeof xs[nx]);
+      xs[nx].c = nw->conn;
+      xs[nx].cmds = nw->out.data;
+      xs[nx].len = nw->out.len;
+      xs[nx].nreplies = nw->nwhat;
+      xs[nx].replies = nw->rep;
+      nw->xi = nx++;
+    }
+    /* each node's result is looked at below, failed or not */
+    if (nx && redis_conn_exchange_many(xs, nx, deadline_ms) != APP_OK)
+      mark_stale(cl);
+    for (x = 0; x < RCL_MAX_NODES; x++) {
+      struct node_work *nw = &w[x];
+      redisReply **rep = nw->rep;
+      size_t nread, j;
       enum app_result r2;
       bool wait_ok;
       if (!nw->conn)
         continue;
-      rep = xcalloc(nw->nwhat, sizeof *rep);
       st->node_exchanges++;
-      r2 = redis_conn_exchange_rest(nw->conn, nw->out.data, nw->out.len, nw->sent, nw->nwhat, rep,
-                                    &nread, deadline_ms, &e);
+      nread = xs[nw->xi].nread;
+      r2 = xs[nw->xi].r;
+      if (r2 != APP_OK)
+        e = xs[nw->xi].err;
       redis_pool_release(cl->nodes[x].pool, nw->conn);
       nw->conn = NULL;
       pthread_mutex_lock(&cl->mu);
@@ -964,6 +984,7 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
           left--;
         }
       free(rep);
+      nw->rep = NULL;
     }
     for (x = 0; x < RCL_MAX_NODES; x++)
       buf_cleanup(&w[x].out);
@@ -985,6 +1006,7 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
   for (i = 0; i < RCL_MAX_NODES; i++)
     free(w[i].what);
   free(w);
+  free(xs);
   free(slot);
   free(target);
   free(hops);

@@ -187,6 +187,32 @@ APP_NODISCARD enum app_result redis_conn_exchange_rest(struct redis_conn *c, con
                                                        redisReply **replies, size_t *out_nread,
                                                        int64_t deadline_ms, struct app_err *err);
 
+/* Exchanges on several connections at once (e.g. one per Redis Cluster
+ * node): every connection's cmds are written and its replies read as its
+ * socket allows, one poll() over all of them, so every server works at the
+ * same time. Fill c, cmds, len, written (bytes already sent with
+ * redis_conn_send, else 0), nreplies and replies; the rest is output: nread
+ * replies stored (the caller frees them, also on failure), r and err as
+ * redis_conn_exchange_rest gives them for that connection (a failed one is
+ * broken). Returns the first failure, APP_OK when all succeeded. At most
+ * RCONN_MAX_XFER connections. */
+#define RCONN_MAX_XFER 128
+struct redis_conn_xfer {
+  struct redis_conn *c;
+  const char *cmds;
+  size_t len, written;
+  size_t nreplies, nread;
+  redisReply **replies;
+  enum app_result r;
+  struct app_err err;
+  /* private */
+  size_t received;
+  int wstate, rstate;
+  bool done;
+};
+APP_NODISCARD enum app_result redis_conn_exchange_many(struct redis_conn_xfer *xs, size_t n,
+                                                       int64_t deadline_ms);
+
 /* Did an exchange fail (or the caller mark it)? A broken connection must
  * not be reused: the protocol stream may be out of step. */
 bool redis_conn_broken(const struct redis_conn *c);
