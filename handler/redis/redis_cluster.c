@@ -67,6 +67,20 @@ static bool word_is(const char *p, size_t n, const char *w)
   return strlen(w) == n && strncasecmp(p, w, n) == 0;
 }
 
+/* A host name or IP literal: letters, digits, '.', '-', '_', ':' (IPv6),
+ * '%' (an IPv6 zone); nothing that could end a string or a log line. */
+static bool host_ok(const char *h, size_t n)
+{
+  size_t i;
+  for (i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)h[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '-' || c == '_' || c == ':' || c == '%'))
+      return false;
+  }
+  return true;
+}
+
 bool redis_cluster_cmd_slot(const char *cmds, size_t len, size_t *out_len, int *out_slot)
 {
   size_t argc, k, off, used, n;
@@ -143,7 +157,7 @@ bool redis_cluster_redirect(const char *s, size_t n, bool *out_ask, int *out_slo
       hs++;
       he--;
     }
-    if (he - hs >= host_cap)
+    if (he - hs >= host_cap || !host_ok(s + hs, he - hs))
       return false;
     memcpy(host, s + hs, he - hs);
     host[he - hs] = '\0';
@@ -220,7 +234,7 @@ static enum app_result add_range(struct rcl_topology *t, size_t *cap, long long 
     host = asked_host ? asked_host : "";
     hostlen = strlen(host);
   }
-  if (hostlen == 0 || hostlen >= sizeof x->host)
+  if (hostlen == 0 || hostlen >= sizeof x->host || !host_ok(host, hostlen))
     return app_err_set(err, APP_ERR_REDIS, "redis cluster: no usable address for slots %lld-%lld",
                        lo, hi);
   if (t->n == *cap) {
@@ -474,22 +488,13 @@ static int node_find_locked(struct redis_cluster *cl, const char *host, int port
   }
   /* the seed's settings with this node's address; TLS checks the name
    * the seed was reached by when the cluster announces bare addresses */
-  memset(&ci, 0, sizeof ci);
+  redis_conninfo_copy(&ci, s);
+  free(ci.host);
   ci.host = xstrdup(host);
   ci.port = port;
-  ci.user = s->user ? xstrdup(s->user) : NULL;
-  ci.password = s->password ? xstrdup(s->password) : NULL;
-  ci.ssl = s->ssl;
-  if (s->ssl_host)
-    ci.ssl_host = xstrdup(s->ssl_host);
-  else if (s->ssl && is_ip(host) && !is_ip(s->host))
+  if (!ci.ssl_host && s->ssl && is_ip(host) && !is_ip(s->host))
     ci.ssl_host = xstrdup(s->host);
-  ci.connect_timeout_ms = s->connect_timeout_ms;
-  ci.sync_timeout_ms = s->sync_timeout_ms;
   ci.database = 0; /* a cluster has database 0 only */
-  ci.client_name = s->client_name ? xstrdup(s->client_name) : NULL;
-  ci.ca_file = s->ca_file ? xstrdup(s->ca_file) : NULL;
-  ci.nendpoints = 1;
   nd = &cl->nodes[cl->nnodes];
   if (redis_pool_create(&ci, cl->node_pool_size, cl->setup, cl->setup_len, cl->nsetup, &nd->pool,
                         err) != APP_OK) {
@@ -649,12 +654,24 @@ enum app_result redis_cluster_active(struct redis_cluster *cl, int64_t deadline_
   static const char info[] = "*2\r\n$4\r\nINFO\r\n$7\r\ncluster\r\n";
   redisReply *rep = NULL;
   enum app_result r;
+  size_t i;
   int st = atomic_load(&cl->state);
   if (st != STATE_UNKNOWN) {
     *out_on = st == STATE_CLUSTER;
     return APP_OK;
   }
   r = pool_exchange(cl->seed, info, sizeof info - 1, 1, &rep, deadline_ms, err);
+  /* the first endpoint is down: ask the other seeds (a cluster's nodes) */
+  for (i = 1; r != APP_OK && i < cl->ci->nendpoints && sink_now_ms() < deadline_ms; i++) {
+    struct app_err e2;
+    int x;
+    pthread_mutex_lock(&cl->mu);
+    x = node_find_locked(cl, cl->ci->endpoints[i].host, cl->ci->endpoints[i].port, &e2);
+    pthread_mutex_unlock(&cl->mu);
+    if (x >= 0 && pool_exchange(cl->nodes[x].pool, info, sizeof info - 1, 1, &rep, deadline_ms,
+                                &e2) == APP_OK)
+      r = APP_OK;
+  }
   if (r != APP_OK)
     return r;
   if (rep->type == REDIS_REPLY_ERROR) {

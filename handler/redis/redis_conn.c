@@ -321,6 +321,26 @@ void redis_conninfo_cleanup(struct redis_conninfo *ci)
   memset(ci, 0, sizeof *ci);
 }
 
+void redis_conninfo_copy(struct redis_conninfo *dst, const struct redis_conninfo *src)
+{
+  size_t i;
+  *dst = *src;
+  dst->host = src->host ? xstrdup(src->host) : NULL;
+  dst->user = src->user ? xstrdup(src->user) : NULL;
+  dst->password = src->password ? xstrdup(src->password) : NULL;
+  dst->ssl_host = src->ssl_host ? xstrdup(src->ssl_host) : NULL;
+  dst->client_name = src->client_name ? xstrdup(src->client_name) : NULL;
+  dst->ca_file = src->ca_file ? xstrdup(src->ca_file) : NULL;
+  dst->endpoints = NULL;
+  if (src->endpoints && src->nendpoints) {
+    dst->endpoints = xcalloc(src->nendpoints, sizeof *dst->endpoints);
+    for (i = 0; i < src->nendpoints; i++) {
+      dst->endpoints[i].host = xstrdup(src->endpoints[i].host);
+      dst->endpoints[i].port = src->endpoints[i].port;
+    }
+  }
+}
+
 enum app_result redis_conninfo_redacted(const struct redis_conninfo *ci, struct buf *out)
 {
   bool v6 = ci->host && strchr(ci->host, ':');

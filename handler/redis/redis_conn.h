@@ -68,6 +68,10 @@ struct redis_conninfo {
 APP_NODISCARD enum app_result redis_conninfo_parse(const char *text, struct redis_conninfo *out,
                                                    struct app_err *err);
 void redis_conninfo_cleanup(struct redis_conninfo *ci);
+/* A deep copy of src into dst (freed with redis_conninfo_cleanup): e.g. one
+ * per Redis Cluster node, which then changes host and port. Every owned
+ * field of struct redis_conninfo is copied here. */
+void redis_conninfo_copy(struct redis_conninfo *dst, const struct redis_conninfo *src);
 
 /* Append a rendering of *ci that is safe to log: the endpoint and every
  * option, with the password as "*****". */

@@ -34,6 +34,12 @@ for p in $(primaries); do
 done
 "$T" verify $N $SIZE >"$dir/verify.out" 2>&1 || { cat "$dir/verify.out" >&2; die "verification failed"; }
 tail -2 "$dir/verify.out"
+# the first seed is down: the others are asked (mode and topology)
+dead=$(free_port)
+REDIS_CONN="127.0.0.1:$dead,$CLUSTER_SEEDS" "$T" stream 2 50 0 >"$dir/seed.out" 2>&1 ||
+  { cat "$dir/seed.out" >&2; die "with the first seed down"; }
+log "first seed (127.0.0.1:$dead) down: found the cluster through the others"
+
 # NOSCRIPT per node: every primary forgets the apply script while batches
 # stream on open connections; each primary answers NOSCRIPT, the script is
 # loaded again there, and the batches go through

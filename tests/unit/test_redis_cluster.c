@@ -143,6 +143,9 @@ static void test_redirect(void)
       {"MOVED 1 h:65536", false, false, 0, "", 0},
       {"MOVED 1 h:12x", false, false, 0, "", 0},
       {"MOVED  1 h:1", false, false, 0, "", 0},
+      {"MOVED 1 a b:1", false, false, 0, "", 0}, /* not a host name */
+      {"MOVED 1 a\nb:1", false, false, 0, "", 0},
+      {"MOVED 1 fe80::1%eth0:7000", true, false, 1, "fe80::1%eth0", 7000},
       {"ASKING", false, false, 0, "", 0},
       {"ERR unknown command", false, false, 0, "", 0},
       {"CLUSTERDOWN The cluster is down", false, false, 0, "", 0},
@@ -324,6 +327,24 @@ static void test_topology_shapes(void)
   CHECK(redis_cluster_parse_shards(r, false, "seed", &t, &err) == APP_ERR_REDIS);
   CHECK_CONTAINS(err.msg, "bad slot range 5-16384");
   freeReplyObject(r);
+
+  TEST_CASE(
+      "shards: an endpoint that is not a host name (a NUL byte; found by fuzz_redis_cluster)");
+  {
+    size_t n = 0;
+    char path[1024];
+    char *data;
+    snprintf(path, sizeof path, "%s/tests/fuzz/corpus/redis_cluster/regress_nul_in_endpoint.bin",
+             root_dir());
+    data = test_read_file(path, &n);
+    CHECK(data != NULL);
+    r = data ? reply_from(data, n) : NULL;
+    CHECK(r != NULL);
+    CHECK(redis_cluster_parse_shards(r, false, "seed", &t, &err) == APP_ERR_REDIS);
+    CHECK_CONTAINS(err.msg, "no usable address");
+    freeReplyObject(r);
+    free(data);
+  }
 
   TEST_CASE("slots: empty host is the node asked");
   r = reply_from(slots_empty_host, sizeof slots_empty_host - 1);
