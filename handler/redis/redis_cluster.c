@@ -732,7 +732,7 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
   unsigned char *ask = NULL, *pending = NULL, *reload = NULL;
   struct node_work *w = NULL;
   struct redis_conn_xfer *xs = NULL;
-  size_t nx;
+  size_t nx, xs_cap;
   enum app_result r = APP_OK;
   struct app_err e;
   size_t i, left, round;
@@ -752,7 +752,8 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
   pending = xcalloc(n, 1);
   reload = xcalloc(RCL_MAX_NODES, 1);
   w = xcalloc(RCL_MAX_NODES, sizeof *w);
-  xs = xcalloc(RCL_MAX_NODES, sizeof *xs);
+  xs = xcalloc(4, sizeof *xs);
+  xs_cap = 4;
   for (i = 0; i < n; i++) {
     size_t clen;
     slot[i] = cmds[i].slot;
@@ -775,7 +776,11 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
     pthread_mutex_unlock(&cl->mu);
     if (need) {
       enum app_result r2 = refresh(cl, deadline_ms, &e);
-      if (r2 != APP_OK && !cl->have_map) {
+      bool have;
+      pthread_mutex_lock(&cl->mu);
+      have = cl->have_map;
+      pthread_mutex_unlock(&cl->mu);
+      if (r2 != APP_OK && !have) {
         keep_first(&r, err, r2, &e);
         break;
       }
@@ -870,6 +875,10 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
       if (!nw->conn)
         continue;
       nw->rep = xcalloc(nw->nwhat, sizeof *nw->rep);
+      if (nx == xs_cap) {
+        xs_cap *= 2;
+        xs = xrealloc(xs, xs_cap * sizeof *xs);
+      }
       memset(&xs[nx], 0, sizeof xs[nx]);
       xs[nx].c = nw->conn;
       xs[nx].cmds = nw->out.data;
