@@ -45,7 +45,7 @@ wait_cluster_ok() {
       [ "$_st" = ok ] || _bad=1
     done
     # every replica attached (three primaries with slots, three replicas)
-    _nrep=$(redis-cli -p "$(first_live_port)" cluster nodes 2>/dev/null | grep -c ' slave ')
+    _nrep=$(redis-cli -p "$(first_live_port)" cluster nodes 2>/dev/null | grep -cE '[ ,]slave ')
     [ "$_nrep" -ge "${CLUSTER_REPLICAS:-3}" ] || _bad=1
     [ $_bad = 0 ] && redis-cli --cluster check "127.0.0.1:$(first_live_port)" >/dev/null 2>&1 && return 0
     _i=$((_i + 1))
