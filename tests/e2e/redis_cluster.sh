@@ -25,7 +25,14 @@ tail -3 "$dir/stream.out"
 # one round trip per primary: three per batch once the map is known
 rts=$(sed -n 's/^ok [0-9]* round_trips=\([0-9]*\) .*/\1/p' "$dir/stream.out" | tail -n +2 | sort -u | tr '\n' ' ')
 [ "$rts" = "3 " ] || die "round trips per batch: '$rts', expected 3 (one per primary)"
-log "every batch in one round trip per primary"
+# and every multi-record read too: the stream's exchanges (a batch write and
+# a read of the whole batch each) took three node round trips apiece
+st=$(grep '^stats' "$dir/stream.out")
+ex=$(echo "$st" | sed -n 's/.* batches=\([0-9]*\).*/\1/p')
+nrt=$(echo "$st" | sed -n 's/.* node_round_trips=\([0-9]*\).*/\1/p')
+[ "$ex" = $((2 * N)) ] && [ "$nrt" = $((6 * N)) ] ||
+  die "expected $((2 * N)) exchanges in $((6 * N)) node round trips: $st"
+log "every batch and every multi-record read in one round trip per primary ($st)"
 # the keys really are spread over the three primaries
 for p in $(primaries); do
   n=$(redis-cli -p "$p" DBSIZE)
