@@ -686,6 +686,9 @@ enum app_result redis_cluster_active(struct redis_cluster *cl, int64_t deadline_
   LOG_INFO("redis: %s (CDC_REDIS_CLUSTER=auto)",
            st == STATE_CLUSTER ? "Redis Cluster: commands are routed by hash slot to each primary"
                                : "a single node (not a cluster)");
+  if (st == STATE_SINGLE && cl->ci->nendpoints > 1)
+    LOG_WARN("RedisConnection lists %zu endpoints; a single node uses only the first",
+             cl->ci->nendpoints);
   *out_on = st == STATE_CLUSTER;
   return APP_OK;
 }

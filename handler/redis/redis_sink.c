@@ -686,9 +686,9 @@ static void run_attempt_cluster(struct redis_sink *s, struct plan *p,
 /* streamed: the connection on which the first sent bytes of the plan
  * were already written (redis_sink_stream_add), or NULL to borrow one. */
 static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_batch *batch,
-                        int64_t budget_deadline, size_t *idx, redisReply **replies, struct buf *out,
-                        struct sink_stats *st, struct attempt *a, struct redis_conn *streamed,
-                        size_t sent)
+                        int64_t budget_deadline, size_t *idx, redisReply **replies,
+                        struct buf *out, struct sink_stats *st, struct attempt *a,
+                        struct redis_conn *streamed, size_t sent)
 {
   struct redis_conn *conn = streamed;
   size_t n = 0, j, nread = 0;
@@ -864,10 +864,11 @@ static enum app_result apply_plan(struct redis_sink *s, struct plan *pp,
       if (err)
         *err = a.err;
       r = app_err_wrap(err, "%s after %d attempt%s in %lld ms",
-                       a.permanent        ? "not retryable"
+                       a.permanent       ? "not retryable"
                        : sink_cancelled() ? "shutting down"
                                           : "retry budget exhausted",
-                       attempt_no, attempt_no == 1 ? "" : "s", (long long)(now - start));
+                       attempt_no,
+                       attempt_no == 1 ? "" : "s", (long long)(now - start));
       r = public_code(a.r);
       if (err)
         err->code = r;
