@@ -129,5 +129,6 @@ cl_load_check() {
     _n=$((_n + _c))
   done
   expect_eq "$_n" "$_g" "$1: records of the acknowledged messages in the cluster"
+  grep -q "Sanitizer" "$dir/$1.log" && bad "$1: sanitizer report in the handler log"
   log "$1: $_g messages through the pipeline; $(grep -h 'redis cluster (writes)' "$dir/$1.log" | sed 's/.*"msg":"\(.*\)"}/\1/')"
 }
