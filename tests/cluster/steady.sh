@@ -4,7 +4,8 @@
 # once) delivers 4000 Creates with fresh record ids (--vary) to the handler,
 # which writes them to a Redis Cluster of 3 primaries + 3 replicas; then the
 # read API (through hostemu, as an app calls it) answers a sample of the
-# records exactly, and every acknowledged record is in the cluster.
+# records exactly, and 2000 reads 16 at a time, and every acknowledged record
+# is in the cluster.
 set -u
 . "$ROOT/tests/scripts/lib.sh"
 . "$ROOT/tests/scripts/pipeline_lib.sh"
@@ -40,6 +41,14 @@ for id in $ids; do
   expect_read "$app" "/api/data/v9.2/accounts($id)?\$select=name,accountnumber" \
     "200 {$CTX,\"accountid\":\"$id\",\"accountnumber\":\"N-1\",\"name\":\"Steady\"}"
 done
+# concurrent reads (16 at once): the read multiplexer's leaders send each
+# batch of reads to the primaries of its keys
+one=$(echo "$ids" | head -1)
+hostemu "$app" reads --http GET "/api/data/v9.2/accounts($one)?\$select=name" --repeat 2000 \
+  --concurrency 16 --stop || bad "read load: hostemu exited $?: $(tail -3 "$dir/reads.err")"
+expect_eq "$(sum_num reads invocationsSucceeded)/$(sum_num reads invocationsFailed)" 2000/0 \
+  "2000 concurrent reads answered"
+grep -hE 'throughput' "$dir/reads.out" "$dir/reads.err" | sed 's/^/  reads: /' >&2
 grep -h 'redis cluster (writes)' "$dir/load.log" | sed 's/.*"msg":"\(.*\)"}/\1/'
 grep -q "Sanitizer" "$dir"/*.log && bad "sanitizer report in the handler log"
 pl_finish
