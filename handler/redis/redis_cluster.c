@@ -704,6 +704,7 @@ struct node_work {
   size_t nwhat, cap;
   struct redis_conn *conn;
   redisReply **rep; /* nwhat replies */
+  bool oom;         /* out could not grow: the node is skipped this round */
   size_t xi;        /* its entry in the round's transfers */
   bool used;
 };
@@ -810,6 +811,7 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
       w[x].nwhat = 0;
       w[x].used = false;
       w[x].conn = NULL;
+      w[x].oom = false;
     }
     for (i = 0; i < n; i++) {
       struct node_work *nw;
@@ -819,18 +821,18 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
       if (!nw->used && reload[target[i]] && cl->nsetup) {
         size_t k;
         if (buf_append(&nw->out, cl->setup, cl->setup_len) != APP_OK)
-          abort();
+          nw->oom = true;
         for (k = 0; k < cl->nsetup; k++)
           work_add(nw, SLOT_SETUP);
       }
       nw->used = true;
       if (ask[i]) {
         if (buf_append(&nw->out, "*1\r\n$6\r\nASKING\r\n", 16) != APP_OK)
-          abort();
+          nw->oom = true;
         work_add(nw, SLOT_ASKING);
       }
       if (buf_append(&nw->out, cmds[i].p, cmds[i].len) != APP_OK)
-        abort();
+        nw->oom = true;
       work_add(nw, (long)i);
     }
     memset(reload, 0, RCL_MAX_NODES);
@@ -843,7 +845,7 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
         if (redis_cmd_begin(o, 3) != APP_OK || redis_cmd_arg_str(o, "WAIT") != APP_OK ||
             redis_cmd_arg_i64(o, cl->wait_replicas) != APP_OK ||
             redis_cmd_arg_i64(o, cl->wait_timeout_ms) != APP_OK)
-          abort();
+          w[x].oom = true;
         work_add(&w[x], SLOT_WAIT);
       }
     /* a connection to every node, then one exchange over all of them at
@@ -857,7 +859,11 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
         used_node[x] = true;
         st->nodes++;
       }
-      r2 = redis_pool_acquire(cl->nodes[x].pool, deadline_ms, &nw->conn, &e);
+      if (nw->oom)
+        r2 = app_err_set(&e, APP_ERR_NOMEM, "redis cluster: no memory for the pipeline to %s:%d",
+                         cl->nodes[x].host, cl->nodes[x].port);
+      else
+        r2 = redis_pool_acquire(cl->nodes[x].pool, deadline_ms, &nw->conn, &e);
       if (r2 != APP_OK) {
         keep_first(&r, err, r2, &e);
         mark_stale(cl);
