@@ -603,7 +603,8 @@ static enum app_result refresh(struct redis_cluster *cl, int64_t deadline_ms, st
     struct rcl_topology t;
     struct rcl_node *nd = &cl->nodes[cand[k]];
     int16_t map[RCL_SLOTS];
-    size_t j;
+    int left_map[RCL_MAX_NODES];
+    size_t j, nleft = 0;
     int s;
     bool ok = true;
     if (sink_now_ms() >= deadline_ms)
@@ -626,13 +627,33 @@ static enum app_result refresh(struct redis_cluster *cl, int64_t deadline_ms, st
         map[s] = (int16_t)x;
     }
     if (ok) {
+      int16_t old[RCL_SLOTS];
+      bool was[RCL_MAX_NODES], now[RCL_MAX_NODES];
+      memcpy(old, cl->slot_node, sizeof old);
       memcpy(cl->slot_node, map, sizeof map);
       cl->stale = false;
       cl->have_map = true;
       cl->refreshed_ms = sink_now_ms();
       cl->stats.refreshes++;
+      /* a node that no longer serves slots (a former primary, a moved
+       * port): its idle connections are closed rather than kept open
+       * until the process ends; the pool reconnects if it serves again */
+      memset(was, 0, sizeof was);
+      memset(now, 0, sizeof now);
+      for (s = 0; s < RCL_SLOTS; s++) {
+        if (old[s] >= 0)
+          was[old[s]] = true;
+        if (map[s] >= 0)
+          now[map[s]] = true;
+      }
+      for (j = 0; j < cl->nnodes; j++)
+        if (was[j] && !now[j])
+          left_map[nleft++] = (int)j;
     }
     pthread_mutex_unlock(&cl->mu);
+    for (j = 0; j < nleft; j++)
+      redis_pool_drop_idle(cl->nodes[left_map[j]].pool);
+    nleft = 0;
     LOG_DEBUG("redis cluster: topology from %s:%d: %zu ranges in %lld ms", nd->host, nd->port, t.n,
               (long long)(sink_now_ms() - started));
     redis_cluster_topology_free(&t);
