@@ -982,6 +982,23 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
           freeReplyObject(y);
           continue;
         }
+        if (y && y->type == REDIS_REPLY_ERROR && hops[c] >= RCL_MAX_REDIRECTS &&
+            (redis_cluster_redirect(y->str, y->len, &asked, &rslot, rhost, sizeof rhost, &rport) ||
+             redis_reply_classify(y) == RREPLY_NOSCRIPT)) {
+          /* redirected too often (slots still moving): not confirmed, and
+           * not a failure of the command either; the caller retries */
+          app_err_set(&e, APP_ERR_REDIS,
+                      "redis cluster: still redirected after %d redirections (slots moving): "
+                      "%.80s",
+                      RCL_MAX_REDIRECTS, y->str);
+          keep_first(&r, err, APP_ERR_REDIS, &e);
+          mark_stale(cl);
+          freeReplyObject(y);
+          pending[c] = 0;
+          ask[c] = 0;
+          left--;
+          continue;
+        }
         if (y && y->type == REDIS_REPLY_ERROR && hops[c] < RCL_MAX_REDIRECTS) {
           if (redis_cluster_redirect(y->str, y->len, &asked, &rslot, rhost, sizeof rhost, &rport)) {
             int to;
