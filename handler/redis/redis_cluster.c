@@ -758,6 +758,7 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
   struct node_work *w = NULL;
   struct redis_conn_xfer *xs = NULL;
   size_t nx, xs_cap;
+  int64_t xdeadline;
   enum app_result r = APP_OK;
   struct app_err e;
   size_t i, left, round;
@@ -918,7 +919,11 @@ enum app_result redis_cluster_exchangev(struct redis_cluster *cl, const struct r
       nw->xi = nx++;
     }
     /* each node's result is looked at below, failed or not */
-    if (nx && redis_conn_exchange_many(xs, nx, deadline_ms) != APP_OK)
+    /* connected: the exchange itself gets syncTimeout, as on one node */
+    xdeadline = sink_now_ms() + cl->ci->sync_timeout_ms;
+    if (xdeadline > deadline_ms)
+      xdeadline = deadline_ms;
+    if (nx && redis_conn_exchange_many(xs, nx, xdeadline) != APP_OK)
       mark_stale(cl);
     for (x = 0; x < RCL_MAX_NODES; x++) {
       struct node_work *nw = &w[x];

@@ -41,6 +41,27 @@ for p in $(primaries); do
 done
 "$T" verify $N $SIZE >"$dir/verify.out" 2>&1 || { cat "$dir/verify.out" >&2; die "verification failed"; }
 tail -2 "$dir/verify.out"
+# one primary stalls (CLIENT PAUSE WRITE for 1.5 s, syncTimeout 500 ms): its
+# part of the batch times out and is retried until it is confirmed, while the
+# other primaries' parts, confirmed at the first attempt, are never sent
+# again: on them every apply-script call ran exactly once (one call per key)
+for p in $(primaries); do redis-cli -p "$p" FLUSHALL >/dev/null; redis-cli -p "$p" CONFIG RESETSTAT >/dev/null; done
+set -- $(primaries)
+stalled=$1
+redis-cli -p "$stalled" CLIENT PAUSE 1500 WRITE >/dev/null
+REDIS_CONN="$CLUSTER_SEEDS,syncTimeout=500" "$T" stream 1 $SIZE 0 >"$dir/stall.out" 2>&1 ||
+  { cat "$dir/stall.out" >&2; die "the batch with a stalled primary failed"; }
+retries=$(sed -n 's/^ok 0 .* retries=\([0-9]*\) .*/\1/p' "$dir/stall.out")
+[ "${retries:-0}" -ge 1 ] || die "the stalled primary's part was not retried: $(head -1 "$dir/stall.out")"
+evalsha_calls() { redis-cli -p "$1" INFO commandstats | tr -d '\r' | sed -n 's/^cmdstat_evalsha:calls=\([0-9]*\),.*/\1/p'; }
+for p in "$@"; do
+  [ "$p" = "$stalled" ] && continue
+  c=$(evalsha_calls "$p") k=$(redis-cli -p "$p" DBSIZE)
+  [ "$c" = "$k" ] || die "primary $p ran $c apply-script calls for $k keys: confirmed commands were resent"
+done
+log "a stalled primary: its part retried ($retries retries), the others' parts sent once ($(for p in "$@"; do printf '%s:%s/%s ' "$p" "$(evalsha_calls "$p")" "$(redis-cli -p "$p" DBSIZE)"; done)calls/keys)"
+"$T" verify 1 $SIZE >"$dir/stall_verify.out" 2>&1 || { cat "$dir/stall_verify.out" >&2; die "verify after the stall"; }
+
 # the first seed is down: the others are asked (mode and topology)
 dead=$(free_port)
 REDIS_CONN="127.0.0.1:$dead,$CLUSTER_SEEDS" "$T" stream 2 50 0 >"$dir/seed.out" 2>&1 ||
