@@ -70,15 +70,15 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 FUNCTIONS := $(patsubst function_app/%/function.json,%,$(wildcard function_app/*/function.json))
 APP := $(BUILD)/app
 
-.PHONY: all deps handler app zip run demo check unit e2e asan fuzz fuzz-build bench lint kql \
-        format format-check clean help tools demo-after-deps check-after-deps bench-after-deps \
-        fresh-check zip-check property property-after-deps
+.PHONY: all deps handler app zip run demo check unit e2e asan cluster-check fuzz fuzz-build bench \
+        lint kql format format-check clean help tools demo-after-deps check-after-deps \
+        bench-after-deps fresh-check zip-check property property-after-deps
 
 all: deps-check handler app tools
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
-	@echo 'Other targets: deps app run unit e2e fuzz-build property lint kql format format-check clean fresh-check zip-check'
+	@echo 'Other targets: deps app run unit e2e cluster-check fuzz-build property lint kql format format-check clean fresh-check zip-check'
 	@echo 'Variables: BUILD=dir SAN=1 (sanitizers) CC=clang V=1 FUZZ_SECONDS=n'
 
 # Install missing Debian packages (as root) or print the command to do it.
@@ -176,6 +176,16 @@ check-after-deps: all $(UNIT_BINS)
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CFLAGS='-O1 -g' check
+
+# the slow Redis Cluster tests (tests/cluster/: resharding, failover, the
+# delivery orders on 3 primaries + 3 replicas); CLUSTER_SAN=1: under ASan+UBSan
+cluster-check: deps all $(UNIT_BINS)
+ifeq ($(CLUSTER_SAN),1)
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CFLAGS='-O1 -g' all
+	$(Q)sh tests/run.sh cluster $(BUILD)/asan
+else
+	$(Q)sh tests/run.sh cluster $(BUILD)
+endif
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz-build:

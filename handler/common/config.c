@@ -30,6 +30,7 @@ static const struct enum_name sql_delete_names[] = {
     {"soft", CFG_SQL_DELETE_SOFT}, {"hard", CFG_SQL_DELETE_HARD}, {NULL, 0}};
 static const struct enum_name sql_schema_names[] = {
     {"evolve", CFG_SQL_SCHEMA_EVOLVE}, {"validate", CFG_SQL_SCHEMA_VALIDATE}, {NULL, 0}};
+static const struct enum_name cluster_names[] = {{"auto", 0}, {"on", 1}, {"off", 2}, {NULL, 0}};
 static const struct enum_name dialect_names[] = {
     {"auto", 0}, {"tsql", 1}, {"postgres", 2}, {NULL, 0}};
 
@@ -170,6 +171,14 @@ static const struct setting settings[] = {
      "Redis connections of the read API. Concurrent reads share them: while one batch of reads "
      "is in flight on each, the reads that arrive meanwhile are sent together as the next batch "
      "(pipelined). As many as there are concurrent reads gives each read its own connection."},
+    {"CDC_REDIS_CLUSTER", NULL, ST_ENUM, "auto", 0, 0, cluster_names, false, OFF(redis_cluster),
+     "Redis Cluster (Azure Managed Redis' OSS clustering policy): auto (ask the first endpoint "
+     "once: INFO cluster), on (route by hash slot, every RedisConnection endpoint a seed) or off "
+     "(one node, the first endpoint)."},
+    {"CDC_REDIS_WAIT_REPLICAS", NULL, ST_INT, "0", 0, 5, NULL, false, OFF(redis_wait_replicas),
+     "Redis Cluster only: a batch's writes on a primary count once this many of its replicas have "
+     "them (WAIT, up to half of syncTimeout), so a confirmed change survives a primary lost "
+     "before it replicated. 0: confirmed when the primary applied them."},
     {"CDC_KEY_PREFIX", NULL, ST_STRING, "d365", 0, 0, NULL, false, OFF(key_prefix),
      "Prefix of every Redis key the handler writes."},
     {"CDC_TOMBSTONE_TTL_SECONDS", NULL, ST_INT, "0", 0, 315360000, NULL, false,

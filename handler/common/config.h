@@ -57,6 +57,8 @@ struct app_config {
   int retry_initial_ms;     /* CDC_RETRY_INITIAL_MS */
   int redis_pool;           /* CDC_REDIS_POOL */
   int read_connections;     /* CDC_READ_CONNECTIONS: batches of reads in flight */
+  int redis_cluster;        /* CDC_REDIS_CLUSTER: 0 auto, 1 on, 2 off (enum redis_cluster_mode) */
+  int redis_wait_replicas;  /* CDC_REDIS_WAIT_REPLICAS: WAIT after each node's writes (cluster) */
   char *key_prefix;         /* CDC_KEY_PREFIX */
   int tombstone_ttl_s;      /* CDC_TOMBSTONE_TTL_SECONDS */
   int max_connections;      /* CDC_MAX_CONNECTIONS */

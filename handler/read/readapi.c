@@ -5,6 +5,8 @@
 #include "common/metrics.h"
 #include "read/odata.h"
 #include "redis/redis_entra.h"
+
+#include "redis/redis_cluster.h"
 #include "redis/redis_pool.h"
 #include "redis/redis_read.h"
 #include "map/sink.h"
@@ -20,10 +22,11 @@ struct readapi {
   const struct app_config *cfg;
   const struct map_config *map;
   struct schema *schema;
-  struct redis_pool *pool; /* reads only: a write load never holds these */
-  struct redis_mux *mux;   /* over pool: concurrent reads pipelined */
-  char *prefix;            /* CDC_KEY_PREFIX */
-  int timeout_ms;          /* one whole read */
+  struct redis_pool *pool;       /* reads only: a write load never holds these */
+  struct redis_mux *mux;         /* over pool: concurrent reads pipelined */
+  struct redis_cluster *cluster; /* over pool: routing by hash slot on a cluster */
+  char *prefix;                  /* CDC_KEY_PREFIX */
+  int timeout_ms;                /* one whole read */
 };
 
 enum app_result readapi_create(const struct app_config *cfg, const struct map_config *map,
@@ -58,6 +61,12 @@ enum app_result readapi_create(const struct app_config *cfg, const struct map_co
    * reads; one queued read per HTTP connection at most (a thread each) */
   if (r == APP_OK)
     r = redis_mux_create(api->pool, nconn, READAPI_MAX_BATCH, nqueue, &api->mux, err);
+  /* a Redis Cluster: reads go to each key's primary (redis_cluster.h) */
+  if (r == APP_OK)
+    r = redis_cluster_create(api->pool, (enum redis_cluster_mode)cfg->redis_cluster, nconn + 1,
+                             NULL, 0, 0, &api->cluster, err);
+  if (r == APP_OK)
+    redis_pool_set_cluster(api->pool, api->cluster);
   if (r != APP_OK) {
     redis_conninfo_cleanup(&ci);
     readapi_destroy(api);
@@ -83,6 +92,7 @@ void readapi_destroy(struct readapi *api)
                st.calls, st.batches, st.max_batch, st.expired, st.abandoned, st.refused);
   }
   redis_mux_destroy(api->mux);
+  redis_cluster_destroy(api->cluster);
   redis_pool_destroy(api->pool);
   free(api->prefix);
   free(api);
