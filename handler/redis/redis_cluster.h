@@ -50,7 +50,7 @@ unsigned redis_cluster_key_slot(const char *key, size_t len);
 /* The first complete RESP command at cmds[0..len) (an array of bulk
  * strings, as redis_cmd_* write them): *out_len its bytes and *out_slot its
  * key's slot, or -1 for a command without a key (SCRIPT, INFO, PING,
- * CLUSTER, ASKING, EVAL/EVALSHA with 0 keys ...). EVAL, EVALSHA and FCALL
+ * CLUSTER, ASKING, EVAL/EVALSHA with 0 keys ...). EVAL and EVALSHA
  * route by their first key. false when cmds does not start with a complete
  * command. */
 bool redis_cluster_cmd_slot(const char *cmds, size_t len, size_t *out_len, int *out_slot);
