@@ -157,9 +157,18 @@ printf 'GET /x\001y HTTP/1.1\r\nHost: x\r\n\r\n' >"$T/ctl"
 check "control byte in the request line" "$("$ABUSE" raw "$HPORT" "$T/ctl" | head -1 | tr -d '\r')" \
   "HTTP/1.1 400 Bad Request"
 printf 'GET / HTTP/1.1\r\nHost: x\r\n\r\nGET /\000x HTTP/1.1\r\nHost: x\r\n\r\n' >"$T/ka"
-check "NUL on a kept-alive connection" \
-  "$("$ABUSE" raw "$HPORT" "$T/ka" 1500 | grep -ao 'HTTP/1.1 [0-9][0-9][0-9]' | tr '\n' '|')" \
-  "HTTP/1.1 200|HTTP/1.1 400|"
+# a later request of a kept-alive connection is checked in begin() only with
+# libmicrohttpd 0.9.75 and 0.9.76 (its buffer layout; docs/operations.md);
+# older ones (Debian 11: 0.9.72) rely on the front, which sees first requests
+mhd=$(pkg-config --modversion libmicrohttpd 2>/dev/null)
+case "$mhd" in
+0.9.75 | 0.9.76)
+  check "NUL on a kept-alive connection" \
+    "$("$ABUSE" raw "$HPORT" "$T/ka" 1500 | grep -ao 'HTTP/1.1 [0-9][0-9][0-9]' | tr '\n' '|')" \
+    "HTTP/1.1 200|HTTP/1.1 400|"
+  ;;
+*) log "  (libmicrohttpd $mhd: a NUL in a kept-alive connection's later request is not checked)" ;;
+esac
 for cl in -1 12345678901234567890123 abc '1, 2'; do
   printf 'POST /Changes HTTP/1.1\r\nHost: x\r\nContent-Length: %s\r\n\r\nabc' "$cl" >"$T/cl"
   "$ABUSE" raw "$HPORT" "$T/cl" >"$T/cl.out"
