@@ -739,7 +739,9 @@ static void run_attempt_cluster(struct redis_sink *s, struct plan *p,
     replies[j] = NULL;
   }
   r = redis_cluster_exchangev(s->cluster, v, n, replies,
-                              sink_now_ms() + s->connect_timeout_ms + s->sync_timeout_ms, &cst, &e);
+                              sink_now_ms() + s->connect_timeout_ms +
+                                  redis_sink_pipeline_timeout_ms(s->sync_timeout_ms, p->all.len, n),
+                              &cst, &e);
   st->round_trips += cst.node_exchanges;
   for (j = 0; j < n; j++) {
     if (!replies[j])
@@ -755,6 +757,11 @@ static void run_attempt_cluster(struct redis_sink *s, struct plan *p,
   if (r != APP_OK)
     attempt_fail(a, r, &e, conn_error_permanent(r));
   free(v);
+}
+
+int64_t redis_sink_pipeline_timeout_ms(int sync_timeout_ms, size_t bytes, size_t ncmds)
+{
+  return (int64_t)sync_timeout_ms + (int64_t)(bytes / 10000) + (int64_t)(ncmds / 10);
 }
 
 /* streamed: the connection on which the first sent bytes of the plan
@@ -799,7 +806,7 @@ static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_
       return;
     }
   }
-  deadline = sink_now_ms() + s->sync_timeout_ms;
+  deadline = sink_now_ms() + redis_sink_pipeline_timeout_ms(s->sync_timeout_ms, p->all.len, n);
   st->round_trips++;
   if (streamed)
     r = redis_conn_exchange_rest(conn, p->all.data, p->all.len, sent, n, replies, &nread, deadline,
