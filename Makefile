@@ -7,6 +7,7 @@
 #   make demo       the main job: the pipeline on a private local Redis
 #   make bench      the benchmark; writes docs/performance.md
 #   make fuzz       libFuzzer over body handling + decoding + mapping
+#   make zip        the deployable zip (built in a Debian 11 root: glibc 2.31)
 #   make help       every target
 
 BUILD ?= build
@@ -69,14 +70,15 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 FUNCTIONS := $(patsubst function_app/%/function.json,%,$(wildcard function_app/*/function.json))
 APP := $(BUILD)/app
 
-.PHONY: all deps handler app zip run demo check unit e2e asan fuzz fuzz-build bench lint \
-        format format-check clean help tools property
+.PHONY: all deps handler app zip run demo check unit e2e asan cluster-check fuzz fuzz-build bench \
+        lint kql format format-check clean help tools demo-after-deps check-after-deps \
+        bench-after-deps fresh-check zip-check property property-after-deps
 
 all: deps-check handler app tools
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
-	@echo 'Other targets: deps app zip run unit e2e fuzz-build property lint format format-check clean'
+	@echo 'Other targets: deps app run unit e2e cluster-check fuzz-build property lint kql format format-check clean fresh-check zip-check'
 	@echo 'Variables: BUILD=dir SAN=1 (sanitizers) CC=clang V=1 FUZZ_SECONDS=n'
 
 # Install missing Debian packages (as root) or print the command to do it.
@@ -91,6 +93,10 @@ handler: $(BIN)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(QCC)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# `handler --version` and the start-up log name the commit (git describe)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/obj/handler/common/platform.o: ALL_CFLAGS += -DD365CDC_VERSION='"$(VERSION)"'
 
 $(LIB): $(HANDLER_OBJS)
 	$(Q)rm -f $@
@@ -132,13 +138,31 @@ app: $(BIN)
 	$(Q)install -m 0755 $(BIN) $(APP)/handler
 	@echo "  APP     $(APP) ($(FUNCTIONS))"
 
-zip: app
-	$(Q)sh tests/scripts/package.sh $(APP) $(abspath $(BUILD))/d365-cdc-handler.zip
+# The zip for every Functions v4 Linux image (glibc >= GLIBC_FLOOR, 2.31): built
+# in a Debian 11 root unless this machine's glibc is that old (tests/scripts/zip.sh)
+zip:
+	$(Q)sh tests/scripts/zip.sh $(abspath $(BUILD))
+
+# The slow checks, each its own .ci/run step (root, debootstrap, a few minutes):
+# the README's two commands on a fresh Debian 12 root; the suite on Debian 11
+# and the zip started from fresh Debian 11 and 12 roots
+fresh-check:
+	$(Q)sh tests/scripts/fresh_check.sh $(abspath $(BUILD))
+
+zip-check:
+	$(Q)sh tests/scripts/zip_check.sh $(abspath $(BUILD))
 
 run: all
 	$(Q)sh tests/scripts/run.sh $(BUILD)
 
-demo: deps all
+# demo, check and bench install missing packages first, then run the rest in
+# a new make: this Makefile asks pkg-config for the libraries' flags when it
+# is read, so on a fresh machine it must be read again after `deps` installed
+# the -dev packages (tests/scripts/fresh_check.sh proves it).
+demo check bench property: deps
+	$(Q)$(MAKE) --no-print-directory $@-after-deps
+
+demo-after-deps: all
 	$(Q)sh tests/scripts/demo.sh $(BUILD)
 
 unit: $(UNIT_BINS)
@@ -147,11 +171,21 @@ unit: $(UNIT_BINS)
 e2e: all
 	$(Q)sh tests/run.sh e2e $(BUILD)
 
-check: deps all $(UNIT_BINS)
+check-after-deps: all $(UNIT_BINS)
 	$(Q)sh tests/run.sh all $(BUILD)
 
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CFLAGS='-O1 -g' check
+
+# the slow Redis Cluster tests (tests/cluster/: resharding, failover, the
+# delivery orders on 3 primaries + 3 replicas); CLUSTER_SAN=1: under ASan+UBSan
+cluster-check: deps all $(UNIT_BINS)
+ifeq ($(CLUSTER_SAN),1)
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)/asan SAN=1 CFLAGS='-O1 -g' all
+	$(Q)sh tests/run.sh cluster $(BUILD)/asan
+else
+	$(Q)sh tests/run.sh cluster $(BUILD)
+endif
 
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 fuzz-build:
@@ -168,14 +202,24 @@ fuzz: fuzz-build
 	$(Q)sh tests/scripts/fuzz.sh $(BUILD)/fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # the ordering property test over 30,000 histories (make check runs 3000)
-property: deps all
+property-after-deps: all
 	$(Q)PROPERTY_HISTORIES=$${PROPERTY_HISTORIES:-30000} sh tests/run.sh e2e $(BUILD) pipeline_property
 
-bench: deps all
+bench-after-deps: all
 	$(Q)sh tests/scripts/bench.sh $(BUILD)
 
 lint:
 	$(Q)sh tests/scripts/lint.sh
+
+# The KQL queries of docs/operations.md and docs/workbook.json, checked with
+# Microsoft's Kusto language service (npm, pinned in tests/kql/package-lock.json).
+KQL_DIR = $(BUILD)/kql
+kql:
+	$(Q)command -v node >/dev/null && command -v npm >/dev/null || \
+	  { echo "make kql needs node and npm: apt-get install -y nodejs npm" >&2; exit 1; }
+	$(Q)mkdir -p $(KQL_DIR) && cp tests/kql/package.json tests/kql/package-lock.json $(KQL_DIR)/
+	$(Q)cd $(KQL_DIR) && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	$(Q)NODE_PATH=$(abspath $(KQL_DIR))/node_modules node tests/kql/check.js docs/operations.md docs/workbook.json
 
 FORMAT_FILES = handler/*.[ch] handler/*/*.[ch] tests/unit/*.[ch] $(wildcard tests/hostemu/*.[ch] tests/fuzz/*.c tests/tools/*.c tests/itest/*.c)
 format:
@@ -184,7 +228,9 @@ format:
 format-check:
 	$(Q)clang-format --dry-run --Werror $(FORMAT_FILES)
 
+# a chroot left mounted (a killed zip build) is unmounted before anything is deleted
 clean:
+	$(Q)if [ -d $(BUILD)/debian11 ]; then sh tests/scripts/debroot.sh remove $(BUILD)/debian11; fi
 	rm -rf $(BUILD)
 
 -include $(HANDLER_OBJS:.o=.d) $(MAIN_OBJ:.o=.d) $(HOSTEMU_OBJS:.o=.d)

@@ -2,9 +2,15 @@
  *
  *   serviceBusTrigger functions  -> pipeline (decode -> map -> sinks)
  *   httpTrigger, route data/...  -> read API (readapi.h) over the Redis replica
- *   httpTrigger, route cdc/metrics -> counters (metrics.h), JSON or Prometheus
- * and, when host.json sets enableForwardingHttpRequest, the same read API and
- * metrics as raw routes (GET /api/data/..., GET /api/cdc/metrics). */
+ *   httpTrigger, route cdc/metrics -> counters (metrics.h), JSON or Prometheus,
+ *                                   with the shared metrics (ops/opsstore.h)
+ *   serviceBusTrigger on .../$DeadLetterQueue -> dead-letter audit (ops/deadletter.h)
+ *   httpTrigger, route cdc/admin/... -> replay admin API (ops/admin.h)
+ * and, when host.json sets enableProxyingHttpRequest (or the older
+ * enableForwardingHttpRequest), the same read API, metrics and admin API as
+ * raw routes at each function's public path (routePrefix + route: GET
+ * /api/data/v9.2/..., GET /api/cdc/metrics, GET|POST|DELETE /api/cdc/admin/...
+ * with the shipped host.json). */
 #include "app.h"
 
 #include "common/arena.h"
@@ -17,6 +23,9 @@
 #include "redis/redis_sink.h"
 #include "read/schema.h"
 #include "map/sink.h"
+#include "ops/admin.h"
+#include "ops/deadletter.h"
+#include "ops/opsstore.h"
 #include "sql/sql_sink.h"
 #include "replica/replica.h"
 
@@ -26,7 +35,15 @@
 #include <strings.h>
 #include <time.h>
 
-enum route_kind { ROUTE_CHANGES = 1, ROUTE_READ, ROUTE_METRICS, ROUTE_RECONCILE, ROUTE_REPLICA };
+enum route_kind {
+  ROUTE_CHANGES = 1,
+  ROUTE_READ,
+  ROUTE_METRICS,
+  ROUTE_DEADLETTER,
+  ROUTE_ADMIN,
+  ROUTE_RECONCILE,
+  ROUTE_REPLICA
+};
 
 struct app_fn {
   struct app *app;
@@ -44,7 +61,9 @@ struct app {
   struct schema *schema;
   struct pipeline *pipeline;
   struct readapi *readapi;
-  struct replica *replica; /* NULL without DataverseUrl */
+  struct opsstore *ops;
+  struct redis_pool *ops_pool; /* the Redis pool when Redis is a target, else NULL */
+  struct replica *replica;     /* NULL without DataverseUrl */
 };
 
 /* Everything one invocation decodes lives in one arena. The envelope is
@@ -79,6 +98,69 @@ static int64_t wall_ms(void)
 
 /* ---- change functions ----------------------------------------------------- */
 
+/* One event line per change invocation (docs/operations.md, KQL): counts,
+ * latency, and the freshness of the newest applied change. */
+static void log_invocation(enum app_result r, const struct pipeline_result *pr,
+                           const struct invocation *inv, int64_t latency_ms)
+{
+  struct buf f;
+  if (LOG_LEVEL_INFO < log_min_level)
+    return;
+  buf_init(&f, 1024);
+  log_field_str(&f, "event", "invocation");
+  log_field_str(&f, "outcome", r == APP_OK ? "ok" : "failed");
+  if (inv && inv->nmessages == 1)
+    log_field_str(&f, "mid", inv->messages[0].message_id);
+  log_field_int(&f, "messages", (long long)pr->messages);
+  log_field_int(&f, "applied", (long long)pr->applied);
+  log_field_int(&f, "stale", (long long)pr->stale);
+  log_field_int(&f, "skipped", (long long)pr->skipped);
+  log_field_int(&f, "poison", (long long)pr->poison);
+  log_field_int(&f, "retries", (long long)pr->retries);
+  log_field_int(&f, "latency_ms", latency_ms);
+  if (r == APP_OK && pr->applied && pr->newest_op_ms > 0)
+    log_field_int(&f, "fresh_ms", wall_ms() - pr->newest_op_ms);
+  log_event(LOG_LEVEL_INFO, f.data, "invocation %s: %zu messages, %zu applied",
+            r == APP_OK ? "ok" : "failed", pr->messages, pr->applied);
+  buf_cleanup(&f);
+}
+
+static enum app_result invoke_deadletter(void *ctx, const struct server_invocation *si,
+                                         struct buf *out, struct app_err *err)
+{
+  struct app_fn *af = ctx;
+  struct app *app = af->app;
+  const struct app_config *cfg = app->cfg;
+  struct envelope_limits lim = limits(cfg);
+  struct envelope_response resp;
+  struct invocation *inv = NULL;
+  struct deadletter_target t;
+  struct arena a;
+  size_t recorded = 0;
+  enum app_result r;
+
+  arena_init(&a, arena_cap(cfg->max_request_bytes));
+  envelope_response_init(&resp, cfg->max_request_bytes);
+  r = envelope_parse_mutable(&a, si->body, si->body_len, af->fn, &lim, &inv, err);
+  if (r == APP_OK) {
+    t.cfg = cfg;
+    t.pool = app->ops_pool;
+    t.sql = app->ops_pool ? NULL : app->sql;
+    r = deadletter_invoke(&t, &a, inv, af->fn->name, si->invocation_id, &recorded, err);
+  }
+  if (r == APP_OK &&
+      envelope_response_add_log(&resp, "dead-lettered messages recorded=%zu", recorded) != APP_OK)
+    r = APP_OK; /* a dropped log line is not a failure */
+  if (r == APP_OK) {
+    r = envelope_response_write(&resp, out);
+    if (r != APP_OK)
+      app_err_set(err, r, "the response passed the response size limit");
+  }
+  envelope_response_cleanup(&resp);
+  arena_cleanup(&a);
+  return r;
+}
+
 static enum app_result invoke_changes(void *ctx, const struct server_invocation *si,
                                       struct buf *out, struct app_err *err)
 {
@@ -91,6 +173,8 @@ static enum app_result invoke_changes(void *ctx, const struct server_invocation 
   struct pipeline_result pr;
   struct arena a;
   enum app_result r;
+
+  int64_t t0 = wall_ms();
 
   metrics_add(M_INVOCATIONS, 1);
   arena_init(&a, arena_cap(cfg->max_request_bytes));
@@ -123,6 +207,7 @@ out:
     metrics_set(M_LAST_SUCCESS_UNIX_MS, (uint64_t)wall_ms());
   else
     metrics_add(M_INVOCATIONS_FAILED, 1);
+  log_invocation(r, &pr, inv, wall_ms() - t0);
   envelope_response_cleanup(&resp);
   arena_cleanup(&a);
   return r;
@@ -295,15 +380,26 @@ static bool query_has(const char *query, const char *name, const char *value)
   return false;
 }
 
-/* JSON by default; Prometheus text for ?format=prometheus. */
-static enum app_result metrics_answer(const char *query, struct buf *body, const char **ctype)
+/* JSON by default; Prometheus text for ?format=prometheus. This process's
+ * counters, then the shared ones (every instance; opsstore.h): in JSON as
+ * the member "shared". */
+static enum app_result metrics_answer(struct app *app, const char *query, struct buf *body,
+                                      const char **ctype)
 {
   if (query_has(query, "format", "prometheus")) {
     *ctype = "text/plain; version=0.0.4; charset=utf-8";
-    return metrics_prometheus(body);
+    APP_RETURN_IF_FAILED(metrics_prometheus(body));
+    return opsstore_render(app->ops, true, body);
   }
   *ctype = "application/json";
-  return metrics_json(body);
+  APP_RETURN_IF_FAILED(metrics_json(body));
+  if (body->len && body->data[body->len - 1] == '}') {
+    body->len--; /* reopen the object */
+    APP_RETURN_IF_FAILED(buf_append_str(body, ",\"shared\":"));
+    APP_RETURN_IF_FAILED(opsstore_render(app->ops, false, body));
+    return buf_append_char(body, '}');
+  }
+  return APP_OK;
 }
 
 static enum app_result invoke_http(void *ctx, const struct server_invocation *si, struct buf *out,
@@ -349,11 +445,29 @@ static enum app_result invoke_http(void *ctx, const struct server_invocation *si
     const char *headers[2];
     struct buf body;
     buf_init(&body, cfg->max_request_bytes);
-    r = metrics_answer(query, &body, &headers[1]);
+    r = metrics_answer(app, query, &body, &headers[1]);
     headers[0] = hdr_names[0];
     if (r == APP_OK)
       r = envelope_response_add_http(&resp, res_binding->name, 200, headers, 1,
                                      body.data ? body.data : "", body.len, err);
+    buf_cleanup(&body);
+  } else if (af->kind == ROUTE_ADMIN) {
+    static const char *hdrs[] = {"Content-Type", "application/json"};
+    struct admin_target t;
+    struct buf body;
+    int status = 200;
+    t.cfg = cfg;
+    t.pool = app->ops_pool;
+    t.pipeline = app->pipeline;
+    t.ops = app->ops;
+    buf_init(&body, cfg->max_request_bytes);
+    r = admin_handle(&t, &a, inv->http.method ? inv->http.method : "GET", path, query,
+                     si->invocation_id, &status, &body);
+    if (r == APP_OK)
+      r = envelope_response_add_http(&resp, res_binding->name, status, hdrs, 1,
+                                     body.data ? body.data : "", body.len, err);
+    else
+      app_err_set(err, r, "the admin answer passed the size limit");
     buf_cleanup(&body);
   } else {
     struct readapi_request rq;
@@ -400,7 +514,7 @@ out:
   return r;
 }
 
-/* ---- raw routes (enableForwardingHttpRequest) -------------------------------- */
+/* ---- raw routes (enableProxyingHttpRequest / enableForwardingHttpRequest) ---- */
 
 static enum app_result raw_read(void *ctx, const struct server_raw_request *req,
                                 struct server_raw_response *res, struct app_err *err)
@@ -443,11 +557,46 @@ static enum app_result raw_metrics(void *ctx, const struct server_raw_request *r
 {
   const char *ctype = NULL;
   enum app_result r;
-  (void)ctx;
-  r = metrics_answer(req->query, &res->body, &ctype);
+  r = metrics_answer(ctx, req->query, &res->body, &ctype);
   if (r == APP_OK)
     r = server_raw_content_type(res, ctype, err);
   res->status = 200;
+  return r;
+}
+
+static enum app_result raw_admin(void *ctx, const struct server_raw_request *req,
+                                 struct server_raw_response *res, struct app_err *err)
+{
+  struct app *app = ctx;
+  struct admin_target t;
+  struct arena a;
+  enum app_result r;
+  t.cfg = app->cfg;
+  t.pool = app->ops_pool;
+  t.pipeline = app->pipeline;
+  t.ops = app->ops;
+  arena_init(&a, arena_cap(app->cfg->max_request_bytes));
+  r = admin_handle(&t, &a, req->method, req->raw_path,
+                   req->query && *req->query ? req->query : NULL, req->invocation_id, &res->status,
+                   &res->body);
+  if (r != APP_OK)
+    app_err_set(err, r, "the admin answer passed the size limit");
+  arena_cleanup(&a);
+  return r;
+}
+
+/* the replica admin function, forwarded as the client sent it */
+static enum app_result raw_replica(void *ctx, const struct server_raw_request *req,
+                                   struct server_raw_response *res, struct app_err *err)
+{
+  struct app *app = ctx;
+  struct arena a;
+  enum app_result r;
+  arena_init(&a, 1u << 20);
+  r = replica_admin(app, &a, req->method, req->query, &res->status, &res->body);
+  if (r != APP_OK)
+    app_err_set(err, r, "the replica state passed the size limit");
+  arena_cleanup(&a);
   return r;
 }
 
@@ -484,8 +633,15 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
   if (cfg->mode == CFG_MODE_DIRECT &&
       (cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH)) {
     struct sql_sink_options so;
+    char *drv;
     sql_sink_options_from_config(cfg, &so);
+    drv = sql_sink_app_driver(fns->app_root, so.odbc_driver, so.dialect);
+    if (drv) {
+      LOG_INFO("SQL: ODBC driver %s", drv);
+      so.odbc_driver = drv;
+    }
     r = sql_sink_create(&so, &app->sql, err);
+    free(drv);
     if (r != APP_OK)
       goto fail;
     LOG_INFO("SQL target: %s", sql_sink_redacted(app->sql));
@@ -494,6 +650,12 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
   if (r != APP_OK)
     goto fail;
   r = readapi_create(cfg, app->map, app->schema, &app->readapi, err);
+  if (r != APP_OK)
+    goto fail;
+  if (cfg->mode == CFG_MODE_DIRECT &&
+      (cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH))
+    app->ops_pool = redis_sink_pool(app->redis);
+  r = opsstore_create(cfg, app->ops_pool, &app->ops, err);
   if (r != APP_OK)
     goto fail;
   r = replica_create(cfg, app->map, app->redis, app->sql, &app->replica, err);
@@ -505,15 +667,16 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
     app->routes[i].app = app;
     app->routes[i].fn = fn;
     if (fn->trigger == FN_TRIGGER_SERVICE_BUS)
-      app->routes[i].kind = ROUTE_CHANGES;
+      app->routes[i].kind = fn->deadletter ? ROUTE_DEADLETTER : ROUTE_CHANGES;
     else if (fn->trigger == FN_TRIGGER_HTTP)
       app->routes[i].kind = route_is(fn->http_route, "cdc/metrics")   ? ROUTE_METRICS
+                            : route_is(fn->http_route, "cdc/admin")   ? ROUTE_ADMIN
                             : route_is(fn->http_route, "cdc/replica") ? ROUTE_REPLICA
                                                                       : ROUTE_READ;
     else if (!strcasecmp(fn->trigger_type, "timerTrigger"))
       app->routes[i].kind = ROUTE_RECONCILE;
     if (cfg->mode == CFG_MODE_BINDINGS && fn->trigger == FN_TRIGGER_SERVICE_BUS &&
-        !functions_output(fn, "redis") && !functions_output(fn, "sql")) {
+        !fn->deadletter && !functions_output(fn, "redis") && !functions_output(fn, "sql")) {
       r = app_err_set(err, APP_ERR_CONFIG,
                       "CDC_MODE=bindings, but function %s (%s) has no redis or sql output binding",
                       fn->name, fn->path);
@@ -527,6 +690,57 @@ fail:
   return r;
 }
 
+/* Forwarded (proxied) requests keep their public path: each enabled HTTP
+ * function's "/<routePrefix>/<route>" (functions_public_path) is served
+ * directly, as the read API or the metrics by the function's route. */
+static enum app_result register_raw_routes(struct app *app, struct server *srv, struct app_err *err)
+{
+  size_t i, j;
+  for (i = 0; i < app->fns->n; i++) {
+    const struct function_def *fn = &app->fns->fns[i];
+    char *path;
+    bool dup = false;
+    enum app_result r;
+    if (fn->disabled || fn->trigger != FN_TRIGGER_HTTP)
+      continue;
+    path = functions_public_path(app->fns, fn);
+    for (j = 0; j < i && !dup; j++) {
+      const struct function_def *g = &app->fns->fns[j];
+      char *other;
+      if (g->disabled || g->trigger != FN_TRIGGER_HTTP)
+        continue;
+      other = functions_public_path(app->fns, g);
+      dup = !strcmp(other, path);
+      free(other);
+    }
+    if (dup) {
+      free(path);
+      continue;
+    }
+    if (app->routes[i].kind == ROUTE_ADMIN) {
+      static const char *const methods[] = {"GET", "POST", "DELETE"};
+      size_t m;
+      r = APP_OK;
+      for (m = 0; r == APP_OK && m < sizeof methods / sizeof methods[0]; m++)
+        r = server_register_raw(srv, methods[m], path, raw_admin, app, err);
+    } else if (app->routes[i].kind == ROUTE_REPLICA) {
+      r = server_register_raw(srv, "GET", path, raw_replica, app, err);
+      if (r == APP_OK)
+        r = server_register_raw(srv, "POST", path, raw_replica, app, err);
+    } else {
+      r = server_register_raw(srv, "GET", path,
+                              app->routes[i].kind == ROUTE_METRICS ? raw_metrics : raw_read, app,
+                              err);
+    }
+    if (r == APP_OK)
+      LOG_INFO("%s: serving GET %s... directly (%s)", fn->name, path,
+               app->fns->proxying ? "enableProxyingHttpRequest" : "enableForwardingHttpRequest");
+    free(path);
+    APP_RETURN_IF_FAILED(r);
+  }
+  return APP_OK;
+}
+
 enum app_result app_register(struct app *app, struct server *srv, struct app_err *err)
 {
   size_t i;
@@ -538,7 +752,7 @@ enum app_result app_register(struct app *app, struct server *srv, struct app_err
       continue;
     }
     if (fn->trigger == FN_TRIGGER_SERVICE_BUS)
-      h = invoke_changes;
+      h = fn->deadletter ? invoke_deadletter : invoke_changes;
     else if (fn->trigger == FN_TRIGGER_HTTP)
       h = invoke_http;
     else if (app->routes[i].kind == ROUTE_RECONCILE)
@@ -550,13 +764,8 @@ enum app_result app_register(struct app *app, struct server *srv, struct app_err
     }
     APP_RETURN_IF_FAILED(server_register(srv, fn->name, h, &app->routes[i], err));
   }
-  if (app->fns->forwarding) {
-    /* forwarded requests keep their public path, /api prefix included */
-    APP_RETURN_IF_FAILED(server_register_raw(srv, "GET", "/api/data/", raw_read, app, err));
-    APP_RETURN_IF_FAILED(
-        server_register_raw(srv, "GET", "/api/cdc/metrics", raw_metrics, app, err));
-    LOG_INFO("enableForwardingHttpRequest: serving GET /api/data/ and /api/cdc/metrics directly");
-  }
+  if (app->fns->forwarding)
+    APP_RETURN_IF_FAILED(register_raw_routes(app, srv, err));
   return APP_OK;
 }
 
@@ -565,6 +774,7 @@ void app_destroy(struct app *app)
   if (!app)
     return;
   replica_destroy(app->replica);
+  opsstore_destroy(app->ops); /* its last flush uses the Redis pool */
   readapi_destroy(app->readapi);
   pipeline_destroy(app->pipeline);
   schema_destroy(app->schema);

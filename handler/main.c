@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "host/server.h"
 #include "map/sink.h"
+#include "common/platform.h"
 #include "redis/redis_entra.h"
 
 #include <curl/curl.h>
@@ -74,9 +75,12 @@ static void log_settings(const struct app_config *cfg)
 static void log_functions(const struct function_set *fns)
 {
   size_t i, k;
-  LOG_INFO("app root %s: %zu function(s), host.json %s, enableForwardingHttpRequest %s",
+  LOG_INFO("app root %s: %zu function(s), host.json %s, HTTP requests %s, routePrefix '%s'",
            fns->app_root, fns->n, fns->has_host_json ? "found" : "absent",
-           fns->forwarding ? "true" : "false");
+           fns->proxying     ? "proxied (enableProxyingHttpRequest)"
+           : fns->forwarding ? "forwarded (enableForwardingHttpRequest)"
+                             : "in the envelope",
+           fns->route_prefix);
   for (i = 0; i < fns->n; i++) {
     const struct function_def *fn = &fns->fns[i];
     char outs[256];
@@ -118,7 +122,21 @@ static void malloc_keep_memory(void)
   mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 }
 
-int main(void)
+/* One line: glibc, the libraries and their versions, what was loaded. */
+static void log_platform(FILE *to)
+{
+  struct buf b;
+  buf_init(&b, 8192);
+  if (platform_describe(&b) == APP_OK && b.data) {
+    if (to)
+      printf("%s\n", b.data);
+    else
+      LOG_INFO("platform: %s", b.data);
+  }
+  buf_cleanup(&b);
+}
+
+int main(int argc, char **argv)
 {
   struct app_config cfg;
   struct app_err err;
@@ -131,6 +149,12 @@ int main(void)
   enum server_stop stop;
   int code = 1;
 
+  /* the host passes host.json's customHandler.description.arguments (none
+   * by default); only --version means something to us */
+  if (argc > 1 && !strcmp(argv[1], "--version")) {
+    log_platform(stdout);
+    return 0;
+  }
   /* before any thread exists, so that every thread inherits the mask and
    * only server_wait receives the signals */
   server_signals_init();
@@ -160,6 +184,10 @@ int main(void)
   opt.max_connections = cfg.max_connections;
   opt.connection_timeout_s = cfg.connection_timeout_s;
   opt.max_request_bytes = cfg.max_request_bytes;
+  opt.header_timeout_s = cfg.header_timeout_s;
+  opt.body_timeout_s = cfg.body_timeout_s;
+  opt.max_pending = cfg.max_pending_connections;
+  opt.max_buffered_bytes = cfg.max_buffered_bytes;
   opt.test_hooks = hooks && !strcmp(hooks, "1");
   if (server_start(&opt, &srv, &err) != APP_OK) {
     LOG_ERROR("cannot start: %s", err.msg);
@@ -167,6 +195,7 @@ int main(void)
   }
   LOG_INFO("listening on http://%s:%d (pid %d)%s", cfg.listen_address, server_port(srv),
            (int)getpid(), opt.test_hooks ? " with test hooks" : "");
+  log_platform(NULL);
   log_settings(&cfg);
   log_functions(fns);
 

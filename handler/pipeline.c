@@ -4,6 +4,7 @@
 #include "dataverse/dataverse.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/opsmetrics.h"
 #include "redis/redis_bindings.h"
 #include "map/sink.h"
 #include "sql/sql_bindings.h"
@@ -96,6 +97,13 @@ static void scratch_reset(struct arena *scratch, const struct arena *a)
   scratch->chunk_size = SCRATCH_CHUNK;
   if (a->max)
     scratch->max = a->max > a->used ? a->max - a->used : 1;
+}
+
+static int64_t mono_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int64_t wall_ms(void)
@@ -214,15 +222,15 @@ static enum app_result check_storable(struct pipeline *p, const struct doc *d, s
  * goes to stream (may be NULL), which starts writing the batch to Redis
  * while the rest is decoded. Returns APP_OK, or APP_ERR_LIMIT /
  * APP_ERR_NOMEM (the invocation fails). */
-static enum app_result decode_messages(struct pipeline *p, struct arena *a,
-                                       const struct invocation *inv, const struct doc **docs,
-                                       size_t *doc_msg, size_t *out_ndocs,
-                                       struct sink_poison *poison, size_t *out_npoison,
-                                       struct redis_sink_stream *stream,
-                                       struct pipeline_result *out, struct app_err *err)
+static enum app_result
+decode_messages(struct pipeline *p, struct arena *a, const struct invocation *inv,
+                const struct doc **docs, size_t *doc_msg, size_t *out_ndocs,
+                struct sink_poison *poison, size_t *out_npoison, struct redis_sink_stream *stream,
+                struct pipeline_result *out, bool replay, struct app_err *err)
 {
   const struct app_config *cfg = p->cfg;
   struct dv_options opt;
+  int64_t t0, t1;
   struct arena scratch;
   size_t i, ndocs = 0, npoison = 0;
   enum app_result r = APP_OK;
@@ -257,11 +265,15 @@ static enum app_result decode_messages(struct pipeline *p, struct arena *a,
                        m->body_len, cfg->max_message_bytes);
     } else {
       opt.truncated_hint = truncated_hint(m);
+      t0 = mono_us();
       pr = dv_decode(&scratch, m->content_type, m->body, m->body_len, &opt, &ch, &perr);
+      t1 = mono_us();
+      out->decode_us += t1 - t0;
       if (pr == APP_OK) {
         ch.origin.message_id = m->message_id;
         stage = "mapping";
         pr = map_change(p->map, &scratch, &ch, &verdict, &dm, &perr);
+        out->map_us += mono_us() - t1;
       }
       if (pr == APP_OK && verdict == MAP_ACCEPT) {
         stage = "sink check";
@@ -297,12 +309,35 @@ static enum app_result decode_messages(struct pipeline *p, struct arena *a,
       ps->content_type = m->content_type;
       ps->delivery_count = m->delivery_count;
       ps->enqueued_ms = m->enqueued_ms;
-      LOG_ERROR("poison message %s (delivery %d): %s", m->message_id ? m->message_id : "-",
-                m->delivery_count, reason);
+      {
+        /* the table is known when the mapping refused a decoded change */
+        const char *table = !strcmp(stage, "mapping") ? ch.table : NULL;
+        struct buf f;
+        /* ch lives in the scratch arena, reset for the next message */
+        ps->table = table ? arena_strndup(a, table, strlen(table)) : NULL;
+        if (!out->poison_reason) {
+          out->poison_reason = reason;
+          out->poison_table = ps->table;
+        }
+        buf_init(&f, 2048);
+        log_field_str(&f, "event", replay ? "replay" : "poison");
+        log_field_str(&f, "mid", m->message_id);
+        log_field_str(&f, "table", table);
+        log_field_str(&f, "id", table ? ch.id : NULL);
+        log_field_str(&f, "outcome", replay ? "replay_failed" : "poison");
+        log_field_int(&f, "delivery", m->delivery_count);
+        log_field_str(&f, "reason", reason);
+        log_event(LOG_LEVEL_ERROR, f.data, "%s message %s (delivery %d): %s",
+                  replay ? "replay failed again: poison" : "poison",
+                  m->message_id ? m->message_id : "-", m->delivery_count, reason);
+        buf_cleanup(&f);
+      }
       continue;
     }
     if (verdict != MAP_ACCEPT) {
       out->skipped++;
+      if (!replay)
+        opsm_count(ch.table, OPS_SKIPPED, 1);
       LOG_DEBUG("message %s skipped: %s (%s %s)", m->message_id ? m->message_id : "-",
                 map_verdict_str(verdict), ch.message ? ch.message : "?", ch.table ? ch.table : "?");
       continue;
@@ -349,6 +384,8 @@ static enum app_result record_refused(struct pipeline *p, struct arena *a,
     size_t rl;
     char *reason;
     if (!batch->refused[i].refused) {
+      if (batch->outcome)
+        batch->outcome[k] = batch->outcome[i]; /* stays aligned with docs */
       docs[k++] = docs[i];
       continue;
     }
@@ -359,6 +396,7 @@ static enum app_result record_refused(struct pipeline *p, struct arena *a,
     snprintf(reason, rl, "sink (refused): %s", batch->refused[i].reason);
     x = &poison[(*npoison)++];
     memset(x, 0, sizeof *x);
+    x->table = docs[i]->table;
     x->message_id = m->message_id;
     x->reason = reason;
     x->body = m->body;
@@ -443,6 +481,7 @@ static enum app_result sql_isolate(struct pipeline *p, struct arena *a,
     snprintf(reason, rl, "sql (refused): %s", e1.msg);
     x = &poison[(*npoison)++];
     memset(x, 0, sizeof *x);
+    x->table = batch->docs[i]->table;
     x->message_id = m->message_id;
     x->reason = reason;
     x->body = m->body;
@@ -475,10 +514,51 @@ static enum app_result sql_isolate(struct pipeline *p, struct arena *a,
   return r;
 }
 
-enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct function_def *fn,
-                             const struct invocation *inv, const char *invocation_id,
-                             struct envelope_response *resp, struct pipeline_result *out,
-                             struct app_err *err)
+/* Per table and outcome, and the freshness of every applied document, for
+ * the shared metrics (opsmetrics.h). outcome[i] as the sinks set it; a
+ * sink that cannot tell (SQL) leaves 0, and then the batch counts are
+ * used when they are unambiguous (all applied or all stale). */
+static void count_docs(const struct doc **docs, size_t ndocs, const unsigned char *outcome,
+                       const struct pipeline_result *out, bool replay)
+{
+  int64_t now = wall_ms();
+  size_t i;
+  for (i = 0; i < ndocs; i++) {
+    unsigned char o = outcome ? outcome[i] : 0;
+    if (!o && out->applied == ndocs)
+      o = SINK_DOC_APPLIED;
+    else if (!o && out->stale == ndocs)
+      o = SINK_DOC_STALE;
+    if (!o)
+      continue;
+    if (replay)
+      opsm_count(docs[i]->table, OPS_REPLAYED, 1);
+    else
+      opsm_count(docs[i]->table, o == SINK_DOC_APPLIED ? OPS_APPLIED : OPS_STALE, 1);
+    if (o == SINK_DOC_APPLIED && docs[i]->op_time_ms > 0 && !replay)
+      opsm_freshness_ms(now - docs[i]->op_time_ms);
+    if (LOG_LEVEL_DEBUG >= log_min_level) {
+      /* one line per change, for tracing one record (CDC_LOG_LEVEL=debug) */
+      struct buf f;
+      buf_init(&f, 1024);
+      log_field_str(&f, "event", "change");
+      log_field_str(&f, "mid", docs[i]->origin ? docs[i]->origin->message_id : NULL);
+      log_field_str(&f, "table", docs[i]->table);
+      log_field_str(&f, "id", docs[i]->id);
+      log_field_str(&f, "outcome", o == SINK_DOC_APPLIED ? "applied" : "stale");
+      if (docs[i]->op_time_ms > 0)
+        log_field_int(&f, "fresh_ms", now - docs[i]->op_time_ms);
+      log_event(LOG_LEVEL_DEBUG, f.data, "change %s %s: %s", docs[i]->table, docs[i]->id,
+                o == SINK_DOC_APPLIED ? "applied" : "stale");
+      buf_cleanup(&f);
+    }
+  }
+}
+
+static enum app_result run(struct pipeline *p, struct arena *a, const struct function_def *fn,
+                           const struct invocation *inv, const char *invocation_id,
+                           struct envelope_response *resp, struct pipeline_result *out, bool replay,
+                           struct app_err *err)
 {
   const struct app_config *cfg = p->cfg;
   const struct doc **docs;
@@ -488,6 +568,7 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
   struct sink_batch batch;
   struct sink_stats stats;
   struct redis_sink_stream *stream = NULL;
+  int64_t write_t0 = 0;
   bool redis_target = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
   bool sql_target = cfg->target == CFG_TARGET_SQL || cfg->target == CFG_TARGET_BOTH;
   enum app_result r = APP_OK;
@@ -505,7 +586,9 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
    * still); a single message has nothing to overlap */
   if (cfg->mode == CFG_MODE_DIRECT && redis_target && inv->nmessages > 1)
     stream = redis_sink_stream_begin(p->redis);
-  r = decode_messages(p, a, inv, docs, doc_msg, &ndocs, poison, &npoison, stream, out, err);
+  r = decode_messages(p, a, inv, docs, doc_msg, &ndocs, poison, &npoison, stream, out, replay, err);
+  opsm_stage_us(OPS_STAGE_DECODE, (uint64_t)out->decode_us);
+  opsm_stage_us(OPS_STAGE_MAP, (uint64_t)out->map_us);
   if (r != APP_OK) {
     redis_sink_stream_abort(stream);
     return r;
@@ -516,7 +599,9 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
   metrics_add(M_POISON, npoison);
   metrics_add(M_REREAD, out->reread);
 
-  if (npoison && cfg->poison == CFG_POISON_FAIL && !inv->batch) {
+  if (replay) {
+    npoison = 0; /* the caller keeps the record, with the new reason */
+  } else if (npoison && cfg->poison == CFG_POISON_FAIL && !inv->batch) {
     redis_sink_stream_abort(stream);
     return app_err_set(err, APP_ERR_INPUT,
                        "poison message %s (CDC_POISON=fail, so Service Bus will dead-letter it "
@@ -538,6 +623,10 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
   batch.function = fn ? fn->name : NULL;
   batch.invocation_id = invocation_id;
   batch.deadline_ms = sink_now_ms() + cfg->retry_budget_ms;
+  batch.outcome = ndocs ? arena_alloc(a, ndocs) : NULL;
+  if (batch.outcome)
+    memset(batch.outcome, 0, ndocs);
+  write_t0 = mono_us();
   {
     /* Redis first: the read API serves it, so it should be current first.
      * Both must confirm before the invocation is acknowledged; a failure in
@@ -561,8 +650,11 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
       out->stale = stats.stale;
       out->poison_recorded = stats.poison;
       out->ties = stats.ties;
-      if (r != APP_OK)
+      opsm_error(OPS_REDIS_RETRIES, stats.retries);
+      if (r != APP_OK) {
+        opsm_error(OPS_REDIS_ERRORS, 1);
         goto done;
+      }
       if (p->schema && ndocs) {
         struct app_err serr;
         if (schema_note(p->schema, docs, ndocs, batch.deadline_ms, &serr) != APP_OK)
@@ -592,12 +684,23 @@ enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct f
         out->stale = stats.stale;
         out->poison_recorded = stats.poison;
       }
-      if (r != APP_OK)
+      opsm_error(OPS_SQL_RETRIES, stats.retries);
+      if (r != APP_OK) {
+        opsm_error(OPS_SQL_ERRORS, 1);
         goto done;
+      }
     }
   }
 done:
   redis_sink_stream_abort(stream); /* nothing went to Redis: no documents, no poison */
+  if (write_t0)
+    opsm_stage_us(OPS_STAGE_WRITE, (uint64_t)(mono_us() - write_t0));
+  if (r == APP_OK) {
+    size_t i;
+    count_docs(docs, ndocs, batch.outcome, out, replay);
+    for (i = 0; !replay && i < npoison && i < out->poison_recorded; i++)
+      opsm_count(poison[i].table, OPS_POISON, 1);
+  }
   metrics_add(M_APPLIED, out->applied);
   metrics_add(M_STALE, out->stale);
   metrics_add(M_POISON_RECORDED, out->poison_recorded);
@@ -611,4 +714,33 @@ done:
     metrics_set(M_LAST_APPLY_AGE_MS, age > 0 ? (uint64_t)age : 0);
   }
   return r;
+}
+
+enum app_result pipeline_run(struct pipeline *p, struct arena *a, const struct function_def *fn,
+                             const struct invocation *inv, const char *invocation_id,
+                             struct envelope_response *resp, struct pipeline_result *out,
+                             struct app_err *err)
+{
+  return run(p, a, fn, inv, invocation_id, resp, out, false, err);
+}
+
+enum app_result pipeline_replay(struct pipeline *p, struct arena *a,
+                                const struct envelope_message *m, const char *invocation_id,
+                                struct pipeline_result *out, struct app_err *err)
+{
+  struct invocation inv;
+  struct envelope_message copy = *m;
+  if (p->cfg->mode != CFG_MODE_DIRECT) {
+    memset(out, 0, sizeof *out);
+    return app_err_set(err, APP_ERR_UNSUPPORTED,
+                       "replay needs CDC_MODE=direct (the output bindings cannot be driven from "
+                       "an HTTP function)");
+  }
+  memset(&inv, 0, sizeof inv);
+  inv.kind = ENVELOPE_MESSAGES;
+  inv.messages = &copy;
+  inv.nmessages = 1;
+  inv.retry_count = -1;
+  inv.max_retry_count = -1;
+  return run(p, a, NULL, &inv, invocation_id, NULL, out, true, err);
 }

@@ -57,7 +57,10 @@ struct pipeline_result {
   size_t ties;            /* applied in an undecidable order, marked for a re-read */
   size_t round_trips;
   size_t retries;
-  int64_t newest_op_ms; /* newest OperationCreatedOn among accepted documents, 0 if none */
+  int64_t newest_op_ms;      /* newest OperationCreatedOn among accepted documents, 0 if none */
+  int64_t decode_us, map_us; /* time spent decoding and mapping */
+  const char *poison_reason; /* the first poison message's reason (arena), or NULL */
+  const char *poison_table;  /* its table when the mapping refused it, or NULL */
 };
 
 /* Run the messages of inv (a serviceBusTrigger invocation) through the
@@ -71,5 +74,16 @@ APP_NODISCARD enum app_result pipeline_run(struct pipeline *p, struct arena *a,
                                            const struct invocation *inv, const char *invocation_id,
                                            struct envelope_response *resp,
                                            struct pipeline_result *out, struct app_err *err);
+
+/* Put one recorded message (a poison or dead-letter record) through the
+ * pipeline again: decode -> map -> sinks, as pipeline_run, except that a
+ * message that is still poison is not recorded again (out->poison = 1,
+ * out->poison_reason says why; the caller keeps its record) and counts go
+ * to the shared metrics as "replayed". Results as pipeline_run;
+ * APP_ERR_UNSUPPORTED in bindings mode. */
+APP_NODISCARD enum app_result pipeline_replay(struct pipeline *p, struct arena *a,
+                                              const struct envelope_message *m,
+                                              const char *invocation_id,
+                                              struct pipeline_result *out, struct app_err *err);
 
 #endif

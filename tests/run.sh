@@ -1,6 +1,7 @@
 #!/bin/sh
 # run.sh - run the test suite: unit binaries, then end-to-end scripts.
-#   tests/run.sh all|unit|e2e BUILD_DIR [name-filter]
+#   tests/run.sh all|unit|e2e|cluster BUILD_DIR [name-filter]
+# (cluster: the slow Redis Cluster tests of tests/cluster/, not part of all)
 # A test exiting 77 is reported as skipped; anything else non-zero fails.
 # Each test's output is kept in BUILD_DIR/testlogs/<name>.log.
 set -u
@@ -12,7 +13,7 @@ cd "$ROOT" || exit 1
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 export BUILD ROOT
 pass=0 fail=0 skip=0 failed=""
-mkdir -p "$BUILD/testlogs/e2e"
+mkdir -p "$BUILD/testlogs/e2e" "$BUILD/testlogs/cluster"
 
 run_one() {
   name=$1
@@ -45,6 +46,13 @@ if [ "$what" = all ] || [ "$what" = e2e ]; then
   for t in tests/e2e/*.sh; do
     [ -f "$t" ] || continue
     run_one "e2e/$(basename "$t" .sh)" sh "$t"
+  done
+fi
+if [ "$what" = cluster ]; then
+  echo "Redis Cluster tests"
+  for t in tests/cluster/*.sh; do
+    [ -f "$t" ] || continue
+    run_one "cluster/$(basename "$t" .sh)" sh "$t"
   done
 fi
 echo "passed $pass, failed $fail, skipped $skip"

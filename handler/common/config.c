@@ -30,6 +30,7 @@ static const struct enum_name sql_delete_names[] = {
     {"soft", CFG_SQL_DELETE_SOFT}, {"hard", CFG_SQL_DELETE_HARD}, {NULL, 0}};
 static const struct enum_name sql_schema_names[] = {
     {"evolve", CFG_SQL_SCHEMA_EVOLVE}, {"validate", CFG_SQL_SCHEMA_VALIDATE}, {NULL, 0}};
+static const struct enum_name cluster_names[] = {{"auto", 0}, {"on", 1}, {"off", 2}, {NULL, 0}};
 static const struct enum_name dialect_names[] = {
     {"auto", 0}, {"tsql", 1}, {"postgres", 2}, {NULL, 0}};
 
@@ -66,7 +67,8 @@ static const struct setting settings[] = {
      "direct: the handler writes and confirms each write; bindings: it returns Outputs for "
      "Redis/SQL output bindings."},
     {"RedisConnection", NULL, ST_STRING, "127.0.0.1:6379", 0, 0, NULL, true, OFF(redis_connection),
-     "Redis in StackExchange.Redis form: host:port,password=...,ssl=True,abortConnect=False."},
+     "Redis in StackExchange.Redis form: host:port,password=...,ssl=True,abortConnect=False. "
+     "Required in Azure for CDC_TARGET redis or redis+sql (the default is for local runs)."},
     {"CDC_REDIS_CA_FILE", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(redis_ca_file),
      "PEM file of CA certificates trusted for Redis TLS (ssl=True); empty: the system CA store."},
     {"RedisConnection__redisHostName", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(redis_host_name),
@@ -147,7 +149,8 @@ static const struct setting settings[] = {
     {"CDC_REREAD_BATCH", NULL, ST_INT, "50", 1, 100, NULL, false, OFF(reread_batch),
      "Records re-read per Web API request ($filter=<key> in (...))."},
     {"SqlConnectionString", NULL, ST_STRING, "", 0, 0, NULL, true, OFF(sql_connection),
-     "SQL database: ADO.NET form (Server=...;Database=...) or an ODBC connection string."},
+     "SQL database: ADO.NET form (Server=...;Database=...) or an ODBC connection string. "
+     "Required for CDC_TARGET sql or redis+sql."},
     {"CDC_SQL_DIALECT", NULL, ST_ENUM, "auto", 0, 0, dialect_names, false, OFF(sql_dialect),
      "auto (from the connection string), tsql (Azure SQL / SQL Server) or postgres."},
     {"CDC_SQL_ODBC_DRIVER", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(sql_odbc_driver),
@@ -183,6 +186,9 @@ static const struct setting settings[] = {
      "Redis stream that records poison messages."},
     {"CDC_POISON_MAXLEN", NULL, ST_INT, "10000", 1, 100000000, NULL, false, OFF(poison_maxlen),
      "Approximate cap on the poison stream length (oldest entries trimmed)."},
+    {"CDC_METRICS_FLUSH_MS", NULL, ST_INT, "10000", 0, 3600000, NULL, false, OFF(metrics_flush_ms),
+     "How often each instance adds its metrics to the shared Redis hash <CDC_KEY_PREFIX>:{ops}:"
+     "metrics (one round trip); 0 = only when the metrics are read and at shutdown."},
     {"CDC_RETRY_BUDGET_MS", NULL, ST_INT, "30000", 0, 600000, NULL, false, OFF(retry_budget_ms),
      "Time one invocation may spend retrying a failing Redis/SQL write before it fails."},
     {"CDC_RETRY_INITIAL_MS", NULL, ST_INT, "100", 1, 60000, NULL, false, OFF(retry_initial_ms),
@@ -193,6 +199,14 @@ static const struct setting settings[] = {
      "Redis connections of the read API. Concurrent reads share them: while one batch of reads "
      "is in flight on each, the reads that arrive meanwhile are sent together as the next batch "
      "(pipelined). As many as there are concurrent reads gives each read its own connection."},
+    {"CDC_REDIS_CLUSTER", NULL, ST_ENUM, "auto", 0, 0, cluster_names, false, OFF(redis_cluster),
+     "Redis Cluster (Azure Managed Redis' OSS clustering policy): auto (ask the first endpoint "
+     "once: INFO cluster), on (route by hash slot, every RedisConnection endpoint a seed) or off "
+     "(one node, the first endpoint)."},
+    {"CDC_REDIS_WAIT_REPLICAS", NULL, ST_INT, "0", 0, 5, NULL, false, OFF(redis_wait_replicas),
+     "Redis Cluster only: a batch's writes on a primary count once this many of its replicas have "
+     "them (WAIT, up to half of syncTimeout), so a confirmed change survives a primary lost "
+     "before it replicated. 0: confirmed when the primary applied them."},
     {"CDC_KEY_PREFIX", NULL, ST_STRING, "d365", 0, 0, NULL, false, OFF(key_prefix),
      "Prefix of every Redis key the handler writes."},
     {"CDC_TOMBSTONE_TTL_SECONDS", NULL, ST_INT, "0", 0, 315360000, NULL, false,
@@ -202,11 +216,28 @@ static const struct setting settings[] = {
      "horizon is refused as poison, since the tombstone it must be compared with may be gone "
      "(docs/versioning.md)."},
     {"CDC_MAX_CONNECTIONS", NULL, ST_INT, "512", 4, 65536, NULL, false, OFF(max_connections),
-     "Most HTTP connections served at once."},
+     "Most HTTP connections served at once; at the limit a new one closes the oldest connection "
+     "that is trickling a request (else the one idle longest)."},
     {"CDC_CONNECTION_TIMEOUT_SECONDS", NULL, ST_INT, "300", 1, 86400, NULL, false,
      OFF(connection_timeout_s), "Idle keep-alive connections are closed after this long."},
     {"CDC_SHUTDOWN_GRACE_MS", NULL, ST_INT, "10000", 0, 600000, NULL, false, OFF(shutdown_grace_ms),
      "On SIGTERM/SIGINT, how long in-flight requests may take to finish."},
+    {"CDC_HEADER_TIMEOUT_SECONDS", NULL, ST_INT, "10", 1, 3600, NULL, false, OFF(header_timeout_s),
+     "A new connection must have sent its request line and headers within this time, however "
+     "slowly the bytes trickle in; then it is closed."},
+    {"CDC_BODY_TIMEOUT_SECONDS", NULL, ST_INT, "60", 1, 86400, NULL, false, OFF(body_timeout_s),
+     "A request body must have arrived in full within this time after its headers; then the "
+     "connection is closed (the host retries the invocation)."},
+    {"CDC_MAX_PENDING_CONNECTIONS", NULL, ST_INT, "0", 0, 65536, NULL, false,
+     OFF(max_pending_connections),
+     "Most connections that have not yet sent their first request's headers; one more closes "
+     "the oldest of them, so slow clients never take the host's capacity. 0: half of "
+     "CDC_MAX_CONNECTIONS."},
+    {"CDC_MAX_BUFFERED_BYTES", NULL, ST_SIZE, "268435456", 1024, 1LL << 40, NULL, false,
+     OFF(max_buffered_bytes),
+     "Request bodies held in memory at once, all connections together (a declared "
+     "Content-Length is reserved when the headers arrive); over it: 503 with Retry-After. "
+     "At least CDC_MAX_REQUEST_BYTES."},
 };
 
 static const char *env_lookup(const char *name)
@@ -278,6 +309,42 @@ static enum app_result apply(struct app_config *cfg, const struct setting *s, co
   return APP_ERR_CONFIG;
 }
 
+/* Running in Azure: WEBSITE_INSTANCE_ID is set on every App Service /
+ * Functions instance; AZURE_FUNCTIONS_ENVIRONMENT is Development under Core
+ * Tools (func start) and Production by default in Azure. */
+static bool in_azure(config_lookup_fn lookup)
+{
+  const char *id = lookup("WEBSITE_INSTANCE_ID");
+  const char *env = lookup("AZURE_FUNCTIONS_ENVIRONMENT");
+  return (id && *id) || (env && *env && strcasecmp(env, "Development") != 0);
+}
+
+static bool given(config_lookup_fn lookup, const char *name)
+{
+  const char *v = lookup(name);
+  return v && *v;
+}
+
+/* In Azure the local default (127.0.0.1:6379) would only make every write
+ * fail: the connection the target needs must be set. */
+static enum app_result check_azure(const struct app_config *cfg, config_lookup_fn lookup,
+                                   struct app_err *err)
+{
+  bool redis = cfg->target == CFG_TARGET_REDIS || cfg->target == CFG_TARGET_BOTH;
+  if (cfg->mode != CFG_MODE_DIRECT || !in_azure(lookup))
+    return APP_OK;
+  /* identity-based (Entra ID) connections name the host in
+   * RedisConnection__redisHostName instead */
+  if (redis && !given(lookup, "RedisConnection") &&
+      !given(lookup, "RedisConnection__redisHostName"))
+    return app_err_set(err, APP_ERR_CONFIG,
+                       "RedisConnection is not set: CDC_TARGET=%s writes to Redis; add the app "
+                       "setting (host:port,password=...,ssl=True, or "
+                       "RedisConnection__redisHostName for Entra ID) or set CDC_TARGET",
+                       cfg->target == CFG_TARGET_BOTH ? "redis+sql" : "redis");
+  return APP_OK;
+}
+
 enum app_result config_load(struct app_config *cfg, config_lookup_fn lookup, struct app_err *err)
 {
   size_t i;
@@ -297,6 +364,10 @@ enum app_result config_load(struct app_config *cfg, config_lookup_fn lookup, str
       config_cleanup(cfg);
       return r;
     }
+  }
+  if (check_azure(cfg, lookup, err) != APP_OK) {
+    config_cleanup(cfg);
+    return APP_ERR_CONFIG;
   }
   return APP_OK;
 }

@@ -52,10 +52,13 @@ struct app_config {
   enum cfg_poison poison;   /* CDC_POISON */
   char *poison_stream;      /* CDC_POISON_STREAM */
   int poison_maxlen;        /* CDC_POISON_MAXLEN */
+  int metrics_flush_ms;     /* CDC_METRICS_FLUSH_MS */
   int retry_budget_ms;      /* CDC_RETRY_BUDGET_MS */
   int retry_initial_ms;     /* CDC_RETRY_INITIAL_MS */
   int redis_pool;           /* CDC_REDIS_POOL */
   int read_connections;     /* CDC_READ_CONNECTIONS: batches of reads in flight */
+  int redis_cluster;        /* CDC_REDIS_CLUSTER: 0 auto, 1 on, 2 off (enum redis_cluster_mode) */
+  int redis_wait_replicas;  /* CDC_REDIS_WAIT_REPLICAS: WAIT after each node's writes (cluster) */
   char *key_prefix;         /* CDC_KEY_PREFIX */
   int tombstone_ttl_s;      /* CDC_TOMBSTONE_TTL_SECONDS */
   int max_connections;      /* CDC_MAX_CONNECTIONS */
@@ -78,6 +81,12 @@ struct app_config {
   char *identity_endpoint;                 /* IDENTITY_ENDPOINT */
   char *identity_header;                   /* IDENTITY_HEADER (secret) */
   int identity_timeout_ms;                 /* CDC_IDENTITY_TIMEOUT_MS */
+
+  /* the HTTP front's hardening (issue 17) */
+  int header_timeout_s;        /* CDC_HEADER_TIMEOUT_SECONDS */
+  int body_timeout_s;          /* CDC_BODY_TIMEOUT_SECONDS */
+  int max_pending_connections; /* CDC_MAX_PENDING_CONNECTIONS; 0: half the connections */
+  size_t max_buffered_bytes;   /* CDC_MAX_BUFFERED_BYTES */
 
   /* Replica: snapshot, reconciliation and re-reads (replica/replica.h) */
   char *dataverse_url;        /* DataverseUrl ("" = no replica work) */

@@ -4,6 +4,8 @@
 #include "common/buf.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -56,6 +58,22 @@ void log_all_to_stderr(int on)
   all_to_stderr = on;
 }
 
+void log_new_correlation_id(char out[LOG_CID_SIZE])
+{
+  static atomic_uint_fast64_t counter, base;
+  uint_fast64_t n = atomic_fetch_add(&counter, 1), b = atomic_load(&base), v;
+  if (!b) {
+    struct timespec ts;
+    uint_fast64_t zero = 0;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    b = (((uint64_t)getpid() << 40) ^ ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec) | 1;
+    if (!atomic_compare_exchange_strong(&base, &zero, b))
+      b = zero; /* another thread set it first */
+  }
+  v = b + n * 0x9e3779b97f4a7c15ULL; /* distinct for each n */
+  snprintf(out, LOG_CID_SIZE, "c%016llx", (unsigned long long)v);
+}
+
 void log_context_set(const char *invocation_id, const char *function)
 {
   ctx_inv = invocation_id;
@@ -68,7 +86,8 @@ void log_context_clear(void)
   ctx_fn = NULL;
 }
 
-void log_write(enum log_level level, const char *fmt, ...)
+APP_PRINTF(3, 0)
+static void vlog(enum log_level level, const char *fields, const char *fmt, va_list ap)
 {
   char msg[1024];
   char line[8192];
@@ -76,13 +95,10 @@ void log_write(enum log_level level, const char *fmt, ...)
   struct timespec ts;
   struct tm tm;
   char tbuf[32];
-  va_list ap;
   int fd;
   size_t n;
 
-  va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
 
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
@@ -99,6 +115,9 @@ void log_write(enum log_level level, const char *fmt, ...)
     goto out;
   if (ctx_fn && (buf_append_str(&b, ",\"fn\":") != APP_OK ||
                  buf_append_json_str(&b, ctx_fn, strlen(ctx_fn)) != APP_OK))
+    goto out;
+  if (fields && *fields &&
+      (buf_append_char(&b, ',') != APP_OK || buf_append_str(&b, fields) != APP_OK))
     goto out;
   if (buf_append_str(&b, ",\"msg\":") != APP_OK ||
       buf_append_json_str(&b, msg, strlen(msg)) != APP_OK || buf_append_char(&b, '}') != APP_OK)
@@ -122,4 +141,39 @@ out:
   if (write(fd, line, n) < 0) {
     /* nothing sensible to do if the log stream is gone */
   }
+}
+
+void log_write(enum log_level level, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vlog(level, NULL, fmt, ap);
+  va_end(ap);
+}
+
+void log_event(enum log_level level, const char *fields, const char *fmt, ...)
+{
+  va_list ap;
+  if (level < log_min_level)
+    return;
+  va_start(ap, fmt);
+  vlog(level, fields, fmt, ap);
+  va_end(ap);
+}
+
+void log_field_str(struct buf *b, const char *name, const char *value)
+{
+  if (!value)
+    return;
+  if (b->len && buf_append_char(b, ',') != APP_OK)
+    return;
+  if (buf_printf(b, "\"%s\":", name) == APP_OK &&
+      buf_append_json_str(b, value, strlen(value)) != APP_OK)
+    return; /* dropped: past the cap */
+}
+
+void log_field_int(struct buf *b, const char *name, long long value)
+{
+  if (buf_printf(b, "%s\"%s\":%lld", b->len ? "," : "", name, value) != APP_OK)
+    return; /* dropped: past the cap */
 }

@@ -37,7 +37,26 @@ void log_all_to_stderr(int on);
 void log_context_set(const char *invocation_id, const char *function);
 void log_context_clear(void);
 
+/* A fresh correlation id ("c" + 16 hex digits, unique in this process and
+ * unlikely to repeat across processes) for a failure whose detail is
+ * logged but not answered: the answer names the id, the log line too. */
+#define LOG_CID_SIZE 18
+void log_new_correlation_id(char out[LOG_CID_SIZE]);
+
 void log_write(enum log_level level, const char *fmt, ...) APP_PRINTF(2, 3);
+
+/* An event line: log_write's line with more members after "fn", for
+ * queries (docs/operations.md lists them: event, mid, table, id, outcome,
+ * latency_ms, fresh_ms, reason, ...). fields holds JSON object members
+ * without braces (built with log_field_*), or NULL. Checks the level. */
+void log_event(enum log_level level, const char *fields, const char *fmt, ...) APP_PRINTF(3, 4);
+
+struct buf;
+/* Append "name":"value" (JSON-escaped; nothing when value is NULL) or
+ * "name":value to b, with a comma after earlier members. Never fail: a
+ * field past b's cap is dropped. */
+void log_field_str(struct buf *b, const char *name, const char *value);
+void log_field_int(struct buf *b, const char *name, long long value);
 
 #define LOG_AT(level, ...)                                                                         \
   do {                                                                                             \

@@ -592,11 +592,14 @@ static enum app_result decode_ref(struct ctx *c, const struct seg *at, const str
   if (!json_is(v, JSON_OBJECT) || (type_name(v, &tn, &tl) && !type_is(tn, tl, "EntityReference")))
     return fail(c, at, v, "expected an EntityReference");
   for (m = v->child; m; m = m->next) {
-    if (named(m, "Id"))
-      id = m;
-    else if (named(m, "LogicalName"))
-      ln = m;
-    else if (named(m, "Name"))
+    if (named(m, "Id") || named(m, "LogicalName")) {
+      const struct json **slot = named(m, "Id") ? &id : &ln;
+      if (*slot) {
+        struct seg s_dup = SEG_MEMBER(at, m->key);
+        return fail(c, &s_dup, NULL, "the member appears twice (poison)");
+      }
+      *slot = m;
+    } else if (named(m, "Name"))
       name = m;
     else if (named(m, "RowVersion"))
       rv = m;
@@ -938,16 +941,26 @@ static enum app_result decode_entity(struct ctx *c, const struct seg *at, const 
         fv = m;
       break;
     case 'I':
-      if (named(m, "Id"))
+      if (named(m, "Id")) {
+        if (id) {
+          struct seg s_dup = SEG_MEMBER(at, "Id");
+          return fail(c, &s_dup, NULL, "the member appears twice (poison)");
+        }
         id = m;
+      }
       break;
     case 'K':
       if (named(m, "KeyAttributes"))
         keys = m;
       break;
     case 'L':
-      if (named(m, "LogicalName"))
+      if (named(m, "LogicalName")) {
+        if (ln) {
+          struct seg s_dup = SEG_MEMBER(at, "LogicalName");
+          return fail(c, &s_dup, NULL, "the member appears twice (poison)");
+        }
         ln = m;
+      }
       break;
     case 'R':
       if (named(m, "RowVersion"))
@@ -1009,9 +1022,16 @@ static const struct {
     {"UserId", offsetof(struct top, user)},
 };
 
-static void read_top(const struct json *root, struct top *t)
+/* Fills t; returns the name of a member that appears twice, or NULL.
+ * Duplicates of the members that decide what a message does are poison
+ * (issue 17): D365 never writes them, and .NET's readers disagree on which
+ * one counts (Newtonsoft and System.Text.Json's default keep the last,
+ * System.Text.Json with AllowDuplicateProperties = false refuses the
+ * document), so no choice of ours would be the sender's meaning for sure. */
+static const char *read_top(const struct json *root, struct top *t)
 {
   const struct json *m;
+  const char *dup = NULL;
   size_t i;
   memset(t, 0, sizeof *t);
   for (m = root->child; m; m = m->next)
@@ -1020,8 +1040,35 @@ static void read_top(const struct json *root, struct top *t)
         const struct json **slot = (const struct json **)((char *)t + top_members[i].off);
         if (!*slot)
           *slot = m;
+        else if (!dup)
+          dup = top_members[i].name;
         break;
       }
+  return dup;
+}
+
+/* The InputParameters keys that decide what a message does, and whether
+ * one of them appears twice (index of the second in *at). */
+static const char *dup_param(const struct json *params, long *at)
+{
+  static const char *const keys[] = {
+      "Target",          "EntityMoniker", "State",         "Status",   "Relationship",
+      "RelatedEntities", "SubordinateId", "UpdateContent", "Assignee", "ConcurrencyBehavior"};
+  size_t k;
+  if (!json_is(params, JSON_ARRAY))
+    return NULL;
+  for (k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+    const struct json *el;
+    long i = 0, seen = 0;
+    for (el = params->child; el; el = el->next, i++) {
+      const char *key = get_cstr(el, "key");
+      if (key && !strcmp(key, keys[k]) && ++seen == 2) {
+        *at = i;
+        return keys[k];
+      }
+    }
+  }
+  return NULL;
 }
 
 static enum cdc_op op_of(const char *message)
@@ -1530,6 +1577,7 @@ static enum app_result decode_context(struct ctx *c, const struct json *root,
   struct cdc_origin *o = &ch->origin;
   const char *primary_id = NULL, *primary_name = NULL;
   bool date_offset;
+  const char *dup;
   size_t nparams;
 
   memset(ch, 0, sizeof *ch);
@@ -1542,7 +1590,13 @@ static enum app_result decode_context(struct ctx *c, const struct json *root,
                        "got %s",
                        desc);
   }
-  read_top(root, &t);
+  dup = read_top(root, &t);
+  if (dup) {
+    struct seg s_dup = SEG_MEMBER(NULL, dup);
+    return fail(c, &s_dup, NULL,
+                "the member appears twice; a message whose meaning depends on which one counts "
+                "is poison");
+  }
   if (!t.message)
     return app_err_set(c->err, APP_ERR_INPUT,
                        "message body is not a RemoteExecutionContext: it has no MessageName "
@@ -1592,6 +1646,17 @@ static enum app_result decode_context(struct ctx *c, const struct json *root,
     if (!is_null(t.parent) && t.parent->type != JSON_OBJECT)
       return fail(c, &s_parent, t.parent, "expected a RemoteExecutionContext object or null");
     APP_RETURN_IF_FAILED(check_kv_array(c, &s_params, t.input, &nparams));
+    {
+      long at = -1;
+      const char *key = dup_param(t.input, &at);
+      if (key) {
+        struct seg s_dup = SEG_INDEX(&s_params, at, key);
+        return fail(c, &s_dup, NULL,
+                    "parameter %s appears twice; a message whose meaning depends on which one "
+                    "counts is poison",
+                    key);
+      }
+    }
 
     if (opt->truncated_hint || (needs_params(ch->op) && nparams == 0)) {
       APP_RETURN_IF_FAILED(decode_truncated(

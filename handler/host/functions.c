@@ -308,9 +308,15 @@ static enum app_result parse_function(const char *name, const char *path, const 
       fn->trigger_type = xstrdup(type);
       fn->trigger_name = xstrdup(bname);
       fn->data_type = dt;
-      if (!strcasecmp(type, "serviceBusTrigger"))
+      if (!strcasecmp(type, "serviceBusTrigger")) {
+        const char *entity = NULL;
         fn->trigger = FN_TRIGGER_SERVICE_BUS;
-      else if (!strcasecmp(type, "httpTrigger"))
+        /* a subscription's or queue's dead-letter queue: "<sub>/$DeadLetterQueue" */
+        APP_RETURN_IF_FAILED(get_opt_string(b, "subscriptionName", path, where, &entity, err));
+        if (!entity)
+          APP_RETURN_IF_FAILED(get_opt_string(b, "queueName", path, where, &entity, err));
+        fn->deadletter = entity && ends_with_ci(entity, "/$deadletterqueue");
+      } else if (!strcasecmp(type, "httpTrigger"))
         fn->trigger = FN_TRIGGER_HTTP;
       else
         fn->trigger = FN_TRIGGER_OTHER;
@@ -369,16 +375,48 @@ static int cmp_str(const void *a, const void *b)
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* host.json: customHandler.enableForwardingHttpRequest (or the legacy
- * httpWorker section when customHandler is absent). The host binds it with
- * .NET configuration, which takes true/false or the strings "true"/"false". */
+/* A host.json boolean: the host binds it with .NET configuration, which
+ * takes true/false or the strings "true"/"false". Absent or null: false. */
+static enum app_result host_bool(const cJSON *obj, const char *key, const char *path, bool *out,
+                                 struct app_err *err)
+{
+  const cJSON *v = cJSON_GetObjectItem(obj, key);
+  if (!v || cJSON_IsNull(v))
+    *out = false;
+  else if (cJSON_IsBool(v))
+    *out = cJSON_IsTrue(v);
+  else if (cJSON_IsString(v) && v->valuestring &&
+           (!strcasecmp(v->valuestring, "true") || !strcasecmp(v->valuestring, "false")))
+    *out = !strcasecmp(v->valuestring, "true");
+  else
+    return app_err_set(err, APP_ERR_CONFIG, "%s: customHandler.%s must be true or false", path,
+                       key);
+  return APP_OK;
+}
+
+/* routePrefix without leading and trailing slashes */
+static char *trim_slashes(const char *s)
+{
+  size_t n;
+  while (*s == '/')
+    s++;
+  n = strlen(s);
+  while (n && s[n - 1] == '/')
+    n--;
+  return xstrndup(s, n);
+}
+
+/* host.json: customHandler.enableProxyingHttpRequest /
+ * enableForwardingHttpRequest (or the legacy httpWorker section when
+ * customHandler is absent) and extensions.http.routePrefix. */
 static enum app_result read_host_json(struct function_set *set, struct app_err *err)
 {
   char *path = path_join(set->app_root, "host.json");
   char *text = NULL;
   size_t len = 0;
   cJSON *root = NULL;
-  const cJSON *ch, *fwd;
+  const cJSON *ch, *ext, *http, *prefix;
+  bool fwd = false, proxy = false;
   enum app_result r;
 
   r = read_small_file(path, &text, &len, err);
@@ -403,24 +441,52 @@ static enum app_result read_host_json(struct function_set *set, struct app_err *
     r = app_err_set(err, APP_ERR_CONFIG, "%s: customHandler must be an object", path);
     goto out;
   }
-  fwd = cJSON_GetObjectItem(ch, "enableForwardingHttpRequest");
-  if (!fwd || cJSON_IsNull(fwd)) {
-    set->forwarding = false;
-  } else if (cJSON_IsBool(fwd)) {
-    set->forwarding = cJSON_IsTrue(fwd);
-  } else if (cJSON_IsString(fwd) && fwd->valuestring &&
-             (!strcasecmp(fwd->valuestring, "true") || !strcasecmp(fwd->valuestring, "false"))) {
-    set->forwarding = !strcasecmp(fwd->valuestring, "true");
-  } else {
-    r = app_err_set(err, APP_ERR_CONFIG,
-                    "%s: customHandler.enableForwardingHttpRequest must be true or false", path);
+  if ((r = host_bool(ch, "enableForwardingHttpRequest", path, &fwd, err)) != APP_OK ||
+      (r = host_bool(ch, "enableProxyingHttpRequest", path, &proxy, err)) != APP_OK)
     goto out;
+  set->forwarding = fwd || proxy;
+  set->proxying = proxy;
+  ext = cJSON_GetObjectItem(root, "extensions");
+  http = cJSON_IsObject(ext) ? cJSON_GetObjectItem(ext, "http") : NULL;
+  prefix = cJSON_IsObject(http) ? cJSON_GetObjectItem(http, "routePrefix") : NULL;
+  if (prefix && !cJSON_IsNull(prefix)) {
+    if (!cJSON_IsString(prefix) || !prefix->valuestring) {
+      r = app_err_set(err, APP_ERR_CONFIG, "%s: extensions.http.routePrefix must be a string",
+                      path);
+      goto out;
+    }
+    free(set->route_prefix);
+    set->route_prefix = trim_slashes(prefix->valuestring);
   }
 out:
   cJSON_Delete(root);
   free(text);
   free(path);
   return r;
+}
+
+char *functions_public_path(const struct function_set *set, const struct function_def *fn)
+{
+  const char *route = fn->http_route && *fn->http_route ? fn->http_route : fn->name;
+  const char *prefix = set->route_prefix ? set->route_prefix : "api";
+  size_t rl, pl = strlen(prefix);
+  const char *brace;
+  char *out, *w;
+  while (*route == '/')
+    route++;
+  brace = strchr(route, '{');
+  rl = brace ? (size_t)(brace - route) : strlen(route);
+  out = xmalloc(pl + rl + 3);
+  w = out;
+  *w++ = '/';
+  if (pl) {
+    memcpy(w, prefix, pl);
+    w += pl;
+    *w++ = '/';
+  }
+  memcpy(w, route, rl);
+  w[rl] = '\0';
+  return out;
 }
 
 enum app_result functions_app_root(const char *configured, char **out, struct app_err *err)
@@ -468,6 +534,7 @@ enum app_result functions_load(const char *app_root, struct function_set **out, 
   enum app_result r = APP_OK;
 
   set->app_root = xstrdup(app_root);
+  set->route_prefix = xstrdup("api");
   r = read_host_json(set, err);
   if (r != APP_OK)
     goto out;
@@ -575,5 +642,6 @@ void functions_destroy(struct function_set *set)
     function_def_cleanup(&set->fns[i]);
   free(set->fns);
   free(set->app_root);
+  free(set->route_prefix);
   free(set);
 }

@@ -5,7 +5,9 @@
  * the same files so that it knows, per function, the trigger type, the
  * trigger binding name (the key under the envelope's Data), its dataType and
  * cardinality (how the message body is encoded), and the output bindings.
- * It also reads host.json customHandler.enableForwardingHttpRequest.
+ * It also reads host.json customHandler.enableProxyingHttpRequest (the name
+ * Microsoft documents now; the host proxies the request with YARP) and
+ * enableForwardingHttpRequest (the older name), and extensions.http.routePrefix.
  *
  * Files are parsed with cJSON (they are our own configuration, not network
  * input). Key names are matched case-insensitively, as the host does. */
@@ -46,6 +48,7 @@ struct function_def {
   char *http_route;   /* httpTrigger "route", or NULL */
   char *http_methods; /* httpTrigger "methods" lower-cased, comma-joined, or NULL (all) */
   bool disabled;      /* "disabled": true */
+  bool deadletter;    /* serviceBusTrigger on "<subscription or queue>/$DeadLetterQueue" */
   struct function_binding *outputs;
   size_t noutputs;
 };
@@ -55,7 +58,10 @@ struct function_set {
   struct function_def *fns; /* sorted by name */
   size_t n;
   bool has_host_json; /* <app root>/host.json exists */
-  bool forwarding;    /* host.json customHandler.enableForwardingHttpRequest */
+  bool forwarding;    /* enableProxyingHttpRequest or enableForwardingHttpRequest: the
+                         host sends HTTP requests as they are (public path) */
+  bool proxying;      /* it was enableProxyingHttpRequest (for the log) */
+  char *route_prefix; /* extensions.http.routePrefix without slashes; "api" by default */
 };
 
 /* Largest function.json / host.json read (they are a few hundred bytes). */
@@ -90,6 +96,12 @@ const struct function_binding *functions_output(const struct function_def *fn, c
 /* Short names for messages: "serviceBusTrigger"-style kinds and values. */
 const char *functions_data_type_name(enum fn_data_type t);
 const char *functions_cardinality_name(enum fn_cardinality c);
+
+/* The public path prefix of an HTTP function as the host routes it:
+ * "/<routePrefix>/<route up to its first parameter>", e.g. "/api/data/v9.2/"
+ * for route "data/v9.2/{*path}", "/api/cdc/metrics" for "cdc/metrics"; the
+ * function name stands for a missing route. Caller frees. */
+char *functions_public_path(const struct function_set *set, const struct function_def *fn);
 
 /* Free the set. NULL-safe. */
 void functions_destroy(struct function_set *set);

@@ -22,7 +22,27 @@
  * the cap (the rest is not read into memory; the connection is closed).
  *
  * Every request runs with the log context (log.h) set to its
- * X-Azure-Functions-InvocationId and function name. */
+ * X-Azure-Functions-InvocationId and function name.
+ *
+ * Hardening (docs/operations.md, "The HTTP front"):
+ *   - deadlines that trickling bytes do not reset: a new connection has
+ *     header_timeout_s for its request line and headers, a body
+ *     body_timeout_s after its headers, a kept-alive connection
+ *     connection_timeout_s after its last answer; then its socket is shut
+ *   - at most max_pending connections that have not yet sent a request's
+ *     headers; a new one closes the oldest, so the host's connections
+ *     (which send their headers at once) always find room
+ *   - routing and limits before any body byte is buffered; all bodies
+ *     together within max_buffered_bytes (a declared length is reserved
+ *     exactly), over it 503 with Retry-After: 1
+ *   - a request line with NUL or control bytes: 400
+ *   - answers with status 500 and above never carry the internal detail
+ *     (hosts, ports, library messages): the detail is logged with a
+ *     correlation id, the body names only the id
+ *   - refused, cut and aborted connections are logged as one summary line
+ *     per 10 s, not one line each
+ *   - at drain, requests whose body has not fully arrived are abandoned
+ *     (the host retries them); only running handlers are waited for */
 #ifndef D365CDC_SERVER_H
 #define D365CDC_SERVER_H
 
@@ -45,6 +65,10 @@ struct server_options {
   size_t thread_stack_bytes; /* per connection thread; 0: SERVER_DEFAULT_STACK */
   int ready_wait_ms;         /* how long an invocation waits for server_open; 0: 60 s */
   bool test_hooks;           /* enable POST /__sleep (CDC_TEST_HOOKS=1) */
+  int header_timeout_s;      /* request line + headers of a new connection; 0: 10 s */
+  int body_timeout_s;        /* whole body after the headers; 0: 60 s */
+  int max_pending;           /* connections before their first headers; 0: half */
+  size_t max_buffered_bytes; /* all bodies held at once; 0: 4 x max_request_bytes */
 };
 
 #define SERVER_DEFAULT_STACK (512 * 1024)
@@ -185,6 +209,12 @@ struct server_stats {
   size_t in_flight;       /* requests started and not completed */
   size_t peak_in_flight;  /* most requests in flight at once */
   size_t peak_body_bytes; /* largest request body held in memory */
+  size_t buffered_bytes;  /* body memory reserved now (CDC_MAX_BUFFERED_BYTES) */
+  size_t peak_buffered;   /* most body memory reserved at once */
+  uint64_t over_budget;   /* requests answered 503 for the body budget */
+  uint64_t cut_slow;      /* connections closed for a header/body deadline */
+  uint64_t evicted;       /* connections closed for the pending cap */
+  uint64_t bad_request;   /* request lines refused (control bytes, bad length) */
 };
 
 void server_get_stats(struct server *srv, struct server_stats *out);

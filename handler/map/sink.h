@@ -26,6 +26,7 @@ struct sink_poison {
   const char *content_type; /* may be NULL */
   int delivery_count;       /* 0 when unknown */
   int64_t enqueued_ms;      /* 0 when unknown */
+  const char *table;        /* when the mapping refused a decoded change, else NULL (metrics) */
 };
 
 /* A document the server refused as unstorable (a message-level fault: e.g.
@@ -49,7 +50,17 @@ struct sink_batch {
   const char *function;      /* function name, for poison records */
   const char *invocation_id; /* for poison records and logs */
   int64_t deadline_ms;       /* CLOCK_MONOTONIC ms after which retrying stops */
+  /* optional (may be NULL), ndocs entries: a sink that knows each
+   * document's fate sets SINK_DOC_APPLIED or SINK_DOC_STALE (per-table
+   * metrics, freshness); 0 stays "not known" */
+  unsigned char *outcome;
+  /* the poison entries are dead-letter records: written whatever
+   * CDC_POISON says (the SQL sink otherwise records only under "record") */
+  bool audit;
 };
+
+#define SINK_DOC_APPLIED 1
+#define SINK_DOC_STALE   2
 
 struct sink_stats {
   size_t applied;     /* documents whose write changed something */

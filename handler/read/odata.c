@@ -13,6 +13,7 @@ enum app_result odata_error_set(struct odata_error *e, int status, const char *c
   va_list ap;
   e->status = status;
   e->code = code;
+  e->correlation_id[0] = '\0';
   va_start(ap, fmt);
   vsnprintf(e->message, sizeof e->message, fmt, ap);
   va_end(ap);
@@ -579,5 +580,9 @@ enum app_result odata_render_error(const struct odata_error *e, struct buf *out)
                                            strlen(e->code ? e->code : ODATA_CODE_SYNTAX)));
   APP_RETURN_IF_FAILED(buf_append_str(out, ",\"message\":"));
   APP_RETURN_IF_FAILED(buf_append_json_str(out, e->message, strlen(e->message)));
+  if (e->correlation_id[0]) {
+    APP_RETURN_IF_FAILED(buf_append_str(out, ",\"correlationId\":"));
+    APP_RETURN_IF_FAILED(buf_append_json_str(out, e->correlation_id, strlen(e->correlation_id)));
+  }
   return buf_append_str(out, "}}");
 }

@@ -44,6 +44,8 @@ struct odata_error {
   int status;       /* HTTP status */
   const char *code; /* Dataverse-style error code */
   char message[256];
+  char correlation_id[24]; /* "" or the id the log line carries (rendered as
+                              "correlationId" next to code and message) */
 };
 
 /* Dataverse error codes used in answers (the Web API's troubleshooting

@@ -5,6 +5,8 @@
 #include "common/metrics.h"
 #include "read/odata.h"
 #include "redis/redis_entra.h"
+
+#include "redis/redis_cluster.h"
 #include "redis/redis_pool.h"
 #include "redis/redis_read.h"
 #include "map/sink.h"
@@ -20,10 +22,11 @@ struct readapi {
   const struct app_config *cfg;
   const struct map_config *map;
   struct schema *schema;
-  struct redis_pool *pool; /* reads only: a write load never holds these */
-  struct redis_mux *mux;   /* over pool: concurrent reads pipelined */
-  char *prefix;            /* CDC_KEY_PREFIX */
-  int timeout_ms;          /* one whole read */
+  struct redis_pool *pool;       /* reads only: a write load never holds these */
+  struct redis_mux *mux;         /* over pool: concurrent reads pipelined */
+  struct redis_cluster *cluster; /* over pool: routing by hash slot on a cluster */
+  char *prefix;                  /* CDC_KEY_PREFIX */
+  int timeout_ms;                /* one whole read */
 };
 
 enum app_result readapi_create(const struct app_config *cfg, const struct map_config *map,
@@ -58,6 +61,12 @@ enum app_result readapi_create(const struct app_config *cfg, const struct map_co
    * reads; one queued read per HTTP connection at most (a thread each) */
   if (r == APP_OK)
     r = redis_mux_create(api->pool, nconn, READAPI_MAX_BATCH, nqueue, &api->mux, err);
+  /* a Redis Cluster: reads go to each key's primary (redis_cluster.h) */
+  if (r == APP_OK)
+    r = redis_cluster_create(api->pool, (enum redis_cluster_mode)cfg->redis_cluster, nconn + 1,
+                             NULL, 0, 0, &api->cluster, err);
+  if (r == APP_OK)
+    redis_pool_set_cluster(api->pool, api->cluster);
   if (r != APP_OK) {
     redis_conninfo_cleanup(&ci);
     readapi_destroy(api);
@@ -83,6 +92,7 @@ void readapi_destroy(struct readapi *api)
                st.calls, st.batches, st.max_batch, st.expired, st.abandoned, st.refused);
   }
   redis_mux_destroy(api->mux);
+  redis_cluster_destroy(api->cluster);
   redis_pool_destroy(api->pool);
   free(api->prefix);
   free(api);
@@ -200,11 +210,16 @@ static enum app_result read_failed(struct arena *a, struct readapi_response *res
   } else if (r == APP_ERR_LIMIT) {
     odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "The answer is larger than allowed: %s", err->msg);
   } else {
-    LOG_WARN("read API: Redis unavailable (%s): %s", app_result_str(r), err->msg);
+    /* the detail names Redis's host and port: the log only (issue 17) */
+    char cid[LOG_CID_SIZE];
+    log_new_correlation_id(cid);
+    LOG_WARN("read API: Redis unavailable (%s), correlation id %s: %s", app_result_str(r), cid,
+             err->msg);
     odata_error_set(&e, 503, ODATA_CODE_UNAVAILABLE,
-                    "The replica store is unavailable (%s); retry later: %s", app_result_str(r),
-                    err->msg);
+                    "The replica store is unavailable (%s); retry later. Correlation id %s.",
+                    app_result_str(r), cid);
     add_header(a, res, "Retry-After", "1");
+    snprintf(e.correlation_id, sizeof e.correlation_id, "%s", cid);
   }
   return answer_error(a, res, &e);
 }
@@ -330,7 +345,7 @@ static enum app_result read_nav(struct readapi *api, struct arena *a, const stru
   struct doc_related *members = NULL, *refs;
   struct redis_record *recs, *self;
   const struct redis_read_prop *prop;
-  size_t n = 0, i;
+  size_t n = 0, i, k;
   struct odata_error e;
   struct app_err err;
   const char *item_set = NULL, *item_table = NULL;
@@ -341,6 +356,16 @@ static enum app_result read_nav(struct readapi *api, struct arena *a, const stru
                          &n, &err);
   if (r != APP_OK)
     return read_failed(a, res, r, &err);
+  /* every record a read returns passes the mapping, as GET <set>(<id>)
+   * does: members of tables the mapping does not accept are left out,
+   * rows and keys alike (issue 17) */
+  for (i = 0, k = 0; i < n; i++) {
+    struct map_table_info mti;
+    if (map_table_info(api->map, a, members[i].table, &mti, &err) != APP_OK || !mti.accepted)
+      continue;
+    members[k++] = members[i];
+  }
+  n = k;
   /* refs[0] is the record, refs[1..n] its related records */
   refs = arena_alloc(a, (n + 1) * sizeof *refs);
   recs = arena_alloc(a, (n + 1) * sizeof *recs);
@@ -475,7 +500,11 @@ enum app_result readapi_handle(struct readapi *api, struct arena *a,
     return answer_error(a, res, &e);
   }
   if (map_table_info(api->map, a, table, &ti, &err) != APP_OK) {
-    odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "%s", err.msg);
+    char cid[LOG_CID_SIZE];
+    log_new_correlation_id(cid);
+    LOG_ERROR("read API: table %s, correlation id %s: %s", table, cid, err.msg);
+    odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "Internal error. Correlation id %s.", cid);
+    snprintf(e.correlation_id, sizeof e.correlation_id, "%s", cid);
     return answer_error(a, res, &e);
   }
   r = q.kind == ODATA_RECORD ? read_record(api, a, &q, table, &ti, deadline, res)

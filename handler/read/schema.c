@@ -2,6 +2,7 @@
 #include "read/schema.h"
 
 #include "common/buf.h"
+#include "redis/redis_cluster.h"
 #include "redis/redis_conn.h"
 #include "map/sink.h"
 
@@ -156,12 +157,25 @@ static enum app_result exchange(struct redis_pool *pool, struct buf *cmds, size_
   struct redis_conn *c = NULL;
   size_t nread = 0, i;
   enum app_result r;
+  struct redis_cluster *cl = redis_pool_cluster(pool);
+  bool on = false;
 
-  r = redis_pool_acquire(pool, deadline_ms, &c, err);
-  if (r != APP_OK)
-    return r;
-  r = redis_conn_exchange(c, cmds->data, cmds->len, ncmds, replies, &nread, deadline_ms, err);
-  redis_pool_release(pool, c);
+  if (cl && !redis_cluster_known_single(cl)) {
+    /* a Redis Cluster: each set on its slot's primary */
+    r = redis_cluster_active(cl, deadline_ms, &on, err);
+    if (r != APP_OK)
+      return r;
+  }
+  if (on) {
+    r = redis_cluster_exchange(cl, cmds->data, cmds->len, ncmds, replies, deadline_ms, err);
+    nread = r == APP_OK ? ncmds : 0;
+  } else {
+    r = redis_pool_acquire(pool, deadline_ms, &c, err);
+    if (r != APP_OK)
+      return r;
+    r = redis_conn_exchange(c, cmds->data, cmds->len, ncmds, replies, &nread, deadline_ms, err);
+    redis_pool_release(pool, c);
+  }
   if (r == APP_OK) {
     for (i = 0; i < nread; i++) {
       if (redis_reply_classify(replies[i]) != RREPLY_OK) {

@@ -266,11 +266,12 @@ enum app_result redis_conninfo_parse(const char *text, struct redis_conninfo *ou
         r = parse_endpoint(item, pos, &host, &port, err);
         if (r != APP_OK)
           goto out;
+        out->endpoints = xrealloc(out->endpoints, (out->nendpoints + 1) * sizeof *out->endpoints);
+        out->endpoints[out->nendpoints].host = host;
+        out->endpoints[out->nendpoints].port = port;
         if (out->nendpoints++ == 0) {
-          out->host = host;
+          out->host = xstrdup(host);
           out->port = port;
-        } else {
-          free(host);
         }
       }
     }
@@ -286,9 +287,9 @@ enum app_result redis_conninfo_parse(const char *text, struct redis_conninfo *ou
   }
   if (out->port == 0)
     out->port = out->ssl ? RCONN_DEFAULT_TLS_PORT : RCONN_DEFAULT_PORT;
-  if (out->nendpoints > 1)
-    add_warning(out, "%zu endpoints listed; only the first (%s) is used", out->nendpoints,
-                out->host);
+  for (pos = 0; pos < out->nendpoints; pos++)
+    if (out->endpoints[pos].port == 0)
+      out->endpoints[pos].port = out->ssl ? RCONN_DEFAULT_TLS_PORT : RCONN_DEFAULT_PORT;
   (void)ssl_seen;
 out:
   free(copy);
@@ -302,6 +303,12 @@ void redis_conninfo_cleanup(struct redis_conninfo *ci)
   if (!ci)
     return;
   free(ci->host);
+  if (ci->endpoints) {
+    size_t i;
+    for (i = 0; i < ci->nendpoints; i++)
+      free(ci->endpoints[i].host);
+    free(ci->endpoints);
+  }
   free(ci->user);
   if (ci->password) {
     /* do not leave the secret in freed memory */
@@ -315,6 +322,26 @@ void redis_conninfo_cleanup(struct redis_conninfo *ci)
   free(ci->client_name);
   free(ci->ca_file);
   memset(ci, 0, sizeof *ci);
+}
+
+void redis_conninfo_copy(struct redis_conninfo *dst, const struct redis_conninfo *src)
+{
+  size_t i;
+  *dst = *src;
+  dst->host = src->host ? xstrdup(src->host) : NULL;
+  dst->user = src->user ? xstrdup(src->user) : NULL;
+  dst->password = src->password ? xstrdup(src->password) : NULL;
+  dst->ssl_host = src->ssl_host ? xstrdup(src->ssl_host) : NULL;
+  dst->client_name = src->client_name ? xstrdup(src->client_name) : NULL;
+  dst->ca_file = src->ca_file ? xstrdup(src->ca_file) : NULL;
+  dst->endpoints = NULL;
+  if (src->endpoints && src->nendpoints) {
+    dst->endpoints = xcalloc(src->nendpoints, sizeof *dst->endpoints);
+    for (i = 0; i < src->nendpoints; i++) {
+      dst->endpoints[i].host = xstrdup(src->endpoints[i].host);
+      dst->endpoints[i].port = src->endpoints[i].port;
+    }
+  }
 }
 
 enum app_result redis_conninfo_redacted(const struct redis_conninfo *ci, struct buf *out)
@@ -1150,136 +1177,215 @@ enum app_result redis_conn_exchange(struct redis_conn *c, const char *cmds, size
   return redis_conn_exchange_rest(c, cmds, len, 0, nreplies, replies, out_nread, deadline_ms, err);
 }
 
+/* One step of an exchange: write what the socket takes, read and parse
+ * what has arrived, without waiting. Sets x->done (with x->r) when every
+ * byte is written and every reply read, or on failure; returns whether
+ * anything moved. */
+static bool xfer_step(struct redis_conn_xfer *x, char *rbuf, size_t rbuf_size)
+{
+  struct redis_conn *c = x->c;
+  struct app_err *err = &x->err;
+  bool progress = false;
+
+  /* a queued AUTH (Entra ID token renewal) goes first */
+  while (c->pre_sent < c->pre.len) {
+    size_t k = 0;
+    x->wstate = conn_send(c, c->pre.data + c->pre_sent, c->pre.len - c->pre_sent, &k, err);
+    if (x->wstate == IO_FAIL) {
+      x->r = err->code ? err->code : APP_ERR_IO;
+      goto fail;
+    }
+    if (x->wstate != IO_DONE)
+      break;
+    c->pre_sent += k;
+    progress = true;
+  }
+  while (c->pre_sent == c->pre.len && x->written < x->len) {
+    size_t k = 0;
+    x->wstate = conn_send(c, x->cmds + x->written, x->len - x->written, &k, err);
+    if (x->wstate == IO_FAIL) {
+      x->r = err->code ? err->code : APP_ERR_IO;
+      goto fail;
+    }
+    if (x->wstate != IO_DONE)
+      break;
+    x->written += k;
+    progress = true;
+  }
+  /* read whatever has arrived (SSL may hold decrypted bytes) */
+  for (;;) {
+    size_t k = 0;
+    void *reply = NULL;
+    x->rstate = conn_recv(c, rbuf, rbuf_size, &k, err);
+    if (x->rstate == IO_FAIL) {
+      x->r = err->code ? err->code : APP_ERR_IO;
+      goto fail;
+    }
+    if (x->rstate != IO_DONE)
+      break;
+    if (k == 0) {
+      c->broken = true;
+      x->r = app_err_set(err, APP_ERR_IO,
+                         "redis %s: connection closed by the server after %zu of %zu replies",
+                         c->peer, x->nread, x->nreplies);
+      goto fail;
+    }
+    x->received += k;
+    if (x->received > RCONN_MAX_REPLY_BYTES) {
+      c->broken = true;
+      x->r = app_err_set(err, APP_ERR_LIMIT, "redis %s: replies larger than %zu bytes", c->peer,
+                         RCONN_MAX_REPLY_BYTES);
+      goto fail;
+    }
+    progress = true;
+    if (redisReaderFeed(c->reader, rbuf, k) != REDIS_OK) {
+      x->r = reader_fail(c, err);
+      goto fail;
+    }
+    for (;;) {
+      if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
+        x->r = reader_fail(c, err);
+        goto fail;
+      }
+      if (!reply)
+        break;
+      if (c->pre_reply) { /* the queued AUTH's reply comes first */
+        reauth_reply(c, reply);
+        freeReplyObject(reply);
+        continue;
+      }
+      if (x->nread == x->nreplies) {
+        freeReplyObject(reply);
+        c->broken = true;
+        x->r = app_err_set(err, APP_ERR_REDIS, "redis %s: unexpected reply after %zu replies",
+                           c->peer, x->nreplies);
+        goto fail;
+      }
+      x->replies[x->nread++] = reply;
+    }
+    if (k < rbuf_size && !c->ssl)
+      break; /* drained the socket */
+  }
+  if (x->written == x->len && x->nread == x->nreplies && !c->pre_reply)
+    x->done = true;
+  return progress;
+fail:
+  x->done = true;
+  return true;
+}
+
+enum app_result redis_conn_exchange_many(struct redis_conn_xfer *xs, size_t n, int64_t deadline_ms)
+{
+  char rbuf[64 * 1024];
+  struct pollfd pfd[RCONN_MAX_XFER];
+  size_t i, left = 0;
+  enum app_result first = APP_OK;
+
+  if (n > RCONN_MAX_XFER)
+    n = RCONN_MAX_XFER;
+  for (i = 0; i < n; i++) {
+    struct redis_conn_xfer *x = &xs[i];
+    x->nread = 0;
+    x->received = 0;
+    x->r = APP_OK;
+    x->err.code = APP_OK;
+    x->err.msg[0] = '\0';
+    x->wstate = IO_DONE;
+    x->rstate = IO_DONE;
+    x->done = false;
+    if (x->c->broken) {
+      x->r = app_err_set(&x->err, APP_ERR_IO, "redis %s: connection is broken", x->c->peer);
+      x->done = true;
+      continue;
+    }
+    if (x->written == 0 && !x->c->streaming)
+      reauth_queue(x->c); /* a newer token: AUTH in front of this pipeline */
+    x->c->round_trips++;
+    left++;
+  }
+  while (left > 0) {
+    bool progress = false;
+    size_t np = 0;
+    int rc, ms;
+    for (i = 0; i < n; i++) {
+      if (xs[i].done)
+        continue;
+      if (xfer_step(&xs[i], rbuf, sizeof rbuf))
+        progress = true;
+      if (xs[i].done)
+        left--;
+    }
+    if (left == 0)
+      break;
+    if (progress)
+      continue;
+    ms = remaining_ms(deadline_ms);
+    for (i = 0; i < n; i++) {
+      struct redis_conn_xfer *x = &xs[i];
+      if (x->done)
+        continue;
+      if (ms == 0) {
+        x->c->broken = true;
+        x->r = app_err_set(&x->err, APP_ERR_TIMEOUT,
+                           "redis %s: no reply within the timeout (%zu of %zu replies, %zu of %zu "
+                           "bytes sent)",
+                           x->c->peer, x->nread, x->nreplies, x->written, x->len);
+        x->done = true;
+        left--;
+        continue;
+      }
+      pfd[np].fd = x->c->fd;
+      pfd[np].events = POLLIN;
+      if (((x->written < x->len || x->c->pre_sent < x->c->pre.len) && x->wstate == IO_WANT_WRITE) ||
+          x->rstate == IO_WANT_WRITE)
+        pfd[np].events |= POLLOUT;
+      pfd[np].revents = 0;
+      np++;
+    }
+    if (np == 0)
+      break;
+    rc = poll(pfd, (nfds_t)np, ms);
+    if (rc < 0 && errno != EINTR) {
+      int e = errno;
+      for (i = 0; i < n; i++)
+        if (!xs[i].done) {
+          xs[i].c->broken = true;
+          xs[i].r = sock_fail(&xs[i].err, e, "poll", xs[i].c->peer);
+          xs[i].done = true;
+        }
+      break;
+    }
+  }
+  for (i = 0; i < n; i++)
+    xs[i].c->streaming = false; /* the pipeline ended (sent in one or several parts) */
+  for (i = 0; i < n; i++)
+    if (xs[i].r != APP_OK) {
+      xs[i].c->broken = true;
+      if (first == APP_OK)
+        first = xs[i].r;
+    }
+  return first;
+}
+
 enum app_result redis_conn_exchange_rest(struct redis_conn *c, const char *cmds, size_t len,
                                          size_t sent, size_t nreplies, redisReply **replies,
                                          size_t *out_nread, int64_t deadline_ms,
                                          struct app_err *err)
 {
-  char rbuf[64 * 1024];
-  size_t written = sent, nread = 0, received = 0;
-  enum io_state wstate = IO_DONE, rstate = IO_DONE;
-  enum app_result r = APP_OK;
+  struct redis_conn_xfer x;
+  enum app_result r;
 
-  *out_nread = 0;
-  if (c->broken)
-    return app_err_set(err, APP_ERR_IO, "redis %s: connection is broken", c->peer);
-  if (sent == 0 && !c->streaming)
-    reauth_queue(c);
-  c->round_trips++;
-  while (written < len || nread < nreplies || c->pre_reply) {
-    bool progress = false;
-    struct pollfd p;
-    int rc, ms;
-
-    /* a queued AUTH goes first */
-    while (c->pre_sent < c->pre.len) {
-      size_t k = 0;
-      wstate = conn_send(c, c->pre.data + c->pre_sent, c->pre.len - c->pre_sent, &k, err);
-      if (wstate == IO_FAIL) {
-        r = err ? err->code : APP_ERR_IO;
-        goto out;
-      }
-      if (wstate != IO_DONE)
-        break;
-      c->pre_sent += k;
-      progress = true;
-    }
-    /* write what the socket takes */
-    while (c->pre_sent == c->pre.len && written < len) {
-      size_t k = 0;
-      wstate = conn_send(c, cmds + written, len - written, &k, err);
-      if (wstate == IO_FAIL) {
-        r = err ? err->code : APP_ERR_IO;
-        goto out;
-      }
-      if (wstate != IO_DONE)
-        break;
-      written += k;
-      progress = true;
-    }
-    /* read whatever has arrived (SSL may hold decrypted bytes) */
-    for (;;) {
-      size_t k = 0;
-      void *reply = NULL;
-      rstate = conn_recv(c, rbuf, sizeof rbuf, &k, err);
-      if (rstate == IO_FAIL) {
-        r = err ? err->code : APP_ERR_IO;
-        goto out;
-      }
-      if (rstate != IO_DONE)
-        break;
-      if (k == 0) {
-        c->broken = true;
-        r = app_err_set(err, APP_ERR_IO,
-                        "redis %s: connection closed by the server after %zu of %zu replies",
-                        c->peer, nread, nreplies);
-        goto out;
-      }
-      received += k;
-      if (received > RCONN_MAX_REPLY_BYTES) {
-        c->broken = true;
-        r = app_err_set(err, APP_ERR_LIMIT, "redis %s: replies larger than %zu bytes", c->peer,
-                        RCONN_MAX_REPLY_BYTES);
-        goto out;
-      }
-      progress = true;
-      if (redisReaderFeed(c->reader, rbuf, k) != REDIS_OK) {
-        r = reader_fail(c, err);
-        goto out;
-      }
-      for (;;) {
-        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
-          r = reader_fail(c, err);
-          goto out;
-        }
-        if (!reply)
-          break;
-        if (c->pre_reply) {
-          reauth_reply(c, reply);
-          freeReplyObject(reply);
-          continue;
-        }
-        if (nread == nreplies) {
-          freeReplyObject(reply);
-          c->broken = true;
-          r = app_err_set(err, APP_ERR_REDIS, "redis %s: unexpected reply after %zu replies",
-                          c->peer, nreplies);
-          goto out;
-        }
-        replies[nread++] = reply;
-      }
-      if (k < sizeof rbuf && !c->ssl)
-        break; /* drained the socket */
-    }
-    if (written == len && nread == nreplies && !c->pre_reply)
-      break;
-    if (progress)
-      continue;
-    ms = remaining_ms(deadline_ms);
-    if (ms == 0) {
-      c->broken = true;
-      r = app_err_set(err, APP_ERR_TIMEOUT,
-                      "redis %s: no reply within the timeout (%zu of %zu replies, %zu of %zu "
-                      "bytes sent)",
-                      c->peer, nread, nreplies, written, len);
-      goto out;
-    }
-    p.fd = c->fd;
-    p.events = POLLIN;
-    if (((written < len || c->pre_sent < c->pre.len) && wstate == IO_WANT_WRITE) ||
-        rstate == IO_WANT_WRITE)
-      p.events |= POLLOUT;
-    p.revents = 0;
-    rc = poll(&p, 1, ms);
-    if (rc < 0 && errno != EINTR) {
-      c->broken = true;
-      r = sock_fail(err, errno, "poll", c->peer);
-      goto out;
-    }
-  }
-out:
-  c->streaming = false;
-  *out_nread = nread;
+  memset(&x, 0, sizeof x);
+  x.c = c;
+  x.cmds = cmds;
+  x.len = len;
+  x.written = sent;
+  x.nreplies = nreplies;
+  x.replies = replies;
+  r = redis_conn_exchange_many(&x, 1, deadline_ms);
+  *out_nread = x.nread;
+  if (r != APP_OK && err)
+    *err = x.err;
   return r;
 }
 

@@ -36,9 +36,14 @@ struct azid;
  * connectTimeout (ms), syncTimeout (ms), defaultDatabase, abortConnect,
  * name. Options StackExchange.Redis knows but that do not apply to us
  * (allowAdmin, asyncTimeout, keepAlive, connectRetry, ...) are accepted
- * silently; unknown ones are listed in `warnings`. Several endpoints: the
- * first is used (a primary/replica list from the portal starts with the
- * primary). IPv6 literals are written [::1]:6380 (or bare, without port). */
+ * silently; unknown ones are listed in `warnings`. Several endpoints: a
+ * single node uses the first (a primary/replica list from the portal
+ * starts with the primary); a Redis Cluster (redis_cluster.h) uses them all
+ * as seeds. IPv6 literals are written [::1]:6380 (or bare, without port). */
+struct redis_endpoint {
+  char *host;
+  int port; /* 1..65535 (the default port filled in) */
+};
 struct redis_conninfo {
   char *host;     /* host name or IP literal without brackets */
   int port;       /* 1..65535 */
@@ -54,7 +59,8 @@ struct redis_conninfo {
   char *ca_file;          /* CDC_REDIS_CA_FILE; NULL: system CA store (not from the string) */
   struct azid *identity;  /* borrowed; set: AUTH user with an Entra ID token (redis_entra.h) */
   size_t nendpoints;      /* endpoints listed in the string */
-  char warnings[256];     /* "unknown option 'foo'; ..." or "" (never holds values) */
+  struct redis_endpoint *endpoints; /* all nendpoints, in order ([0] is host:port) */
+  char warnings[256];               /* "unknown option 'foo'; ..." or "" (never holds values) */
 };
 
 /* Parse text into *out (caller frees with redis_conninfo_cleanup, also on
@@ -65,6 +71,10 @@ struct redis_conninfo {
 APP_NODISCARD enum app_result redis_conninfo_parse(const char *text, struct redis_conninfo *out,
                                                    struct app_err *err);
 void redis_conninfo_cleanup(struct redis_conninfo *ci);
+/* A deep copy of src into dst (freed with redis_conninfo_cleanup): e.g. one
+ * per Redis Cluster node, which then changes host and port. Every owned
+ * field of struct redis_conninfo is copied here. */
+void redis_conninfo_copy(struct redis_conninfo *dst, const struct redis_conninfo *src);
 
 /* Append a rendering of *ci that is safe to log: the endpoint and every
  * option, with the password as "*****". */
@@ -193,6 +203,32 @@ APP_NODISCARD enum app_result redis_conn_exchange_rest(struct redis_conn *c, con
                                                        size_t len, size_t sent, size_t nreplies,
                                                        redisReply **replies, size_t *out_nread,
                                                        int64_t deadline_ms, struct app_err *err);
+
+/* Exchanges on several connections at once (e.g. one per Redis Cluster
+ * node): every connection's cmds are written and its replies read as its
+ * socket allows, one poll() over all of them, so every server works at the
+ * same time. Fill c, cmds, len, written (bytes already sent with
+ * redis_conn_send, else 0), nreplies and replies; the rest is output: nread
+ * replies stored (the caller frees them, also on failure), r and err as
+ * redis_conn_exchange_rest gives them for that connection (a failed one is
+ * broken). Returns the first failure, APP_OK when all succeeded. At most
+ * RCONN_MAX_XFER connections. */
+#define RCONN_MAX_XFER 128
+struct redis_conn_xfer {
+  struct redis_conn *c;
+  const char *cmds;
+  size_t len, written;
+  size_t nreplies, nread;
+  redisReply **replies;
+  enum app_result r;
+  struct app_err err;
+  /* private */
+  size_t received;
+  int wstate, rstate;
+  bool done;
+};
+APP_NODISCARD enum app_result redis_conn_exchange_many(struct redis_conn_xfer *xs, size_t n,
+                                                       int64_t deadline_ms);
 
 /* Did an exchange fail (or the caller mark it)? A broken connection must
  * not be reused: the protocol stream may be out of step. */

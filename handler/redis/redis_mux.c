@@ -24,6 +24,7 @@
 #include "redis/redis_mux.h"
 
 #include "map/sink.h"
+#include "redis/redis_cluster.h"
 
 #include <errno.h>
 #include <linux/futex.h>
@@ -271,10 +272,16 @@ static void lead(struct redis_mux *m, struct mux_req *me)
     r = app_err_set(&err, APP_ERR_NOMEM, "redis read: no memory for a batch of %zu commands",
                     total);
   } else {
-    r = redis_pool_acquire(m->pool, me->deadline_ms, &c, &err);
-    if (r == APP_OK) {
-      r = redis_conn_exchange(c, cmds, len, total, replies, &nread, me->deadline_ms, &err);
-      redis_pool_release(m->pool, c);
+    struct redis_cluster *cl = redis_pool_cluster(m->pool);
+    if (cl && !redis_cluster_known_single(cl)) {
+      /* a Redis Cluster: the batch split by primary, all at once */
+      r = redis_cluster_exchange(cl, cmds, len, total, replies, me->deadline_ms, &err);
+    } else {
+      r = redis_pool_acquire(m->pool, me->deadline_ms, &c, &err);
+      if (r == APP_OK) {
+        r = redis_conn_exchange(c, cmds, len, total, replies, &nread, me->deadline_ms, &err);
+        redis_pool_release(m->pool, c);
+      }
     }
   }
 
@@ -344,6 +351,17 @@ enum app_result redis_mux_exchange(struct redis_mux *m, const char *cmds, size_t
   APP_ASSERT(n >= 1 && len > 0);
   if (deadline_ms <= 0)
     deadline_ms = sink_now_ms() + redis_pool_info(m->pool)->sync_timeout_ms;
+  {
+    /* a Redis Cluster? (asked once; the leaders then send each batch to
+     * the primaries of its keys, redis_cluster.h) */
+    struct redis_cluster *cl = redis_pool_cluster(m->pool);
+    bool on = false;
+    if (cl && !redis_cluster_known_single(cl)) {
+      r = redis_cluster_active(cl, deadline_ms, &on, err);
+      if (r != APP_OK)
+        return r;
+    }
+  }
   memset(&me, 0, sizeof me);
   me.cmds = cmds;
   me.len = len;

@@ -29,6 +29,7 @@ struct redis_pool {
   int backoff_ms;
   struct app_err last_err;
   size_t connects, connect_failures;
+  struct redis_cluster *cluster; /* redis_pool_set_cluster; not owned */
 };
 
 enum app_result redis_pool_create(struct redis_conninfo *ci, size_t size, const char *setup,
@@ -245,6 +246,16 @@ void redis_pool_drop_idle(struct redis_pool *p)
 const struct redis_conninfo *redis_pool_info(const struct redis_pool *p)
 {
   return &p->ci;
+}
+
+void redis_pool_set_cluster(struct redis_pool *p, struct redis_cluster *cl)
+{
+  p->cluster = cl;
+}
+
+struct redis_cluster *redis_pool_cluster(const struct redis_pool *p)
+{
+  return p->cluster;
 }
 
 void redis_pool_get_stats(struct redis_pool *p, struct redis_pool_stats *out)

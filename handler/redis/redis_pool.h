@@ -59,6 +59,13 @@ void redis_pool_drop_idle(struct redis_pool *p);
 /* The connection settings (borrowed, valid until redis_pool_destroy). */
 const struct redis_conninfo *redis_pool_info(const struct redis_pool *p);
 
+/* The cluster client routing for this pool's users (redis_cluster.h), set
+ * once before any concurrent use; NULL (the default): always this pool's
+ * node. Not owned. */
+struct redis_cluster;
+void redis_pool_set_cluster(struct redis_pool *p, struct redis_cluster *cl);
+struct redis_cluster *redis_pool_cluster(const struct redis_pool *p);
+
 struct redis_pool_stats {
   size_t size;             /* slots */
   size_t open;             /* connections open now (idle + borrowed) */

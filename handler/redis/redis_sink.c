@@ -3,6 +3,8 @@
 
 #include "common/log.h"
 #include "redis/redis_entra.h"
+
+#include "redis/redis_cluster.h"
 #include "redis/redis_lua.h"
 
 #include <openssl/evp.h>
@@ -16,6 +18,7 @@
 
 struct redis_sink {
   struct redis_pool *pool;
+  struct redis_cluster *cluster; /* routes by hash slot when the server is a cluster */
   char *prefix;
   char *poison_stream;
   int poison_maxlen;
@@ -142,6 +145,13 @@ enum app_result redis_sink_create(const struct app_config *cfg, struct redis_sin
                         setup.len, 1, &s->pool, err);
   if (r != APP_OK)
     goto out;
+  r = redis_cluster_create(s->pool, (enum redis_cluster_mode)cfg->redis_cluster,
+                           (size_t)(cfg->redis_pool > 0 ? cfg->redis_pool : 1), setup.data,
+                           setup.len, 1, &s->cluster, err);
+  if (r != APP_OK)
+    goto out;
+  redis_cluster_set_wait(s->cluster, cfg->redis_wait_replicas, s->sync_timeout_ms / 2);
+  redis_pool_set_cluster(s->pool, s->cluster);
   *out = s;
   s = NULL;
 out:
@@ -155,6 +165,16 @@ void redis_sink_destroy(struct redis_sink *s)
 {
   if (!s)
     return;
+  if (s->cluster) {
+    struct redis_cluster_stats cs;
+    redis_cluster_get_stats(s->cluster, &cs);
+    if (cs.exchanges)
+      LOG_INFO("redis cluster (writes): %zu nodes, %zu batches in %zu node round trips, %zu "
+               "topology reads, %zu MOVED, %zu ASK, %zu NOSCRIPT",
+               cs.nodes, cs.exchanges, cs.node_exchanges, cs.refreshes, cs.moved, cs.ask,
+               cs.noscript);
+  }
+  redis_cluster_destroy(s->cluster);
   redis_pool_destroy(s->pool);
   free(s->prefix);
   free(s->poison_stream);
@@ -693,6 +713,57 @@ static bool conn_error_permanent(enum app_result r)
   return r == APP_ERR_TLS || r == APP_ERR_CONFIG || r == APP_ERR_LIMIT || r == APP_ERR_NOMEM;
 }
 
+/* An attempt on a Redis Cluster: cmds[idx[0..n)] split by node, written to
+ * every node at once, redirections followed (redis_cluster.h); a command
+ * whose node failed stays not done, so the next attempt resends only
+ * those. */
+static void run_attempt_cluster(struct redis_sink *s, struct plan *p,
+                                const struct sink_batch *batch, const size_t *idx, size_t n,
+                                redisReply **replies, struct sink_stats *st, struct attempt *a)
+{
+  struct rcl_cmd *v = calloc(n ? n : 1, sizeof *v);
+  struct rcl_exchange_stats cst;
+  struct app_err e;
+  enum app_result r;
+  size_t j;
+
+  if (!v) {
+    app_err_set(&e, APP_ERR_NOMEM, "redis sink: no memory for %zu commands", n);
+    attempt_fail(a, APP_ERR_NOMEM, &e, true);
+    return;
+  }
+  for (j = 0; j < n; j++) {
+    v[j].p = p->all.data + p->cmds[idx[j]].off;
+    v[j].len = p->cmds[idx[j]].len;
+    v[j].slot = RCL_SLOT_COMPUTE;
+    replies[j] = NULL;
+  }
+  r = redis_cluster_exchangev(s->cluster, v, n, replies,
+                              sink_now_ms() + s->connect_timeout_ms +
+                                  redis_sink_pipeline_timeout_ms(s->sync_timeout_ms, p->all.len, n),
+                              &cst, &e);
+  st->round_trips += cst.node_exchanges;
+  for (j = 0; j < n; j++) {
+    if (!replies[j])
+      continue;
+    take_replies(p->cmds, &idx[j], 1, &replies[j], 1, batch, a);
+    freeReplyObject(replies[j]);
+    replies[j] = NULL;
+    if (p->cmds[idx[j]].noscript) {
+      app_err_set(&e, APP_ERR_REDIS, "redis cluster: NOSCRIPT after SCRIPT LOAD");
+      attempt_fail(a, APP_ERR_REDIS, &e, false);
+    }
+  }
+  if (r != APP_OK)
+    attempt_fail(a, r, &e, conn_error_permanent(r));
+  free(v);
+}
+
+int64_t redis_sink_pipeline_timeout_ms(int sync_timeout_ms, size_t bytes, size_t ncmds)
+{
+  return (int64_t)sync_timeout_ms + (int64_t)(bytes / 10000) + (int64_t)(ncmds / 10);
+}
+
 /* streamed: the connection on which the first sent bytes of the plan
  * were already written (redis_sink_stream_add), or NULL to borrow one. */
 static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_batch *batch,
@@ -709,6 +780,19 @@ static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_
   for (j = 0; j < p->ncmds; j++)
     if (!p->cmds[j].done)
       idx[n++] = j;
+  if (!conn && s->cluster && !redis_cluster_known_single(s->cluster)) {
+    bool on = false;
+    r = redis_cluster_active(s->cluster, deadline < budget_deadline ? deadline : budget_deadline,
+                             &on, &e);
+    if (r != APP_OK) {
+      attempt_fail(a, r, &e, conn_error_permanent(r));
+      return;
+    }
+    if (on) {
+      run_attempt_cluster(s, p, batch, idx, n, replies, st, a);
+      return;
+    }
+  }
   if (!conn) {
     /* waiting for a pooled slot or out the shared reconnect backoff (it
      * grows to 5 s) must not outlast the invocation's retry budget: the
@@ -722,7 +806,7 @@ static void run_attempt(struct redis_sink *s, struct plan *p, const struct sink_
       return;
     }
   }
-  deadline = sink_now_ms() + s->sync_timeout_ms;
+  deadline = sink_now_ms() + redis_sink_pipeline_timeout_ms(s->sync_timeout_ms, p->all.len, n);
   st->round_trips++;
   if (streamed)
     r = redis_conn_exchange_rest(conn, p->all.data, p->all.len, sent, n, replies, &nread, deadline,
@@ -968,6 +1052,8 @@ out:
           st.applied++;
         else if (state[i] & 1)
           st.stale++;
+        if (batch->outcome && (state[i] & 1))
+          batch->outcome[i] = (state[i] & 2) ? SINK_DOC_APPLIED : SINK_DOC_STALE;
         if (d->order_uncertain && !d->needs_reread)
           st.ties++;
         else if (state[i] & 4)
@@ -1082,6 +1168,10 @@ void redis_sink_stream_add(struct redis_sink_stream *st, const struct doc *d)
   st->docs[st->ndocs++] = d;
   if (st->no_conn || st->p.all.len - st->sent < STREAM_WRITE_BYTES)
     return;
+  if (st->s->cluster && !redis_cluster_known_single(st->s->cluster)) {
+    st->no_conn = true; /* a cluster (or not known yet): every command to its own node */
+    return;
+  }
   if (!st->conn) {
     st->conn = redis_pool_try_acquire(st->s->pool);
     if (!st->conn) {

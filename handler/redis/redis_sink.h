@@ -120,6 +120,13 @@ const char *redis_sink_script_sha(const struct redis_sink *s);
 /* The apply script's source (for tools such as the benchmark). */
 const char *redis_sink_script(void);
 
+/* How long one pipeline of ncmds commands and bytes bytes may take to be
+ * written and answered: syncTimeout for a small one, plus the time a large
+ * one needs to cross the network at a slow 10 MB/s and to run (0.1 ms per
+ * command), so a 60 MB batch is not cut off by a timeout sized for one
+ * command (issue 17). Pure. */
+int64_t redis_sink_pipeline_timeout_ms(int sync_timeout_ms, size_t bytes, size_t ncmds);
+
 /* Can document d be written at all (names usable in keys, a relationship
  * change with at least one related record, every property named)? Pure.
  * The pipeline asks before a batch goes to the sink, so a message the sink

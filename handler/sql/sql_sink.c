@@ -79,6 +79,33 @@ void sql_sink_options_from_config(const struct app_config *cfg, struct sql_sink_
   out->record_poison = cfg->poison == CFG_POISON_RECORD && cfg->target == CFG_TARGET_SQL;
 }
 
+static char *join_path(const char *dir, const char *rel)
+{
+  size_t a = strlen(dir), b = strlen(rel);
+  char *p = xmalloc(a + b + 2);
+  memcpy(p, dir, a);
+  if (a && dir[a - 1] != '/')
+    p[a++] = '/';
+  memcpy(p + a, rel, b + 1);
+  return p;
+}
+
+char *sql_sink_app_driver(const char *app_root, const char *configured, enum sql_dialect dialect)
+{
+  char *p;
+  if (!app_root || !*app_root)
+    return NULL;
+  if (configured && *configured)
+    return configured[0] != '/' && strchr(configured, '/') ? join_path(app_root, configured) : NULL;
+  if (dialect == SQL_DIALECT_TSQL)
+    return NULL;
+  p = join_path(app_root, SQL_SINK_BUNDLED_PG_DRIVER);
+  if (access(p, R_OK) == 0)
+    return p;
+  free(p);
+  return NULL;
+}
+
 enum app_result sql_sink_create(const struct sql_sink_options *opt, struct sql_sink **out_sink,
                                 struct app_err *err)
 {
@@ -837,7 +864,7 @@ enum app_result sql_sink_write(struct sql_sink *s, const struct sink_batch *batc
   memset(&st, 0, sizeof st);
   arena_init(&a, PLAN_ARENA_MAX);
   r = sql_plan_build(&a, batch->docs, batch->ndocs, sql_dialect_max_ident(s->dialect), &plan, err);
-  if (r == APP_OK && s->record_poison && batch->npoison)
+  if (r == APP_OK && (s->record_poison || batch->audit) && batch->npoison)
     r = poison_rows(&a, batch, &poison, &npoison, err);
   if (r != APP_OK || (plan.ngroups == 0 && npoison == 0))
     goto out;

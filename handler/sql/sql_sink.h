@@ -46,6 +46,17 @@ struct sql_sink_options {
  * redis+sql the Redis sink records poison in its stream). */
 void sql_sink_options_from_config(const struct app_config *cfg, struct sql_sink_options *out);
 
+/* Where the zip bundles psqlODBC, relative to the app root (make zip). */
+#define SQL_SINK_BUNDLED_PG_DRIVER "lib/odbc/psqlodbcw.so"
+
+/* The ODBC driver for translated (ADO.NET form) connection strings as a path
+ * under app_root, or NULL to keep `configured` as it is: a relative
+ * CDC_SQL_ODBC_DRIVER path (one with a '/') is taken relative to the app
+ * root; with none configured and a dialect other than tsql, the bundled
+ * psqlODBC driver when the app has it (a Function App's image has no ODBC
+ * driver). Caller frees. */
+char *sql_sink_app_driver(const char *app_root, const char *configured, enum sql_dialect dialect);
+
 /* Parse the connection string and set up the pool (no connection is opened
  * yet). Caller frees with sql_sink_destroy.
  *   APP_ERR_CONFIG  bad connection string or options (message never holds

@@ -110,6 +110,21 @@ else
   bad "the poison reason is missing or wrong"
 fi
 
+# 17: dead-lettered by Service Bus, recorded by DeadLetters, replayed after the fix
+section '== 5' '== Done'
+has "messages        1 generated, 3 deliveries, 0 succeeded, 2 retried, 1 dead-lettered, 0 unsettled" "$dir/section"
+has "dead-letter q   1 deliveries to the audit function, 1 completed, 0 left" "$dir/section"
+has '"kind": "deadletter",' "$dir/section"
+has '"reason": "MaxDeliveryCountExceeded",' "$dir/section"
+has '"message_id": "demo-17-lead-c",' "$dir/section"
+has '"outcome": "applied",' "$dir/section"
+has '"fullname": "Chloé Dubois",' "$dir/section"
+if grep -q '"lead":{"applied":2,"deadlettered":1,"replayed":1}' "$dir/section"; then
+  ok "the shared metrics count the dead-letter and its replay"
+else
+  bad "the shared metrics line is missing or wrong"
+fi
+
 # nothing left running: the Redis and the handler it names
 rpid=$(sed -n 's/.*redis-server (pid \([0-9]*\)).*/\1/p' "$out" | tail -1)
 hpid=$(sed -n 's/^ *handler  *pid \([0-9]*\) .*/\1/p' "$out" | head -1)

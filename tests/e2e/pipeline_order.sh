@@ -8,14 +8,15 @@
 #   update reviving the record); two partial updates to different columns in
 #   both orders; associate/disassociate out of order.
 # Final state checked exactly through the read API, and the replay checked
-# to change no byte in Redis.
+# to change no byte in Redis. With PL_CLUSTER=1 the same on a Redis Cluster
+# (tests/cluster/order.sh).
 set -u
 . "$ROOT/tests/scripts/lib.sh"
 . "$ROOT/tests/scripts/pipeline_lib.sh"
 test_init
 pl_begin
-start_redis "$dir"
-PL_ENV="--env RedisConnection=127.0.0.1:$REDIS_PORT --env CDC_TARGET=redis --env CDC_MODE=direct --env CDC_MAPPING_FILE="
+pl_start_redis
+PL_ENV="--env RedisConnection=$PL_REDIS_CONN --env CDC_TARGET=redis --env CDC_MODE=direct --env CDC_MAPPING_FILE="
 
 m=$dir/msgs
 order_stream "$m"
@@ -46,15 +47,15 @@ check_state() { # check_state ROOT
   expect_read "$1" "/api/data/v9.2/leads($LEAD)/accountleads_association?\$select=name" \
     "200 {\"@odata.context\":\"BASE/api/data/v9.2/\$metadata#accounts(name)\",\"value\":[{\"accountid\":\"$A2\",\"name\":\"A2 v1\"}]}"
   # the tombstone keeps the Delete's version; the late update wrote nothing
-  expect_eq "$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$X}" _del)/$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$X}" p:telephone1)" \
+  expect_eq "$(rc HEXISTS "d365:{account:$X}" _del)/$(rc HEXISTS "d365:{account:$X}" p:telephone1)" \
     "1/0" "X: tombstone kept, the late update did not write"
-  expect_eq "$(redis-cli -p "$REDIS_PORT" HEXISTS "d365:{account:$Y}" p:telephone1)" 0 \
+  expect_eq "$(rc HEXISTS "d365:{account:$Y}" p:telephone1)" 0 \
     "Y: the late update stayed out after the revival"
 }
 
 for mode in single batch; do
   log "---- $mode"
-  redis-cli -p "$REDIS_PORT" FLUSHALL >/dev/null
+  rc_flushall
   app=$dir/app_$mode
   app_variant "$app" $mode
   if [ $mode = single ]; then args="--concurrency 1"; else args="--batch 3 --concurrency 1"; fi

@@ -43,6 +43,14 @@ ra_expect "read during writes" "$T/r1.out" 200
 expect_eq "reads failed" "$(ra_metric reads_failed)" 0
 expect_eq "reads" "$(ra_metric reads)" 3000
 
+if ! redis_at_least 6 2; then
+  # Debian 11's Redis 6.0 can only pause every command, reads included
+  log "2. skipped: CLIENT PAUSE WRITE needs Redis 6.2 ($(redis-server --version | cut -d' ' -f3))"
+  ra_stop
+  ra_sanitizers
+  log "ok (part 1 only)"
+  exit 0
+fi
 log "2. writes blocked in Redis (CLIENT PAUSE WRITE), the write pool held: reads go on"
 before=$(accounts)
 redis-cli -p "$REDIS_PORT" client pause 60000 write >/dev/null || die "CLIENT PAUSE failed"

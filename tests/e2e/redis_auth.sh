@@ -11,7 +11,10 @@ dir=$(tmpdir)
 PW='pw-Secret+/=1'
 start_redis "$dir" --requirepass "$PW"
 cli() { redis-cli -p "$REDIS_PORT" --no-auth-warning -a "$PW" "$@"; }
-cli ACL SETUSER app on '>app-Secret-2' '~*' '&*' '+@all' >/dev/null || die "ACL SETUSER app"
+# channel rules ('&*') exist from Redis 6.2 on; 6.0 allows every channel
+chan='&*'
+redis_at_least 6 2 || chan='+@all'
+cli ACL SETUSER app on '>app-Secret-2' '~*' "$chan" '+@all' >/dev/null || die "ACL SETUSER app"
 # a user that may read but not run scripts
 cli ACL SETUSER reader on '>reader-Secret-3' '~*' '+@read' '+auth' '+client' >/dev/null ||
   die "ACL SETUSER reader"

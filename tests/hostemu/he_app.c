@@ -139,14 +139,22 @@ static enum app_result load_host_json(struct he_app *app, struct app_err *err)
                     "%s: customHandler.description.defaultExecutablePath is required", path);
     goto out;
   }
-  v = json_get_ci(ch, "enableForwardingHttpRequest");
-  if (v && v->type != JSON_NULL) {
-    if (v->type == JSON_TRUE || (v->type == JSON_STRING && !strcasecmp(v->str, "true")))
-      app->forwarding = true;
-    else if (!(v->type == JSON_FALSE || (v->type == JSON_STRING && !strcasecmp(v->str, "false")))) {
-      r = app_err_set(err, APP_ERR_CONFIG, "%s: enableForwardingHttpRequest must be a boolean",
-                      path);
-      goto out;
+  /* enableProxyingHttpRequest (YARP, the name documented now) and the older
+   * enableForwardingHttpRequest both send the request as it is */
+  {
+    static const char *const names[] = {"enableForwardingHttpRequest", "enableProxyingHttpRequest"};
+    size_t k;
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+      v = json_get_ci(ch, names[k]);
+      if (!v || v->type == JSON_NULL)
+        continue;
+      if (v->type == JSON_TRUE || (v->type == JSON_STRING && !strcasecmp(v->str, "true")))
+        app->forwarding = true;
+      else if (!(v->type == JSON_FALSE ||
+                 (v->type == JSON_STRING && !strcasecmp(v->str, "false")))) {
+        r = app_err_set(err, APP_ERR_CONFIG, "%s: %s must be a boolean", path, names[k]);
+        goto out;
+      }
     }
   }
   if ((r = get_str(ch, "initializationTimeout", path, &s, err)) != APP_OK)
@@ -253,6 +261,14 @@ static enum app_result load_function(struct he_app *app, const char *name, const
           (r = get_str_array(app, c, "methods", path, &fn->methods, &fn->n_methods, err)) != APP_OK)
         return r;
       fn->many = card && !strcasecmp(card, "many");
+      if (fn->trigger == HE_TRIGGER_SERVICEBUS) {
+        const char *entity = NULL;
+        if ((r = get_str(c, "subscriptionName", path, &entity, err)) != APP_OK)
+          return r;
+        if (!entity && (r = get_str(c, "queueName", path, &entity, err)) != APP_OK)
+          return r;
+        fn->deadletter = entity && he_has_suffix_ci(entity, "/$DeadLetterQueue");
+      }
       fn->has_dt = b->data_type != NULL;
       fn->binary = b->data_type && !strcasecmp(b->data_type, "binary");
       if (b->data_type && strcasecmp(b->data_type, "binary") &&
@@ -362,8 +378,8 @@ enum app_result he_app_only(const struct he_app *app, enum he_trigger t,
   char names[256] = "";
   const char *kind = t == HE_TRIGGER_HTTP ? "httpTrigger" : "serviceBusTrigger";
   for (i = 0; i < app->n_fns; i++) {
-    if (app->fns[i].trigger != t || app->fns[i].disabled)
-      continue;
+    if (app->fns[i].trigger != t || app->fns[i].disabled || app->fns[i].deadletter)
+      continue; /* a dead-letter queue's function consumes what the others dead-letter */
     *out = &app->fns[i];
     count++;
     snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", count > 1 ? ", " : "",

@@ -42,6 +42,7 @@ struct he_function {
   bool has_dt;          /* trigger dataType given */
   bool disabled;        /* "disabled": true */
   bool http_in_out;     /* exactly one httpTrigger in and one http out */
+  bool deadletter;      /* serviceBusTrigger on "<subscription or queue>/$DeadLetterQueue" */
   const char *route;    /* HTTP route template (NULL: the function name) */
   const char **methods; /* lower case; NULL/0: any */
   size_t n_methods;

@@ -39,6 +39,9 @@ static const char usage_text[] =
     "  --max-delivery-count N   dead-letter after N deliveries (default 10)\n"
     "  --redelivery-delay-ms MS delay before an abandoned message is redelivered (default 0)\n"
     "  --deadletter DIR         write <MessageId>.body and <MessageId>.json there\n"
+    "  --no-deadletter-function do not deliver dead-lettered messages to the function\n"
+    "                           on <subscription>/$DeadLetterQueue (default: when the\n"
+    "                           app has one, it consumes the dead-letter queue)\n"
     "  --ttl SECONDS|max        message TimeToLive for ExpiresAt (default 1209600 = 14 days)\n"
     "  --max-message-bytes N    largest body file accepted (default 104857600)\n"
     "  --namespace NS           Service Bus namespace in the Client metadata object\n"
@@ -93,6 +96,7 @@ struct opts {
   int64_t max_delivery;
   int64_t redelivery_delay_ms;
   const char *deadletter;
+  bool no_dlq_function;
   int64_t ttl_ms;
   int64_t max_message;
   const char *http_method, *http_path;
@@ -226,6 +230,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
       INT(max_delivery, 1, 2000);
     } else if (!strcmp(a, "--redelivery-delay-ms")) {
       INT(redelivery_delay_ms, 0, 3600000);
+    } else if (!strcmp(a, "--no-deadletter-function")) {
+      o->no_dlq_function = true;
     } else if (!strcmp(a, "--deadletter")) {
       NEED();
       o->deadletter = v;
@@ -699,6 +705,18 @@ int main(int argc, char **argv)
       cfg.target.binding = fn->trig->name;
       cfg.target.binary = fn->binary;
       cfg.target.many = fn->many;
+      for (i = 0; !o.no_dlq_function && !fn->deadletter && i < app.n_fns; i++) {
+        const struct he_function *d = &app.fns[i];
+        if (d->trigger != HE_TRIGGER_SERVICEBUS || !d->deadletter || d->disabled)
+          continue;
+        cfg.dlq_target.function = d->name;
+        cfg.dlq_target.binding = d->trig->name;
+        cfg.dlq_target.binary = d->binary;
+        cfg.dlq_target.many = d->many;
+        cfg.dlq_target.sb_namespace = cfg.target.sb_namespace;
+        sum->dlq = true;
+        break;
+      }
     } else {
       if (!o.function) {
         fprintf(stderr, "hostemu: without --script-root, name the function with --function\n");

@@ -70,6 +70,9 @@ enum kill_reason { KILL_NONE, KILL_TIMEOUT, KILL_INIT, KILL_END };
 
 struct delivery {
   struct delivery *next;
+  bool dlq;                      /* in the dead-letter queue */
+  struct he_msg_props dlq_props; /* its properties (app_props owned) */
+  char *dlq_app_props;
   struct he_sb_message m;
   const struct he_msg *src;
   char *owned_body;
@@ -91,6 +94,7 @@ struct inv {
   struct conn *conn;
   int attempts;
   bool responded; /* a complete HTTP response arrived */
+  bool dlq;       /* messages of the dead-letter queue, for its function */
 };
 
 enum cstate { C_CONNECTING, C_SENDING, C_RECEIVING, C_IDLE };
@@ -144,6 +148,7 @@ struct run {
   size_t n_conns;
   /* work */
   struct delivery *q_head, *q_tail;
+  struct delivery *dq_head, *dq_tail; /* the dead-letter queue */
   uint64_t copy;
   size_t idx;
   bool src_done;
@@ -288,6 +293,7 @@ static void delivery_free(struct delivery *d)
   if (!d)
     return;
   free(d->owned_body);
+  free(d->dlq_app_props);
   free(d);
 }
 
@@ -388,6 +394,54 @@ static void sanitize_name(const char *in, char *out, size_t cap)
     snprintf(out, cap, "_");
 }
 
+/* Service Bus moves a dead-lettered message into the entity's dead-letter
+ * queue with the same body, MessageId, SequenceNumber and EnqueuedTime, and
+ * adds DeadLetterReason and DeadLetterErrorDescription to its application
+ * properties. Receiving it there is a new delivery (DeliveryCount + 1). */
+static void dlq_enqueue(struct run *r, const struct delivery *d)
+{
+  struct delivery *q = xcalloc(1, sizeof *q);
+  const char *ap = d->m.props->app_props;
+  size_t apl = strlen(ap);
+  char extra[200];
+  struct buf b;
+
+  q->dlq = true;
+  q->src = d->src;
+  q->owned_body = xmalloc(d->m.len + 1);
+  memcpy(q->owned_body, d->m.body, d->m.len);
+  q->owned_body[d->m.len] = '\0';
+  q->m = d->m;
+  q->m.body = q->owned_body;
+  q->m.b64 = NULL; /* encoded when the envelope is built */
+  q->m.b64_len = 0;
+  if (d->m.message_id == d->id_buf) {
+    memcpy(q->id_buf, d->id_buf, sizeof q->id_buf);
+    q->m.message_id = q->id_buf;
+  }
+  q->m.delivery_count = d->m.delivery_count + 1;
+  snprintf(extra, sizeof extra,
+           "\"DeadLetterReason\":\"MaxDeliveryCountExceeded\",\"DeadLetterErrorDescription\":"
+           "\"Message could not be consumed after %d delivery attempts.\"",
+           d->m.delivery_count);
+  buf_init(&b, 0);
+  /* ap is a compact JSON object: "{}" or "{...}" */
+  if (apl >= 2 && buf_append(&b, ap, apl - 1) == APP_OK &&
+      buf_append_str(&b, apl > 2 ? "," : "") == APP_OK && buf_append_str(&b, extra) == APP_OK &&
+      buf_append_char(&b, '}') == APP_OK)
+    q->dlq_app_props = buf_steal(&b, NULL);
+  buf_cleanup(&b);
+  q->dlq_props = *d->m.props;
+  q->dlq_props.app_props = q->dlq_app_props ? q->dlq_app_props : ap;
+  q->m.props = &q->dlq_props;
+  q->next = NULL;
+  if (r->dq_tail)
+    r->dq_tail->next = q;
+  else
+    r->dq_head = q;
+  r->dq_tail = q;
+}
+
 static void dead_letter(struct run *r, struct delivery *d)
 {
   const struct he_run_cfg *c = r->cfg;
@@ -401,6 +455,8 @@ static void dead_letter(struct run *r, struct delivery *d)
   r->sum->dead_lettered++;
   say(r, "dead-lettered message %s after %d deliveries: %s", d->m.message_id, d->m.delivery_count,
       d->last_failure);
+  if (c->dlq_target.function)
+    dlq_enqueue(r, d);
   if (!c->deadletter_dir)
     return;
   sanitize_name(d->m.message_id, name, sizeof name);
@@ -621,8 +677,9 @@ static enum app_result build_sb_request(struct run *r, struct inv *inv, struct a
   }
   buf_reset(&r->envelope);
   memset(&notes, 0, sizeof notes);
-  APP_RETURN_IF_FAILED(he_env_servicebus(&r->env, &r->envelope, &c->target, ms, inv->n,
-                                         he_wall_ticks(), &notes, err));
+  const struct he_sb_target *target = inv->dlq ? &c->dlq_target : &c->target;
+  APP_RETURN_IF_FAILED(
+      he_env_servicebus(&r->env, &r->envelope, target, ms, inv->n, he_wall_ticks(), &notes, err));
   if (notes.lossy_utf8) {
     char w[160];
     snprintf(w, sizeof w,
@@ -643,8 +700,7 @@ static enum app_result build_sb_request(struct run *r, struct inv *inv, struct a
                  "User-Agent: Azure-Functions-Host/%s\r\n"
                  "Content-Type: application/json; charset=utf-8\r\n"
                  "Transfer-Encoding: chunked\r\n\r\n",
-                 c->target.function, r->port, c->host_version, inv->id,
-                 c->host_version) != APP_OK ||
+                 target->function, r->port, c->host_version, inv->id, c->host_version) != APP_OK ||
       frame_chunked(&inv->req, r->envelope.data, r->envelope.len, c->chunk_size) != APP_OK)
     return app_err_set(err, APP_ERR_LIMIT, "request larger than --max-request-bytes");
   return APP_OK;
@@ -856,6 +912,28 @@ static void inv_finish(struct run *r, struct inv *inv, bool ok, const char *reas
         inv->first_byte_ns ? (double)(now - inv->first_byte_ns) / 1e6 : 0.0);
   for (i = 0; i < inv->n; i++) {
     struct delivery *d = inv->msgs[i];
+    if (d->dlq) {
+      /* the dead-letter queue: no further dead-lettering; a message that
+       * keeps failing stays there (counted as left at the end) */
+      if (ok) {
+        r->sum->dlq_succeeded++;
+        delivery_free(d);
+      } else if (d->m.delivery_count >= c->max_delivery * 2) {
+        r->sum->dlq_left++;
+        say(r, "dead-letter queue: message %s keeps failing; left in the queue", d->m.message_id);
+        delivery_free(d);
+      } else {
+        d->m.delivery_count++;
+        d->ready_ns = now + c->redelivery_delay_ms * HE_NS_PER_MS;
+        d->next = NULL;
+        if (r->dq_tail)
+          r->dq_tail->next = d;
+        else
+          r->dq_head = d;
+        r->dq_tail = d;
+      }
+      continue;
+    }
     if (ok) {
       r->sum->succeeded++;
       delivery_free(d);
@@ -1347,6 +1425,21 @@ static void dispatch(struct run *r)
       }
     } else {
       inv->msgs = xcalloc(cap, sizeof *inv->msgs);
+      if (r->dq_head && r->dq_head->ready_ns <= now) {
+        /* the dead-letter queue's function has its own batches */
+        size_t dcap = c->dlq_target.many ? cap : 1;
+        inv->dlq = true;
+        while (inv->n < dcap && r->dq_head && r->dq_head->ready_ns <= now) {
+          struct delivery *d = r->dq_head;
+          r->dq_head = d->next;
+          if (!r->dq_head)
+            r->dq_tail = NULL;
+          inv->msgs[inv->n++] = d;
+          r->sum->dlq_deliveries++;
+          r->dispatched++;
+        }
+        cap = 0; /* nothing from the main queue in this invocation */
+      }
       while (inv->n < cap) {
         struct delivery *d = NULL;
         if (c->rate > 0 && inv->n && rate_next_ns(r) > now)
@@ -1470,6 +1563,8 @@ static int next_timeout_ms(struct run *r)
   if (can_dispatch(r) && r->inflight < (size_t)r->cfg->concurrency) {
     if (r->q_head && r->q_head->ready_ns < next)
       next = r->q_head->ready_ns;
+    if (r->dq_head && r->dq_head->ready_ns < next)
+      next = r->dq_head->ready_ns;
     if (r->cfg->rate > 0 && rate_next_ns(r) < next)
       next = rate_next_ns(r);
   }
@@ -1490,7 +1585,7 @@ static bool finished(struct run *r)
     return true;
   if (!r->ever_ready)
     return false;
-  return r->src_done && !r->q_head;
+  return r->src_done && !r->q_head && !r->dq_head;
 }
 
 static void poll_once(struct run *r, int timeout_ms)
@@ -1664,6 +1759,11 @@ enum app_result he_run(const struct he_run_cfg *cfg, struct he_summary *sum, str
   while ((d = r->q_head) != NULL) {
     r->q_head = d->next;
     sum->unsettled++;
+    delivery_free(d);
+  }
+  while ((d = r->dq_head) != NULL) {
+    r->dq_head = d->next;
+    sum->dlq_left++;
     delivery_free(d);
   }
   /* messages of a --repeat run that were never delivered are unsettled too */

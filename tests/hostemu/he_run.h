@@ -38,7 +38,10 @@ struct he_run_cfg {
   int max_delivery;
   int64_t redelivery_delay_ms;
   const char *deadletter_dir; /* NULL: count only */
-  int64_t ttl_ms;             /* default TimeToLive; -1 = TimeSpan.MaxValue */
+  /* the function on "<subscription>/$DeadLetterQueue" (dlq_target.function
+   * NULL: none): dead-lettered messages go to a second queue it consumes */
+  struct he_sb_target dlq_target;
+  int64_t ttl_ms; /* default TimeToLive; -1 = TimeSpan.MaxValue */
   bool vary;
 
   /* HTTP mode */

@@ -107,6 +107,11 @@ void he_summary_print(const struct he_summary *s, FILE *f)
             (unsigned long long)s->generated, (unsigned long long)s->deliveries,
             (unsigned long long)s->succeeded, (unsigned long long)s->retried,
             (unsigned long long)s->dead_lettered, (unsigned long long)s->unsettled);
+  if (s->dlq)
+    fprintf(f,
+            "  dead-letter q   %llu deliveries to the audit function, %llu completed, %llu left\n",
+            (unsigned long long)s->dlq_deliveries, (unsigned long long)s->dlq_succeeded,
+            (unsigned long long)s->dlq_left);
   fprintf(f, "  throughput      %.1f invocations/s, %.1f messages/s over %.3f s\n",
           (double)s->invocations / el, (double)s->deliveries / el, s->elapsed_s);
   fprintf(f, "  latency ms      p50 %.3f  p90 %.3f  p99 %.3f  max %.3f  (per invocation)\n",
@@ -196,6 +201,13 @@ static enum app_result summary_json(const struct he_summary *s, struct buf *b)
       ms(he_hist_quantile(&s->lat, 0.9)), ms(he_hist_quantile(&s->lat, 0.99)), ms(s->lat.max_ns),
       s->lat.n ? s->lat.sum_ns / (double)s->lat.n / 1e6 : 0.0, s->concurrency,
       (unsigned long long)s->max_in_flight, s->cpu_s));
+  if (s->dlq)
+    APP_RETURN_IF_FAILED(buf_printf(b,
+                                    ",\"deadLetterQueue\":{\"delivered\":%llu,\"completed\":%llu,"
+                                    "\"left\":%llu}",
+                                    (unsigned long long)s->dlq_deliveries,
+                                    (unsigned long long)s->dlq_succeeded,
+                                    (unsigned long long)s->dlq_left));
   APP_RETURN_IF_FAILED(counts_json(b, "failures", s->reasons, s->n_reasons, s->other_reasons));
   APP_RETURN_IF_FAILED(counts_json(b, "warnings", s->warnings, s->n_warnings, s->other_warnings));
   return buf_append_str(b, "}\n");

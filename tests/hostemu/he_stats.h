@@ -60,6 +60,10 @@ struct he_summary {
   /* work */
   uint64_t invocations, inv_ok, inv_failed;
   uint64_t generated, deliveries, succeeded, retried, dead_lettered, unsettled;
+  /* the dead-letter queue's function (--deadletter-function): deliveries,
+   * messages it completed, and messages left in the queue */
+  bool dlq;
+  uint64_t dlq_deliveries, dlq_succeeded, dlq_left;
   uint64_t max_in_flight;
   double elapsed_s;
   double cpu_s; /* the emulator's own CPU time while delivering (not the handler's) */

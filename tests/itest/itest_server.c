@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <microhttpd.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -606,7 +607,13 @@ static void test_413(void)
   fd = connect_to(port);
   CHECK(send_str(fd, "POST /Echo HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n", 47));
   read_all(fd, buf, sizeof buf, 3000, &eof);
+#if MHD_VERSION >= 0x00097500
   CHECK_CONTAINS(buf, "HTTP/1.1 400");
+#else
+  /* libmicrohttpd 0.9.72 (Debian 11) closes such a connection without an
+   * answer; 0.9.75 answers 400 first */
+  CHECK_MSG(strstr(buf, "HTTP/1.1 400") || (eof && !buf[0]), "neither 400 nor closed: %s", buf);
+#endif
   close(fd);
   fd = connect_to(port);
   snprintf(head, sizeof head,
@@ -685,11 +692,16 @@ static void test_envelopes(void)
     resp_free(&r);
   }
 
-  TEST_CASE("handler failure: non-2xx JSON, reason on stderr");
+  TEST_CASE("handler failure: non-2xx JSON, reason on stderr, never in the answer");
   request1("POST", "/Fail", "{}", 2, false, "itest-inv-fail", &r);
   CHECK_INTEQ(r.status, 503);
-  CHECK_STREQ(body_of(&r), "{\"error\":\"redis\",\"message\":\"redis 127.0.0.1:1: Connection "
-                           "refused\",\"function\":\"Fail\",\"invocationId\":\"itest-inv-fail\"}");
+  CHECK_CONTAINS(body_of(&r), "{\"error\":\"redis\",\"message\":\"the handler could not complete "
+                              "the request (redis); its log has the detail under correlation id c");
+  CHECK_CONTAINS(body_of(&r), "\"function\":\"Fail\",\"invocationId\":\"itest-inv-fail\","
+                              "\"correlationId\":\"c");
+  /* issue 17: internal hosts and ports stay in the log */
+  CHECK(strstr(body_of(&r), "127.0.0.1") == NULL);
+  CHECK(strstr(body_of(&r), "refused") == NULL);
   resp_free(&r);
 
   TEST_CASE("the invocation id reaches log lines");
@@ -1002,7 +1014,8 @@ static void check_logs(void)
       fprintf(stderr, "  not JSON: %s", line);
     }
     if (strstr(line, "\"level\":\"error\",\"inv\":\"itest-inv-fail\",\"fn\":\"Fail\","
-                     "\"msg\":\"invocation failed: HTTP 503 (redis): redis 127.0.0.1:1"))
+                     "\"msg\":\"invocation failed: HTTP 503 (redis), correlation id c") &&
+        strstr(line, ": redis 127.0.0.1:1"))
       found_fail++;
     if (strstr(line, "\"level\":\"warn\",\"inv\":\"itest-inv-413\"") &&
         strstr(line, "answered 413 and closed the connection"))

@@ -17,6 +17,7 @@
 #   BENCH_BATCH_CONCURRENCY=1   batch invocations in flight (the host runs one
 #                               batch at a time per function and instance)
 #   BENCH_OUT=docs/performance.md  where the report goes ("-" = stdout only)
+#   BENCH_CLUSTER=1             the Redis Cluster rows (3 primaries + 3 replicas); 0: skip
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -63,6 +64,8 @@ mkdir -p "$dir/redis" "$dir/msgs"
 start_redis "$dir/redis"
 RC=127.0.0.1:$REDIS_PORT
 cli() { redis-cli -p "$REDIS_PORT" "$@"; }
+cli_flush() { cli FLUSHALL >/dev/null; }
+FLUSH=cli_flush # before each run of a row
 # the script roots: the app as built (Changes is a batch function), and the
 # same app with Changes as a single-message function
 cp -R "$BUILD/app" "$dir/app-batch"
@@ -112,7 +115,7 @@ hostemu_row() {
   shift
   i=1
   while [ "$i" -le "$RUNS" ]; do
-    cli FLUSHALL >/dev/null
+    $FLUSH
     "$HE" "$@" --json "$dir/$name.$i.json" -q >"$dir/$name.$i.out" 2>&1 ||
       die "$name run $i failed: $(tail -5 "$dir/$name.$i.out")"
     [ "$(jget "$dir/$name.$i.json" invocationsFailed)" = 0 ] ||
@@ -255,6 +258,69 @@ hostemu_row singlefloor --connect "$SPORT" --function __noop --data-type binary 
 rss_peak_single=$(status_kb "$SPID" VmHWM)
 stop_pid "$SPID"
 
+# ---- Redis Cluster: batches of 1000 on 3 primaries, and the cluster floor -------
+metric() { # metric PORT NAME: a counter of the handler's GET /api/cdc/metrics
+  "$HE" --connect "$1" --script-root "$dir/app-batch" --http GET /api/cdc/metrics -q 2>/dev/null |
+    tr ',{' '\n\n' | sed -n "s/^\"$2\":\([0-9]*\).*/\1/p" | head -1
+}
+cb1000=0 cb1000_p99=0 crf1000=0 c_rt=n/a c_nodes=0
+if [ "${BENCH_CLUSTER:-1}" = 1 ]; then
+  . "$ROOT/tests/scripts/cluster_lib.sh"
+  mkdir -p "$dir/cluster"
+  start_cluster "$dir/cluster"
+  say "Redis Cluster up (3 primaries + 3 replicas): batch of 1000, $RUNS runs"
+  c_flush() { for _p in $(primaries); do redis-cli -p "$_p" FLUSHALL >/dev/null; done; }
+  FLUSH=c_flush
+  RC_SINGLE=$RC
+  RC=$CLUSTER_SEEDS
+  start_handler "$dir/app-batch" "$dir/handler-cluster.log"
+  RC=$RC_SINGLE
+  CPORT=$HPORT
+  n=$((BATCH_CHANGES / 1000))
+  repeat=$(((n * 1000 + nmsgs - 1) / nmsgs))
+  mkdir -p "$dir/cmsgs"
+  cp "$dir"/msgs/*.json "$dir/cmsgs/" # the messages without benchtool's .args files
+  hostemu_row cbatch1000 --connect "$CPORT" --script-root "$dir/app-batch" --messages "$dir/cmsgs" \
+    --vary --batch 1000 --repeat "$repeat" --concurrency "$BATCH_CONC"
+  c_inv=$(metric "$CPORT" invocations)
+  c_rts=$(metric "$CPORT" round_trips)
+  c_rt=$(awk -v r="$c_rts" -v i="$c_inv" 'BEGIN {if (i > 0) printf "%.2f", r / i; else print "n/a"}')
+  stop_pid "$HPID"
+  c_nodes=$(primaries | wc -l)
+  # the floor: redis-benchmark --cluster, one client per primary pipelining
+  # 1000 calls to it ({tag} puts each client's keys on its node)
+  say "Redis Cluster floor (redis-benchmark --cluster -P 1000): $RUNS runs x $nmsgs messages"
+  for q in $(primaries); do redis-cli -p "$q" -x SCRIPT LOAD <"$dir/apply.lua" >/dev/null; done
+  cfloor() { # cfloor ARGSFILE -> calls/s
+    _af=$1
+    sha=$(head -1 "$_af")
+    set --
+    while IFS= read -r l; do set -- "$@" "$l"; done <<EOF
+$(tail -n +2 "$_af" | sed '1s/^\([^{]*\){[^}]*}$/\1{tag}:account:__rand_int__/')
+EOF
+    c_flush
+    redis-benchmark --cluster -p "$(first_live_port)" -c "$c_nodes" -P 1000 -n "$BATCH_CHANGES" \
+      -r 1000000000 -q EVALSHA "$sha" 1 "$@" 2>&1 | tr '\r' '\n' | grep 'requests per second' |
+      tail -1 | sed 's/.*: \([0-9.]*\) requests per second.*/\1/'
+  }
+  : >"$dir/crfloor"
+  i=1
+  while [ "$i" -le "$RUNS" ]; do
+    inv=0
+    for a in "$dir"/msgs/*.args; do
+      r=$(cfloor "$a")
+      [ -n "$r" ] || die "redis-benchmark --cluster gave no result for $a"
+      inv=$(awk -v s="$inv" -v r="$r" 'BEGIN {print s + 1 / r}')
+    done
+    awk -v s="$inv" -v n="$nmsgs" 'BEGIN {printf "%.0f\n", n / s}' >>"$dir/crfloor"
+    i=$((i + 1))
+  done
+  for p in $CLUSTER_PORTS; do stop_pid "$(node_pid "$p")"; done
+  cb1000=$(row_median cbatch1000 messagesPerSecond)
+  cb1000_p99=$(row_median cbatch1000 latencyMs p99)
+  crf1000=$(median <"$dir/crfloor")
+fi
+
 # ---- decode + map per fixture ------------------------------------------------
 say "decode + map per fixture"
 FUNCTIONS_APP_ROOT_PATH=$dir/app-batch "$BT" decode "$ROOT"/tests/fixtures/bench/*.json \
@@ -341,6 +407,8 @@ OperationCreatedOn). The rows:
 | HTTP floor (single) | \`hostemu --connect PORT --function __noop --data-type binary --single --messages MSGS --vary --concurrency $CONC --duration $SECS\` |
 | batch of B | \`hostemu --connect PORT --script-root APP --messages MSGS --vary --batch B --repeat N --concurrency $BATCH_CONC\` ($BATCH_CHANGES changes) |
 | Redis floor (batch of B) | \`redis-benchmark -c $BATCH_CONC -P B -n $BATCH_CHANGES -r 1000000000 EVALSHA <sha> 1 <key> <args>\` with the arguments the sink sends for each message (\`benchtool args\`); harmonic mean over the messages |
+| cluster batch of 1000 | the batch-of-1000 row against a Redis Cluster of 3 primaries + 3 replicas on this machine (RedisConnection lists every node; \`CDC_REDIS_CLUSTER=auto\`) |
+| Redis Cluster floor | \`redis-benchmark --cluster -c 3 -P 1000 -n $BATCH_CHANGES -r 1000000000 EVALSHA <sha> 1 <prefix>:{tag}:account:__rand_int__ <args>\`: one client per primary, each pipelining 1000 calls to its own node |
 | read API | \`wrk -t2 -c$CONC -d${SECS}s --latency http://127.0.0.1:PORT$read_path\`: the GET as the host forwards it (host.json \`enableForwardingHttpRequest\`, the default) |
 | HTTP floor (read) | the same wrk command for \`GET /\` (answered by the server without a function) |
 | Redis alone (read) | \`redis-benchmark -c $CONC -n 200000 HGETALL <the record's key>\` |
@@ -354,6 +422,7 @@ OperationCreatedOn). The rows:
 | single-message invocations, $CONC in flight | $(fmt0 "$single_ips") invocations/s | $(fmt2 "$single_p50") ms | $(fmt2 "$single_p99") ms | $(fmt0 "$sfloor_ips") invocations/s (HTTP, p99 $(fmt2 "$sfloor_p99") ms) | $(ratio "$single_ips" "$sfloor_ips") | $(row_values single invocationsPerSecond) |
 | batches of 100 Updates, $BATCH_CONC in flight | $(fmt0 "$b100") changes/s | | $(fmt2 "$b100_p99") ms per batch | $(fmt0 "$rf100") calls/s (Redis, -P 100) | $(ratio "$b100" "$rf100") | $(row_values batch100 messagesPerSecond) |
 | batches of 1000 Updates, $BATCH_CONC in flight | $(fmt0 "$b1000") changes/s | | $(fmt2 "$b1000_p99") ms per batch | $(fmt0 "$rf1000") calls/s (Redis, -P 1000) | $(ratio "$b1000" "$rf1000") | $(row_values batch1000 messagesPerSecond) |
+| Redis Cluster (3 primaries + 3 replicas): batches of 1000 Updates, $BATCH_CONC in flight | $(fmt0 "$cb1000") changes/s | | $(fmt2 "$cb1000_p99") ms per batch | $(fmt0 "$crf1000") calls/s (redis-benchmark --cluster, -P 1000) | $(ratio "$cb1000" "$crf1000") | $([ "$cb1000" != 0 ] && row_values cbatch1000 messagesPerSecond) |
 | read API, single-record GET, $CONC connections | $(fmt0 "$read_rps") GETs/s | $(fmt2 "$read_p50") ms | $(fmt2 "$read_p99") ms | $(fmt0 "$rfl_rps") requests/s (HTTP, p99 $(fmt2 "$rfl_p99") ms) | $(ratio "$read_rps" "$rfl_rps") | $(col_values read 1) |
 | Redis alone: the same HGETALL, $CONC clients, unpipelined | $(fmt0 "$hget_rps") calls/s | | | one GET = HTTP floor + one such call: at most $(fmt0 "$read_bound")/s when both share the cores | $(ratio "$read_bound" "$rfl_rps") of the HTTP floor | $(tr '\n' ' ' <"$dir/hgetall" | awk '{for (i = 1; i <= NF; i++) printf "%.0f ", $i}') |
 | cold start (exec to first \`GET /\` answer) | $(fmt2 "$cold_ms") ms | | | | | 20 |
@@ -362,7 +431,8 @@ OperationCreatedOn). The rows:
 
 Inside Redis the apply script took $(fmt2 "${evalsha_us:-0}") us per call during the batch rows and
 $(fmt2 "${evalsha_floor_us:-0}") us during the Redis floor runs (\`INFO commandstats\`, evalsha
-usec_per_call). hostemu used $(awk -v c="$he_cpu_b1000" -v e="$he_el_b1000" 'BEGIN {if (e > 0) printf "%.0f%%", 100 * c / e; else print "n/a"}') of one core during the batch-of-1000 row.
+usec_per_call). On the cluster each batch of 1000 took $c_rt round trips (sink round trips per
+invocation, GET /api/cdc/metrics): one per primary ($c_nodes), all in flight at once. hostemu used $(awk -v c="$he_cpu_b1000" -v e="$he_el_b1000" 'BEGIN {if (e > 0) printf "%.0f%%", 100 * c / e; else print "n/a"}') of one core during the batch-of-1000 row.
 
 ## Targets
 

@@ -192,8 +192,60 @@ printf '    %-15s %s bytes, exactly as received (redis-cli XRANGE prints them)\n
 [ "$npoison" = 1 ] || fail "expected 1 poison stream entry, found $npoison"
 say "Fix at the source (service endpoint Message Format = JSON), then replay or delete the entry: docs/operations.md."
 
-# ---- 5. A complete replica -----------------------------------------------------
-step "5. A complete replica: the snapshot, reads of records that never produced a message, reconciliation"
+# ---- 5. A dead-lettered message, recorded and replayed ---------------------------------
+step "5. A message Service Bus dead-letters: recorded by the DeadLetters function, replayed after the fix"
+LEAD=c4d5e6f7-6a7b-ef11-ac21-6045bdd4c6be
+say "   Suppose the mapping required lead.emailaddress1 and CDC_POISON=fail (a single-message Changes"
+say "   function): the Create of lead Chloé Dubois (no e-mail address) fails every delivery, and after"
+say "   MaxDeliveryCount (3 here) Service Bus moves it to the subscription's dead-letter queue, which the"
+say "   DeadLetters function (function_app/DeadLetters: <subscription>/\$DeadLetterQueue) consumes."
+single=$dir/app_single
+mkdir -p "$single" && cp -R "$APP/." "$single/" || fail "cannot copy $APP"
+sed -e 's/"cardinality": "many"/"cardinality": "one"/' -e 's/"name": "msgs"/"name": "msg"/' \
+  "$APP/Changes/function.json" >"$single/Changes/function.json"
+printf '{ "version": 1, "tables": { "*": {}, "lead": { "required": ["emailaddress1"] } } }\n' >"$dir/strict.json"
+cmd "$HOSTEMU --script-root <app, single> --env CDC_POISON=fail --env CDC_MAPPING_FILE=strict.json --messages tests/fixtures/demo/deadletter --max-delivery-count 3 --stop"
+# shellcheck disable=SC2086
+"$HOSTEMU" --script-root "$single" $ENVS --env CDC_POISON=fail --env "CDC_MAPPING_FILE=$dir/strict.json" \
+  --messages tests/fixtures/demo/deadletter --max-delivery-count 3 --handler-log "$dir/handler.log" \
+  --json "$dir/dl.json" --stop >"$dir/dl.txt" 2>"$dir/dl.err"
+grep -E '^  (messages|dead-letter q) ' "$dir/dl.txt" | sed 's/^/  /'
+grep -q '"deadLettered":1,' "$dir/dl.json" || fail "the message was not dead-lettered: $(cat "$dir/dl.err")"
+grep -q '"deadLetterQueue":{"delivered":1,"completed":1,' "$dir/dl.json" ||
+  fail "the DeadLetters function did not record it: $(tail -5 "$dir/dl.err")"
+
+# admin METHOD PATH: one request to the Admin function (authLevel admin)
+nadmin=0
+admin() {
+  nadmin=$((nadmin + 1))
+  cmd "$HOSTEMU --script-root $APP --http $1 '$2'"
+  # shellcheck disable=SC2086
+  "$HOSTEMU" --script-root "$APP" $ENVS --handler-log "$dir/handler.log" --quiet --http "$1" "$2" \
+    >"$dir/admin$nadmin.txt" 2>"$dir/admin$nadmin.err" || true
+  printf '    %s\n' "$(head -1 "$dir/admin$nadmin.txt" | tr -d '\r')"
+  sed '1,/^\r\{0,1\}$/d' "$dir/admin$nadmin.txt" | json_pretty
+}
+say ""
+say "The record (GET /api/cdc/admin/records?kind=deadletter), with Service Bus's reason:"
+admin GET "/api/cdc/admin/records?kind=deadletter"
+grep -q '"reason":"MaxDeliveryCountExceeded"' "$dir/admin$nadmin.txt" ||
+  fail "no dead-letter record with Service Bus's reason"
+say ""
+say "After fixing the cause (the mapping: the built-in defaults again), replay the dead-lettered leads:"
+admin POST "/api/cdc/admin/replay?kind=deadletter&table=lead"
+grep -q '"outcome":"applied"' "$dir/admin$nadmin.txt" || fail "the replay did not apply the change"
+read_api "The replayed lead, served by the read API" 200 "/api/data/v9.2/leads($LEAD)?\$select=fullname,subject"
+say ""
+say "Metrics every instance shares (GET /api/cdc/metrics, member \"shared\": per table and outcome, freshness):"
+nadmin=$((nadmin + 1))
+"$HOSTEMU" --script-root "$APP" $ENVS --handler-log "$dir/handler.log" --quiet --http GET /api/cdc/metrics \
+  >"$dir/admin$nadmin.txt" 2>&1 || true
+sed '1,/^\r\{0,1\}$/d' "$dir/admin$nadmin.txt" | sed -n 's/.*"shared":{"scope":"shared",\("tables":.*}\),"totals".*/    \1/p'
+grep -q '"lead":{[^}]*"deadlettered":1,[^}]*"replayed":1' "$dir/admin$nadmin.txt" ||
+  fail "the shared metrics do not count the dead-letter and its replay"
+
+# ---- 6. A complete replica -----------------------------------------------------
+step "6. A complete replica: the snapshot, reads of records that never produced a message, reconciliation"
 . "$ROOT/tests/scripts/replica_lib.sh"
 say "A Dataverse Web API emulator (tests/tools/dvemu) with 300 contacts and no messages at all, an Entra ID token service"
 say "(tests/tools/tokensvc), and a handler with DataverseUrl and CDC_RECONCILE_TABLES=contact."

@@ -12,6 +12,12 @@ libcurl4-openssl-dev libssl-dev unixodbc-dev"
 TEST_PKGS="redis-server redis-tools postgresql odbc-postgresql openssl clang
 libclang-rt-14-dev curl procps zip unzip binutils"
 BENCH_PKGS="wrk hyperfine"
+# Debian 11 (where `make zip` builds): clang 11 has its runtimes in
+# libclang-common-11-dev (a dependency of clang); no hyperfine package
+if [ "$(. /etc/os-release 2>/dev/null && echo "${VERSION_ID:-}")" = 11 ]; then
+  TEST_PKGS=$(echo $TEST_PKGS | sed 's/libclang-rt-14-dev//')
+  BENCH_PKGS="wrk"
+fi
 
 missing() {
   for p in "$@"; do

@@ -96,6 +96,15 @@ start_redis() {
   export REDIS_PORT REDIS_PID
 }
 
+# redis_at_least MAJOR MINOR: the installed redis-server is that version or
+# later (Debian 11 has 6.0: no CLIENT PAUSE WRITE, no ACL channel rules).
+redis_at_least() {
+  _v=$(redis-server --version 2>/dev/null | sed -n 's/.* v=\([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+  [ -n "$_v" ] || return 1
+  set -- "$1" "$2" $_v
+  [ "$3" -gt "$1" ] || { [ "$3" -eq "$1" ] && [ "$4" -ge "$2" ]; }
+}
+
 stop_pid() {
   kill "$1" 2>/dev/null
   _i=0
@@ -105,13 +114,14 @@ stop_pid() {
   return 0
 }
 
-# start_postgres DIR: start a private PostgreSQL 15 whose data directory and
+# start_postgres DIR: start a private PostgreSQL (15 on Debian 12, 13 on 11) whose data directory and
 # unix socket live in DIR, on a free port (no TCP listener). PostgreSQL refuses
 # to run as root, so when we are root the server runs as the `postgres` user
 # and DIR is handed to it. Authentication is `trust` on the socket only.
 # Sets PG_BIN, PG_SOCKDIR, PG_PORT, PG_DATA and PG_ODBC (an ODBC connection
 # string for psqlODBC by driver path: no odbcinst.ini needed). The server is
 # stopped by cleanup_all (pg_ctl stop -m immediate).
+PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5,5n | tail -1)}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PSQLODBC_DRIVER=${PSQLODBC_DRIVER:-/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so}
 pg_run() {
@@ -119,7 +129,7 @@ pg_run() {
 }
 start_postgres() {
   _pgdir=$1
-  [ -x "$PG_BIN/initdb" ] || skip "PostgreSQL 15 not installed (run make deps)"
+  [ -x "$PG_BIN/initdb" ] || skip "PostgreSQL not installed (run make deps)"
   [ -f "$PSQLODBC_DRIVER" ] || skip "psqlODBC not installed (run make deps)"
   PG_DATA=$_pgdir/data
   PG_SOCKDIR=$_pgdir

@@ -14,8 +14,28 @@ pl_begin() {
   CLEANUP_DIRS="$CLEANUP_DIRS $dir"
 }
 
-# rc ARGS...: redis-cli on the test's redis-server
-rc() { redis-cli -p "$REDIS_PORT" "$@"; }
+# pl_start_redis: the test's Redis, a private redis-server or, with
+# PL_CLUSTER=1, a private Redis Cluster (cluster_lib.sh: 3 primaries + 3
+# replicas); sets REDIS_PORT (one node; rc follows the cluster's
+# redirections) and PL_REDIS_CONN (the RedisConnection value).
+pl_start_redis() {
+  if [ -n "${PL_CLUSTER:-}" ]; then
+    . "$ROOT/tests/scripts/cluster_lib.sh"
+    start_cluster "$dir"
+    REDIS_PORT=$(primaries | head -1)
+    PL_REDIS_CONN=$CLUSTER_SEEDS
+  else
+    start_redis "$dir"
+    PL_REDIS_CONN=127.0.0.1:$REDIS_PORT
+  fi
+}
+# pl_primaries: the ports holding data (every primary of the cluster)
+pl_primaries() { if [ -n "${PL_CLUSTER:-}" ]; then primaries; else echo "$REDIS_PORT"; fi; }
+
+# rc ARGS...: redis-cli on the test's Redis (-c on a cluster)
+rc() { redis-cli -p "$REDIS_PORT" ${PL_CLUSTER:+-c} "$@"; }
+# rc_flushall: empty the test's Redis (every primary)
+rc_flushall() { for _p in $(pl_primaries); do redis-cli -p "$_p" FLUSHALL >/dev/null; done; }
 
 # count_msgs DIR: the message files hostemu delivers from DIR (sidecars and
 # dot files excluded)
@@ -144,14 +164,15 @@ prop_values() {
 }
 
 # rec_dump PREFIX: every key under PREFIX with its fields and values, sorted
-# (a snapshot to compare before/after a replay)
+# (a snapshot to compare before/after a replay); the shared metrics hash
+# <prefix>:{ops}:metrics counts work, it is not replica state: left out
 rec_dump() {
-  redis-cli -p "$REDIS_PORT" --scan --pattern "$1*" | sort | while IFS= read -r k; do
-    printf '%s %s\n' "$k" "$(redis-cli -p "$REDIS_PORT" --raw TYPE "$k")"
-    case "$(redis-cli -p "$REDIS_PORT" --raw TYPE "$k")" in
-    hash) redis-cli -p "$REDIS_PORT" --raw HGETALL "$k" | paste - - | sort ;;
-    zset) redis-cli -p "$REDIS_PORT" --raw ZRANGE "$k" 0 -1 WITHSCORES | paste - - ;;
-    stream) redis-cli -p "$REDIS_PORT" --raw XLEN "$k" ;;
+  for _p in $(pl_primaries); do redis-cli -p "$_p" --scan --pattern "$1*"; done | grep -v '{ops}:metrics$' | sort | while IFS= read -r k; do
+    printf '%s %s\n' "$k" "$(rc --raw TYPE "$k")"
+    case "$(rc --raw TYPE "$k")" in
+    hash) rc --raw HGETALL "$k" | paste - - | sort ;;
+    zset) rc --raw ZRANGE "$k" 0 -1 WITHSCORES | paste - - ;;
+    stream) rc --raw XLEN "$k" ;;
     esac
   done
 }

@@ -96,12 +96,19 @@ static redisReply *rcmd(const char *fmt, const char *a, const char *b)
   return r;
 }
 
+/* Redis 6.2 added channel rules (&*); 6.0 (Debian 11) allows every channel
+ * and refuses the rule */
+static bool acl_channels = true;
+
 static void acl_add(const char *tok, time_t exp)
 {
   char pw[100];
   snprintf(pw, sizeof pw, ">%s", tok);
   if (rds) {
-    freeReplyObject(rcmd("ACL SETUSER %s on %s ~* &* +@all", opt.redis_user, pw));
+    if (acl_channels)
+      freeReplyObject(rcmd("ACL SETUSER %s on %s ~* &* +@all", opt.redis_user, pw));
+    else
+      freeReplyObject(rcmd("ACL SETUSER %s on %s ~* +@all", opt.redis_user, pw));
   }
   if (nlive < sizeof lives / sizeof lives[0]) {
     snprintf(lives[nlive].tok, sizeof lives[nlive].tok, "%s", tok);
@@ -606,6 +613,14 @@ int main(int argc, char **argv)
       freeReplyObject(rcmd("AUTH %s %s", opt.redis_admin, opt.redis_pass));
     else if (opt.redis_pass)
       freeReplyObject(rcmd("AUTH %s%s", opt.redis_pass, ""));
+    {
+      redisReply *v = redisCommand(rds, "INFO server");
+      const char *p = v && v->type == REDIS_REPLY_STRING ? strstr(v->str, "redis_version:") : NULL;
+      int major = 0, minor = 0;
+      if (p && sscanf(p, "redis_version:%d.%d", &major, &minor) == 2)
+        acl_channels = major > 6 || (major == 6 && minor >= 2);
+      freeReplyObject(v);
+    }
     /* the user exists, without a password until the first token */
     freeReplyObject(rcmd("ACL SETUSER %s%s reset", opt.redis_user, ""));
   }

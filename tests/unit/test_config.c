@@ -264,6 +264,54 @@ static void test_doc_table(void)
   buf_cleanup(&b);
 }
 
+static void test_azure_connections(void)
+{
+  struct app_config cfg;
+  struct app_err err;
+  static const char *const azure[] = {"WEBSITE_INSTANCE_ID", "abc123", NULL};
+  static const char *const production[] = {"AZURE_FUNCTIONS_ENVIRONMENT", "Production", NULL};
+  static const char *const both[] = {"AZURE_FUNCTIONS_ENVIRONMENT", "Production", "CDC_TARGET",
+                                     "redis+sql", NULL};
+  static const char *const development[] = {"AZURE_FUNCTIONS_ENVIRONMENT", "Development", NULL};
+  static const char *const given[] = {"WEBSITE_INSTANCE_ID", "abc123", "RedisConnection",
+                                      "r.example:6380,ssl=True", NULL};
+  static const char *const sql_only[] = {"WEBSITE_INSTANCE_ID", "abc123", "CDC_TARGET", "sql",
+                                         NULL};
+  static const char *const entra[] = {"WEBSITE_INSTANCE_ID",
+                                      "abc123",
+                                      "RedisConnection__redisHostName",
+                                      "r.example:10000",
+                                      "RedisConnection__principalId",
+                                      "00000000-0000-0000-0000-000000000001",
+                                      NULL};
+  static const char *const bindings[] = {"WEBSITE_INSTANCE_ID", "abc123", "CDC_MODE", "bindings",
+                                         NULL};
+
+  TEST_CASE("in Azure a missing RedisConnection stops start-up, naming the setting");
+  CHECK_INTEQ(load(azure, &cfg, &err), APP_ERR_CONFIG);
+  CHECK_CONTAINS(err.msg, "RedisConnection is not set");
+  CHECK_CONTAINS(err.msg, "CDC_TARGET=redis");
+  CHECK_INTEQ(load(production, &cfg, &err), APP_ERR_CONFIG);
+  CHECK_CONTAINS(err.msg, "RedisConnection");
+  CHECK_INTEQ(load(both, &cfg, &err), APP_ERR_CONFIG);
+  CHECK_CONTAINS(err.msg, "CDC_TARGET=redis+sql");
+
+  TEST_CASE("locally, with the setting, or without Redis in the target: the defaults");
+  CHECK_INTEQ(load(development, &cfg, &err), APP_OK);
+  CHECK_STREQ(cfg.redis_connection, "127.0.0.1:6379");
+  config_cleanup(&cfg);
+  CHECK_INTEQ(load(NULL, &cfg, &err), APP_OK);
+  config_cleanup(&cfg);
+  CHECK_INTEQ(load(given, &cfg, &err), APP_OK);
+  config_cleanup(&cfg);
+  CHECK_INTEQ(load(entra, &cfg, &err), APP_OK); /* identity-based: the host name is enough */
+  config_cleanup(&cfg);
+  CHECK_INTEQ(load(sql_only, &cfg, &err), APP_OK);
+  config_cleanup(&cfg);
+  CHECK_INTEQ(load(bindings, &cfg, &err), APP_OK);
+  config_cleanup(&cfg);
+}
+
 int main(void)
 {
   test_defaults();
@@ -271,5 +319,6 @@ int main(void)
   test_port_fallback();
   test_bad_values();
   test_doc_table();
+  test_azure_connections();
   return check_report("test_config");
 }

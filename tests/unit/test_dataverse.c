@@ -1161,6 +1161,39 @@ struct bad_case {
 };
 
 static const struct bad_case bad_cases[] = {
+    /* issue 17: duplicates of the members that decide what happens are
+     * poison (the first used to win; .NET's readers keep the last or
+     * refuse the document) */
+    {NULL,
+     HEAD("Create") "\"MessageName\":\"Delete\"," PRIMARY
+                    "\"InputParameters\":[" P("Target", ENT("[]")) "]}",
+     0, APP_ERR_INPUT,
+     "MessageName: the member appears twice;"
+     " a message whose meaning depends on which one counts is poison",
+     0},
+    {NULL,
+     HEAD("Create") PRIMARY "\"PrimaryEntityId\":\"" G2
+                            "\",\"InputParameters\":[" P("Target", ENT("[]")) "]}",
+     0, APP_ERR_INPUT,
+     "PrimaryEntityId: the member appears twice;"
+     " a message whose meaning depends on which one counts is poison",
+     0},
+    {NULL, CTX("Create", "[" P("Target", ENT("[]")) "," P("Target", ENT("[]")) "]"), 0,
+     APP_ERR_INPUT,
+     "InputParameters[1] (key \"Target\"): parameter Target appears twice;"
+     " a message whose meaning depends on which one counts is poison",
+     0},
+    {NULL,
+     CTX("Create", "[" P("Target", "{\"__type\":\"Entity" NS "\",\"Attributes\":[],\"Id\":\"" G1
+                                   "\",\"Id\":\"" G2 "\",\"LogicalName\":\"account\"}") "]"),
+     0, APP_ERR_INPUT,
+     "InputParameters[0].value.Id (key \"Target\"): the member appears twice (poison)", 0},
+    {NULL,
+     CTX("Delete",
+         "[" P("Target", "{\"__type\":\"EntityReference" NS "\",\"Id\":\"" G1
+                         "\",\"LogicalName\":\"account\",\"LogicalName\":\"contact\"}") "]"),
+     0, APP_ERR_INPUT,
+     "InputParameters[0].value.LogicalName (key \"Target\"): the member appears twice (poison)", 0},
     {"application/msbin1", "\x40\x16RemoteExecutionContext", 0, APP_ERR_UNSUPPORTED,
      "content type application/msbin1: the body is .NET binary XML, the service endpoint's "
      "default format; set the service endpoint's Message Format to JSON (Plug-in Registration "

@@ -183,6 +183,48 @@ static void test_discovery(void)
   CHECK(!set->forwarding);
   functions_destroy(set);
 
+  TEST_CASE("enableProxyingHttpRequest (the current name) and routePrefix");
+  write_file("host.json", "{\"customHandler\":{\"enableProxyingHttpRequest\":true},"
+                          "\"extensions\":{\"http\":{\"routePrefix\":\"/replica/\"}}}");
+  make_dir("Reads");
+  write_file("Reads/function.json",
+             "{\"bindings\":[{\"type\":\"httpTrigger\",\"direction\":\"in\",\"name\":\"req\","
+             "\"route\":\"data/v9.2/{*path}\"},{\"type\":\"http\",\"direction\":\"out\","
+             "\"name\":\"res\"}]}");
+  make_dir("Counters");
+  write_file("Counters/function.json",
+             "{\"bindings\":[{\"type\":\"httpTrigger\",\"direction\":\"in\",\"name\":\"req\"},"
+             "{\"type\":\"http\",\"direction\":\"out\",\"name\":\"res\"}]}");
+  CHECK_INTEQ(functions_load(root, &set, &err), APP_OK);
+  CHECK(set->forwarding && set->proxying);
+  CHECK_STREQ(set->route_prefix, "replica");
+  {
+    char *p1 = functions_public_path(set, functions_find(set, "Reads"));
+    char *p2 = functions_public_path(set, functions_find(set, "Counters"));
+    CHECK_STREQ(p1, "/replica/data/v9.2/");
+    CHECK_STREQ(p2, "/replica/Counters");
+    free(p1);
+    free(p2);
+  }
+  functions_destroy(set);
+  write_file("host.json", "{\"customHandler\":{\"enableProxyingHttpRequest\":\"false\"},"
+                          "\"extensions\":{\"http\":{\"routePrefix\":\"\"}}}");
+  CHECK_INTEQ(functions_load(root, &set, &err), APP_OK);
+  CHECK(!set->forwarding && !set->proxying);
+  {
+    char *p1 = functions_public_path(set, functions_find(set, "Reads"));
+    CHECK_STREQ(p1, "/data/v9.2/");
+    free(p1);
+  }
+  functions_destroy(set);
+  write_file("host.json", "{\"customHandler\":{\"enableProxyingHttpRequest\":1}}");
+  CHECK_INTEQ(functions_load(root, &set, &err), APP_ERR_CONFIG);
+  CHECK_CONTAINS(err.msg, "customHandler.enableProxyingHttpRequest must be true or false");
+  write_file("host.json", "{\"extensions\":{\"http\":{\"routePrefix\":7}}}");
+  CHECK_INTEQ(functions_load(root, &set, &err), APP_ERR_CONFIG);
+  CHECK_CONTAINS(err.msg, "extensions.http.routePrefix must be a string");
+  new_root();
+
   TEST_CASE("cardinality many without dataType loads (with a warning)");
   make_dir("Batch");
   write_file("Batch/function.json", "{\"bindings\":[{\"type\":\"serviceBusTrigger\",\"name\":\"m\","

@@ -10,7 +10,9 @@
 #include "map/sink.h"
 #include "redis/redis_entra.h"
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/obj_mac.h>
 #include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
@@ -297,9 +299,28 @@ static unsigned char *b64url_decode(const char *s, size_t n, size_t *outlen)
   return out;
 }
 
+/* A fresh key of type (EVP_PKEY_RSA, 2048 bits, or EVP_PKEY_EC, P-256)
+ * through EVP_PKEY_CTX, which OpenSSL 1.1.1 (Debian 11) has as well as 3.x
+ * (EVP_RSA_gen / EVP_EC_gen are 3.0 only). NULL on failure. */
+static EVP_PKEY *gen_key(int type)
+{
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(type, NULL);
+  EVP_PKEY *k = NULL;
+  if (!ctx)
+    return NULL;
+  if (EVP_PKEY_keygen_init(ctx) > 0 &&
+      (type == EVP_PKEY_RSA
+           ? EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048)
+           : EVP_PKEY_CTX_set_ec_paramgen_curve_nid(ctx, NID_X9_62_prime256v1)) > 0 &&
+      EVP_PKEY_keygen(ctx, &k) <= 0)
+    k = NULL;
+  EVP_PKEY_CTX_free(ctx);
+  return k;
+}
+
 static void test_assertion(void)
 {
-  EVP_PKEY *key = EVP_RSA_gen(2048);
+  EVP_PKEY *key = gen_key(EVP_PKEY_RSA);
   X509 *cert = X509_new();
   struct buf a;
   struct app_err err;
@@ -367,7 +388,7 @@ static void test_assertion(void)
   buf_cleanup(&a);
   {
     /* a key that is not RSA is refused with a clear message */
-    EVP_PKEY *ec = EVP_EC_gen("P-256");
+    EVP_PKEY *ec = gen_key(EVP_PKEY_EC);
     buf_init(&a, 0);
     CHECK(idtok_jwt_assertion(ec, cert, "aud", "c", "j", 1, &a, &err) == APP_ERR_CONFIG);
     CHECK_CONTAINS(err.msg, "not an RSA key");

@@ -36,9 +36,9 @@ static const struct ok_case ok_cases[] = {
     {"[::1]:6380", "::1", 6380, NULL, NULL, false, NULL, 5000, 5000, 0, 1, ""},
     {"[::1]", "::1", 6379, NULL, NULL, false, NULL, 5000, 5000, 0, 1, ""},
     {"fe80::1", "fe80::1", 6379, NULL, NULL, false, NULL, 5000, 5000, 0, 1, ""},
-    /* several endpoints: the first is used, and we say so */
+    /* several endpoints: the first is the single node; a cluster's seeds are all */
     {"primary:6380,replica:6381,ssl=true", "primary", 6380, NULL, NULL, true, NULL, 5000, 5000, 0,
-     2, "only the first (primary) is used"},
+     2, ""},
     /* '=' inside a password: split at the first '=' */
     {"h,password=a=b=c", "h", 6379, NULL, "a=b=c", false, NULL, 5000, 5000, 0, 1, ""},
     /* unknown options: ignored with a warning; known StackExchange options silently */
@@ -270,9 +270,30 @@ static void test_classify(void)
   }
 }
 
+/* every endpoint is kept (a cluster's seeds), default ports filled in */
+static void test_endpoints(void)
+{
+  struct redis_conninfo ci;
+  struct app_err err = {0};
+  TEST_CASE("endpoints");
+  CHECK(redis_conninfo_parse("a,b:7001,[::1],ssl=true,password=x", &ci, &err) == APP_OK);
+  CHECK_INTEQ(ci.nendpoints, 3);
+  if (ci.nendpoints == 3) {
+    CHECK_STREQ(ci.endpoints[0].host, "a");
+    CHECK_INTEQ(ci.endpoints[0].port, 6380);
+    CHECK_STREQ(ci.endpoints[1].host, "b");
+    CHECK_INTEQ(ci.endpoints[1].port, 7001);
+    CHECK_STREQ(ci.endpoints[2].host, "::1");
+    CHECK_INTEQ(ci.endpoints[2].port, 6380);
+  }
+  CHECK_STREQ(ci.host, "a");
+  redis_conninfo_cleanup(&ci);
+}
+
 int main(void)
 {
   test_ok();
+  test_endpoints();
   test_bad();
   test_redaction();
   test_resp();

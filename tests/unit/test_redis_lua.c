@@ -38,6 +38,7 @@ static const struct since known[] = {
     {"HINCRBY", 2, 0}, {"HSETNX", 2, 0},     {"XADD", 5, 0},       {"GET", 1, 0},
     {"SET", 1, 0},     {"HRANDFIELD", 6, 2}, {"GETEX", 6, 2},      {"GETDEL", 6, 2},
     {"COPY", 6, 2},    {"EXPIRETIME", 7, 0}, {"SINTERCARD", 7, 0}, {"LMPOP", 7, 0},
+    {"ZADD", 1, 2},    {"ZSCORE", 1, 2},
 };
 
 /* commands the C code sends (and a few it could), "Available since" */
@@ -169,7 +170,7 @@ static const struct {
 } later_opts[] = {
     {"EXPIRE", "NX"},  {"EXPIRE", "XX"},       {"EXPIRE", "GT"},  {"EXPIRE", "LT"},
     {"XADD", "MINID"}, {"XADD", "NOMKSTREAM"}, {"XADD", "LIMIT"}, {"SET", "GET"},
-    {"SET", "EXAT"},   {"SET", "PXAT"},
+    {"SET", "EXAT"},   {"SET", "PXAT"},        {"ZADD", "GT"},    {"ZADD", "LT"},
 };
 
 static const struct since *lookup(const char *cmd, size_t n)

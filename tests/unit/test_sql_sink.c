@@ -7,6 +7,8 @@
 #include "sql_testdocs.h"
 
 #include <stdlib.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const char *const *env_pairs;
@@ -25,6 +27,50 @@ static const char *lookup(const char *name)
   "Driver=/usr/lib/x86_64-linux-gnu/odbc/psqlodbcw.so;Servername=/nonexistent/d365cdc;"            \
   "Port=1;Database=postgres;Username=postgres;Password=hunter2;"
 
+static void test_app_driver(void)
+{
+  TEST_CASE("the ODBC driver resolved against the app root (the zip's bundled psqlODBC)");
+  {
+    char root[] = "/tmp/d365cdc-drv.XXXXXX";
+    char path[128];
+    char *d;
+    FILE *f;
+    CHECK(mkdtemp(root) != NULL);
+    /* nothing bundled: keep the configured value (or the dialect's default name) */
+    CHECK(sql_sink_app_driver(root, NULL, SQL_DIALECT_POSTGRES) == NULL);
+    CHECK(sql_sink_app_driver(root, "PostgreSQL Unicode", SQL_DIALECT_POSTGRES) == NULL);
+    CHECK(sql_sink_app_driver(root, "/opt/x/psqlodbcw.so", SQL_DIALECT_POSTGRES) == NULL);
+    d = sql_sink_app_driver(root, "lib/x.so", SQL_DIALECT_TSQL);
+    snprintf(path, sizeof path, "%s/lib/x.so", root);
+    CHECK_STREQ(d, path);
+    free(d);
+    snprintf(path, sizeof path, "%s/lib", root);
+    CHECK(mkdir(path, 0755) == 0);
+    snprintf(path, sizeof path, "%s/lib/odbc", root);
+    CHECK(mkdir(path, 0755) == 0);
+    snprintf(path, sizeof path, "%s/" SQL_SINK_BUNDLED_PG_DRIVER, root);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (f)
+      fclose(f);
+    d = sql_sink_app_driver(root, NULL, SQL_DIALECT_POSTGRES);
+    CHECK_STREQ(d, path);
+    free(d);
+    d = sql_sink_app_driver(root, "", SQL_DIALECT_NONE);
+    CHECK_STREQ(d, path);
+    free(d);
+    /* Azure SQL needs Microsoft's driver: the bundled one is never used for tsql */
+    CHECK(sql_sink_app_driver(root, NULL, SQL_DIALECT_TSQL) == NULL);
+    CHECK(sql_sink_app_driver(NULL, NULL, SQL_DIALECT_POSTGRES) == NULL);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/lib/odbc", root);
+    rmdir(path);
+    snprintf(path, sizeof path, "%s/lib", root);
+    rmdir(path);
+    rmdir(root);
+  }
+}
+
 int main(void)
 {
   struct app_config cfg;
@@ -33,6 +79,7 @@ int main(void)
   struct app_err e;
 
   log_set_level(LOG_LEVEL_OFF);
+  test_app_driver();
 
   TEST_CASE("settings become sink options");
   {
