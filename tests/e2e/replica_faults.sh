@@ -133,4 +133,10 @@ live=$(curl -s "$DV/_records?table=contact" | grep -o '"contactid"' | wc -l)
 [ "$read_rows" -le $((live + 200 + 200)) ] && ok "$read_rows rows read for $live records (at most one page twice)" ||
   bad "$read_rows rows read for $live records"
 rp_compare "after resuming" "$dir/deleted"
+
+log "case: the admin function as the host forwards it (enableForwardingHttpRequest)"
+"$BUILD/hostemu" --connect "$H_PORT" --script-root "$BUILD/app" --http GET /api/cdc/replica \
+  >"$dir/fwd.txt" 2>"$dir/fwd.err"
+head -1 "$dir/fwd.txt" | grep -q ' 200 ' && grep -q '"contact":{"phase":"delta"' "$dir/fwd.txt" &&
+  ok "GET /api/cdc/replica shows the state" || bad "forwarded GET: $(cat "$dir/fwd.txt" "$dir/fwd.err")"
 pl_finish
