@@ -27,6 +27,7 @@
 #include "ops/deadletter.h"
 #include "ops/opsstore.h"
 #include "sql/sql_sink.h"
+#include "replica/replica.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,7 +35,15 @@
 #include <strings.h>
 #include <time.h>
 
-enum route_kind { ROUTE_CHANGES = 1, ROUTE_READ, ROUTE_METRICS, ROUTE_DEADLETTER, ROUTE_ADMIN };
+enum route_kind {
+  ROUTE_CHANGES = 1,
+  ROUTE_READ,
+  ROUTE_METRICS,
+  ROUTE_DEADLETTER,
+  ROUTE_ADMIN,
+  ROUTE_RECONCILE,
+  ROUTE_REPLICA
+};
 
 struct app_fn {
   struct app *app;
@@ -54,6 +63,7 @@ struct app {
   struct readapi *readapi;
   struct opsstore *ops;
   struct redis_pool *ops_pool; /* the Redis pool when Redis is a target, else NULL */
+  struct replica *replica;     /* NULL without DataverseUrl */
 };
 
 /* Everything one invocation decodes lives in one arena. The envelope is
@@ -203,6 +213,106 @@ out:
   return r;
 }
 
+/* ---- replica: timer and admin --------------------------------------------- */
+
+static bool query_has(const char *query, const char *name, const char *value);
+
+/* timerTrigger Reconcile: work until CDC_RECONCILE_BUDGET_SECONDS, answer
+ * with the run's summary in Logs. The timer's Data (Schedule,
+ * ScheduleStatus, IsPastDue) changes nothing: every run goes on from the
+ * saved state. */
+static enum app_result invoke_reconcile(void *ctx, const struct server_invocation *si,
+                                        struct buf *out, struct app_err *err)
+{
+  struct app_fn *af = ctx;
+  struct app *app = af->app;
+  struct envelope_limits lim = limits(app->cfg);
+  struct envelope_response resp;
+  struct invocation *inv = NULL;
+  struct replica_report rep;
+  struct buf line;
+  struct arena a;
+  enum app_result r;
+
+  arena_init(&a, arena_cap(app->cfg->max_request_bytes));
+  envelope_response_init(&resp, app->cfg->max_request_bytes);
+  buf_init(&line, 4096);
+  r = envelope_parse_mutable(&a, si->body, si->body_len, af->fn, &lim, &inv, err);
+  if (r == APP_OK && !app->replica)
+    r = app_err_set(err, APP_ERR_CONFIG, "function %s: DataverseUrl is not set", af->fn->name);
+  if (r == APP_OK) {
+    r = replica_run(app->replica, NULL, sink_now_ms() + app->cfg->reconcile_budget_s * 1000LL, &rep,
+                    err);
+    if (replica_report_text(&rep, &line) == APP_OK) {
+      LOG_INFO("Reconcile: %s", line.data);
+      if (r == APP_OK && envelope_response_add_log(&resp, "%s", line.data) != APP_OK)
+        LOG_WARN("Reconcile: the Logs line was dropped");
+    }
+  }
+  if (r == APP_OK) {
+    r = envelope_response_write(&resp, out);
+    if (r != APP_OK)
+      app_err_set(err, r, "the response passed the response size limit");
+  }
+  buf_cleanup(&line);
+  envelope_response_cleanup(&resp);
+  arena_cleanup(&a);
+  return r;
+}
+
+/* The admin function (route cdc/replica): GET shows every table's state;
+ * POST ?action=restart&table=T starts T's snapshot again; POST ?action=run
+ * [&table=T] runs now (the timer's work, within the same budget). */
+static enum app_result replica_admin(struct app *app, struct arena *a, const char *method,
+                                     const char *query, int *status, struct buf *body)
+{
+  struct app_err e;
+  enum app_result r;
+  const char *table = NULL;
+  const char *p = query ? strstr(query, "table=") : NULL;
+  *status = 200;
+  if (!app->replica) {
+    *status = 404;
+    return buf_append_str(body, "{\"error\":{\"code\":\"NotConfigured\",\"message\":"
+                                "\"DataverseUrl is not set\"}}");
+  }
+  if (p && (p == query || p[-1] == '&')) {
+    size_t n = strcspn(p + 6, "&");
+    table = arena_strndup(a, p + 6, n);
+  }
+  if (!strcasecmp(method, "POST") && query_has(query, "action", "restart") && table)
+    r = replica_restart(app->replica, table, &e);
+  else if (!strcasecmp(method, "POST") && query_has(query, "action", "run")) {
+    struct replica_report rep;
+    r = replica_run(app->replica, table, sink_now_ms() + app->cfg->reconcile_budget_s * 1000LL,
+                    &rep, &e);
+    if (r == APP_OK) {
+      APP_RETURN_IF_FAILED(buf_append_str(body, "{\"run\":\""));
+      APP_RETURN_IF_FAILED(replica_report_text(&rep, body));
+      APP_RETURN_IF_FAILED(buf_append_str(body, "\",\"state\":"));
+    }
+  } else if (strcasecmp(method, "GET") != 0) {
+    *status = 400;
+    return buf_append_str(body, "{\"error\":{\"code\":\"BadRequest\",\"message\":"
+                                "\"POST ?action=restart&table=<logical name> or ?action=run\"}}");
+  } else
+    r = APP_OK;
+  if (r == APP_OK)
+    r = replica_state_json(app->replica, body, &e);
+  if (r == APP_OK && query_has(query, "action", "run"))
+    r = buf_append_char(body, '}');
+  if (r != APP_OK) {
+    buf_reset(body);
+    *status = r == APP_ERR_NOTFOUND ? 404 : 502;
+    APP_RETURN_IF_FAILED(buf_append_str(body, "{\"error\":{\"code\":\""));
+    APP_RETURN_IF_FAILED(buf_append_str(body, app_result_str(r)));
+    APP_RETURN_IF_FAILED(buf_append_str(body, "\",\"message\":"));
+    APP_RETURN_IF_FAILED(buf_append_json_str(body, e.msg, strlen(e.msg)));
+    APP_RETURN_IF_FAILED(buf_append_str(body, "}}"));
+  }
+  return APP_OK;
+}
+
 /* ---- HTTP functions (default envelope) --------------------------------------- */
 
 static const char *header_or_null(const struct envelope_http *h, const char *name)
@@ -320,7 +430,17 @@ static enum app_result invoke_http(void *ctx, const struct server_invocation *si
     r = app_err_set(err, APP_ERR_LIMIT, "request URL too large");
     goto out;
   }
-  if (af->kind == ROUTE_METRICS) {
+  if (af->kind == ROUTE_REPLICA) {
+    static const char *headers[] = {"Content-Type", "application/json"};
+    struct buf body;
+    int status = 200;
+    buf_init(&body, cfg->max_request_bytes);
+    r = replica_admin(app, &a, inv->http.method ? inv->http.method : "GET", query, &status, &body);
+    if (r == APP_OK)
+      r = envelope_response_add_http(&resp, res_binding->name, status, headers, 1,
+                                     body.data ? body.data : "", body.len, err);
+    buf_cleanup(&body);
+  } else if (af->kind == ROUTE_METRICS) {
     static const char *hdr_names[] = {"Content-Type"};
     const char *headers[2];
     struct buf body;
@@ -465,6 +585,21 @@ static enum app_result raw_admin(void *ctx, const struct server_raw_request *req
   return r;
 }
 
+/* the replica admin function, forwarded as the client sent it */
+static enum app_result raw_replica(void *ctx, const struct server_raw_request *req,
+                                   struct server_raw_response *res, struct app_err *err)
+{
+  struct app *app = ctx;
+  struct arena a;
+  enum app_result r;
+  arena_init(&a, 1u << 20);
+  r = replica_admin(app, &a, req->method, req->query, &res->status, &res->body);
+  if (r != APP_OK)
+    app_err_set(err, r, "the replica state passed the size limit");
+  arena_cleanup(&a);
+  return r;
+}
+
 /* ---- life cycle ------------------------------------------------------------- */
 
 static bool route_is(const char *route, const char *prefix)
@@ -523,6 +658,9 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
   r = opsstore_create(cfg, app->ops_pool, &app->ops, err);
   if (r != APP_OK)
     goto fail;
+  r = replica_create(cfg, app->map, app->redis, app->sql, &app->replica, err);
+  if (r != APP_OK)
+    goto fail;
 
   for (i = 0; i < fns->n; i++) {
     const struct function_def *fn = &fns->fns[i];
@@ -531,9 +669,12 @@ enum app_result app_create(const struct app_config *cfg, const struct function_s
     if (fn->trigger == FN_TRIGGER_SERVICE_BUS)
       app->routes[i].kind = fn->deadletter ? ROUTE_DEADLETTER : ROUTE_CHANGES;
     else if (fn->trigger == FN_TRIGGER_HTTP)
-      app->routes[i].kind = route_is(fn->http_route, "cdc/metrics") ? ROUTE_METRICS
-                            : route_is(fn->http_route, "cdc/admin") ? ROUTE_ADMIN
-                                                                    : ROUTE_READ;
+      app->routes[i].kind = route_is(fn->http_route, "cdc/metrics")   ? ROUTE_METRICS
+                            : route_is(fn->http_route, "cdc/admin")   ? ROUTE_ADMIN
+                            : route_is(fn->http_route, "cdc/replica") ? ROUTE_REPLICA
+                                                                      : ROUTE_READ;
+    else if (!strcasecmp(fn->trigger_type, "timerTrigger"))
+      app->routes[i].kind = ROUTE_RECONCILE;
     if (cfg->mode == CFG_MODE_BINDINGS && fn->trigger == FN_TRIGGER_SERVICE_BUS &&
         !fn->deadletter && !functions_output(fn, "redis") && !functions_output(fn, "sql")) {
       r = app_err_set(err, APP_ERR_CONFIG,
@@ -582,6 +723,10 @@ static enum app_result register_raw_routes(struct app *app, struct server *srv, 
       r = APP_OK;
       for (m = 0; r == APP_OK && m < sizeof methods / sizeof methods[0]; m++)
         r = server_register_raw(srv, methods[m], path, raw_admin, app, err);
+    } else if (app->routes[i].kind == ROUTE_REPLICA) {
+      r = server_register_raw(srv, "GET", path, raw_replica, app, err);
+      if (r == APP_OK)
+        r = server_register_raw(srv, "POST", path, raw_replica, app, err);
     } else {
       r = server_register_raw(srv, "GET", path,
                               app->routes[i].kind == ROUTE_METRICS ? raw_metrics : raw_read, app,
@@ -610,6 +755,8 @@ enum app_result app_register(struct app *app, struct server *srv, struct app_err
       h = fn->deadletter ? invoke_deadletter : invoke_changes;
     else if (fn->trigger == FN_TRIGGER_HTTP)
       h = invoke_http;
+    else if (app->routes[i].kind == ROUTE_RECONCILE)
+      h = invoke_reconcile;
     if (!h) {
       LOG_WARN("function %s has a %s trigger, which this handler does not serve", fn->name,
                fn->trigger_type);
@@ -626,6 +773,7 @@ void app_destroy(struct app *app)
 {
   if (!app)
     return;
+  replica_destroy(app->replica);
   opsstore_destroy(app->ops); /* its last flush uses the Redis pool */
   readapi_destroy(app->readapi);
   pipeline_destroy(app->pipeline);

@@ -120,6 +120,34 @@ static const struct setting settings[] = {
      OFF(identity_timeout_ms),
      "Longest one token request may take (connect and response); failures back off 0.5 s "
      "doubling to 30 s."},
+    {"DataverseUrl", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(dataverse_url),
+     "Root URL of the Dataverse environment (https://<org>.crm<N>.dynamics.com) for the "
+     "snapshot, reconciliation and re-reads (function Reconcile); tokens for "
+     "<DataverseUrl>/.default come from the AZURE_*/IDENTITY_* credential. Empty: no replica "
+     "work."},
+    {"CDC_RECONCILE_TABLES", NULL, ST_STRING, "", 0, 0, NULL, false, OFF(reconcile_tables),
+     "Tables (logical names, comma-separated) the Reconcile function snapshots and then keeps "
+     "exact through their change-tracking delta links (Track changes must be on for each)."},
+    {"CDC_RECONCILE_SCHEDULE", NULL, ST_STRING, "0 */5 * * * *", 0, 0, NULL, false,
+     OFF(reconcile_schedule),
+     "NCRONTAB schedule of the Reconcile timer (function.json reads it as "
+     "%CDC_RECONCILE_SCHEDULE%; the host resolves it, the handler only documents it)."},
+    {"CDC_RECONCILE_BUDGET_SECONDS", NULL, ST_INT, "120", 5, 3600, NULL, false,
+     OFF(reconcile_budget_s),
+     "Longest one Reconcile invocation works before it saves its place and answers (keep it "
+     "well under host.json functionTimeout)."},
+    {"CDC_RECONCILE_PAGE_SIZE", NULL, ST_INT, "1000", 1, 5000, NULL, false,
+     OFF(reconcile_page_size), "Rows per Web API page (Prefer: odata.maxpagesize)."},
+    {"CDC_DATAVERSE_TIMEOUT_MS", NULL, ST_INT, "30000", 100, 300000, NULL, false,
+     OFF(dataverse_timeout_ms), "Longest one Dataverse Web API request may take."},
+    {"CDC_RECONCILE_LOCK_SECONDS", NULL, ST_INT, "60", 2, 3600, NULL, false, OFF(reconcile_lock_s),
+     "Expiry of a table's worker lock; renewed after every page, so it only matters when a "
+     "worker dies: another instance takes the table over that long after."},
+    {"CDC_DATAVERSE_MAX_RESPONSE_BYTES", NULL, ST_SIZE, "67108864", 4096, 1LL << 30, NULL, false,
+     OFF(dataverse_max_bytes),
+     "Largest Web API answer read (one page); a larger one fails the run with that reason."},
+    {"CDC_REREAD_BATCH", NULL, ST_INT, "50", 1, 100, NULL, false, OFF(reread_batch),
+     "Records re-read per Web API request ($filter=<key> in (...))."},
     {"SqlConnectionString", NULL, ST_STRING, "", 0, 0, NULL, true, OFF(sql_connection),
      "SQL database: ADO.NET form (Server=...;Database=...) or an ODBC connection string. "
      "Required for CDC_TARGET sql or redis+sql."},
@@ -372,6 +400,9 @@ void config_cleanup(struct app_config *cfg)
   free(cfg->sql_odbc_driver);
   free(cfg->poison_stream);
   free(cfg->key_prefix);
+  free(cfg->dataverse_url);
+  free(cfg->reconcile_tables);
+  free(cfg->reconcile_schedule);
   memset(cfg, 0, sizeof *cfg);
 }
 

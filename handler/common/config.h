@@ -87,6 +87,17 @@ struct app_config {
   int body_timeout_s;          /* CDC_BODY_TIMEOUT_SECONDS */
   int max_pending_connections; /* CDC_MAX_PENDING_CONNECTIONS; 0: half the connections */
   size_t max_buffered_bytes;   /* CDC_MAX_BUFFERED_BYTES */
+
+  /* Replica: snapshot, reconciliation and re-reads (replica/replica.h) */
+  char *dataverse_url;        /* DataverseUrl ("" = no replica work) */
+  char *reconcile_tables;     /* CDC_RECONCILE_TABLES (comma list of logical names) */
+  char *reconcile_schedule;   /* CDC_RECONCILE_SCHEDULE (for function.json) */
+  int reconcile_budget_s;     /* CDC_RECONCILE_BUDGET_SECONDS */
+  int reconcile_page_size;    /* CDC_RECONCILE_PAGE_SIZE */
+  int dataverse_timeout_ms;   /* CDC_DATAVERSE_TIMEOUT_MS */
+  int reread_batch;           /* CDC_REREAD_BATCH */
+  int reconcile_lock_s;       /* CDC_RECONCILE_LOCK_SECONDS */
+  size_t dataverse_max_bytes; /* CDC_DATAVERSE_MAX_RESPONSE_BYTES */
 };
 
 /* Looks a setting up by name; NULL when unset. getenv fits. */

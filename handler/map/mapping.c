@@ -1701,6 +1701,28 @@ enum app_result map_table_info(const struct map_config *cfg, struct arena *a, co
   out->key_name = rules.key_name;
   out->sql_table = rules.sql_table;
   out->ttl_seconds = t ? rules.ttl_seconds : 0;
+  out->select = NULL;
+  if (t && !rules.keep_all) {
+    /* the kept columns, the key, and what the version needs */
+    size_t n = strlen(rules.key_name) + sizeof ",versionnumber,modifiedon";
+    size_t i;
+    char *sel, *p;
+    for (i = 0; i < rules.ncols; i++)
+      n += strlen(rules.cols[i].name) + 9;
+    sel = arena_alloc(a, n);
+    if (!sel)
+      return app_err_set(err, APP_ERR_LIMIT, "memory limit reached");
+    p = sel + snprintf(sel, n, "%s,versionnumber,modifiedon", rules.key_name);
+    for (i = 0; i < rules.ncols; i++) {
+      const struct docmap_column *c = &rules.cols[i];
+      if (!(c->flags & DOCMAP_COL_KEEP) || !strcmp(c->name, rules.key_name) ||
+          !strcmp(c->name, "versionnumber") || !strcmp(c->name, "modifiedon"))
+        continue;
+      p += snprintf(p, n - (size_t)(p - sel), (c->flags & DOCMAP_COL_LOOKUP) ? ",_%s_value" : ",%s",
+                    c->name);
+    }
+    out->select = sel;
+  }
   return APP_OK;
 }
 

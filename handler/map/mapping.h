@@ -106,6 +106,10 @@ struct map_table_info {
   const char *key_name;
   const char *sql_table;
   int64_t ttl_seconds;
+  /* Web API $select for a snapshot: the key, versionnumber, modifiedon and
+   * the kept columns ("lookups" columns as _<name>_value); NULL when every
+   * column is kept (no $select). */
+  const char *select;
 };
 
 /* Returns APP_OK, APP_ERR_INPUT (table is not a logical name) or

@@ -68,6 +68,15 @@ has '"telephone1": "+41 44 555 09 99"' "$dir/section"
 hasnt '"accountnumber"' "$dir/section"
 
 # 11 (Disassociate Ben, newer) arrived before 12 (Associate Ana and Ben, older)
+section 'A complete replica' 'A change made only in Dataverse'
+has "Logs: tables=1 busy=0 pages=4 rows=300 applied=300 stale=0 deleted=0 reread=0 restarts=0 requests=4 throttled=0 throttle_wait_ms=0 complete=true" "$dir/section"
+has "HTTP/1.1 200 OK" "$dir/section"
+has '"firstname": "First7",' "$dir/section"
+has '"_parentcustomerid_value@OData.Community.Display.V1.FormattedValue": "Account 7",' "$dir/section"
+section 'A change made only in Dataverse' '== Done'
+has "Logs: tables=1 busy=0 pages=1 rows=1 applied=1 stale=0 deleted=0 reread=0 restarts=0 requests=1 throttled=0 throttle_wait_ms=0 complete=true" "$dir/section"
+has '"firstname": "Changed in Dataverse",' "$dir/section"
+
 section 'Related records' 'Northwind:'
 has "HTTP/1.1 200 OK" "$dir/section"
 has '"fullname": "Ana Bauer",' "$dir/section"

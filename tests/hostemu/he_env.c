@@ -667,3 +667,47 @@ enum app_result he_env_http(struct he_env *e, struct buf *out, const char *funct
     return app_err_set(err, r, "envelope larger than the request limit");
   return APP_OK;
 }
+
+enum app_result he_env_timer(struct he_env *e, struct buf *out, const char *function,
+                             const char *binding, int64_t interval_s, int64_t now_ticks,
+                             struct app_err *err)
+{
+  char last[48], next[48], now[48];
+  struct buf info;
+  const char *sys;
+  enum app_result r;
+  const int64_t tps = 10000000; /* .NET ticks per second */
+
+  arena_reset(&e->a);
+  he_date_format(now_ticks - interval_s * tps, HE_DATE_FULL_Z, last);
+  he_date_format(now_ticks + interval_s * tps, HE_DATE_FULL_Z, next);
+  he_date_format(now_ticks, HE_DATE_FULL_Z, now);
+  buf_init(&info, 4096);
+  r = buf_printf(&info,
+                 "{\"Schedule\":{\"AdjustForDST\":true},\"ScheduleStatus\":{\"Last\":\"%s\","
+                 "\"Next\":\"%s\",\"LastUpdated\":\"%s\"},\"IsPastDue\":false}",
+                 last, next, now);
+  sys = sys_text(e, function, now_ticks);
+  if (r == APP_OK)
+    r = buf_append_str(out, "{\"Data\":{");
+  if (r == APP_OK)
+    r = he_nj_str(out, binding, strlen(binding));
+  if (r == APP_OK)
+    r = buf_append_char(out, ':');
+  if (r == APP_OK)
+    r = he_nj_str(out, info.data, info.len);
+  if (r == APP_OK)
+    r = buf_append_str(out, "},\"Metadata\":{");
+  if (r == APP_OK)
+    r = he_nj_str(out, binding, strlen(binding));
+  if (r == APP_OK)
+    r = buf_append_char(out, ':');
+  if (r == APP_OK)
+    r = buf_append(out, info.data, info.len);
+  if (r == APP_OK)
+    r = buf_printf(out, ",\"sys\":%s}}", sys);
+  buf_cleanup(&info);
+  if (r != APP_OK)
+    return app_err_set(err, APP_ERR_LIMIT, "timer envelope larger than --max-request-bytes");
+  return APP_OK;
+}

@@ -100,6 +100,15 @@ APP_NODISCARD enum app_result he_env_http(struct he_env *e, struct buf *out, con
                                           const struct he_route_param *params, size_t n_params,
                                           int64_t now_ticks, struct app_err *err);
 
+/* Append the envelope of a timerTrigger invocation to out: Data.<binding>
+ * is the TimerInfo (Schedule, ScheduleStatus Last/Next/LastUpdated,
+ * IsPastDue) serialised as a JSON string, Metadata has the same under the
+ * binding name and sys (MethodName, UtcNow, RandGuid). interval_s is the
+ * schedule's period, for ScheduleStatus. */
+APP_NODISCARD enum app_result he_env_timer(struct he_env *e, struct buf *out, const char *function,
+                                           const char *binding, int64_t interval_s,
+                                           int64_t now_ticks, struct app_err *err);
+
 /* Utility.IsJson after Trim: starts with '{' and ends with '}' (or '['
  * and ']'). */
 bool he_env_looks_json(const char *s, size_t n);

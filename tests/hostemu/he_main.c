@@ -48,6 +48,8 @@ static const char usage_text[] =
     "\n"
     "HTTP trigger\n"
     "  --http METHOD PATH       e.g. --http GET '/api/data/v9.2/accounts(1)?$select=name'\n"
+    "  --timer FUNCTION         one timerTrigger invocation of FUNCTION (prints its status and\n"
+    "                           Logs); the host's TimerInfo envelope, schedule period 5 min\n"
     "  --header 'Name: value'   request header (repeatable)\n"
     "  --body TEXT | --body-file FILE\n"
     "  --forward                send the raw request (enableForwardingHttpRequest)\n"
@@ -98,6 +100,7 @@ struct opts {
   int64_t ttl_ms;
   int64_t max_message;
   const char *http_method, *http_path;
+  const char *timer; /* --timer FUNCTION */
   const char *headers[MAX_LIST];
   size_t n_headers;
   const char *body, *body_file;
@@ -247,6 +250,9 @@ static int parse_args(int argc, char **argv, struct opts *o)
       INT(max_request, 1024, 1LL << 34);
     } else if (!strcmp(a, "--max-response-bytes")) {
       INT(max_response, 1024, 1LL << 32);
+    } else if (!strcmp(a, "--timer")) {
+      NEED();
+      o->timer = v;
     } else if (!strcmp(a, "--http")) {
       if (i + 2 >= argc)
         return usage_error("%s needs METHOD and PATH", a);
@@ -326,8 +332,12 @@ static int parse_args(int argc, char **argv, struct opts *o)
     return usage_error("%s", "give --script-root DIR or --connect PORT");
   if (o->http_method && o->n_messages)
     return usage_error("%s", "--http and --messages do not go together");
-  if (!o->http_method && !o->n_messages)
-    return usage_error("%s", "nothing to deliver: give --messages PATH or --http METHOD PATH");
+  if (o->timer && (o->http_method || o->n_messages))
+    return usage_error("%s", "--timer goes with neither --http nor --messages");
+  if (!o->http_method && !o->n_messages && !o->timer)
+    return usage_error("%s",
+                       "nothing to deliver: give --messages PATH, --http METHOD PATH or --timer "
+                       "FUNCTION");
   if (o->single && o->batch > 0)
     return usage_error("%s", "--single and --batch do not go together");
   if (o->http_method && o->http_path[0] != '/')
@@ -488,7 +498,17 @@ int main(int argc, char **argv)
   }
 
   /* which function, and what its trigger looks like */
-  if (o.http_method) {
+  if (o.timer) {
+    if (!have_app) {
+      fprintf(stderr, "hostemu: --timer needs --script-root (to find the function)\n");
+      goto out;
+    }
+    fn = he_app_find(&app, o.timer);
+    if (!fn || !fn->trig || strcasecmp(fn->trig->type, "timerTrigger")) {
+      fprintf(stderr, "hostemu: no timerTrigger function named %s\n", o.timer);
+      goto out;
+    }
+  } else if (o.http_method) {
     char *q;
     if (!have_app) {
       fprintf(stderr, "hostemu: --http needs --script-root (to find the function's route)\n");
@@ -594,7 +614,21 @@ int main(int argc, char **argv)
     cfg.handler_log = handler_log;
   }
 
-  if (o.http_method) {
+  if (o.timer) {
+    /* one timer invocation: POST /<function> with the TimerInfo envelope */
+    http.method = "POST";
+    http.path = "/";
+    http.base_url = o.base_url;
+    cfg.http = &http;
+    cfg.http_out = stdout;
+    cfg.timer = true;
+    cfg.timer_interval_s = 300;
+    cfg.forward = false;
+    cfg.http_binding = fn->trig->name;
+    cfg.target.function = fn->name;
+    cfg.target.binding = fn->trig->name;
+    cfg.batch = 1;
+  } else if (o.http_method) {
     bool has_host = false;
     const struct he_binding *trig = fn->trig;
     size_t blen = 0;
@@ -749,9 +783,14 @@ int main(int argc, char **argv)
     cfg.launch = &launch;
   }
 
-  snprintf(sum->mode, sizeof sum->mode, "%s", o.http_method ? "http" : "servicebus");
+  snprintf(sum->mode, sizeof sum->mode, "%s",
+           o.timer         ? "timer"
+           : o.http_method ? "http"
+                           : "servicebus");
   snprintf(sum->function, sizeof sum->function, "%s", cfg.target.function);
-  if (o.http_method)
+  if (o.timer)
+    snprintf(sum->shape, sizeof sum->shape, "timerTrigger");
+  else if (o.http_method)
     snprintf(sum->shape, sizeof sum->shape, "httpTrigger, %s",
              cfg.forward ? "forwarded" : "default envelope");
   else if (cfg.target.many)
@@ -771,7 +810,7 @@ int main(int argc, char **argv)
     }
     goto out;
   }
-  if (!o.http_method || o.repeat > 1 || o.duration > 0 || o.verbose)
+  if ((!o.http_method && !o.timer) || o.repeat > 1 || o.duration > 0 || o.verbose)
     he_summary_print(sum, o.http_method ? stderr : stdout);
   if (o.json && he_summary_write_json(sum, o.json, &err) != APP_OK) {
     fprintf(stderr, "hostemu: %s\n", err.msg);
@@ -782,7 +821,8 @@ int main(int argc, char **argv)
         sum->invocations == 0)
            ? 1
            : 0;
-  if (!o.http_method && sum->inv_failed && !sum->dead_lettered && !sum->unsettled && !sum->gave_up)
+  if (!o.http_method && !o.timer && sum->inv_failed && !sum->dead_lettered && !sum->unsettled &&
+      !sum->gave_up)
     rc = 0; /* retried and eventually settled: every message succeeded */
 out:
   if (handler_log)

@@ -776,10 +776,16 @@ static enum app_result build_http_request(struct run *r, struct inv *inv, struct
   size_t i;
   const char *ua = NULL;
 
-  if (!c->forward) {
+  if (c->timer) {
+    buf_reset(&r->envelope);
+    APP_RETURN_IF_FAILED(he_env_timer(&r->env, &r->envelope, c->target.function, c->http_binding,
+                                      c->timer_interval_s, he_wall_ticks(), err));
+  } else if (!c->forward) {
     buf_reset(&r->envelope);
     APP_RETURN_IF_FAILED(he_env_http(&r->env, &r->envelope, c->target.function, c->http_binding, h,
                                      c->params, c->n_params, he_wall_ticks(), err));
+  }
+  if (c->timer || !c->forward) {
     if (buf_printf(q,
                    "POST /%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
                    "X-Azure-Functions-HostVersion: %s\r\nX-Azure-Functions-InvocationId: %s\r\n"
@@ -971,7 +977,18 @@ static void on_response(struct run *r, struct conn *c)
         print_logs(r, root);
     }
   }
-  if (r->cfg->http && !r->http_done) {
+  if (r->cfg->timer && !r->http_done) {
+    FILE *f = r->cfg->http_out ? r->cfg->http_out : stdout;
+    const struct json *logs = root ? json_get_ci(root, "Logs") : NULL, *it;
+    r->http_done = true;
+    fprintf(f, "%s %d\n", ok ? "succeeded" : "failed", c->resp.status);
+    for (it = json_is(logs, JSON_ARRAY) ? logs->child : NULL; it; it = it->next)
+      if (it->type == JSON_STRING)
+        fprintf(f, "log: %s\n", it->str);
+    if (!ok)
+      fprintf(f, "reason: %s\n", reason);
+    fflush(f);
+  } else if (r->cfg->http && !r->http_done) {
     r->http_done = true;
     if (!ok)
       say(r, "invocation failed: %s", reason);

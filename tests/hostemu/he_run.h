@@ -52,6 +52,11 @@ struct he_run_cfg {
   size_t n_params;
   FILE *http_out; /* where the HTTP response is printed */
 
+  /* timer mode (with http set to a POST /<function> placeholder): one
+   * timerTrigger invocation; its status and Logs are printed to http_out */
+  bool timer;
+  int64_t timer_interval_s;
+
   /* load */
   int concurrency;
   int64_t timeout_ms; /* functionTimeout; < 0: none */

@@ -19,6 +19,9 @@
  *        (fail), 401 invalid_client (refuse), a 200 that is not JSON
  *        (garbage) or wait ms first (delay); ok restores.
  *   POST /_revoke  every live token stops working in Redis at once
+ *   GET /_check  with "Authorization: Bearer <token>": 200 while the token
+ *        is live (issued here, not expired, not revoked), else 401; other
+ *        test servers (tests/tools/dvemu.c) validate tokens with it
  *   GET /_stats  {"issued":..,"rejected":..,"failed":..,"secret":..,
  *        "assertion":..,"federated":..,"managed":..,"live":..}
  *
@@ -494,6 +497,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
              n_issued, n_rejected, n_failed, n_secret, n_assertion, n_federated, n_managed, nlive);
     pthread_mutex_unlock(&mu);
     return answer(c, 200, b);
+  }
+  if (!strcmp(method, "GET") && !strcmp(url, "/_check")) {
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    bool live = false;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&mu);
+    if (h && !strncmp(h, "Bearer ", 7))
+      for (size_t i = 0; i < nlive && !live; i++)
+        live = !strcmp(lives[i].tok, h + 7) && lives[i].exp > now;
+    pthread_mutex_unlock(&mu);
+    return answer(c, live ? 200 : 401, live ? "{}\n" : "{\"error\":\"invalid_token\"}\n");
   }
   if (!strcmp(method, "POST") && !strcmp(url, "/_revoke")) {
     /* every live token stops working in Redis now (early expiry) */
