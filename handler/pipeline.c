@@ -363,6 +363,34 @@ out:
   return r;
 }
 
+/* m's message becomes a poison record in poison[(*npoison)++] because a sink
+ * refused its document (table): the reason is "<what> (refused): <why>" in
+ * a. APP_OK, or APP_ERR_LIMIT when the arena is full. */
+static enum app_result add_refused(struct arena *a, const struct envelope_message *m,
+                                   const char *table, const char *what, const char *why,
+                                   struct sink_poison *poison, size_t *npoison, struct app_err *err)
+{
+  size_t rl = strlen(what) + strlen(why) + 16;
+  char *reason = arena_alloc(a, rl);
+  struct sink_poison *x;
+  if (!reason)
+    return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
+  snprintf(reason, rl, "%s (refused): %s", what, why);
+  x = &poison[(*npoison)++];
+  memset(x, 0, sizeof *x);
+  x->table = table;
+  x->message_id = m->message_id;
+  x->reason = reason;
+  x->body = m->body;
+  x->body_len = m->body ? m->body_len : 0;
+  x->content_type = m->content_type;
+  x->delivery_count = m->delivery_count;
+  x->enqueued_ms = m->enqueued_ms;
+  LOG_ERROR("poison message %s (delivery %d): %s", m->message_id ? m->message_id : "-",
+            m->delivery_count, reason);
+  return APP_OK;
+}
+
 /* The documents Redis refused as unstorable (batch->refused): each one's
  * message becomes a poison record (XADD, one more round trip), and the
  * document leaves the batch, so SQL does not see it either. */
@@ -379,33 +407,14 @@ static enum app_result record_refused(struct pipeline *p, struct arena *a,
   enum app_result r;
 
   for (i = 0; i < batch->ndocs; i++) {
-    const struct envelope_message *m = &inv->messages[doc_msg[i]];
-    struct sink_poison *x;
-    size_t rl;
-    char *reason;
     if (!batch->refused[i].refused) {
       if (batch->outcome)
         batch->outcome[k] = batch->outcome[i]; /* stays aligned with docs */
       docs[k++] = docs[i];
       continue;
     }
-    rl = strlen(batch->refused[i].reason) + 32;
-    reason = arena_alloc(a, rl);
-    if (!reason)
-      return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
-    snprintf(reason, rl, "sink (refused): %s", batch->refused[i].reason);
-    x = &poison[(*npoison)++];
-    memset(x, 0, sizeof *x);
-    x->table = docs[i]->table;
-    x->message_id = m->message_id;
-    x->reason = reason;
-    x->body = m->body;
-    x->body_len = m->body ? m->body_len : 0;
-    x->content_type = m->content_type;
-    x->delivery_count = m->delivery_count;
-    x->enqueued_ms = m->enqueued_ms;
-    LOG_ERROR("poison message %s (delivery %d): %s", m->message_id ? m->message_id : "-",
-              m->delivery_count, reason);
+    APP_RETURN_IF_FAILED(add_refused(a, &inv->messages[doc_msg[i]], docs[i]->table, "sink",
+                                     batch->refused[i].reason, poison, npoison, err));
   }
   if (*npoison == first)
     return APP_OK;
@@ -450,11 +459,7 @@ static enum app_result sql_isolate(struct pipeline *p, struct arena *a,
            err ? err->msg : "", batch->ndocs);
   memset(stats, 0, sizeof *stats);
   for (i = 0; i < batch->ndocs; i++) {
-    const struct envelope_message *m = &inv->messages[doc_msg[i]];
     struct app_err e1;
-    struct sink_poison *x;
-    size_t rl;
-    char *reason;
     b1 = *batch;
     b1.docs = batch->docs + i;
     b1.ndocs = 1;
@@ -474,23 +479,8 @@ static enum app_result sql_isolate(struct pipeline *p, struct arena *a,
         *err = e1;
       return r;
     }
-    rl = strlen(e1.msg) + 32;
-    reason = arena_alloc(a, rl);
-    if (!reason)
-      return app_err_set(err, APP_ERR_LIMIT, "the invocation needs more memory than allowed");
-    snprintf(reason, rl, "sql (refused): %s", e1.msg);
-    x = &poison[(*npoison)++];
-    memset(x, 0, sizeof *x);
-    x->table = batch->docs[i]->table;
-    x->message_id = m->message_id;
-    x->reason = reason;
-    x->body = m->body;
-    x->body_len = m->body ? m->body_len : 0;
-    x->content_type = m->content_type;
-    x->delivery_count = m->delivery_count;
-    x->enqueued_ms = m->enqueued_ms;
-    LOG_ERROR("poison message %s (delivery %d): %s", m->message_id ? m->message_id : "-",
-              m->delivery_count, reason);
+    APP_RETURN_IF_FAILED(add_refused(a, &inv->messages[doc_msg[i]], batch->docs[i]->table, "sql",
+                                     e1.msg, poison, npoison, err));
   }
   out->poison += *npoison - first;
   metrics_add(M_POISON, *npoison - first);
