@@ -102,6 +102,8 @@ struct map_table {
   unsigned messages;         /* enum msg_bit set */
   bool all_relationships;
   struct strlist relationships;
+  const struct map_nav *navs; /* "navigation", in file order */
+  size_t nnavs;
 };
 
 struct map_config {
@@ -390,13 +392,14 @@ enum spec_key {
   K_RELATIONSHIPS,
   K_POST_IMAGE,
   K_COMMENT,
+  K_NAVIGATION,
   K_COUNT
 };
 
 static const char *const table_keys[K_COUNT] = {
-    "keep",        "drop",      "rename",        "mask",       "required",
-    "lookups",     "date_only", "ttl_seconds",   "sql_table",  "entity_set",
-    "primary_key", "messages",  "relationships", "post_image", "comment"};
+    "keep",          "drop",        "rename",    "mask",       "required",    "lookups",
+    "date_only",     "ttl_seconds", "sql_table", "entity_set", "primary_key", "messages",
+    "relationships", "post_image",  "comment",   "navigation"};
 
 struct rename {
   const char *from, *to;
@@ -422,6 +425,8 @@ struct spec {
   const char *sql_table, *entity_set, *primary_key;
   unsigned messages;
   enum docmap_image post_image;
+  struct map_nav *navs; /* "navigation" (issue 14) */
+  size_t nnavs;
 };
 
 static enum app_result parse_column_list(struct pctx *p, const cJSON *v, bool allow_star,
@@ -620,6 +625,59 @@ static enum app_result parse_relationships(struct pctx *p, const cJSON *v, struc
   return APP_OK;
 }
 
+/* "navigation": {"<name>": {"table": "<target>", "lookup": "<column>"}}:
+ * single-valued navigation properties ($expand) through a lookup column. */
+static enum app_result parse_navigation(struct pctx *p, const cJSON *v, struct spec *s)
+{
+  static const char *const nav_keys[] = {"table", "lookup", "comment"};
+  char got_[64];
+  const cJSON *it;
+  size_t i = 0, j;
+
+  APP_RETURN_IF_FAILED(expect_object(p, v, "an object of navigation properties"));
+  s->nnavs = (size_t)cJSON_GetArraySize(v);
+  s->navs = pmem(p, (s->nnavs ? s->nnavs : 1) * sizeof *s->navs);
+  for (it = v->child; it; it = it->next, i++) {
+    size_t old = path_push_key(p, it->string);
+    const cJSON *t, *l;
+    struct map_nav *n = &s->navs[i];
+    if (!is_ident(it->string, strlen(it->string)) || strlen(it->string) > MAP_MAX_NAME)
+      return perr(p, "\"%.60s\" is not a navigation property name (letters, digits and '_')",
+                  it->string);
+    for (j = 0; j < i; j++)
+      if (strcmp(s->navs[j].name, it->string) == 0)
+        return perr(p, "duplicate navigation property \"%s\"", it->string);
+    APP_RETURN_IF_FAILED(expect_object(p, it, "an object with \"table\" and \"lookup\""));
+    APP_RETURN_IF_FAILED(check_keys(p, it, nav_keys, sizeof nav_keys / sizeof nav_keys[0]));
+    t = cJSON_GetObjectItemCaseSensitive(it, "table");
+    l = cJSON_GetObjectItemCaseSensitive(it, "lookup");
+    if (!t || !l)
+      return perr(p, "needs \"table\" (the related table's logical name) and \"lookup\" (the "
+                     "lookup column that holds the related record's id); collection-valued "
+                     "navigation (1:N, N:N) is not supported yet");
+    if (!cJSON_IsString(t) || !is_lower_ident(t->valuestring))
+      return perr(p, "table: %s is not a table logical name", GOT(t));
+    if (!cJSON_IsString(l) || !is_lower_ident(l->valuestring))
+      return perr(p,
+                  "lookup: %s is not a column logical name (write \"primarycontactid\", not "
+                  "\"_primarycontactid_value\")",
+                  GOT(l));
+    n->name = pstr(p, it->string);
+    n->table = pstr(p, t->valuestring);
+    n->lookup = pstr(p, l->valuestring);
+    {
+      size_t ln = strlen(l->valuestring);
+      char *prop = pmem(p, ln + 8);
+      prop[0] = '_';
+      memcpy(prop + 1, l->valuestring, ln);
+      memcpy(prop + 1 + ln, "_value", 7);
+      n->property = prop;
+    }
+    path_pop(p, old);
+  }
+  return APP_OK;
+}
+
 static enum app_result parse_table(struct pctx *p, const cJSON *obj, struct spec *s)
 {
   char got_[64];
@@ -727,6 +785,12 @@ static enum app_result parse_table(struct pctx *p, const cJSON *obj, struct spec
     case K_COMMENT:
       if (!cJSON_IsString(it))
         return perr(p, "expected a string, got %s", GOT(it));
+      break;
+    case K_NAVIGATION:
+      if (star)
+        return perr(p, "not allowed in the \"*\" default (navigation names one table's related "
+                       "tables)");
+      APP_RETURN_IF_FAILED(parse_navigation(p, it, s));
       break;
     case K_COUNT: break;
     }
@@ -1005,6 +1069,8 @@ static void build_table(struct pctx *p, const struct eff *e, const char *name, s
   t->all_relationships = !rl->has[K_RELATIONSHIPS] || rl->all_relationships;
   t->relationships = rl->relationships;
   t->sql_template = sq->sql_table ? sq->sql_table : "{table}";
+  t->navs = e->own->navs;
+  t->nnavs = e->own->nnavs;
   if (!star) {
     char set[MAP_MAX_NAME + 8];
     const char *key = e->own->primary_key;
@@ -1323,6 +1389,33 @@ static enum app_result parse_doc(struct pctx *p, const cJSON *root, config_looku
 }
 
 static const char *entity_set_of(const void *ctx, const char *table, struct arena *a);
+static const struct map_table *table_rules(const struct map_config *cfg, const char *name,
+                                           bool *listed);
+
+/* Every navigation property's table must be one the mapping accepts: an
+ * $expand must never return a record that GET <set>(<id>) would refuse. */
+static enum app_result check_navigation(struct pctx *p)
+{
+  size_t i, k;
+  for (i = 0; i < p->cfg->ntables; i++) {
+    const struct map_table *t = &p->cfg->tables[i];
+    for (k = 0; k < t->nnavs; k++) {
+      bool listed;
+      if (table_rules(p->cfg, t->navs[k].table, &listed))
+        continue;
+      path_push_key(p, "tables");
+      path_push_key(p, t->name);
+      path_push_key(p, "navigation");
+      path_push_key(p, t->navs[k].name);
+      path_push_key(p, "table");
+      return perr(p,
+                  "table \"%s\" is not replicated by this mapping (add it to \"tables\" or "
+                  "accept_tables), so its records cannot be expanded",
+                  t->navs[k].table);
+    }
+  }
+  return APP_OK;
+}
 
 enum app_result map_config_parse(const char *text, size_t len, const char *name,
                                  config_lookup_fn lookup, struct map_config **out,
@@ -1374,6 +1467,8 @@ enum app_result map_config_parse(const char *text, size_t len, const char *name,
       goto out;
     }
   r = parse_doc(&p, root, lookup);
+  if (r == APP_OK)
+    r = check_navigation(&p);
   if (r != APP_OK)
     goto out;
   for (i = 0; i < cfg->ntables; i++) {
@@ -1755,5 +1850,23 @@ enum app_result map_table_for_entity_set(const struct map_config *cfg, const cha
     return APP_OK;
   if (entity_set[n - 1] == 's' && try_candidate(cfg, entity_set, entity_set, n - 1, out, outsz))
     return APP_OK;
+  return APP_ERR_NOTFOUND;
+}
+
+enum app_result map_navigation(const struct map_config *cfg, const char *table, const char *name,
+                               struct map_nav *out)
+{
+  const struct map_table *t;
+  bool listed = false;
+  size_t i;
+
+  t = table && is_lower_ident(table) ? table_rules(cfg, table, &listed) : NULL;
+  if (!t || !listed || !name)
+    return APP_ERR_NOTFOUND;
+  for (i = 0; i < t->nnavs; i++)
+    if (strcmp(t->navs[i].name, name) == 0) {
+      *out = t->navs[i];
+      return APP_OK;
+    }
   return APP_ERR_NOTFOUND;
 }

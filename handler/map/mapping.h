@@ -123,6 +123,21 @@ APP_NODISCARD enum app_result map_table_for_entity_set(const struct map_config *
                                                        const char *entity_set, char *out,
                                                        size_t outsz);
 
+/* A single-valued navigation property (tables.<t>.navigation.<name>):
+ * $expand=<name> reads the record of table `table` whose id is in the
+ * lookup column `lookup` (the Web API property `property`, "_<lookup>_value"). */
+struct map_nav {
+  const char *name;     /* e.g. "primarycontactid" */
+  const char *table;    /* target table, e.g. "contact"; accepted by the mapping */
+  const char *lookup;   /* lookup column logical name, e.g. "primarycontactid" */
+  const char *property; /* "_primarycontactid_value" */
+};
+
+/* The navigation property `name` of a listed table (case-sensitive, as
+ * Dataverse). Returns APP_OK (*out borrowed from cfg) or APP_ERR_NOTFOUND. */
+APP_NODISCARD enum app_result map_navigation(const struct map_config *cfg, const char *table,
+                                             const char *name, struct map_nav *out);
+
 /* The default Web API entity set of a logical name, by the English rules
  * Dataverse uses for standard tables: consonant + "y" -> "ies"
  * (opportunity -> opportunities), "s", "x", "z", "ch", "sh" -> + "es"

@@ -142,12 +142,130 @@ static enum app_result split_list(struct arena *a, const char *s, char sep, cons
   return APP_OK;
 }
 
+/* "a,b,c" for $select (what names the option in messages) */
+static enum app_result parse_select(struct arena *a, const char *val, const char *what,
+                                    const char ***out, size_t *out_n, struct odata_error *e)
+{
+  const char **names = NULL;
+  size_t nn = 0, k;
+  if (!val || !*val)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "The query option '%s' needs a list of column names", what);
+  APP_RETURN_IF_FAILED(split_list(a, val, ',', &names, &nn, e));
+  if (nn == 0)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "The query option '%s' needs a list of column names", what);
+  for (k = 0; k < nn; k++)
+    if (!is_ident(names[k], strlen(names[k])))
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Syntax error in '%s': '%.60s' is not a column name", what, names[k]);
+  *out = names;
+  *out_n = nn;
+  return APP_OK;
+}
+
+/* One $expand item: <name> or <name>($select=a,b). Dataverse allows only
+ * $select (and a nested $expand) inside the expansion of a single-valued
+ * navigation property; the replica serves $select. */
+static enum app_result parse_expand_item(struct arena *a, const char *s, size_t n,
+                                         struct odata_expand *x, struct odata_error *e)
+{
+  const char *open = memchr(s, '(', n);
+  size_t nl = open ? (size_t)(open - s) : n;
+  if (!is_ident(s, nl))
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "Syntax error in '$expand': '%.*s' is not a navigation property name",
+                           (int)(nl > 60 ? 60 : nl), s);
+  x->name = arena_strndup(a, s, nl);
+  if (!x->name)
+    return nomem(e);
+  if (!open)
+    return APP_OK;
+  if (s[n - 1] != ')' || n - nl < 3)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "Syntax error in '$expand': the options of '%s' must be written "
+                           "%s($select=a,b)",
+                           x->name, x->name);
+  {
+    const char *o = open + 1;
+    size_t on = n - nl - 2;
+    if (on >= 8 && !memcmp(o, "$select=", 8) && !memchr(o, ';', on) && !memchr(o, '(', on)) {
+      char *list = arena_strndup(a, o + 8, on - 8);
+      if (!list)
+        return nomem(e);
+      return parse_select(a, list, "$select", &x->select, &x->nselect, e);
+    }
+    if (on > 8 && !memcmp(o, "$select=", 8))
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "The options of '$expand=%s(...)' are not supported by this "
+                             "replica: only $select is served inside the expansion of a "
+                             "single-valued navigation property",
+                             x->name);
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "The options of '$expand=%s(...)' are not supported by this replica: "
+                           "only $select is served inside the expansion of a single-valued "
+                           "navigation property (e.g. %s($select=a,b))",
+                           x->name, x->name);
+  }
+}
+
+static enum app_result parse_expand(struct arena *a, const char *val, struct odata_request *out,
+                                    struct odata_error *e)
+{
+  struct odata_expand *xs;
+  size_t n = 0, i, start = 0, len, k;
+  int depth = 0;
+
+  if (!val || !*val)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "The query option '$expand' needs a list of navigation properties");
+  len = strlen(val);
+  xs = arena_alloc(a, ODATA_MAX_EXPAND * sizeof *xs);
+  if (!xs)
+    return nomem(e);
+  memset(xs, 0, ODATA_MAX_EXPAND * sizeof *xs);
+  for (i = 0; i < len && depth >= 0; i++)
+    depth += val[i] == '(' ? 1 : val[i] == ')' ? -1 : 0;
+  if (depth != 0)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "Syntax error in '$expand': unbalanced parentheses");
+  for (i = 0; i <= len; i++) {
+    if (i < len && val[i] == '(')
+      depth++;
+    else if (i < len && val[i] == ')')
+      depth--;
+    if (i == len || (val[i] == ',' && depth == 0)) {
+      size_t b = start, end = i;
+      while (b < end && isspace((unsigned char)val[b]))
+        b++;
+      while (end > b && isspace((unsigned char)val[end - 1]))
+        end--;
+      if (b == end)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Syntax error in '$expand': an empty item");
+      if (n == ODATA_MAX_EXPAND)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Number of link entities in query exceeded maximum limit of %d",
+                               ODATA_MAX_EXPAND);
+      APP_RETURN_IF_FAILED(parse_expand_item(a, val + b, end - b, &xs[n], e));
+      for (k = 0; k < n; k++)
+        if (!strcmp(xs[k].name, xs[n].name))
+          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                                 "Syntax error in '$expand': '%s' is expanded twice", xs[n].name);
+      n++;
+      start = i + 1;
+    }
+  }
+  out->expand = xs;
+  out->nexpand = n;
+  return APP_OK;
+}
+
 static enum app_result parse_query(struct arena *a, const char *query, struct odata_request *out,
                                    struct odata_error *e)
 {
-  static const char *const unsupported[] = {"$filter", "$expand",   "$orderby", "$top",
-                                            "$skip",   "$count",    "$apply",   "$search",
-                                            "$format", "$skiptoken"};
+  static const char *const unsupported[] = {"$filter", "$orderby", "$top",    "$skip",     "$count",
+                                            "$apply",  "$search",  "$format", "$skiptoken"};
   const char *p = query;
   while (p && *p) {
     const char *amp = strchr(p, '&');
@@ -162,31 +280,23 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
       return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
                              "Bad Request - invalid percent-encoding in the query string");
     if (!strcmp(key, "$select")) {
-      const char **names = NULL;
-      size_t nn = 0, k;
       if (out->select)
         return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
                                "Query option '$select' was specified more than once, but it must "
                                "be specified at most once.");
-      if (!val || !*val)
+      APP_RETURN_IF_FAILED(parse_select(a, val, "$select", &out->select, &out->nselect, e));
+    } else if (!strcmp(key, "$expand")) {
+      if (out->expand)
         return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                               "The query option '$select' needs a list of column names");
-      APP_RETURN_IF_FAILED(split_list(a, val, ',', &names, &nn, e));
-      if (nn == 0)
-        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                               "The query option '$select' needs a list of column names");
-      for (k = 0; k < nn; k++)
-        if (!is_ident(names[k], strlen(names[k])))
-          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                                 "Syntax error in '$select': '%s' is not a column name", names[k]);
-      out->select = names;
-      out->nselect = nn;
+                               "Query option '$expand' was specified more than once, but it must "
+                               "be specified at most once.");
+      APP_RETURN_IF_FAILED(parse_expand(a, val, out, e));
     } else if (key[0] == '$') {
       for (i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (!strcmp(key, unsupported[i]))
           return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
                                  "The query option '%s' is not supported by this replica; it "
-                                 "serves single records by id ($select only)",
+                                 "serves single records by id ($select and $expand only)",
                                  key);
       return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
                              "The query parameter '%s' is not supported.", key);
@@ -330,6 +440,11 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
   }
 
   APP_RETURN_IF_FAILED(parse_query(a, query, out, e));
+  if (out->expand && out->kind != ODATA_RECORD)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "The query option '$expand' is served on a record (%s(<guid>)), not on "
+                           "'%s'",
+                           out->entity_set, out->navigation);
   APP_RETURN_IF_FAILED(parse_prefer(a, prefer, out, e));
   if (if_none_match && *if_none_match) {
     out->if_none_match = arena_strndup(a, if_none_match, strlen(if_none_match));
@@ -432,10 +547,71 @@ static enum app_result put_member(struct buf *out, bool *first, const char *name
   }
 }
 
+/* "(a,b,nav(c,d))" after the entity set in @odata.context: $select and
+ * the $expand items with their nested $select */
+static enum app_result put_select_list(const struct odata_request *req, struct buf *ctx)
+{
+  enum app_result r = APP_OK;
+  size_t i, k;
+  bool first = true;
+  if (!req->select && !req->expand)
+    return APP_OK;
+  r = buf_append_char(ctx, '(');
+  for (i = 0; r == APP_OK && req->select && i < req->nselect; i++, first = false) {
+    if (!first)
+      r = buf_append_char(ctx, ',');
+    if (r == APP_OK)
+      r = buf_append_str(ctx, req->select[i]);
+  }
+  for (i = 0; r == APP_OK && req->expand && i < req->nexpand; i++, first = false) {
+    const struct odata_expand *x = &req->expand[i];
+    if (!first)
+      r = buf_append_char(ctx, ',');
+    if (r == APP_OK)
+      r = buf_append_str(ctx, x->name);
+    if (r == APP_OK)
+      r = buf_append_char(ctx, '(');
+    for (k = 0; r == APP_OK && x->select && k < x->nselect; k++) {
+      if (k)
+        r = buf_append_char(ctx, ',');
+      if (r == APP_OK)
+        r = buf_append_str(ctx, x->select[k]);
+    }
+    if (r == APP_OK)
+      r = buf_append_char(ctx, ')');
+  }
+  if (r == APP_OK)
+    r = buf_append_char(ctx, ')');
+  return r;
+}
+
 enum app_result odata_render_record(const struct odata_request *req, const char *entity_set,
                                     const char *key_name, const char *id, const char *version_text,
                                     const struct odata_prop *props, size_t nprops,
                                     bool with_context, struct buf *out)
+{
+  APP_RETURN_IF_FAILED(odata_render_record_open(req, entity_set, key_name, id, version_text, props,
+                                                nprops, with_context, out));
+  return buf_append_char(out, '}');
+}
+
+enum app_result odata_render_expanded(const struct odata_request *req, const char *name,
+                                      const char *key_name, const char *id,
+                                      const char *version_text, const struct odata_prop *props,
+                                      size_t nprops, struct buf *out)
+{
+  APP_RETURN_IF_FAILED(buf_append_char(out, ','));
+  APP_RETURN_IF_FAILED(buf_append_json_str(out, name, strlen(name)));
+  APP_RETURN_IF_FAILED(buf_append_char(out, ':'));
+  if (!id)
+    return buf_append_str(out, "null");
+  return odata_render_record(req, NULL, key_name, id, version_text, props, nprops, false, out);
+}
+
+enum app_result odata_render_record_open(const struct odata_request *req, const char *entity_set,
+                                         const char *key_name, const char *id,
+                                         const char *version_text, const struct odata_prop *props,
+                                         size_t nprops, bool with_context, struct buf *out)
 {
   size_t i, k;
   bool first = true, key_seen = false;
@@ -446,17 +622,8 @@ enum app_result odata_render_record(const struct odata_request *req, const char 
     enum app_result r;
     buf_init(&ctx, 0);
     r = buf_printf(&ctx, "%s$metadata#%s", req->base_url ? req->base_url : "", entity_set);
-    if (r == APP_OK && req->select) {
-      r = buf_append_char(&ctx, '(');
-      for (i = 0; r == APP_OK && i < req->nselect; i++) {
-        if (i)
-          r = buf_append_char(&ctx, ',');
-        if (r == APP_OK)
-          r = buf_append_str(&ctx, req->select[i]);
-      }
-      if (r == APP_OK)
-        r = buf_append_char(&ctx, ')');
-    }
+    if (r == APP_OK)
+      r = put_select_list(req, &ctx);
     if (r == APP_OK)
       r = buf_append_str(&ctx, "/$entity");
     if (r == APP_OK)
@@ -500,7 +667,7 @@ enum app_result odata_render_record(const struct odata_request *req, const char 
     APP_RETURN_IF_FAILED(put_member(out, &first, key_name, NULL, NULL));
     APP_RETURN_IF_FAILED(buf_append_json_str(out, id, strlen(id)));
   }
-  return buf_append_char(out, '}');
+  return APP_OK;
 }
 
 /* "<base>$metadata#<tail>" as a JSON string member value */

@@ -25,6 +25,18 @@
  * read API tells them apart by what the replica holds. */
 enum odata_kind { ODATA_RECORD = 1, ODATA_RELATED };
 
+/* The most navigation properties one $expand may name (Dataverse: 15 link
+ * entities per query). */
+#define ODATA_MAX_EXPAND 15
+
+/* One $expand item: a single-valued navigation property, with its own
+ * $select (NULL: every column). */
+struct odata_expand {
+  const char *name;
+  const char **select;
+  size_t nselect;
+};
+
 struct odata_request {
   enum odata_kind kind;
   const char *entity_set; /* e.g. "accounts" */
@@ -32,6 +44,8 @@ struct odata_request {
   const char *navigation; /* ODATA_RELATED: relationship or property name */
   const char **select;    /* $select names; NULL when absent (all properties) */
   size_t nselect;
+  const struct odata_expand *expand; /* $expand items; NULL when absent */
+  size_t nexpand;
   struct docjson_annotations annotations; /* Prefer: odata.include-annotations (docjson.h) */
   const char *if_none_match;              /* raw header value or NULL */
   const char *base_url;                   /* "https://host/api/data/v9.2/" for @odata.context */
@@ -101,6 +115,27 @@ APP_NODISCARD enum app_result odata_render_record(const struct odata_request *re
                                                   const char *id, const char *version_text,
                                                   const struct odata_prop *props, size_t nprops,
                                                   bool with_context, struct buf *out);
+
+/* The same without the closing '}', so that expanded navigation
+ * properties (odata_render_expanded) can follow; @odata.context then
+ * lists the $expand items with their nested $select, as Dataverse does:
+ * "#accounts(name,primarycontactid(fullname))/$entity". */
+APP_NODISCARD enum app_result odata_render_record_open(const struct odata_request *req,
+                                                       const char *entity_set, const char *key_name,
+                                                       const char *id, const char *version_text,
+                                                       const struct odata_prop *props,
+                                                       size_t nprops, bool with_context,
+                                                       struct buf *out);
+
+/* Append ,"<name>":<record> (or null when id is NULL) to a record opened
+ * by odata_render_record_open: the related record with its @odata.etag
+ * and the columns req->select names (req is the expansion's own request:
+ * its select is the nested $select). */
+APP_NODISCARD enum app_result odata_render_expanded(const struct odata_request *req,
+                                                    const char *name, const char *key_name,
+                                                    const char *id, const char *version_text,
+                                                    const struct odata_prop *props, size_t nprops,
+                                                    struct buf *out);
 
 /* Append the answer for one property of a record, as the Web API gives it
  * for GET <set>(<id>)/<property>:

@@ -10,6 +10,7 @@
 #include "map/sink.h"
 
 #include <stdio.h>
+#include <ctype.h>
 #include <string.h>
 #include <time.h>
 
@@ -272,6 +273,119 @@ static void ok_headers(struct arena *a, const struct odata_request *q, struct re
     add_header(a, res, "Preference-Applied", q->preference_applied);
 }
 
+/* The lookup's value as a lower-case GUID, or NULL (absent, null, not a
+ * GUID string). */
+static const char *lookup_id(struct arena *a, const struct redis_record *rec, const char *property)
+{
+  const struct redis_read_prop *p = find_prop(rec, property);
+  char *id;
+  size_t i;
+  if (!p || p->json_len != 38 || p->json[0] != '"' || p->json[37] != '"' ||
+      !odata_is_guid(p->json + 1, 36))
+    return NULL;
+  id = arena_strndup(a, p->json + 1, 36);
+  for (i = 0; id && id[i]; i++)
+    id[i] = (char)tolower((unsigned char)id[i]);
+  return id;
+}
+
+/* GET <set>(<id>)?$expand=<nav>[($select=...)],...: the record is read
+ * (rec), then every expanded record in one pipelined round trip, whatever
+ * the number of navigation properties; one more (SISMEMBER, schema.h) only
+ * when a nested $select names a column none of the records holds. */
+static enum app_result read_expanded(struct readapi *api, struct arena *a,
+                                     const struct odata_request *q, const char *table,
+                                     const struct map_table_info *ti,
+                                     const struct redis_record *rec, const char *etag,
+                                     int64_t deadline, struct readapi_response *res)
+{
+  size_t nx = q->nexpand, i, nref = 0;
+  struct map_nav *navs = arena_alloc(a, nx * sizeof *navs);
+  struct map_table_info *tis = arena_alloc(a, nx * sizeof *tis);
+  struct odata_request *subs = arena_alloc(a, nx * sizeof *subs);
+  struct doc_related *refs = arena_alloc(a, nx * sizeof *refs);
+  struct redis_record *recs = arena_alloc(a, nx * sizeof *recs);
+  long *slot = arena_alloc(a, nx * sizeof *slot); /* index in refs, or -1 for null */
+  const struct redis_record *oldest = rec;
+  const struct odata_prop *props;
+  struct odata_error e;
+  struct app_err err;
+  enum app_result r;
+
+  if (!navs || !tis || !subs || !refs || !recs || !slot)
+    return APP_ERR_LIMIT;
+  for (i = 0; i < nx; i++) {
+    const struct odata_expand *x = &q->expand[i];
+    const char *rid;
+    if (map_navigation(api->map, table, x->name, &navs[i]) != APP_OK) {
+      odata_error_set(&e, 400, ODATA_CODE_PROPERTY,
+                      "Could not find a property named '%s' on type "
+                      "'Microsoft.Dynamics.CRM.%s'. Navigation properties are declared in the "
+                      "mapping file (tables.%s.navigation, docs/mapping.md).",
+                      x->name, table, table);
+      return answer_error(a, res, &e);
+    }
+    if (map_table_info(api->map, a, navs[i].table, &tis[i], &err) != APP_OK)
+      return APP_ERR_LIMIT;
+    subs[i] = *q;
+    subs[i].select = x->select;
+    subs[i].nselect = x->nselect;
+    subs[i].expand = NULL;
+    subs[i].nexpand = 0;
+    slot[i] = -1;
+    /* every record returned passes the mapping (issue 17's rule) */
+    rid = tis[i].accepted ? lookup_id(a, rec, navs[i].property) : NULL;
+    if (rid) {
+      refs[nref].table = navs[i].table;
+      refs[nref].id = rid;
+      refs[nref].entity_set = tis[i].entity_set;
+      slot[i] = (long)nref++;
+    }
+  }
+  if (nref) {
+    r = redis_read_records(api->mux, api->prefix, a, refs, nref, deadline, recs, &err);
+    if (r != APP_OK)
+      return read_failed(a, res, r, &err);
+  }
+  for (i = 0; i < nx; i++) {
+    const struct redis_record *m = slot[i] >= 0 ? &recs[slot[i]] : NULL;
+    bool known_all = true;
+    if (m && m->state != RREC_LIVE)
+      slot[i] = -1, m = NULL;
+    r = check_select(api, a, &subs[i], navs[i].table, tis[i].key_name, m, m ? 1 : 0, deadline,
+                     &known_all, &e, &err);
+    if (r != APP_OK)
+      return read_failed(a, res, r, &err);
+    if (!known_all)
+      return answer_error(a, res, &e);
+    if (m && m->op_time_ms && (!oldest->op_time_ms || m->op_time_ms < oldest->op_time_ms))
+      oldest = m;
+  }
+
+  props = props_view(a, rec);
+  if (!props)
+    return APP_ERR_LIMIT;
+  res->status = 200;
+  add_header(a, res, "ETag", etag);
+  ok_headers(a, q, res);
+  freshness(a, res, oldest); /* of the oldest record in the answer */
+  if (rec->needs_reread)
+    add_header(a, res, "x-cdc-needs-reread", "true");
+  APP_RETURN_IF_FAILED(odata_render_record_open(q, ti->entity_set, ti->key_name, q->id,
+                                                rec->version_text, props, rec->nprops, true,
+                                                &res->body));
+  for (i = 0; i < nx; i++) {
+    const struct redis_record *m = slot[i] >= 0 ? &recs[slot[i]] : NULL;
+    const struct odata_prop *mp = m ? props_view(a, m) : NULL;
+    if (m && !mp)
+      return APP_ERR_LIMIT;
+    APP_RETURN_IF_FAILED(odata_render_expanded(
+        &subs[i], q->expand[i].name, tis[i].key_name, m ? refs[slot[i]].id : NULL,
+        m ? m->version_text : NULL, mp, m ? m->nprops : 0, &res->body));
+  }
+  return buf_append_char(&res->body, '}');
+}
+
 /* GET <set>(<id>): one HGETALL, plus one SISMEMBER round trip only when
  * $select names a column this record does not hold and this process has
  * not seen for the table yet. */
@@ -309,6 +423,8 @@ static enum app_result read_record(struct readapi *api, struct arena *a,
     return read_failed(a, res, r, &err);
   if (!known_all)
     return answer_error(a, res, &e);
+  if (q->nexpand)
+    return read_expanded(api, a, q, table, ti, &rec, etag, deadline, res);
   props = props_view(a, &rec);
   if (!props)
     return APP_ERR_LIMIT;

@@ -125,7 +125,7 @@ check_style() {
   ra_get "$o/altkey" "$API/accounts(accountnumber='CP-10042')"
   ra_expect "$style alternate key" "$o/altkey" 400
   expect_has "$style alternate key" "$(ra_body "$o/altkey")" "Alternate keys are not supported"
-  for q in '$top=1' '$expand=primarycontactid' '$filter=name%20eq%20%27x%27' '$select=' \
+  for q in '$top=1' '$expand=primarycontactid($top=1)' '$filter=name%20eq%20%27x%27' '$select=' \
     '$select=na-me' '$bogus=1'; do
     ra_get "$o/badq" "$API/accounts($ACC)?$q"
     ra_expect "$style query $q" "$o/badq" 400

@@ -331,6 +331,31 @@ static const struct bad_case bad[] = {
     {T("{\"messages\":[\"Create\"],\"relationships\":[\"accountleads_association\"]}"),
      "mapping.json: tables.account.relationships: has no effect: tables.account.messages has "
      "neither Associate nor Disassociate"},
+    /* navigation (issue 14) */
+    {T("{\"navigation\":[]}"),
+     "mapping.json: tables.account.navigation: expected an object of navigation properties, got "
+     "an array"},
+    {T("{\"navigation\":{\"a-b\":{\"table\":\"contact\",\"lookup\":\"x\"}}}"),
+     "mapping.json: tables.account.navigation.a-b: \"a-b\" is not a navigation property name "
+     "(letters, digits and '_')"},
+    {T("{\"navigation\":{\"p\":{\"table\":\"contact\"}}}"),
+     "mapping.json: tables.account.navigation.p: needs \"table\" (the related table's logical "
+     "name) and \"lookup\" (the lookup column that holds the related record's id); "
+     "collection-valued navigation (1:N, N:N) is not supported yet"},
+    {T("{\"navigation\":{\"p\":{\"table\":\"contact\",\"lookup\":\"x\",\"kind\":1}}}"),
+     "mapping.json: tables.account.navigation.p: unknown key \"kind\""},
+    {T("{\"navigation\":{\"p\":{\"table\":\"Contact\",\"lookup\":\"x\"}}}"),
+     "mapping.json: tables.account.navigation.p: table: \"Contact\" is not a table logical name"},
+    {T("{\"navigation\":{\"p\":{\"table\":\"contact\",\"lookup\":\"_x_value\"}}}"),
+     "mapping.json: tables.account.navigation.p: lookup: \"_x_value\" is not a column logical "
+     "name (write \"primarycontactid\", not \"_primarycontactid_value\")"},
+    {"{\"tables\":{\"*\":{\"navigation\":{}}}}",
+     "mapping.json: tables.*.navigation: not allowed in the \"*\" default (navigation names one "
+     "table's related tables)"},
+    {"{\"accept_tables\":[\"account\"],\"tables\":{\"*\":{},\"account\":{\"navigation\":"
+     "{\"p\":{\"table\":\"contact\",\"lookup\":\"primarycontactid\"}}}}}",
+     "mapping.json: tables.account.navigation.p.table: table \"contact\" is not replicated by "
+     "this mapping (add it to \"tables\" or accept_tables), so its records cannot be expanded"},
     {T("{\"post_image\":\"yes\"}"),
      "mapping.json: tables.account.post_image: expected \"full\", \"partial\" or \"ignore\", got "
      "\"yes\""},
@@ -415,6 +440,26 @@ static enum map_verdict verdict(const struct map_config *cfg, const struct cdc_c
   }
   arena_cleanup(&a);
   return v;
+}
+
+static void test_navigation(void)
+{
+  struct map_config *cfg =
+      parse_ok("{\"tables\":{\"*\":{},\"account\":{\"navigation\":{\"primarycontactid\":"
+               "{\"table\":\"contact\",\"lookup\":\"primarycontactid\",\"comment\":\"c\"},"
+               "\"owninguser\":{\"table\":\"systemuser\",\"lookup\":\"owninguser\"}}}}}");
+  struct map_nav n;
+  TEST_CASE("navigation");
+  CHECK(map_navigation(cfg, "account", "primarycontactid", &n) == APP_OK);
+  CHECK_STREQ(n.table, "contact");
+  CHECK_STREQ(n.lookup, "primarycontactid");
+  CHECK_STREQ(n.property, "_primarycontactid_value");
+  CHECK(map_navigation(cfg, "account", "owninguser", &n) == APP_OK);
+  CHECK_STREQ(n.property, "_owninguser_value");
+  CHECK(map_navigation(cfg, "account", "PrimaryContactId", &n) == APP_ERR_NOTFOUND);
+  CHECK(map_navigation(cfg, "contact", "primarycontactid", &n) == APP_ERR_NOTFOUND);
+  CHECK(map_navigation(cfg, "Account", "primarycontactid", &n) == APP_ERR_NOTFOUND);
+  map_config_free(cfg);
 }
 
 static void test_defaults(void)
@@ -780,6 +825,7 @@ int main(void)
 {
   test_bad_configs();
   test_good_configs();
+  test_navigation();
   test_defaults();
   test_filters();
   test_bad_changes();

@@ -113,8 +113,31 @@ static void test_parse_errors(void)
        "after the key is not supported"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$filter=name eq 'x'", 400,
        "'$filter' is not supported by this replica"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=primarycontactid", 400,
-       "'$expand' is not supported"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=", 400,
+       "'$expand' needs a list of navigation properties"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a,,b", 400, "an empty item"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a,a", 400, "'a' is expanded twice"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a(", 400, "unbalanced parentheses"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a)", 400, "unbalanced parentheses"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a((x))", 400, "only $select is served"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a()", 400,
+       "must be written a($select=a,b)"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($top=1)", 400,
+       "only $select is served"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($select=x;$filter=y)", 400,
+       "only $select is served"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($select=)", 400,
+       "needs a list of column names"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($select=x-y)", 400,
+       "'x-y' is not a column name"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=na-me", 400,
+       "'na-me' is not a navigation property name"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a&$expand=b", 400,
+       "'$expand' was specified more than once"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", 400,
+       "exceeded maximum limit of 15"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")/name", "$expand=a", 400,
+       "'$expand' is served on a record"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$bogus=1", 400,
        "The query parameter '$bogus' is not supported."},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=", 400, "needs a list of column names"},
@@ -155,6 +178,52 @@ static void test_parse_errors(void)
       CHECK_STREQ(e.code, ODATA_CODE_SYNTAX);
     arena_cleanup(&a);
   }
+}
+
+static void test_expand(void)
+{
+  struct arena a;
+  struct odata_request r, sub;
+  struct odata_error e;
+  struct buf b;
+  static const struct odata_prop props[] = {{"name", "\"C\"", 3, NULL, 0}};
+  static const struct odata_prop cprops[] = {{"fullname", "\"J\"", 3, NULL, 0},
+                                             {"telephone1", "\"1\"", 3, NULL, 0}};
+
+  arena_init(&a, 0);
+  TEST_CASE("$expand with nested $select, percent-encoded");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")",
+                    "$select=name&%24expand=primarycontactid(%24select%3Dfullname%2Cemailaddress1)"
+                    ",%20createdby",
+                    NULL, NULL, "https://h", &r, &e) == APP_OK);
+  CHECK_INTEQ(r.nexpand, 2);
+  CHECK_STREQ(r.expand[0].name, "primarycontactid");
+  CHECK_INTEQ(r.expand[0].nselect, 2);
+  CHECK_STREQ(r.expand[0].select[1], "emailaddress1");
+  CHECK_STREQ(r.expand[1].name, "createdby");
+  CHECK(r.expand[1].select == NULL);
+
+  TEST_CASE("an expanded record: context, etag, nested $select, null");
+  buf_init(&b, 0);
+  CHECK(odata_render_record_open(&r, "accounts", "accountid", GUIDL, "V1", props, 1, true, &b) ==
+        APP_OK);
+  sub = r;
+  sub.select = r.expand[0].select;
+  sub.nselect = r.expand[0].nselect;
+  sub.expand = NULL;
+  sub.nexpand = 0;
+  CHECK(odata_render_expanded(&sub, "primarycontactid", "contactid", "c1", "V2", cprops, 2, &b) ==
+        APP_OK);
+  CHECK(odata_render_expanded(&sub, "createdby", "systemuserid", NULL, NULL, NULL, 0, &b) ==
+        APP_OK);
+  CHECK(buf_append_char(&b, '}') == APP_OK);
+  CHECK_STREQ(b.data, "{\"@odata.context\":\"https://h/api/data/v9.2/$metadata#accounts(name,"
+                      "primarycontactid(fullname,emailaddress1),createdby())/$entity\","
+                      "\"@odata.etag\":\"W/\\\"V1\\\"\",\"name\":\"C\",\"accountid\":\"" GUIDL "\","
+                      "\"primarycontactid\":{\"@odata.etag\":\"W/\\\"V2\\\"\",\"fullname\":\"J\","
+                      "\"emailaddress1\":null,\"contactid\":\"c1\"},\"createdby\":null}");
+  buf_cleanup(&b);
+  arena_cleanup(&a);
 }
 
 static void test_render(void)
@@ -234,6 +303,7 @@ int main(void)
 {
   test_parse_ok();
   test_parse_errors();
+  test_expand();
   test_render();
   return check_report("test_odata");
 }
