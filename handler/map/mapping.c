@@ -393,13 +393,14 @@ enum spec_key {
   K_POST_IMAGE,
   K_COMMENT,
   K_NAVIGATION,
+  K_KEYS,
   K_COUNT
 };
 
 static const char *const table_keys[K_COUNT] = {
     "keep",          "drop",        "rename",    "mask",       "required",    "lookups",
     "date_only",     "ttl_seconds", "sql_table", "entity_set", "primary_key", "messages",
-    "relationships", "post_image",  "comment",   "navigation"};
+    "relationships", "post_image",  "comment",   "navigation", "keys"};
 
 struct rename {
   const char *from, *to;
@@ -427,6 +428,8 @@ struct spec {
   enum docmap_image post_image;
   struct map_nav *navs; /* "navigation" (issue 14) */
   size_t nnavs;
+  struct doc_altkey *keys; /* "keys" (issue 14) */
+  size_t nkeys;
 };
 
 static enum app_result parse_column_list(struct pctx *p, const cJSON *v, bool allow_star,
@@ -678,6 +681,61 @@ static enum app_result parse_navigation(struct pctx *p, const cJSON *v, struct s
   return APP_OK;
 }
 
+/* "keys": {"<key name>": ["col", ...]}: alternate keys (single or
+ * composite), for GET <set>(col='v'). */
+static enum app_result parse_keys(struct pctx *p, const cJSON *v, struct spec *s)
+{
+  char got_[64];
+  const cJSON *it;
+  size_t i = 0, j;
+
+  APP_RETURN_IF_FAILED(expect_object(p, v, "an object of alternate keys (name: [columns])"));
+  s->nkeys = (size_t)cJSON_GetArraySize(v);
+  if (s->nkeys > MAP_MAX_KEYS)
+    return perr(p, "more than %d alternate keys", MAP_MAX_KEYS);
+  s->keys = pmem(p, (s->nkeys ? s->nkeys : 1) * sizeof *s->keys);
+  for (it = v->child; it; it = it->next, i++) {
+    size_t old = path_push_key(p, it->string), n = 0;
+    const cJSON *c;
+    const char **props;
+    int ncols = cJSON_IsArray(it) ? cJSON_GetArraySize(it) : 0;
+    if (!is_ident(it->string, strlen(it->string)) || strlen(it->string) > MAP_MAX_NAME)
+      return perr(p, "\"%.60s\" is not a key name (letters, digits and '_')", it->string);
+    if (ncols < 1 || ncols > MAP_MAX_KEY_COLUMNS)
+      return perr(p, "expected an array of 1 to %d column names, got %s", MAP_MAX_KEY_COLUMNS,
+                  GOT(it));
+    props = pmem(p, (size_t)ncols * sizeof *props);
+    for (c = it->child; c; c = c->next, n++) {
+      size_t o2 = path_push_index(p, n);
+      if (!cJSON_IsString(c) || !is_lower_ident(c->valuestring))
+        return perr(p,
+                    "%s is not a column logical name (lower-case letters, digits and '_', "
+                    "starting with a letter)",
+                    GOT(c));
+      for (j = 0; j < n; j++)
+        if (strcmp(props[j], c->valuestring) == 0)
+          return perr(p, "column \"%s\" is listed twice", c->valuestring);
+      props[n] = pstr(p, c->valuestring);
+      path_pop(p, o2);
+    }
+    for (j = 0; j < i; j++) {
+      size_t k, same = 0;
+      if (s->keys[j].nprops != n)
+        continue;
+      for (k = 0; k < n; k++)
+        for (size_t m = 0; m < n; m++)
+          same += strcmp(s->keys[j].props[k], props[m]) == 0;
+      if (same == n)
+        return perr(p, "the same columns as key \"%s\"", s->keys[j].name);
+    }
+    s->keys[i].name = pstr(p, it->string);
+    s->keys[i].props = props;
+    s->keys[i].nprops = n;
+    path_pop(p, old);
+  }
+  return APP_OK;
+}
+
 static enum app_result parse_table(struct pctx *p, const cJSON *obj, struct spec *s)
 {
   char got_[64];
@@ -791,6 +849,11 @@ static enum app_result parse_table(struct pctx *p, const cJSON *obj, struct spec
         return perr(p, "not allowed in the \"*\" default (navigation names one table's related "
                        "tables)");
       APP_RETURN_IF_FAILED(parse_navigation(p, it, s));
+      break;
+    case K_KEYS:
+      if (star)
+        return perr(p, "not allowed in the \"*\" default (alternate keys are one table's)");
+      APP_RETURN_IF_FAILED(parse_keys(p, it, s));
       break;
     case K_COUNT: break;
     }
@@ -1071,6 +1134,8 @@ static void build_table(struct pctx *p, const struct eff *e, const char *name, s
   t->sql_template = sq->sql_table ? sq->sql_table : "{table}";
   t->navs = e->own->navs;
   t->nnavs = e->own->nnavs;
+  t->rules.altkeys = e->own->keys;
+  t->rules.naltkeys = e->own->nkeys;
   if (!star) {
     char set[MAP_MAX_NAME + 8];
     const char *key = e->own->primary_key;
@@ -1868,5 +1933,31 @@ enum app_result map_navigation(const struct map_config *cfg, const char *table, 
       *out = t->navs[i];
       return APP_OK;
     }
+  return APP_ERR_NOTFOUND;
+}
+
+enum app_result map_altkey(const struct map_config *cfg, const char *table, const char *const *cols,
+                           size_t ncols, const struct doc_altkey **out)
+{
+  const struct map_table *t;
+  bool listed = false;
+  size_t i, k, m;
+
+  t = table && is_lower_ident(table) ? table_rules(cfg, table, &listed) : NULL;
+  if (!t || !listed)
+    return APP_ERR_NOTFOUND;
+  for (i = 0; i < t->rules.naltkeys; i++) {
+    const struct doc_altkey *key = &t->rules.altkeys[i];
+    size_t same = 0;
+    if (key->nprops != ncols)
+      continue;
+    for (k = 0; k < ncols; k++)
+      for (m = 0; m < ncols; m++)
+        same += strcmp(key->props[k], cols[m]) == 0;
+    if (same == ncols) {
+      *out = key;
+      return APP_OK;
+    }
+  }
   return APP_ERR_NOTFOUND;
 }

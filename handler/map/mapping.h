@@ -27,6 +27,9 @@
 #define MAP_MIN_SALT_BYTES 16
 /* Longest table, column, property or entity set name. */
 #define MAP_MAX_NAME 128
+/* Most alternate keys per table, and columns per key. */
+#define MAP_MAX_KEYS        10
+#define MAP_MAX_KEY_COLUMNS 5
 /* Largest ttl_seconds (ten years). */
 #define MAP_MAX_TTL_SECONDS 315360000
 
@@ -137,6 +140,13 @@ struct map_nav {
  * Dataverse). Returns APP_OK (*out borrowed from cfg) or APP_ERR_NOTFOUND. */
 APP_NODISCARD enum app_result map_navigation(const struct map_config *cfg, const char *table,
                                              const char *name, struct map_nav *out);
+
+/* The alternate key of a listed table made of exactly the columns cols
+ * (in any order; tables.<t>.keys). APP_OK (*out borrowed from cfg) or
+ * APP_ERR_NOTFOUND. */
+APP_NODISCARD enum app_result map_altkey(const struct map_config *cfg, const char *table,
+                                         const char *const *cols, size_t ncols,
+                                         const struct doc_altkey **out);
 
 /* The default Web API entity set of a logical name, by the English rules
  * Dataverse uses for standard tables: consonant + "y" -> "ies"

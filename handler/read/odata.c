@@ -1,6 +1,8 @@
 /* odata.c - Web API request parsing and response shaping for the read API. */
 #include "read/odata.h"
 
+#include "map/altkey.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -306,6 +308,93 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
   return APP_OK;
 }
 
+/* "col='v',col2=5)" after '(' of an alternate key: *out_close at the ')' */
+static enum app_result parse_altkey(struct arena *a, const char *p, struct odata_request *out,
+                                    const char **out_close, struct odata_error *e)
+{
+  struct odata_keyval *kv = arena_alloc(a, ODATA_MAX_KEY_PARTS * sizeof *kv);
+  size_t n = 0, k;
+  if (!kv)
+    return nomem(e);
+  for (;;) {
+    const char *eq = strchr(p, '=');
+    size_t nl = eq ? (size_t)(eq - p) : 0;
+    if (!eq || !is_ident(p, nl))
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Bad Request - Error in query syntax: an alternate key is written "
+                             "name='value' or name=number, separated by commas");
+    if (n == ODATA_MAX_KEY_PARTS)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Bad Request - an alternate key has at most %d columns",
+                             ODATA_MAX_KEY_PARTS);
+    kv[n].name = arena_strndup(a, p, nl);
+    if (!kv[n].name)
+      return nomem(e);
+    for (k = 0; k < n; k++)
+      if (!strcmp(kv[k].name, kv[n].name))
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Bad Request - the key column '%s' is given twice", kv[n].name);
+    p = eq + 1;
+    if (*p == '\'') {
+      /* a string literal: '' is one quote */
+      size_t cap = strlen(p), o = 0;
+      char *v = arena_alloc(a, cap + 1);
+      if (!v)
+        return nomem(e);
+      v[o++] = 's';
+      for (p++;; p++) {
+        if (!*p)
+          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                                 "Bad Request - Error in query syntax: unterminated string in "
+                                 "the key");
+        if (*p == '\'' && p[1] == '\'') {
+          v[o++] = '\'';
+          p++;
+        } else if (*p == '\'') {
+          p++;
+          break;
+        } else {
+          v[o++] = *p;
+        }
+      }
+      v[o] = '\0';
+      kv[n].canon = v;
+      kv[n].canon_len = o;
+    } else if (strcspn(p, ",)") == 36 && odata_is_guid(p, 36)) {
+      /* a lookup key (_primarycontactid_value=<guid>) or accountid=<guid> */
+      char *v = arena_alloc(a, 38);
+      if (!v)
+        return nomem(e);
+      v[0] = 's';
+      for (k = 0; k < 36; k++)
+        v[k + 1] = (char)tolower((unsigned char)p[k]);
+      v[37] = '\0';
+      kv[n].canon = v;
+      kv[n].canon_len = 37;
+      p += 36;
+    } else {
+      size_t vl = strcspn(p, ",)");
+      if (!altkey_canon_number(a, p, vl, &kv[n].canon, &kv[n].canon_len))
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Bad Request - Error in query syntax: the value of key column "
+                               "'%s' must be a quoted string ('A1') or a number",
+                               kv[n].name);
+      p += vl;
+    }
+    n++;
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    if (*p != ')')
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "Bad Request - Error in query syntax.");
+    *out_close = p;
+    out->key = kv;
+    out->nkey = n;
+    return APP_OK;
+  }
+}
+
 static enum app_result parse_prefer(struct arena *a, const char *prefer, struct odata_request *out,
                                     struct odata_error *e)
 {
@@ -357,7 +446,7 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
                             const char *query, const char *prefer, const char *if_none_match,
                             const char *base_url, struct odata_request *out, struct odata_error *e)
 {
-  const char *p, *set, *open, *close, *rest;
+  const char *p, *set, *open, *close = NULL, *rest;
   char *dpath;
   size_t plen, setlen, version_len;
   char *base;
@@ -409,22 +498,22 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
   if (!is_ident(set, setlen))
     return odata_error_set(e, 404, ODATA_CODE_SEGMENT, "Resource not found for the segment '%.*s'.",
                            (int)setlen, set);
-  close = strchr(open, ')');
-  if (!close)
-    return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "Bad Request - Error in query syntax.");
-  if (!odata_is_guid(open + 1, (size_t)(close - open - 1))) {
-    if (memchr(open + 1, '=', (size_t)(close - open - 1)))
+  if (!memchr(open + 1, '=', strcspn(open + 1, ")"))) {
+    close = strchr(open, ')');
+    if (!close)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "Bad Request - Error in query syntax.");
+    if (!odata_is_guid(open + 1, (size_t)(close - open - 1)))
       return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                             "Alternate keys are not supported by this replica; use the "
-                             "record's GUID: %.*s(<guid>)",
-                             (int)setlen, set);
-    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                           "Bad Request - Error in query syntax: '%.*s' is not a GUID",
-                           (int)(close - open - 1), open + 1);
+                             "Bad Request - Error in query syntax: '%.*s' is not a GUID",
+                             (int)(close - open - 1 > 80 ? 80 : close - open - 1), open + 1);
+    out->id = lower_dup(a, open + 1, 36);
+    if (!out->id)
+      return nomem(e);
+  } else {
+    APP_RETURN_IF_FAILED(parse_altkey(a, open + 1, out, &close, e));
   }
   out->entity_set = arena_strndup(a, set, setlen);
-  out->id = lower_dup(a, open + 1, 36);
-  if (!out->entity_set || !out->id)
+  if (!out->entity_set)
     return nomem(e);
   rest = close + 1;
   if (*rest == '\0') {

@@ -37,10 +37,23 @@ struct odata_expand {
   size_t nselect;
 };
 
+/* Most columns of an alternate key in a request. */
+#define ODATA_MAX_KEY_PARTS 5
+
+/* One column of an alternate key: accounts(accountnumber='A1') */
+struct odata_keyval {
+  const char *name;  /* column, e.g. "accountnumber" */
+  const char *canon; /* value in altkey.h's canonical form, e.g. "sA1" */
+  size_t canon_len;
+};
+
 struct odata_request {
   enum odata_kind kind;
-  const char *entity_set; /* e.g. "accounts" */
-  const char *id;         /* lower-case GUID */
+  const char *entity_set;         /* e.g. "accounts" */
+  const char *id;                 /* lower-case GUID; NULL when the record is named by an alternate
+                                     key (key/nkey), until the read API resolves it */
+  const struct odata_keyval *key; /* alternate key; NULL for a GUID */
+  size_t nkey;
   const char *navigation; /* ODATA_RELATED: relationship or property name */
   const char **select;    /* $select names; NULL when absent (all properties) */
   size_t nselect;
@@ -70,6 +83,8 @@ struct odata_error {
 #define ODATA_CODE_PROPERTY    "0x0"        /* could not find a property named ... (400) */
 #define ODATA_CODE_NOT_FOUND   "0x80040217" /* record does not exist */
 #define ODATA_CODE_UNAVAILABLE "0x80040224" /* the replica store cannot be reached */
+#define ODATA_CODE_DUPLICATE_KEY                                                                   \
+  "0x80060892" /* DuplicateRecordEntityKey: a key's values name more than one record */
 
 /* Parse a read request.
  *   path: the URL path, percent-encoded as received, e.g.

@@ -7,6 +7,7 @@
 #include "redis/redis_entra.h"
 #include "redis/redis_pool.h"
 #include "redis/redis_read.h"
+#include "map/altkey.h"
 #include "map/sink.h"
 
 #include <stdio.h>
@@ -192,6 +193,10 @@ static const struct redis_read_prop *find_prop(const struct redis_record *rec, c
 /* A read that failed: a name that cannot be a key is the client's fault
  * (400), a record too large for the arena ours (500), anything else means
  * Redis did not answer properly in time (503, retry later). */
+/* Most index entries read for one alternate-key lookup (records that held
+ * the value once included: altkey.h). */
+#define READAPI_MAX_KEY_CANDIDATES 64
+
 static enum app_result read_failed(struct arena *a, struct readapi_response *res, enum app_result r,
                                    const struct app_err *err)
 {
@@ -581,6 +586,115 @@ static enum app_result read_nav(struct readapi *api, struct arena *a, const stru
   return odata_render_list_end(&res->body);
 }
 
+/* <set>(col='v'[,...]): the record whose alternate key (tables.<t>.keys)
+ * has these values. Round trips: SRANDMEMBER of the index set of the first
+ * key column's value, then every candidate record, pipelined; each
+ * candidate must be live and hold every requested value itself (the index
+ * may list records that held the value once: altkey.h), so the answer
+ * never names a record whose key is not the one asked for. Then the usual
+ * read of the record by its id (one more round trip: the answer is the
+ * record as it is then, with its own etag). On success q->id is set and
+ * *out_resolved is true; otherwise *res is the answer (400 no such key,
+ * 404 no record, 409 more than one, 503). */
+static enum app_result resolve_altkey(struct readapi *api, struct arena *a, struct odata_request *q,
+                                      const char *table, const struct map_table_info *ti,
+                                      int64_t deadline, struct readapi_response *res,
+                                      bool *out_resolved)
+{
+  const char *cols[ODATA_MAX_KEY_PARTS];
+  const struct doc_altkey *ak;
+  const struct odata_keyval *first = NULL;
+  const char **ids = NULL, *found = NULL;
+  struct doc_related *refs;
+  struct redis_record *recs;
+  struct odata_error e;
+  struct app_err err;
+  struct buf key;
+  size_t i, k, n = 0, nfound = 0;
+  enum app_result r;
+
+  *out_resolved = false;
+  /* accounts(accountid=<guid>) is the primary key written as a key */
+  if (q->nkey == 1 && ti->key_name && !strcmp(q->key[0].name, ti->key_name) &&
+      q->key[0].canon_len == 37) {
+    q->id = q->key[0].canon + 1;
+    *out_resolved = true;
+    return APP_OK;
+  }
+  for (i = 0; i < q->nkey; i++)
+    cols[i] = q->key[i].name;
+  if (map_altkey(api->map, table, cols, q->nkey, &ak) != APP_OK) {
+    odata_error_set(&e, 400, ODATA_CODE_SYNTAX,
+                    "No alternate key of table '%s' is made of the columns given (%s%s); declare "
+                    "it in the mapping file (tables.%s.keys, docs/mapping.md)",
+                    table, q->key[0].name, q->nkey > 1 ? ", ..." : "", table);
+    return answer_error(a, res, &e);
+  }
+  for (i = 0; i < q->nkey; i++)
+    if (!strcmp(q->key[i].name, ak->props[0]))
+      first = &q->key[i];
+  if (!first)
+    return APP_ERR_LIMIT; /* map_altkey matched every column */
+  buf_init(&key, 0);
+  r = altkey_index_key(&key, api->prefix, table, ak->name, first->canon, first->canon_len);
+  if (r == APP_OK)
+    r = redis_read_set(api->mux, a, key.data, key.len, READAPI_MAX_KEY_CANDIDATES, deadline, &ids,
+                       &n, &err);
+  else
+    app_err_set(&err, r, "alternate key: cannot build the index key");
+  buf_cleanup(&key);
+  if (r != APP_OK)
+    return read_failed(a, res, r, &err);
+  refs = arena_alloc(a, (n ? n : 1) * sizeof *refs);
+  recs = arena_alloc(a, (n ? n : 1) * sizeof *recs);
+  if (!refs || !recs)
+    return APP_ERR_LIMIT;
+  for (i = 0, k = 0; i < n; i++) {
+    if (!odata_is_guid(ids[i], strlen(ids[i])))
+      continue; /* not an id the sink writes: ignored */
+    refs[k].table = table;
+    refs[k].id = ids[i];
+    refs[k].entity_set = ti->entity_set;
+    k++;
+  }
+  n = k;
+  if (n) {
+    r = redis_read_records(api->mux, api->prefix, a, refs, n, deadline, recs, &err);
+    if (r != APP_OK)
+      return read_failed(a, res, r, &err);
+  }
+  for (i = 0; i < n; i++) {
+    bool match = recs[i].state == RREC_LIVE;
+    for (k = 0; match && k < q->nkey; k++) {
+      const struct redis_read_prop *p = find_prop(&recs[i], q->key[k].name);
+      const char *c;
+      size_t cl;
+      match = p && altkey_canon_json(a, p->json, p->json_len, &c, &cl) &&
+              cl == q->key[k].canon_len && !memcmp(c, q->key[k].canon, cl);
+    }
+    if (match) {
+      nfound++;
+      found = refs[i].id;
+    }
+  }
+  if (nfound == 0) {
+    odata_error_set(&e, 404, ODATA_CODE_NOT_FOUND,
+                    "A record with the specified key values does not exist in %s entity", table);
+    return answer_error(a, res, &e);
+  }
+  if (nfound > 1) {
+    odata_error_set(&e, 409, ODATA_CODE_DUPLICATE_KEY,
+                    "More than one record of %s has the values of key %s in the replica (%zu "
+                    "records); Dataverse keeps key values unique, so a change that moves the key "
+                    "has not reached the replica yet. Retry later or read by id.",
+                    table, ak->name, nfound);
+    return answer_error(a, res, &e);
+  }
+  q->id = found;
+  *out_resolved = true;
+  return APP_OK;
+}
+
 enum app_result readapi_handle(struct readapi *api, struct arena *a,
                                const struct readapi_request *req, size_t max_bytes,
                                struct readapi_response *res)
@@ -612,6 +726,18 @@ enum app_result readapi_handle(struct readapi *api, struct arena *a,
     odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "Internal error. Correlation id %s.", cid);
     snprintf(e.correlation_id, sizeof e.correlation_id, "%s", cid);
     return answer_error(a, res, &e);
+  }
+  if (q.key) {
+    bool resolved = false;
+    r = resolve_altkey(api, a, &q, table, &ti, deadline, res, &resolved);
+    if (r != APP_OK || !resolved) {
+      if (r != APP_OK) {
+        res->nheaders = 0;
+        odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "The answer is larger than allowed");
+        return answer_error(a, res, &e);
+      }
+      return APP_OK;
+    }
   }
   r = q.kind == ODATA_RECORD ? read_record(api, a, &q, table, &ti, deadline, res)
                              : read_nav(api, a, &q, table, &ti, deadline, res);

@@ -400,3 +400,66 @@ out:
   buf_cleanup(&key);
   return r;
 }
+
+enum app_result redis_read_set(struct redis_mux *mux, struct arena *a, const char *key,
+                               size_t key_len, size_t max, int64_t deadline_ms,
+                               const char ***out_members, size_t *out_n, struct app_err *err)
+{
+  struct buf cmds;
+  redisReply *x = NULL;
+  const char **m = NULL;
+  size_t i, nread = 0;
+  enum app_result r;
+
+  *out_members = NULL;
+  *out_n = 0;
+  buf_init(&cmds, 0);
+  r = redis_cmd_begin(&cmds, 3);
+  if (r == APP_OK)
+    r = redis_cmd_arg(&cmds, "SRANDMEMBER", 11);
+  if (r == APP_OK)
+    r = redis_cmd_arg(&cmds, key, key_len);
+  if (r == APP_OK)
+    r = redis_cmd_arg_i64(&cmds, (int64_t)max);
+  if (r != APP_OK) {
+    r = app_err_set(err, r, "redis read: cannot build the request");
+    goto out;
+  }
+  r = roundtrip(mux, &cmds, 1, deadline_ms, &x, &nread, err);
+  if (r != APP_OK)
+    goto out;
+  if (redis_reply_classify(x) != RREPLY_OK) {
+    r = redis_reply_error(x, err, "redis read of a set");
+    goto out;
+  }
+  if (x->type != REDIS_REPLY_ARRAY) {
+    r = app_err_set(err, APP_ERR_REDIS, "redis read: an index key is not a set");
+    goto out;
+  }
+  if (x->elements) {
+    m = arena_alloc(a, x->elements * sizeof *m);
+    if (!m) {
+      r = arena_full(err);
+      goto out;
+    }
+  }
+  for (i = 0; i < x->elements; i++) {
+    const redisReply *v = x->element[i];
+    if (v->type != REDIS_REPLY_STRING) {
+      r = app_err_set(err, APP_ERR_REDIS, "redis read: an index member is not a string");
+      goto out;
+    }
+    m[i] = arena_strndup(a, v->str, v->len);
+    if (!m[i]) {
+      r = arena_full(err);
+      goto out;
+    }
+  }
+  *out_members = m;
+  *out_n = x->elements;
+out:
+  if (nread)
+    freeReplyObject(x);
+  buf_cleanup(&cmds);
+  return r;
+}

@@ -82,16 +82,16 @@ static void render_accepted(struct arena *a, const struct odata_request *r)
   buf_reset(&b);
   {
     /* the record with its expansions: every other one null */
-    enum app_result res = odata_render_record_open(r, r->entity_set, "accountid", r->id, ver,
-                                                   props, 3, true, &b);
+    enum app_result res =
+        odata_render_record_open(r, r->entity_set, "accountid", r->id, ver, props, 3, true, &b);
     for (i = 0; res == APP_OK && i < r->nexpand; i++) {
       struct odata_request sub = *r;
       sub.select = r->expand[i].select;
       sub.nselect = r->expand[i].nselect;
       sub.expand = NULL;
       sub.nexpand = 0;
-      res = i % 2 ? odata_render_expanded(&sub, r->expand[i].name, "contactid", NULL, NULL, NULL,
-                                          0, &b)
+      res = i % 2 ? odata_render_expanded(&sub, r->expand[i].name, "contactid", NULL, NULL, NULL, 0,
+                                          &b)
                   : odata_render_expanded(&sub, r->expand[i].name, "contactid", r->id, ver, props,
                                           3, &b);
     }

@@ -331,6 +331,26 @@ static const struct bad_case bad[] = {
     {T("{\"messages\":[\"Create\"],\"relationships\":[\"accountleads_association\"]}"),
      "mapping.json: tables.account.relationships: has no effect: tables.account.messages has "
      "neither Associate nor Disassociate"},
+    /* alternate keys (issue 14) */
+    {T("{\"keys\":[\"accountnumber\"]}"),
+     "mapping.json: tables.account.keys: expected an object of alternate keys (name: [columns]), "
+     "got an array"},
+    {T("{\"keys\":{\"k\":[]}}"),
+     "mapping.json: tables.account.keys.k: expected an array of 1 to 5 column names, got an "
+     "array"},
+    {T("{\"keys\":{\"k\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\"]}}"),
+     "mapping.json: tables.account.keys.k: expected an array of 1 to 5 column names, got an "
+     "array"},
+    {T("{\"keys\":{\"k\":[\"Name\"]}}"),
+     "mapping.json: tables.account.keys.k[0]: \"Name\" is not a column logical name (lower-case "
+     "letters, digits and '_', starting with a letter)"},
+    {T("{\"keys\":{\"k\":[\"a\",\"a\"]}}"),
+     "mapping.json: tables.account.keys.k[1]: column \"a\" is listed twice"},
+    {T("{\"keys\":{\"k\":[\"a\",\"b\"],\"k2\":[\"b\",\"a\"]}}"),
+     "mapping.json: tables.account.keys.k2: the same columns as key \"k\""},
+    {"{\"tables\":{\"*\":{\"keys\":{}}}}",
+     "mapping.json: tables.*.keys: not allowed in the \"*\" default (alternate keys are one "
+     "table's)"},
     /* navigation (issue 14) */
     {T("{\"navigation\":[]}"),
      "mapping.json: tables.account.navigation: expected an object of navigation properties, got "
@@ -450,6 +470,18 @@ static void test_navigation(void)
                "\"owninguser\":{\"table\":\"systemuser\",\"lookup\":\"owninguser\"}}}}}");
   struct map_nav n;
   TEST_CASE("navigation");
+  {
+    struct map_config *kc = parse_ok("{\"tables\":{\"account\":{\"keys\":{\"ak_n\":"
+                                     "[\"accountnumber\"],\"ak_two\":[\"name\",\"city\"]}}}}");
+    const struct doc_altkey *ak = NULL;
+    const char *one[] = {"accountnumber"}, *two[] = {"city", "name"}, *other[] = {"name"};
+    CHECK(map_altkey(kc, "account", one, 1, &ak) == APP_OK && !strcmp(ak->name, "ak_n"));
+    CHECK(map_altkey(kc, "account", two, 2, &ak) == APP_OK && !strcmp(ak->name, "ak_two"));
+    CHECK_STREQ(ak->props[0], "name");
+    CHECK(map_altkey(kc, "account", other, 1, &ak) == APP_ERR_NOTFOUND);
+    CHECK(map_altkey(kc, "contact", one, 1, &ak) == APP_ERR_NOTFOUND);
+    map_config_free(kc);
+  }
   CHECK(map_navigation(cfg, "account", "primarycontactid", &n) == APP_OK);
   CHECK_STREQ(n.table, "contact");
   CHECK_STREQ(n.lookup, "primarycontactid");

@@ -106,8 +106,14 @@ static void test_parse_errors(void)
       {"GET", "/api/data/v9.2/acc-ounts(" GUID ")", NULL, 404,
        "Resource not found for the segment 'acc-ounts'"},
       {"GET", "/api/data/v9.2/accounts(123)", NULL, 400, "'123' is not a GUID"},
-      {"GET", "/api/data/v9.2/accounts(accountnumber='A1')", NULL, 400,
-       "Alternate keys are not supported"},
+      {"GET", "/api/data/v9.2/accounts(accountnumber='A1)", NULL, 400, "unterminated string"},
+      {"GET", "/api/data/v9.2/accounts(accountnumber=A1)", NULL, 400,
+       "must be a quoted string ('A1') or a number"},
+      {"GET", "/api/data/v9.2/accounts(a='1',a='2')", NULL, 400, "'a' is given twice"},
+      {"GET", "/api/data/v9.2/accounts(=1)", NULL, 400, "is written name='value'"},
+      {"GET", "/api/data/v9.2/accounts(a='1'x)", NULL, 400, "Error in query syntax"},
+      {"GET", "/api/data/v9.2/accounts(a=1,b=2,c=3,d=4,e=5,f=6)", NULL, 400, "at most 5 columns"},
+      {"GET", "/api/data/v9.2/accounts(a=1.2.3)", NULL, 400, "or a number"},
       {"GET", "/api/data/v9.2/accounts(" GUID, NULL, 400, "Error in query syntax"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")/name/$value", NULL, 400,
        "after the key is not supported"},
@@ -178,6 +184,31 @@ static void test_parse_errors(void)
       CHECK_STREQ(e.code, ODATA_CODE_SYNTAX);
     arena_cleanup(&a);
   }
+}
+
+static void test_altkeys(void)
+{
+  struct arena a;
+  struct odata_request r;
+  struct odata_error e;
+
+  arena_init(&a, 0);
+  TEST_CASE("alternate keys: string with '' and ')', number, GUID, composite");
+  CHECK(odata_parse(&a, "GET",
+                    "/api/data/v9.2/contacts(firstname='Jo''s%20(x)',n=007.50,"
+                    "_parentcustomerid_value=" GUID ")/name",
+                    NULL, NULL, NULL, "", &r, &e) == APP_OK);
+  CHECK(r.id == NULL);
+  CHECK_INTEQ(r.kind, ODATA_RELATED);
+  CHECK_STREQ(r.navigation, "name");
+  CHECK_INTEQ(r.nkey, 3);
+  CHECK_STREQ(r.key[0].name, "firstname");
+  CHECK_STREQ(r.key[0].canon, "sJo's (x)");
+  CHECK_STREQ(r.key[1].canon, "n7.5");
+  CHECK_STREQ(r.key[2].name, "_parentcustomerid_value");
+  CHECK_STREQ(r.key[2].canon, "s" GUIDL);
+  CHECK_STREQ(r.entity_set, "contacts");
+  arena_cleanup(&a);
 }
 
 static void test_expand(void)
@@ -304,6 +335,7 @@ int main(void)
   test_parse_ok();
   test_parse_errors();
   test_expand();
+  test_altkeys();
   test_render();
   return check_report("test_odata");
 }
