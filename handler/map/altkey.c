@@ -101,3 +101,12 @@ enum app_result altkey_index_key(struct buf *b, const char *prefix, const char *
   APP_RETURN_IF_FAILED(buf_printf(b, "%s:akey:%s:%s:", prefix, table, key));
   return buf_append(b, canon, canon_len);
 }
+
+enum app_result altkey_set_key(struct buf *b, const char *prefix, const char *table,
+                               const struct doc_altkey *k, const char *canon, size_t canon_len)
+{
+  if (!k->is_index)
+    return altkey_index_key(b, prefix, table, k->name, canon, canon_len);
+  APP_RETURN_IF_FAILED(buf_printf(b, "%s:idx:%s:%s:", prefix, table, k->name));
+  return buf_append(b, canon, canon_len);
+}

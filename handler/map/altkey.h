@@ -47,4 +47,10 @@ APP_NODISCARD enum app_result altkey_index_key(struct buf *b, const char *prefix
                                                const char *key, const char *canon,
                                                size_t canon_len);
 
+/* The set key of k for value canon: "<prefix>:akey:..." for an alternate
+ * key, "<prefix>:idx:<table>:<column>:<canon>" for an index. */
+APP_NODISCARD enum app_result altkey_set_key(struct buf *b, const char *prefix, const char *table,
+                                             const struct doc_altkey *k, const char *canon,
+                                             size_t canon_len);
+
 #endif

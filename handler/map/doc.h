@@ -62,7 +62,8 @@ struct doc_prop {
 /* An alternate key the mapping declares (tables.<t>.keys): its name and
  * the properties that make it up, in declared order. */
 struct doc_altkey {
-  const char *name;         /* key name, e.g. "ak_accountnumber" */
+  bool is_index;            /* an "indexes" entry (one column, not unique) */
+  const char *name;         /* key name, e.g. "ak_accountnumber"; an index: its column */
   const char *const *props; /* property names, e.g. {"accountnumber"} */
   size_t nprops;
 };

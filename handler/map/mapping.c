@@ -394,13 +394,14 @@ enum spec_key {
   K_COMMENT,
   K_NAVIGATION,
   K_KEYS,
+  K_INDEXES,
   K_COUNT
 };
 
 static const char *const table_keys[K_COUNT] = {
     "keep",          "drop",        "rename",    "mask",       "required",    "lookups",
     "date_only",     "ttl_seconds", "sql_table", "entity_set", "primary_key", "messages",
-    "relationships", "post_image",  "comment",   "navigation", "keys"};
+    "relationships", "post_image",  "comment",   "navigation", "keys",        "indexes"};
 
 struct rename {
   const char *from, *to;
@@ -428,8 +429,9 @@ struct spec {
   enum docmap_image post_image;
   struct map_nav *navs; /* "navigation" (issue 14) */
   size_t nnavs;
-  struct doc_altkey *keys; /* "keys" (issue 14) */
+  struct doc_altkey *keys; /* "keys" then "indexes" (issue 14) */
   size_t nkeys;
+  struct strlist indexes;
 };
 
 static enum app_result parse_column_list(struct pctx *p, const cJSON *v, bool allow_star,
@@ -850,6 +852,15 @@ static enum app_result parse_table(struct pctx *p, const cJSON *obj, struct spec
                        "tables)");
       APP_RETURN_IF_FAILED(parse_navigation(p, it, s));
       break;
+    case K_INDEXES: {
+      bool unused = false;
+      if (star)
+        return perr(p, "not allowed in the \"*\" default (indexes are one table's)");
+      APP_RETURN_IF_FAILED(parse_column_list(p, it, false, &unused, &s->indexes));
+      if (s->indexes.n > MAP_MAX_KEYS)
+        return perr(p, "more than %d indexes", MAP_MAX_KEYS);
+      break;
+    }
     case K_KEYS:
       if (star)
         return perr(p, "not allowed in the \"*\" default (alternate keys are one table's)");
@@ -1134,8 +1145,21 @@ static void build_table(struct pctx *p, const struct eff *e, const char *name, s
   t->sql_template = sq->sql_table ? sq->sql_table : "{table}";
   t->navs = e->own->navs;
   t->nnavs = e->own->nnavs;
-  t->rules.altkeys = e->own->keys;
-  t->rules.naltkeys = e->own->nkeys;
+  {
+    /* keys, then one single-column entry per index */
+    size_t nk = e->own->nkeys, ni = e->own->indexes.n, k;
+    struct doc_altkey *all = pmem(p, (nk + ni ? nk + ni : 1) * sizeof *all);
+    for (k = 0; k < nk; k++)
+      all[k] = e->own->keys[k];
+    for (k = 0; k < ni; k++) {
+      all[nk + k].is_index = true;
+      all[nk + k].name = e->own->indexes.v[k];
+      all[nk + k].props = &e->own->indexes.v[k];
+      all[nk + k].nprops = 1;
+    }
+    t->rules.altkeys = all;
+    t->rules.naltkeys = nk + ni;
+  }
   if (!star) {
     char set[MAP_MAX_NAME + 8];
     const char *key = e->own->primary_key;
@@ -1949,7 +1973,7 @@ enum app_result map_altkey(const struct map_config *cfg, const char *table, cons
   for (i = 0; i < t->rules.naltkeys; i++) {
     const struct doc_altkey *key = &t->rules.altkeys[i];
     size_t same = 0;
-    if (key->nprops != ncols)
+    if (key->is_index || key->nprops != ncols)
       continue;
     for (k = 0; k < ncols; k++)
       for (m = 0; m < ncols; m++)
@@ -1959,5 +1983,30 @@ enum app_result map_altkey(const struct map_config *cfg, const char *table, cons
       return APP_OK;
     }
   }
+  return APP_ERR_NOTFOUND;
+}
+
+enum app_result map_index(const struct map_config *cfg, const char *table, const char *column,
+                          const struct doc_altkey **out)
+{
+  const struct map_table *t;
+  bool listed = false;
+  size_t i;
+
+  t = table && is_lower_ident(table) ? table_rules(cfg, table, &listed) : NULL;
+  if (!t || !listed)
+    return APP_ERR_NOTFOUND;
+  /* an index, else a single-column alternate key on that column */
+  for (i = 0; i < t->rules.naltkeys; i++)
+    if (t->rules.altkeys[i].is_index && strcmp(t->rules.altkeys[i].name, column) == 0) {
+      *out = &t->rules.altkeys[i];
+      return APP_OK;
+    }
+  for (i = 0; i < t->rules.naltkeys; i++)
+    if (!t->rules.altkeys[i].is_index && t->rules.altkeys[i].nprops == 1 &&
+        strcmp(t->rules.altkeys[i].props[0], column) == 0) {
+      *out = &t->rules.altkeys[i];
+      return APP_OK;
+    }
   return APP_ERR_NOTFOUND;
 }

@@ -148,6 +148,12 @@ APP_NODISCARD enum app_result map_altkey(const struct map_config *cfg, const cha
                                          const char *const *cols, size_t ncols,
                                          const struct doc_altkey **out);
 
+/* The index (tables.<t>.indexes, or a single-column alternate key) on
+ * column (a logical name: "parentcustomerid" for the lookup property
+ * _parentcustomerid_value). APP_OK or APP_ERR_NOTFOUND. */
+APP_NODISCARD enum app_result map_index(const struct map_config *cfg, const char *table,
+                                        const char *column, const struct doc_altkey **out);
+
 /* The default Web API entity set of a logical name, by the English rules
  * Dataverse uses for standard tables: consonant + "y" -> "ies"
  * (opportunity -> opportunities), "s", "x", "z", "ch", "sh" -> + "es"

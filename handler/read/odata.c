@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -263,6 +264,95 @@ static enum app_result parse_expand(struct arena *a, const char *val, struct oda
   return APP_OK;
 }
 
+/* "<prop> eq <literal> [and <prop> eq <literal>]..." */
+static enum app_result parse_filter(struct arena *a, const char *f, struct odata_request *out,
+                                    struct odata_error *e)
+{
+  struct odata_cond *c = arena_alloc(a, ODATA_MAX_FILTER * sizeof *c);
+  size_t n = 0, k;
+  const char *p = f;
+  if (!c)
+    return nomem(e);
+  for (;;) {
+    const char *s0;
+    while (*p == ' ')
+      p++;
+    s0 = p;
+    while (*p && *p != ' ')
+      p++;
+    if (!is_ident(s0, (size_t)(p - s0)) || strncmp(p, " eq ", 4) != 0)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Syntax error in '$filter': this replica serves <column> eq <value> "
+                             "conditions joined by 'and', e.g. _parentcustomerid_value eq "
+                             "<guid> and statecode eq 0");
+    if (n == ODATA_MAX_FILTER)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "The '$filter' has more than %d conditions",
+                             ODATA_MAX_FILTER);
+    c[n].prop = arena_strndup(a, s0, (size_t)(p - s0));
+    if (!c[n].prop)
+      return nomem(e);
+    p += 4;
+    while (*p == ' ')
+      p++;
+    if (*p == '\'') {
+      size_t o = 0;
+      char *v = arena_alloc(a, strlen(p) + 1);
+      if (!v)
+        return nomem(e);
+      v[o++] = 's';
+      for (p++;; p++) {
+        if (!*p)
+          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                                 "Syntax error in '$filter': unterminated string");
+        if (*p == '\'' && p[1] == '\'') {
+          v[o++] = '\'';
+          p++;
+        } else if (*p == '\'') {
+          p++;
+          break;
+        } else {
+          v[o++] = *p;
+        }
+      }
+      v[o] = '\0';
+      c[n].canon = v;
+      c[n].canon_len = o;
+    } else {
+      size_t vl = strcspn(p, " ");
+      if (vl == 36 && odata_is_guid(p, 36)) {
+        char *v = arena_alloc(a, 38);
+        if (!v)
+          return nomem(e);
+        v[0] = 's';
+        for (k = 0; k < 36; k++)
+          v[k + 1] = (char)tolower((unsigned char)p[k]);
+        v[37] = '\0';
+        c[n].canon = v;
+        c[n].canon_len = 37;
+      } else if (!altkey_canon_number(a, p, vl, &c[n].canon, &c[n].canon_len)) {
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Syntax error in '$filter': the value for '%s' must be a quoted "
+                               "string, a number or a GUID",
+                               c[n].prop);
+      }
+      p += vl;
+    }
+    n++;
+    while (*p == ' ')
+      p++;
+    if (!*p)
+      break;
+    if (strncmp(p, "and ", 4) != 0)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Syntax error in '$filter': conditions are joined by 'and' (no "
+                             "'or', 'not' or functions in this replica)");
+    p += 4;
+  }
+  out->filter = c;
+  out->nfilter = n;
+  return APP_OK;
+}
+
 static enum app_result parse_query(struct arena *a, const char *query, struct odata_request *out,
                                    struct odata_error *e)
 {
@@ -293,6 +383,44 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
                                "Query option '$expand' was specified more than once, but it must "
                                "be specified at most once.");
       APP_RETURN_IF_FAILED(parse_expand(a, val, out, e));
+    } else if (out->kind == ODATA_LIST && !strcmp(key, "$filter")) {
+      if (out->filter)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Query option '$filter' was specified more than once");
+      APP_RETURN_IF_FAILED(parse_filter(a, val ? val : "", out, e));
+    } else if (out->kind == ODATA_LIST && !strcmp(key, "$orderby")) {
+      const char *sp;
+      if (out->orderby || !val || !*val)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "The query option '$orderby' needs one column, given once");
+      sp = strchr(val, ' ');
+      if (!is_ident(val, sp ? (size_t)(sp - val) : strlen(val)) ||
+          (sp && strcmp(sp, " asc") != 0 && strcmp(sp, " desc") != 0))
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Syntax error in '$orderby': write <column> [asc|desc]; this "
+                               "replica orders by one column");
+      out->orderby = arena_strndup(a, val, sp ? (size_t)(sp - val) : strlen(val));
+      if (!out->orderby)
+        return nomem(e);
+      out->orderby_desc = sp && !strcmp(sp, " desc");
+    } else if (out->kind == ODATA_LIST && !strcmp(key, "$top")) {
+      char *end = NULL;
+      long t = val ? strtol(val, &end, 10) : 0;
+      if (out->top || !val || !*val || *end || t < 1 || t > ODATA_MAX_TOP)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "The query option '$top' must be a whole number from 1 to %d, "
+                               "given once",
+                               ODATA_MAX_TOP);
+      out->top = t;
+    } else if (out->kind == ODATA_LIST && !strcmp(key, "$count")) {
+      if (!val || (strcmp(val, "true") != 0 && strcmp(val, "false") != 0))
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "The query option '$count' must be true or false");
+      out->count = !strcmp(val, "true");
+    } else if (out->kind == ODATA_LIST && !strcmp(key, "$skiptoken")) {
+      if (out->skiptoken || !val || !*val)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "Invalid $skiptoken");
+      out->skiptoken = val;
     } else if (key[0] == '$') {
       for (i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (!strcmp(key, unsupported[i]))
@@ -412,6 +540,19 @@ static enum app_result parse_prefer(struct arena *a, const char *prefer, struct 
     return nomem(e);
   if (docjson_annotations_from_prefer(&out->annotations, copy, n, &err) != APP_OK)
     return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "Invalid Prefer header: %s", err.msg);
+  if ((p = strcasestr(copy, "odata.maxpagesize")) != NULL) {
+    char *end = NULL;
+    long m;
+    v = p + 17;
+    while (*v == ' ')
+      v++;
+    m = *v == '=' ? strtol(v + 1, &end, 10) : 0;
+    if (m < 1 || m > ODATA_MAX_TOP)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Invalid Prefer header: odata.maxpagesize must be 1 to %d",
+                             ODATA_MAX_TOP);
+    out->maxpagesize = m;
+  }
   /* echo the preference back in Preference-Applied */
   for (p = copy; (p = strcasestr(p, "odata.include-annotations")) != NULL; p++) {
     v = p + 25;
@@ -489,10 +630,25 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
     if (!is_ident(set, strlen(set)))
       return odata_error_set(e, 404, ODATA_CODE_SEGMENT, "Resource not found for the segment '%s'.",
                              set);
-    return odata_error_set(e, 501, ODATA_CODE_SYNTAX,
-                           "Listing the entity set '%s' is not supported by this replica; read a "
-                           "record by id: %s(<guid>)",
-                           set, set);
+    out->kind = ODATA_LIST;
+    out->entity_set = arena_strndup(a, set, strlen(set));
+    out->query = query ? arena_strndup(a, query, strlen(query)) : NULL;
+    if (!out->entity_set || (query && !out->query))
+      return nomem(e);
+    APP_RETURN_IF_FAILED(parse_query(a, query, out, e));
+    if (out->expand)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "The query option '$expand' is served on a record (%s(<guid>)), not "
+                             "on a list",
+                             set);
+    if (!out->filter)
+      return odata_error_set(e, 501, ODATA_CODE_SYNTAX,
+                             "Listing the entity set '%s' needs a $filter on an indexed column "
+                             "(e.g. %s?$filter=<column> eq <value>); this replica never scans "
+                             "the whole store",
+                             set, set);
+    APP_RETURN_IF_FAILED(parse_prefer(a, prefer, out, e));
+    goto base;
   }
   setlen = (size_t)(open - set);
   if (!is_ident(set, setlen))
@@ -540,20 +696,20 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
     if (!out->if_none_match)
       return nomem(e);
   }
-  {
-    const char *b = base_url ? base_url : "";
-    size_t blen = strlen(b);
-    while (blen && b[blen - 1] == '/')
-      blen--;
-    base = arena_alloc(a, blen + version_len + 2);
-    if (!base)
-      return nomem(e);
-    memcpy(base, b, blen);
-    memcpy(base + blen, dpath, version_len);
-    base[blen + version_len] = '/';
-    base[blen + version_len + 1] = '\0';
-    out->base_url = base;
-  }
+base : {
+  const char *b = base_url ? base_url : "";
+  size_t blen = strlen(b);
+  while (blen && b[blen - 1] == '/')
+    blen--;
+  base = arena_alloc(a, blen + version_len + 2);
+  if (!base)
+    return nomem(e);
+  memcpy(base, b, blen);
+  memcpy(base + blen, dpath, version_len);
+  base[blen + version_len] = '/';
+  base[blen + version_len + 1] = '\0';
+  out->base_url = base;
+}
   return APP_OK;
 }
 
@@ -841,4 +997,58 @@ enum app_result odata_render_error(const struct odata_error *e, struct buf *out)
     APP_RETURN_IF_FAILED(buf_append_json_str(out, e->correlation_id, strlen(e->correlation_id)));
   }
   return buf_append_str(out, "}}");
+}
+
+enum app_result odata_render_list_open(const struct odata_request *req, const char *entity_set,
+                                       long count, struct buf *out)
+{
+  struct buf ctx;
+  enum app_result r;
+  APP_RETURN_IF_FAILED(buf_append_str(out, "{\"@odata.context\":"));
+  buf_init(&ctx, 0);
+  r = buf_printf(&ctx, "%s$metadata#%s", req->base_url ? req->base_url : "", entity_set);
+  if (r == APP_OK)
+    r = put_select_list(req, &ctx);
+  if (r == APP_OK)
+    r = buf_append_json_str(out, ctx.data, ctx.len);
+  buf_cleanup(&ctx);
+  APP_RETURN_IF_FAILED(r);
+  if (count >= 0)
+    APP_RETURN_IF_FAILED(buf_printf(out, ",\"@odata.count\":%ld", count));
+  return buf_append_str(out, ",\"value\":[");
+}
+
+enum app_result odata_render_list_close(const struct odata_request *req, const char *entity_set,
+                                        const char *next_token, struct buf *out)
+{
+  struct buf link;
+  enum app_result r = APP_OK;
+  const char *p = req->query;
+  bool any = false;
+  if (!next_token)
+    return buf_append_str(out, "]}");
+  buf_init(&link, 0);
+  r = buf_printf(&link, "%s%s?", req->base_url ? req->base_url : "", entity_set);
+  while (r == APP_OK && p && *p) {
+    const char *amp = strchr(p, '&');
+    size_t n = amp ? (size_t)(amp - p) : strlen(p);
+    if (n && !(n >= 10 && !strncmp(p, "$skiptoken", 10)) &&
+        !(n >= 12 && !strncmp(p, "%24skiptoken", 12))) {
+      if (any)
+        r = buf_append_char(&link, '&');
+      if (r == APP_OK)
+        r = buf_append(&link, p, n);
+      any = true;
+    }
+    p = amp ? amp + 1 : NULL;
+  }
+  if (r == APP_OK)
+    r = buf_printf(&link, "%s$skiptoken=%s", any ? "&" : "", next_token);
+  if (r == APP_OK)
+    r = buf_append_str(out, "],\"@odata.nextLink\":");
+  if (r == APP_OK)
+    r = buf_append_json_str(out, link.data, link.len);
+  buf_cleanup(&link);
+  APP_RETURN_IF_FAILED(r);
+  return buf_append_char(out, '}');
 }

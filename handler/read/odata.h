@@ -23,7 +23,18 @@
 /* ODATA_RECORD: <set>(<id>). ODATA_RELATED: <set>(<id>)/<name>, where name
  * is an N:N relationship (a collection) or a property of the record; the
  * read API tells them apart by what the replica holds. */
-enum odata_kind { ODATA_RECORD = 1, ODATA_RELATED };
+enum odata_kind { ODATA_RECORD = 1, ODATA_RELATED, ODATA_LIST };
+
+/* Most conditions of a list's $filter, and rows one list may read. */
+#define ODATA_MAX_FILTER 5
+#define ODATA_MAX_TOP    5000
+
+/* One condition of a list's $filter: <prop> eq <literal>. */
+struct odata_cond {
+  const char *prop;  /* property as written, e.g. "_parentcustomerid_value" */
+  const char *canon; /* literal in altkey.h's canonical form */
+  size_t canon_len;
+};
 
 /* The most navigation properties one $expand may name (Dataverse: 15 link
  * entities per query). */
@@ -62,7 +73,17 @@ struct odata_request {
   struct docjson_annotations annotations; /* Prefer: odata.include-annotations (docjson.h) */
   const char *if_none_match;              /* raw header value or NULL */
   const char *base_url;                   /* "https://host/api/data/v9.2/" for @odata.context */
-  const char *preference_applied;         /* value for the Preference-Applied header or NULL */
+  /* ODATA_LIST (GET <set>?$filter=...): */
+  const struct odata_cond *filter; /* conditions, all must hold; NULL when absent */
+  size_t nfilter;
+  const char *orderby; /* one property, or NULL (then by id) */
+  bool orderby_desc;
+  long top;                       /* $top, 0 when absent */
+  bool count;                     /* $count=true */
+  const char *skiptoken;          /* $skiptoken (opaque, hex) or NULL */
+  long maxpagesize;               /* Prefer: odata.maxpagesize, 0 when absent */
+  const char *query;              /* the raw query string (for @odata.nextLink) */
+  const char *preference_applied; /* value for the Preference-Applied header or NULL */
 };
 
 /* An error answered to the client, as Dataverse shapes it:
@@ -164,6 +185,16 @@ APP_NODISCARD enum app_result odata_render_property(const struct odata_request *
 APP_NODISCARD enum app_result odata_render_list_begin(const struct odata_request *req,
                                                       const char *item_entity_set, struct buf *out);
 APP_NODISCARD enum app_result odata_render_list_end(struct buf *out);
+
+/* {"@odata.context":"<base>$metadata#<set>(<select>)"[,"@odata.count":n],"value":[
+ * (count < 0: no count). */
+APP_NODISCARD enum app_result odata_render_list_open(const struct odata_request *req,
+                                                     const char *entity_set, long count,
+                                                     struct buf *out);
+/* ]}, or ],"@odata.nextLink":"<base><set>?<query without $skiptoken>&$skiptoken=<token>"} */
+APP_NODISCARD enum app_result odata_render_list_close(const struct odata_request *req,
+                                                      const char *entity_set,
+                                                      const char *next_token, struct buf *out);
 
 /* Append the error body {"error":{"code":...,"message":...}}. */
 APP_NODISCARD enum app_result odata_render_error(const struct odata_error *e, struct buf *out);

@@ -11,6 +11,7 @@
 #include "map/sink.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <ctype.h>
 #include <string.h>
 #include <time.h>
@@ -196,6 +197,13 @@ static const struct redis_read_prop *find_prop(const struct redis_record *rec, c
 /* Most index entries read for one alternate-key lookup (records that held
  * the value once included: altkey.h). */
 #define READAPI_MAX_KEY_CANDIDATES 64
+/* Most index entries read for one list (all pages are cut from them). */
+#define READAPI_MAX_LIST_CANDIDATES 5000
+
+static int hexval(char c)
+{
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
 
 static enum app_result read_failed(struct arena *a, struct readapi_response *res, enum app_result r,
                                    const struct app_err *err)
@@ -695,6 +703,271 @@ static enum app_result resolve_altkey(struct readapi *api, struct arena *a, stru
   return APP_OK;
 }
 
+/* A list row: the record and its sort key */
+struct list_row {
+  const struct redis_record *rec;
+  const char *id;
+  const char *sort; /* canonical value of $orderby's column, or NULL (null sorts first) */
+  size_t sort_len;
+};
+
+static _Thread_local const struct odata_request *sort_req; /* qsort has no context argument */
+
+static int cmp_canon(const char *a, size_t al, const char *b, size_t bl)
+{
+  if (!a || !b)
+    return a ? 1 : b ? -1 : 0;
+  if (al && bl && a[0] == 'n' && b[0] == 'n') {
+    double x = strtod(a + 1, NULL), y = strtod(b + 1, NULL);
+    if (x != y)
+      return x < y ? -1 : 1;
+    return 0;
+  }
+  {
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : al < bl ? -1 : al > bl ? 1 : 0;
+  }
+}
+
+static int cmp_rows(const void *pa, const void *pb)
+{
+  const struct list_row *x = pa, *y = pb;
+  int c = cmp_canon(x->sort, x->sort_len, y->sort, y->sort_len);
+  if (!c)
+    c = strcmp(x->id, y->id);
+  return sort_req->orderby_desc ? -c : c;
+}
+
+/* hex of "<sort canon>\x1f<id>": opaque to the client, a position in the
+ * order (keyset), so it stays valid while records change */
+static const char *make_token(struct arena *a, const struct list_row *r)
+{
+  static const char hx[] = "0123456789abcdef";
+  size_t sl = r->sort ? r->sort_len : 0, n = sl + 1 + strlen(r->id), i;
+  char *raw = arena_alloc(a, n), *t = arena_alloc(a, 2 * n + 2);
+  if (!raw || !t)
+    return NULL;
+  if (sl)
+    memcpy(raw, r->sort, sl);
+  raw[sl] = 0x1f;
+  memcpy(raw + sl + 1, r->id, n - sl - 1);
+  t[0] = r->sort ? 'v' : 'z';
+  for (i = 0; i < n; i++) {
+    t[1 + 2 * i] = hx[(unsigned char)raw[i] >> 4];
+    t[2 + 2 * i] = hx[(unsigned char)raw[i] & 15];
+  }
+  t[1 + 2 * n] = '\0';
+  return t;
+}
+
+static bool parse_token(struct arena *a, const char *t, struct list_row *out)
+{
+  size_t n = strlen(t), i;
+  char *raw, *sep;
+  if (n < 3 || !(n % 2) || (t[0] != 'v' && t[0] != 'z'))
+    return false;
+  raw = arena_alloc(a, n / 2 + 1);
+  if (!raw)
+    return false;
+  for (i = 0; i < n / 2; i++) {
+    int h = hexval(t[1 + 2 * i]), l = hexval(t[2 + 2 * i]);
+    if (h < 0 || l < 0)
+      return false;
+    raw[i] = (char)(h << 4 | l);
+  }
+  raw[n / 2] = '\0';
+  sep = memchr(raw, 0x1f, n / 2);
+  if (!sep || !odata_is_guid(sep + 1, strlen(sep + 1)))
+    return false;
+  out->id = sep + 1;
+  out->sort = t[0] == 'v' ? raw : NULL;
+  out->sort_len = (size_t)(sep - raw);
+  return true;
+}
+
+/* GET <set>?$filter=<col> eq <v>[ and ...][&$select][&$orderby][&$top][&$count=true]
+ * [&$skiptoken], Prefer: odata.maxpagesize=n. Served from an index the
+ * mapping declares (tables.<t>.indexes or a single-column key): one round
+ * trip for the index set, one pipelined for the candidate records; every
+ * candidate is checked against every condition (the index is a superset,
+ * altkey.h) and passes the mapping. Never a scan. */
+static enum app_result read_list(struct readapi *api, struct arena *a,
+                                 const struct odata_request *q, const char *table,
+                                 const struct map_table_info *ti, int64_t deadline,
+                                 struct readapi_response *res)
+{
+  const struct doc_altkey *ix = NULL;
+  const struct odata_cond *used = NULL;
+  const char **ids = NULL;
+  struct doc_related *refs;
+  struct redis_record *recs;
+  struct list_row *rows, after;
+  const struct redis_record *oldest = NULL;
+  struct odata_error e;
+  struct app_err err;
+  struct buf key;
+  size_t i, k, n = 0, nrows = 0, first = 0, page, shown;
+  bool known_all;
+  enum app_result r;
+
+  for (i = 0; i < q->nfilter && !ix; i++) {
+    const char *col = q->filter[i].prop;
+    size_t l = strlen(col);
+    if (l > 7 && col[0] == '_' && !strcmp(col + l - 6, "_value")) {
+      char *c = arena_strndup(a, col + 1, l - 7);
+      if (!c)
+        return APP_ERR_LIMIT;
+      col = c;
+    }
+    if (map_index(api->map, table, col, &ix) == APP_OK)
+      used = &q->filter[i];
+  }
+  if (!ix) {
+    odata_error_set(&e, 400, ODATA_CODE_SYNTAX,
+                    "The $filter column '%s' has no index in this replica, which never scans the "
+                    "whole store; declare it in the mapping file (tables.%s.indexes: [\"%s\"], "
+                    "docs/mapping.md; a lookup by its column name)",
+                    q->filter[0].prop, table, q->filter[0].prop);
+    return answer_error(a, res, &e);
+  }
+  if (q->orderby) {
+    const char *name = q->orderby;
+    bool known = true;
+    r = schema_known(api->schema, api->pool, table, &name, 1, &known, deadline, &err);
+    if (r != APP_OK)
+      return read_failed(a, res, r, &err);
+    if (!known && strcmp(q->orderby, ti->key_name) != 0) {
+      odata_error_set(&e, 400, ODATA_CODE_PROPERTY,
+                      "Could not find a property named '%s' on type 'Microsoft.Dynamics.CRM.%s'.",
+                      q->orderby, table);
+      return answer_error(a, res, &e);
+    }
+  }
+  if (q->skiptoken && !parse_token(a, q->skiptoken, &after)) {
+    odata_error_set(&e, 400, ODATA_CODE_SYNTAX, "Invalid $skiptoken");
+    return answer_error(a, res, &e);
+  }
+  buf_init(&key, 0);
+  r = altkey_set_key(&key, api->prefix, table, ix, used->canon, used->canon_len);
+  if (r == APP_OK)
+    r = redis_read_set(api->mux, a, key.data, key.len, READAPI_MAX_LIST_CANDIDATES + 1, deadline,
+                       &ids, &n, &err);
+  else
+    app_err_set(&err, r, "list: cannot build the index key");
+  buf_cleanup(&key);
+  if (r != APP_OK)
+    return read_failed(a, res, r, &err);
+  if (n > READAPI_MAX_LIST_CANDIDATES) {
+    odata_error_set(&e, 400, ODATA_CODE_SYNTAX,
+                    "More than %d records of %s have %s in this replica's index; narrow the "
+                    "$filter with an indexed column",
+                    READAPI_MAX_LIST_CANDIDATES, table, used->prop);
+    return answer_error(a, res, &e);
+  }
+  refs = arena_alloc(a, (n ? n : 1) * sizeof *refs);
+  recs = arena_alloc(a, (n ? n : 1) * sizeof *recs);
+  rows = arena_alloc(a, (n ? n : 1) * sizeof *rows);
+  if (!refs || !recs || !rows)
+    return APP_ERR_LIMIT;
+  for (i = 0, k = 0; i < n; i++) {
+    if (!odata_is_guid(ids[i], strlen(ids[i])))
+      continue;
+    refs[k].table = table;
+    refs[k].id = ids[i];
+    refs[k].entity_set = ti->entity_set;
+    k++;
+  }
+  n = k;
+  if (n) {
+    r = redis_read_records(api->mux, api->prefix, a, refs, n, deadline, recs, &err);
+    if (r != APP_OK)
+      return read_failed(a, res, r, &err);
+  }
+  for (i = 0; i < n; i++) {
+    bool match = recs[i].state == RREC_LIVE;
+    for (k = 0; match && k < q->nfilter; k++) {
+      const struct redis_read_prop *p = find_prop(&recs[i], q->filter[k].prop);
+      const char *c;
+      size_t cl;
+      match = p && altkey_canon_json(a, p->json, p->json_len, &c, &cl) &&
+              cl == q->filter[k].canon_len && !memcmp(c, q->filter[k].canon, cl);
+    }
+    if (!match)
+      continue;
+    rows[nrows].rec = &recs[i];
+    rows[nrows].id = refs[i].id;
+    rows[nrows].sort = NULL;
+    rows[nrows].sort_len = 0;
+    if (q->orderby) {
+      const struct redis_read_prop *p = find_prop(&recs[i], q->orderby);
+      if (!strcmp(q->orderby, ti->key_name)) {
+        rows[nrows].sort = NULL;
+      } else if (p && !altkey_canon_json(a, p->json, p->json_len, &rows[nrows].sort,
+                                         &rows[nrows].sort_len)) {
+        /* dates, booleans: ordered by their JSON text */
+        rows[nrows].sort = p->json_len == 4 && !memcmp(p->json, "null", 4) ? NULL : p->json;
+        rows[nrows].sort_len = p->json_len;
+      }
+    }
+    nrows++;
+  }
+  sort_req = q;
+  if (nrows > 1)
+    qsort(rows, nrows, sizeof *rows, cmp_rows);
+  if (q->skiptoken)
+    while (first < nrows && cmp_rows(&rows[first], &after) <= 0)
+      first++;
+  page = q->top ? (size_t)q->top : q->maxpagesize ? (size_t)q->maxpagesize : ODATA_MAX_TOP;
+  shown = nrows - first < page ? nrows - first : page;
+  r = check_select(api, a, q, table, ti->key_name, recs, n, deadline, &known_all, &e, &err);
+  if (r != APP_OK)
+    return read_failed(a, res, r, &err);
+  if (!known_all)
+    return answer_error(a, res, &e);
+
+  res->status = 200;
+  add_header(a, res, "OData-Version", "4.0");
+  if (q->maxpagesize || q->preference_applied) {
+    size_t cap = 64 + (q->preference_applied ? strlen(q->preference_applied) : 0);
+    char *pa = arena_alloc(a, cap);
+    int plen = 0;
+    if (!pa)
+      return APP_ERR_LIMIT;
+    pa[0] = '\0';
+    if (q->maxpagesize)
+      plen = snprintf(pa, cap, "odata.maxpagesize=%ld", q->maxpagesize);
+    if (q->preference_applied && plen >= 0 && (size_t)plen < cap)
+      snprintf(pa + plen, cap - (size_t)plen, "%s%s", plen ? "," : "", q->preference_applied);
+    add_header(a, res, "Preference-Applied", pa);
+  }
+  for (i = first; i < first + shown; i++)
+    if (!oldest || (rows[i].rec->op_time_ms && rows[i].rec->op_time_ms < oldest->op_time_ms))
+      oldest = rows[i].rec;
+  if (oldest)
+    freshness(a, res, oldest);
+  APP_RETURN_IF_FAILED(
+      odata_render_list_open(q, ti->entity_set, q->count ? (long)nrows : -1, &res->body));
+  for (i = first; i < first + shown; i++) {
+    const struct odata_prop *props = props_view(a, rows[i].rec);
+    if (!props)
+      return APP_ERR_LIMIT;
+    if (i > first)
+      APP_RETURN_IF_FAILED(buf_append_char(&res->body, ','));
+    APP_RETURN_IF_FAILED(odata_render_record(q, ti->entity_set, ti->key_name, rows[i].id,
+                                             rows[i].rec->version_text, props, rows[i].rec->nprops,
+                                             false, &res->body));
+  }
+  {
+    const char *next = NULL;
+    if (!q->top && first + shown < nrows) {
+      next = make_token(a, &rows[first + shown - 1]);
+      if (!next)
+        return APP_ERR_LIMIT;
+    }
+    return odata_render_list_close(q, ti->entity_set, next, &res->body);
+  }
+}
+
 enum app_result readapi_handle(struct readapi *api, struct arena *a,
                                const struct readapi_request *req, size_t max_bytes,
                                struct readapi_response *res)
@@ -739,8 +1012,11 @@ enum app_result readapi_handle(struct readapi *api, struct arena *a,
       return APP_OK;
     }
   }
-  r = q.kind == ODATA_RECORD ? read_record(api, a, &q, table, &ti, deadline, res)
-                             : read_nav(api, a, &q, table, &ti, deadline, res);
+  if (q.kind == ODATA_LIST)
+    r = read_list(api, a, &q, table, &ti, deadline, res);
+  else
+    r = q.kind == ODATA_RECORD ? read_record(api, a, &q, table, &ti, deadline, res)
+                               : read_nav(api, a, &q, table, &ti, deadline, res);
   if (r != APP_OK) {
     res->nheaders = 0;
     odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "The answer is larger than allowed");

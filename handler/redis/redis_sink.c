@@ -469,15 +469,15 @@ static enum app_result plan_altkeys(struct plan *p, const struct redis_sink *s, 
     for (j = 0; j < d->nprops; j++) {
       bool ok = false;
       size_t start;
-      if (strcmp(d->props[j].name, ak->props[0]) != 0)
+      if (strcmp(d->props[j].name, ak->props[0]) != 0 &&
+          !(ak->is_index && d->props[j].column && !strcmp(d->props[j].column, ak->props[0])))
         continue;
       buf_reset(tmp);
       APP_RETURN_IF_FAILED(altkey_canon_prop(&d->props[j], tmp, &ok));
       if (!ok)
         break;
       buf_reset(key);
-      APP_RETURN_IF_FAILED(
-          altkey_index_key(key, s->prefix, d->table, ak->name, tmp->data, tmp->len));
+      APP_RETURN_IF_FAILED(altkey_set_key(key, s->prefix, d->table, ak, tmp->data, tmp->len));
       start = p->all.len;
       APP_RETURN_IF_FAILED(redis_cmd_begin(&p->all, 3));
       APP_RETURN_IF_FAILED(redis_cmd_arg(&p->all, "SADD", 4));

@@ -48,9 +48,39 @@ static void render_accepted(struct arena *a, const struct odata_request *r)
   struct buf b;
   size_t i;
 
-  if (r->kind != ODATA_RECORD && r->kind != ODATA_RELATED)
+  if (r->kind != ODATA_RECORD && r->kind != ODATA_RELATED && r->kind != ODATA_LIST)
     abort();
-  if (!r->entity_set || !*r->entity_set || !r->id || !odata_is_guid(r->id, strlen(r->id)))
+  if (!r->entity_set || !*r->entity_set)
+    abort();
+  if (r->kind == ODATA_LIST) {
+    /* a list: at least one condition, each a name and a canonical value */
+    if (!r->nfilter || r->nfilter > ODATA_MAX_FILTER || r->id || r->expand || r->top < 0 ||
+        r->top > ODATA_MAX_TOP || r->maxpagesize < 0 || r->maxpagesize > ODATA_MAX_TOP)
+      abort();
+    for (i = 0; i < r->nfilter; i++)
+      if (!*r->filter[i].prop || !r->filter[i].canon_len ||
+          (r->filter[i].canon[0] != 's' && r->filter[i].canon[0] != 'n'))
+        abort();
+    buf_init(&b, 1 << 20);
+    if (odata_render_list_open(r, r->entity_set, 3, &b) == APP_OK &&
+        odata_render_record(r, r->entity_set, "contactid", "c", ver, props, 3, false, &b) ==
+            APP_OK &&
+        odata_render_list_close(r, r->entity_set, "v1f00", &b) == APP_OK)
+      must_be_json(a, &b);
+    buf_cleanup(&b);
+    return;
+  }
+  if (r->key) {
+    /* an alternate key: the read API resolves the id */
+    if (r->id || !r->nkey || r->nkey > ODATA_MAX_KEY_PARTS)
+      abort();
+    for (i = 0; i < r->nkey; i++)
+      if (!*r->key[i].name || !r->key[i].canon_len ||
+          (r->key[i].canon[0] != 's' && r->key[i].canon[0] != 'n'))
+        abort();
+    return;
+  }
+  if (!r->id || !odata_is_guid(r->id, strlen(r->id)))
     abort();
   for (i = 0; r->id[i]; i++)
     if (r->id[i] >= 'A' && r->id[i] <= 'F')

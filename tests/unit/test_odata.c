@@ -211,6 +211,74 @@ static void test_altkeys(void)
   arena_cleanup(&a);
 }
 
+static void test_lists(void)
+{
+  struct arena a;
+  struct odata_request r;
+  struct odata_error e;
+  struct buf b;
+
+  arena_init(&a, 0);
+  TEST_CASE("list: $filter with and, $orderby desc, $top, $count, maxpagesize");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/contacts",
+                    "$filter=_parentcustomerid_value%20eq%20" GUID
+                    "%20and%20lastname%20eq%20'O''Brien'%20and%20statecode%20eq%200"
+                    "&$select=fullname&$orderby=lastname%20desc&$top=50&$count=true",
+                    "odata.maxpagesize=10", NULL, "https://h", &r, &e) == APP_OK);
+  CHECK_INTEQ(r.kind, ODATA_LIST);
+  CHECK_STREQ(r.entity_set, "contacts");
+  CHECK_INTEQ(r.nfilter, 3);
+  CHECK_STREQ(r.filter[0].prop, "_parentcustomerid_value");
+  CHECK_STREQ(r.filter[0].canon, "s" GUIDL);
+  CHECK_STREQ(r.filter[1].canon, "sO'Brien");
+  CHECK_STREQ(r.filter[2].canon, "n0");
+  CHECK_STREQ(r.orderby, "lastname");
+  CHECK(r.orderby_desc);
+  CHECK_INTEQ(r.top, 50);
+  CHECK(r.count);
+  CHECK_INTEQ(r.maxpagesize, 10);
+
+  TEST_CASE("list: count and nextLink rendering");
+  buf_init(&b, 0);
+  CHECK(odata_render_list_open(&r, "contacts", 7, &b) == APP_OK);
+  CHECK(odata_render_list_close(&r, "contacts", "v00", &b) == APP_OK);
+  CHECK_CONTAINS(b.data, "{\"@odata.context\":\"https://h/api/data/v9.2/$metadata#contacts("
+                         "fullname)\",\"@odata.count\":7,\"value\":[],\"@odata.nextLink\":");
+  CHECK_CONTAINS(b.data, "&$count=true&$skiptoken=v00\"}");
+  buf_cleanup(&b);
+
+  TEST_CASE("list: refusals");
+  {
+    static const char *const bad[] = {
+        "$filter=a%20eq%201%20or%20b%20eq%202",
+        "$filter=a%20ne%201",
+        "$filter=a%20eq%20x",
+        "$filter=a%20eq%20'x",
+        "$filter=a%20eq%201&$top=0",
+        "$filter=a%20eq%201&$top=5001",
+        "$filter=a%20eq%201&$orderby=a,b",
+        "$filter=a%20eq%201&$orderby=a%20up",
+        "$filter=a%20eq%201&$count=1",
+        "$filter=a%20eq%201&$expand=b",
+        "$filter=a%20eq%201&$filter=a%20eq%201",
+        "$filter=a%20eq%201%20and%20b%20eq%201%20and%20c%20eq%201%20and%20d%20eq%201%20and%20e%20"
+        "eq%201%20and%20f%20eq%201"};
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      CHECK_MSG(odata_parse(&a, "GET", "/api/data/v9.2/contacts", bad[i], NULL, NULL, "", &r, &e) ==
+                    APP_ERR_INPUT,
+                "%s", bad[i]);
+      CHECK_INTEQ(e.status, 400);
+    }
+    CHECK(odata_parse(&a, "GET", "/api/data/v9.2/contacts", "$filter=a%20eq%201",
+                      "odata.maxpagesize=0", NULL, "", &r, &e) == APP_ERR_INPUT);
+    CHECK(odata_parse(&a, "GET", "/api/data/v9.2/contacts", "$select=a", NULL, NULL, "", &r, &e) ==
+          APP_ERR_INPUT);
+    CHECK_INTEQ(e.status, 501);
+  }
+  arena_cleanup(&a);
+}
+
 static void test_expand(void)
 {
   struct arena a;
@@ -336,6 +404,7 @@ int main(void)
   test_parse_errors();
   test_expand();
   test_altkeys();
+  test_lists();
   test_render();
   return check_report("test_odata");
 }
