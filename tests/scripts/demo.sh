@@ -171,6 +171,8 @@ read_api "Contoso with its primary contact in one request (\$expand of a lookup 
   "/api/data/v9.2/accounts($CONTOSO)?\$select=name,telephone1&\$expand=primarycontactid(\$select=jobtitle,telephone1)"
 read_api "Found by its account number (an alternate key the mapping declares)" 200 \
   "/api/data/v9.2/accounts(accountnumber='CP-10042')?\$select=name,accountnumber"
+read_api "The contacts of an account, from an index the mapping declares (\$filter on a lookup, \$count)" 200 \
+  "/api/data/v9.2/contacts?\$filter=_parentcustomerid_value%20eq%20b76b3f4b-2b4e-ef11-a317-000d3a2c9e1b&\$select=fullname,jobtitle&\$count=true"
 read_api "Related records (N:N accountleads_association): Ben Okafor's later Disassociate wins" 200 \
   "/api/data/v9.2/accounts($CONTOSO)/accountleads_association?\$select=fullname,subject"
 read_api "Northwind: deleted; the late older update did not bring it back" 404 \
