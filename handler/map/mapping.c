@@ -634,7 +634,7 @@ static enum app_result parse_relationships(struct pctx *p, const cJSON *v, struc
  * single-valued navigation properties ($expand) through a lookup column. */
 static enum app_result parse_navigation(struct pctx *p, const cJSON *v, struct spec *s)
 {
-  static const char *const nav_keys[] = {"table", "lookup", "comment"};
+  static const char *const nav_keys[] = {"table", "lookup", "referencing", "comment"};
   char got_[64];
   const cJSON *it;
   size_t i = 0, j;
@@ -656,17 +656,21 @@ static enum app_result parse_navigation(struct pctx *p, const cJSON *v, struct s
     APP_RETURN_IF_FAILED(check_keys(p, it, nav_keys, sizeof nav_keys / sizeof nav_keys[0]));
     t = cJSON_GetObjectItemCaseSensitive(it, "table");
     l = cJSON_GetObjectItemCaseSensitive(it, "lookup");
+    if (l && cJSON_GetObjectItemCaseSensitive(it, "referencing"))
+      return perr(p, "\"lookup\" (single-valued) and \"referencing\" (a collection) exclude "
+                     "each other");
+    if (!l && (l = cJSON_GetObjectItemCaseSensitive(it, "referencing")) != NULL)
+      n->collection = true;
     if (!t || !l)
-      return perr(p, "needs \"table\" (the related table's logical name) and \"lookup\" (the "
-                     "lookup column that holds the related record's id); collection-valued "
-                     "navigation (1:N, N:N) is not supported yet");
+      return perr(p, "needs \"table\" and either \"lookup\" (this table's lookup column) or "
+                     "\"referencing\" (the related table's lookup column: a 1:N collection)");
     if (!cJSON_IsString(t) || !is_lower_ident(t->valuestring))
       return perr(p, "table: %s is not a table logical name", GOT(t));
     if (!cJSON_IsString(l) || !is_lower_ident(l->valuestring))
       return perr(p,
-                  "lookup: %s is not a column logical name (write \"primarycontactid\", not "
+                  "%s: %s is not a column logical name (write \"primarycontactid\", not "
                   "\"_primarycontactid_value\")",
-                  GOT(l));
+                  n->collection ? "referencing" : "lookup", GOT(l));
     n->name = pstr(p, it->string);
     n->table = pstr(p, t->valuestring);
     n->lookup = pstr(p, l->valuestring);
@@ -1490,8 +1494,22 @@ static enum app_result check_navigation(struct pctx *p)
     const struct map_table *t = &p->cfg->tables[i];
     for (k = 0; k < t->nnavs; k++) {
       bool listed;
-      if (table_rules(p->cfg, t->navs[k].table, &listed))
+      const struct doc_altkey *ix;
+      if (table_rules(p->cfg, t->navs[k].table, &listed) &&
+          (!t->navs[k].collection ||
+           map_index(p->cfg, t->navs[k].table, t->navs[k].lookup, &ix) == APP_OK))
         continue;
+      if (table_rules(p->cfg, t->navs[k].table, &listed)) {
+        path_push_key(p, "tables");
+        path_push_key(p, t->name);
+        path_push_key(p, "navigation");
+        path_push_key(p, t->navs[k].name);
+        path_push_key(p, "referencing");
+        return perr(p,
+                    "a collection needs an index on the referencing column: add \"%s\" to "
+                    "tables.%s.indexes",
+                    t->navs[k].lookup, t->navs[k].table);
+      }
       path_push_key(p, "tables");
       path_push_key(p, t->name);
       path_push_key(p, "navigation");

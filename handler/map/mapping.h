@@ -130,10 +130,12 @@ APP_NODISCARD enum app_result map_table_for_entity_set(const struct map_config *
  * $expand=<name> reads the record of table `table` whose id is in the
  * lookup column `lookup` (the Web API property `property`, "_<lookup>_value"). */
 struct map_nav {
+  bool collection;      /* 1:N ("referencing"): records of table whose lookup names this one */
   const char *name;     /* e.g. "primarycontactid" */
   const char *table;    /* target table, e.g. "contact"; accepted by the mapping */
-  const char *lookup;   /* lookup column logical name, e.g. "primarycontactid" */
-  const char *property; /* "_primarycontactid_value" */
+  const char *lookup;   /* lookup column logical name, e.g. "primarycontactid"; for a
+                           collection the related table's referencing column */
+  const char *property; /* "_primarycontactid_value" (on the related table for a collection) */
 };
 
 /* The navigation property `name` of a listed table (case-sensitive, as

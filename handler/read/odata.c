@@ -167,6 +167,9 @@ static enum app_result parse_select(struct arena *a, const char *val, const char
   return APP_OK;
 }
 
+static enum app_result parse_filter(struct arena *a, const char *f, struct odata_request *out,
+                                    struct odata_error *e);
+
 /* One $expand item: <name> or <name>($select=a,b). Dataverse allows only
  * $select (and a nested $expand) inside the expansion of a single-valued
  * navigation property; the replica serves $select. */
@@ -190,25 +193,65 @@ static enum app_result parse_expand_item(struct arena *a, const char *s, size_t 
                            "%s($select=a,b)",
                            x->name, x->name);
   {
-    const char *o = open + 1;
-    size_t on = n - nl - 2;
-    if (on >= 8 && !memcmp(o, "$select=", 8) && !memchr(o, ';', on) && !memchr(o, '(', on)) {
-      char *list = arena_strndup(a, o + 8, on - 8);
-      if (!list)
+    /* options separated by ';' outside quotes: $select, and for a
+     * collection $filter, $orderby, $top (readapi.c refuses those on a
+     * lookup, as Dataverse does) */
+    const char *o = open + 1, *end = s + n - 1;
+    while (o < end) {
+      const char *q = o;
+      bool inq = false;
+      char *opt;
+      while (q < end && (inq || *q != ';')) {
+        if (*q == '\'')
+          inq = !inq;
+        q++;
+      }
+      opt = arena_strndup(a, o, (size_t)(q - o));
+      if (!opt)
         return nomem(e);
-      return parse_select(a, list, "$select", &x->select, &x->nselect, e);
+      if (!strncmp(opt, "$select=", 8) && !x->select) {
+        APP_RETURN_IF_FAILED(parse_select(a, opt + 8, "$select", &x->select, &x->nselect, e));
+      } else if (!strncmp(opt, "$filter=", 8) && !x->filter) {
+        struct odata_request tmp;
+        memset(&tmp, 0, sizeof tmp);
+        APP_RETURN_IF_FAILED(parse_filter(a, opt + 8, &tmp, e));
+        x->filter = tmp.filter;
+        x->nfilter = tmp.nfilter;
+      } else if (!strncmp(opt, "$orderby=", 9) && !x->orderby) {
+        char *sp = strchr(opt + 9, ' ');
+        if (!is_ident(opt + 9, sp ? (size_t)(sp - opt - 9) : strlen(opt + 9)) ||
+            (sp && strcmp(sp, " asc") != 0 && strcmp(sp, " desc") != 0))
+          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                                 "Syntax error in '$expand=%s($orderby=...)': write <column> "
+                                 "[asc|desc]",
+                                 x->name);
+        x->orderby_desc = sp && !strcmp(sp, " desc");
+        if (sp)
+          *sp = '\0';
+        x->orderby = opt + 9;
+      } else if (!strncmp(opt, "$top=", 5) && !x->top) {
+        char *te = NULL;
+        long t = strtol(opt + 5, &te, 10);
+        if (!opt[5] || *te || t < 1 || t > ODATA_MAX_TOP)
+          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                                 "'$top' inside '$expand=%s(...)' must be 1 to %d", x->name,
+                                 ODATA_MAX_TOP);
+        x->top = t;
+      } else {
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "The options of '$expand=%s(...)' are not supported by this "
+                               "replica: $select, and for a collection $filter, $orderby and "
+                               "$top, each once, separated by ';' (no nested $expand)",
+                               x->name);
+      }
+      o = q + 1;
     }
-    if (on > 8 && !memcmp(o, "$select=", 8))
+    if (!x->select && !x->filter && !x->orderby && !x->top)
       return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                             "The options of '$expand=%s(...)' are not supported by this "
-                             "replica: only $select is served inside the expansion of a "
-                             "single-valued navigation property",
-                             x->name);
-    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                           "The options of '$expand=%s(...)' are not supported by this replica: "
-                           "only $select is served inside the expansion of a single-valued "
-                           "navigation property (e.g. %s($select=a,b))",
-                           x->name, x->name);
+                             "Syntax error in '$expand': the options of '%s' must be written "
+                             "%s($select=a,b)",
+                             x->name, x->name);
+    return APP_OK;
   }
 }
 

@@ -42,10 +42,17 @@ struct odata_cond {
 
 /* One $expand item: a single-valued navigation property, with its own
  * $select (NULL: every column). */
+struct odata_cond;
 struct odata_expand {
   const char *name;
   const char **select;
   size_t nselect;
+  /* collections only: */
+  const struct odata_cond *filter;
+  size_t nfilter;
+  const char *orderby;
+  bool orderby_desc;
+  long top; /* 0: absent */
 };
 
 /* Most columns of an alternate key in a request. */

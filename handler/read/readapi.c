@@ -286,6 +286,88 @@ static void ok_headers(struct arena *a, const struct odata_request *q, struct re
     add_header(a, res, "Preference-Applied", q->preference_applied);
 }
 
+/* A list row: the record and its sort key */
+struct list_row {
+  const struct redis_record *rec;
+  const char *id;
+  const char *sort; /* canonical value of $orderby's column, or NULL (null sorts first) */
+  size_t sort_len;
+};
+
+static _Thread_local bool sort_desc; /* qsort has no context argument */
+
+static int cmp_canon(const char *a, size_t al, const char *b, size_t bl)
+{
+  if (!a || !b)
+    return a ? 1 : b ? -1 : 0;
+  if (al && bl && a[0] == 'n' && b[0] == 'n') {
+    double x = strtod(a + 1, NULL), y = strtod(b + 1, NULL);
+    if (x != y)
+      return x < y ? -1 : 1;
+    return 0;
+  }
+  {
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : al < bl ? -1 : al > bl ? 1 : 0;
+  }
+}
+
+static int cmp_rows(const void *pa, const void *pb)
+{
+  const struct list_row *x = pa, *y = pb;
+  int c = cmp_canon(x->sort, x->sort_len, y->sort, y->sort_len);
+  if (!c)
+    c = strcmp(x->id, y->id);
+  return sort_desc ? -c : c;
+}
+
+/* hex of "<sort canon>\x1f<id>": opaque to the client, a position in the
+ * order (keyset), so it stays valid while records change */
+static const char *make_token(struct arena *a, const struct list_row *r)
+{
+  static const char hx[] = "0123456789abcdef";
+  size_t sl = r->sort ? r->sort_len : 0, n = sl + 1 + strlen(r->id), i;
+  char *raw = arena_alloc(a, n), *t = arena_alloc(a, 2 * n + 2);
+  if (!raw || !t)
+    return NULL;
+  if (sl)
+    memcpy(raw, r->sort, sl);
+  raw[sl] = 0x1f;
+  memcpy(raw + sl + 1, r->id, n - sl - 1);
+  t[0] = r->sort ? 'v' : 'z';
+  for (i = 0; i < n; i++) {
+    t[1 + 2 * i] = hx[(unsigned char)raw[i] >> 4];
+    t[2 + 2 * i] = hx[(unsigned char)raw[i] & 15];
+  }
+  t[1 + 2 * n] = '\0';
+  return t;
+}
+
+static bool parse_token(struct arena *a, const char *t, struct list_row *out)
+{
+  size_t n = strlen(t), i;
+  char *raw, *sep;
+  if (n < 3 || !(n % 2) || (t[0] != 'v' && t[0] != 'z'))
+    return false;
+  raw = arena_alloc(a, n / 2 + 1);
+  if (!raw)
+    return false;
+  for (i = 0; i < n / 2; i++) {
+    int h = hexval(t[1 + 2 * i]), l = hexval(t[2 + 2 * i]);
+    if (h < 0 || l < 0)
+      return false;
+    raw[i] = (char)(h << 4 | l);
+  }
+  raw[n / 2] = '\0';
+  sep = memchr(raw, 0x1f, n / 2);
+  if (!sep || !odata_is_guid(sep + 1, strlen(sep + 1)))
+    return false;
+  out->id = sep + 1;
+  out->sort = t[0] == 'v' ? raw : NULL;
+  out->sort_len = (size_t)(sep - raw);
+  return true;
+}
+
 /* The lookup's value as a lower-case GUID, or NULL (absent, null, not a
  * GUID string). */
 static const char *lookup_id(struct arena *a, const struct redis_record *rec, const char *property)
@@ -302,42 +384,89 @@ static const char *lookup_id(struct arena *a, const struct redis_record *rec, co
   return id;
 }
 
-/* GET <set>(<id>)?$expand=<nav>[($select=...)],...: the record is read
- * (rec), then every expanded record in one pipelined round trip, whatever
- * the number of navigation properties; one more (SISMEMBER, schema.h) only
- * when a nested $select names a column none of the records holds. */
-static enum app_result read_expanded(struct readapi *api, struct arena *a,
-                                     const struct odata_request *q, const char *table,
-                                     const struct map_table_info *ti,
-                                     const struct redis_record *rec, const char *etag,
-                                     int64_t deadline, struct readapi_response *res)
+/* The rows of a collection expansion: candidates (the index set) that are
+ * live, reference the record (nav->property holds its id) and pass the
+ * nested $filter; sorted by the nested $orderby (else the key), cut at
+ * $top. */
+static size_t collection_rows(struct arena *a, const struct odata_expand *x,
+                              const struct map_nav *nav, const char *key_name, const char *id,
+                              struct redis_record *recs, const struct doc_related *refs, size_t n,
+                              struct list_row *rows)
 {
-  size_t nx = q->nexpand, i, nref = 0;
-  struct map_nav *navs = arena_alloc(a, nx * sizeof *navs);
+  size_t i, k, nrows = 0;
+  for (i = 0; i < n; i++) {
+    const struct redis_read_prop *p = find_prop(&recs[i], nav->property);
+    const char *c;
+    size_t cl;
+    bool match = recs[i].state == RREC_LIVE && p &&
+                 altkey_canon_json(a, p->json, p->json_len, &c, &cl) && cl == 37 && c[0] == 's' &&
+                 !memcmp(c + 1, id, 36);
+    for (k = 0; match && k < x->nfilter; k++) {
+      p = find_prop(&recs[i], x->filter[k].prop);
+      match = p && altkey_canon_json(a, p->json, p->json_len, &c, &cl) &&
+              cl == x->filter[k].canon_len && !memcmp(c, x->filter[k].canon, cl);
+    }
+    if (!match)
+      continue;
+    rows[nrows].rec = &recs[i];
+    rows[nrows].id = refs[i].id;
+    rows[nrows].sort = NULL;
+    rows[nrows].sort_len = 0;
+    if (x->orderby && strcmp(x->orderby, key_name) != 0) {
+      p = find_prop(&recs[i], x->orderby);
+      if (p &&
+          !altkey_canon_json(a, p->json, p->json_len, &rows[nrows].sort, &rows[nrows].sort_len)) {
+        rows[nrows].sort = p->json_len == 4 && !memcmp(p->json, "null", 4) ? NULL : p->json;
+        rows[nrows].sort_len = p->json_len;
+      }
+    }
+    nrows++;
+  }
+  sort_desc = x->orderby_desc;
+  if (nrows > 1)
+    qsort(rows, nrows, sizeof *rows, cmp_rows);
+  if (x->top && nrows > (size_t)x->top)
+    nrows = (size_t)x->top;
+  return nrows;
+}
+
+/* GET <set>(<id>)?$expand=<nav>[(options)],...: navs were resolved and the
+ * record read together with the index set of every collection (one round
+ * trip, read_record); here every expanded record, lookups' targets and
+ * collections' candidates alike, is read in one more pipelined round trip,
+ * whatever the number of navigation properties; one more (SISMEMBER,
+ * schema.h) only when a nested $select names a column none of the records
+ * holds. */
+static enum app_result read_expanded(struct readapi *api, struct arena *a,
+                                     const struct odata_request *q, const struct map_table_info *ti,
+                                     const struct redis_record *rec, const char *etag,
+                                     const struct map_nav *navs, const char ***members,
+                                     const size_t *nmembers, int64_t deadline,
+                                     struct readapi_response *res)
+{
+  size_t nx = q->nexpand, i, k, nref = 0, total = nx;
   struct map_table_info *tis = arena_alloc(a, nx * sizeof *tis);
   struct odata_request *subs = arena_alloc(a, nx * sizeof *subs);
-  struct doc_related *refs = arena_alloc(a, nx * sizeof *refs);
-  struct redis_record *recs = arena_alloc(a, nx * sizeof *recs);
-  long *slot = arena_alloc(a, nx * sizeof *slot); /* index in refs, or -1 for null */
+  size_t *first = arena_alloc(a, nx * sizeof *first), *count = arena_alloc(a, nx * sizeof *count);
+  struct list_row **rows = arena_alloc(a, nx * sizeof *rows);
+  struct doc_related *refs;
+  struct redis_record *recs;
   const struct redis_record *oldest = rec;
   const struct odata_prop *props;
   struct odata_error e;
   struct app_err err;
   enum app_result r;
 
-  if (!navs || !tis || !subs || !refs || !recs || !slot)
+  if (!tis || !subs || !first || !count || !rows)
+    return APP_ERR_LIMIT;
+  for (i = 0; i < nx; i++)
+    total += navs[i].collection ? nmembers[i] : 0;
+  refs = arena_alloc(a, total * sizeof *refs);
+  recs = arena_alloc(a, total * sizeof *recs);
+  if (!refs || !recs)
     return APP_ERR_LIMIT;
   for (i = 0; i < nx; i++) {
     const struct odata_expand *x = &q->expand[i];
-    const char *rid;
-    if (map_navigation(api->map, table, x->name, &navs[i]) != APP_OK) {
-      odata_error_set(&e, 400, ODATA_CODE_PROPERTY,
-                      "Could not find a property named '%s' on type "
-                      "'Microsoft.Dynamics.CRM.%s'. Navigation properties are declared in the "
-                      "mapping file (tables.%s.navigation, docs/mapping.md).",
-                      x->name, table, table);
-      return answer_error(a, res, &e);
-    }
     if (map_table_info(api->map, a, navs[i].table, &tis[i], &err) != APP_OK)
       return APP_ERR_LIMIT;
     subs[i] = *q;
@@ -345,14 +474,30 @@ static enum app_result read_expanded(struct readapi *api, struct arena *a,
     subs[i].nselect = x->nselect;
     subs[i].expand = NULL;
     subs[i].nexpand = 0;
-    slot[i] = -1;
+    first[i] = nref;
+    count[i] = 0;
     /* every record returned passes the mapping (issue 17's rule) */
-    rid = tis[i].accepted ? lookup_id(a, rec, navs[i].property) : NULL;
-    if (rid) {
+    if (!tis[i].accepted)
+      continue;
+    if (!navs[i].collection) {
+      const char *rid = lookup_id(a, rec, navs[i].property);
+      if (rid) {
+        refs[nref].table = navs[i].table;
+        refs[nref].id = rid;
+        refs[nref].entity_set = tis[i].entity_set;
+        nref++;
+        count[i] = 1;
+      }
+      continue;
+    }
+    for (k = 0; k < nmembers[i]; k++) {
+      if (!odata_is_guid(members[i][k], strlen(members[i][k])))
+        continue;
       refs[nref].table = navs[i].table;
-      refs[nref].id = rid;
+      refs[nref].id = members[i][k];
       refs[nref].entity_set = tis[i].entity_set;
-      slot[i] = (long)nref++;
+      nref++;
+      count[i]++;
     }
   }
   if (nref) {
@@ -361,18 +506,32 @@ static enum app_result read_expanded(struct readapi *api, struct arena *a,
       return read_failed(a, res, r, &err);
   }
   for (i = 0; i < nx; i++) {
-    const struct redis_record *m = slot[i] >= 0 ? &recs[slot[i]] : NULL;
     bool known_all = true;
-    if (m && m->state != RREC_LIVE)
-      slot[i] = -1, m = NULL;
-    r = check_select(api, a, &subs[i], navs[i].table, tis[i].key_name, m, m ? 1 : 0, deadline,
-                     &known_all, &e, &err);
+    size_t n;
+    rows[i] = arena_alloc(a, (count[i] ? count[i] : 1) * sizeof **rows);
+    if (!rows[i])
+      return APP_ERR_LIMIT;
+    if (navs[i].collection) {
+      n = collection_rows(a, &q->expand[i], &navs[i], tis[i].key_name, q->id, recs + first[i],
+                          refs + first[i], count[i], rows[i]);
+    } else {
+      n = count[i] && recs[first[i]].state == RREC_LIVE ? 1 : 0;
+      if (n) {
+        rows[i][0].rec = &recs[first[i]];
+        rows[i][0].id = refs[first[i]].id;
+      }
+    }
+    count[i] = n;
+    r = check_select(api, a, &subs[i], navs[i].table, tis[i].key_name, recs + first[i],
+                     navs[i].collection ? (size_t)0 : n, deadline, &known_all, &e, &err);
     if (r != APP_OK)
       return read_failed(a, res, r, &err);
     if (!known_all)
       return answer_error(a, res, &e);
-    if (m && m->op_time_ms && (!oldest->op_time_ms || m->op_time_ms < oldest->op_time_ms))
-      oldest = m;
+    for (k = 0; k < n; k++)
+      if (rows[i][k].rec->op_time_ms &&
+          (!oldest->op_time_ms || rows[i][k].rec->op_time_ms < oldest->op_time_ms))
+        oldest = rows[i][k].rec;
   }
 
   props = props_view(a, rec);
@@ -388,13 +547,31 @@ static enum app_result read_expanded(struct readapi *api, struct arena *a,
                                                 rec->version_text, props, rec->nprops, true,
                                                 &res->body));
   for (i = 0; i < nx; i++) {
-    const struct redis_record *m = slot[i] >= 0 ? &recs[slot[i]] : NULL;
-    const struct odata_prop *mp = m ? props_view(a, m) : NULL;
-    if (m && !mp)
-      return APP_ERR_LIMIT;
-    APP_RETURN_IF_FAILED(odata_render_expanded(
-        &subs[i], q->expand[i].name, tis[i].key_name, m ? refs[slot[i]].id : NULL,
-        m ? m->version_text : NULL, mp, m ? m->nprops : 0, &res->body));
+    if (!navs[i].collection) {
+      const struct redis_record *m = count[i] ? rows[i][0].rec : NULL;
+      const struct odata_prop *mp = m ? props_view(a, m) : NULL;
+      if (m && !mp)
+        return APP_ERR_LIMIT;
+      APP_RETURN_IF_FAILED(odata_render_expanded(
+          &subs[i], q->expand[i].name, tis[i].key_name, m ? rows[i][0].id : NULL,
+          m ? m->version_text : NULL, mp, m ? m->nprops : 0, &res->body));
+      continue;
+    }
+    APP_RETURN_IF_FAILED(buf_append_char(&res->body, ','));
+    APP_RETURN_IF_FAILED(
+        buf_append_json_str(&res->body, q->expand[i].name, strlen(q->expand[i].name)));
+    APP_RETURN_IF_FAILED(buf_append_str(&res->body, ":["));
+    for (k = 0; k < count[i]; k++) {
+      const struct odata_prop *mp = props_view(a, rows[i][k].rec);
+      if (!mp)
+        return APP_ERR_LIMIT;
+      if (k)
+        APP_RETURN_IF_FAILED(buf_append_char(&res->body, ','));
+      APP_RETURN_IF_FAILED(odata_render_record(&subs[i], NULL, tis[i].key_name, rows[i][k].id,
+                                               rows[i][k].rec->version_text, mp,
+                                               rows[i][k].rec->nprops, false, &res->body));
+    }
+    APP_RETURN_IF_FAILED(buf_append_char(&res->body, ']'));
   }
   return buf_append_char(&res->body, '}');
 }
@@ -414,8 +591,72 @@ static enum app_result read_record(struct readapi *api, struct arena *a,
   char etag[CDC_VERSION_TEXT_LEN + 8];
   bool known_all;
   enum app_result r;
+  struct map_nav *navs = NULL;
+  const char **skeys = NULL;
+  const char ***members = NULL;
+  size_t *nmembers = NULL, nsk = 0;
 
-  r = redis_read_record(api->mux, api->prefix, a, table, q->id, deadline, &rec, &err);
+  if (q->nexpand) {
+    size_t i;
+    navs = arena_alloc(a, q->nexpand * sizeof *navs);
+    skeys = arena_alloc(a, q->nexpand * sizeof *skeys);
+    members = arena_alloc(a, q->nexpand * sizeof *members);
+    nmembers = arena_alloc(a, q->nexpand * sizeof *nmembers);
+    if (!navs || !skeys || !members || !nmembers)
+      return APP_ERR_LIMIT;
+    for (i = 0; i < q->nexpand; i++) {
+      const struct odata_expand *x = &q->expand[i];
+      members[i] = NULL;
+      nmembers[i] = 0;
+      if (map_navigation(api->map, table, x->name, &navs[i]) != APP_OK) {
+        odata_error_set(&e, 400, ODATA_CODE_PROPERTY,
+                        "Could not find a property named '%s' on type "
+                        "'Microsoft.Dynamics.CRM.%s'. Navigation properties are declared in the "
+                        "mapping file (tables.%s.navigation, docs/mapping.md).",
+                        x->name, table, table);
+        return answer_error(a, res, &e);
+      }
+      if (!navs[i].collection && (x->filter || x->orderby || x->top)) {
+        odata_error_set(&e, 400, ODATA_CODE_SYNTAX,
+                        "'%s' is a single-valued navigation property: only $select is allowed "
+                        "inside its $expand",
+                        x->name);
+        return answer_error(a, res, &e);
+      }
+      if (navs[i].collection) {
+        const struct doc_altkey *ix;
+        struct buf kb;
+        char canon[40];
+        canon[0] = 's';
+        memcpy(canon + 1, q->id, 37);
+        if (map_index(api->map, navs[i].table, navs[i].lookup, &ix) != APP_OK)
+          return APP_ERR_LIMIT; /* checked at start-up */
+        buf_init(&kb, 0);
+        if (altkey_set_key(&kb, api->prefix, navs[i].table, ix, canon, 37) != APP_OK ||
+            !(skeys[nsk] = arena_strndup(a, kb.data, kb.len))) {
+          buf_cleanup(&kb);
+          return APP_ERR_LIMIT;
+        }
+        buf_cleanup(&kb);
+        nsk++;
+      }
+    }
+  }
+  if (nsk) {
+    const char ***sm = arena_alloc(a, nsk * sizeof *sm);
+    size_t *sn = arena_alloc(a, nsk * sizeof *sn), i, k = 0;
+    if (!sm || !sn)
+      return APP_ERR_LIMIT;
+    r = redis_read_record_sets(api->mux, api->prefix, a, table, q->id, skeys, nsk,
+                               READAPI_MAX_LIST_CANDIDATES, deadline, &rec, sm, sn, &err);
+    for (i = 0; r == APP_OK && i < q->nexpand; i++)
+      if (navs[i].collection) {
+        members[i] = sm[k];
+        nmembers[i] = sn[k++];
+      }
+  } else {
+    r = redis_read_record(api->mux, api->prefix, a, table, q->id, deadline, &rec, &err);
+  }
   if (r != APP_OK)
     return read_failed(a, res, r, &err);
   if (rec.state != RREC_LIVE) {
@@ -437,7 +678,7 @@ static enum app_result read_record(struct readapi *api, struct arena *a,
   if (!known_all)
     return answer_error(a, res, &e);
   if (q->nexpand)
-    return read_expanded(api, a, q, table, ti, &rec, etag, deadline, res);
+    return read_expanded(api, a, q, ti, &rec, etag, navs, members, nmembers, deadline, res);
   props = props_view(a, &rec);
   if (!props)
     return APP_ERR_LIMIT;
@@ -703,88 +944,6 @@ static enum app_result resolve_altkey(struct readapi *api, struct arena *a, stru
   return APP_OK;
 }
 
-/* A list row: the record and its sort key */
-struct list_row {
-  const struct redis_record *rec;
-  const char *id;
-  const char *sort; /* canonical value of $orderby's column, or NULL (null sorts first) */
-  size_t sort_len;
-};
-
-static _Thread_local const struct odata_request *sort_req; /* qsort has no context argument */
-
-static int cmp_canon(const char *a, size_t al, const char *b, size_t bl)
-{
-  if (!a || !b)
-    return a ? 1 : b ? -1 : 0;
-  if (al && bl && a[0] == 'n' && b[0] == 'n') {
-    double x = strtod(a + 1, NULL), y = strtod(b + 1, NULL);
-    if (x != y)
-      return x < y ? -1 : 1;
-    return 0;
-  }
-  {
-    int c = memcmp(a, b, al < bl ? al : bl);
-    return c ? c : al < bl ? -1 : al > bl ? 1 : 0;
-  }
-}
-
-static int cmp_rows(const void *pa, const void *pb)
-{
-  const struct list_row *x = pa, *y = pb;
-  int c = cmp_canon(x->sort, x->sort_len, y->sort, y->sort_len);
-  if (!c)
-    c = strcmp(x->id, y->id);
-  return sort_req->orderby_desc ? -c : c;
-}
-
-/* hex of "<sort canon>\x1f<id>": opaque to the client, a position in the
- * order (keyset), so it stays valid while records change */
-static const char *make_token(struct arena *a, const struct list_row *r)
-{
-  static const char hx[] = "0123456789abcdef";
-  size_t sl = r->sort ? r->sort_len : 0, n = sl + 1 + strlen(r->id), i;
-  char *raw = arena_alloc(a, n), *t = arena_alloc(a, 2 * n + 2);
-  if (!raw || !t)
-    return NULL;
-  if (sl)
-    memcpy(raw, r->sort, sl);
-  raw[sl] = 0x1f;
-  memcpy(raw + sl + 1, r->id, n - sl - 1);
-  t[0] = r->sort ? 'v' : 'z';
-  for (i = 0; i < n; i++) {
-    t[1 + 2 * i] = hx[(unsigned char)raw[i] >> 4];
-    t[2 + 2 * i] = hx[(unsigned char)raw[i] & 15];
-  }
-  t[1 + 2 * n] = '\0';
-  return t;
-}
-
-static bool parse_token(struct arena *a, const char *t, struct list_row *out)
-{
-  size_t n = strlen(t), i;
-  char *raw, *sep;
-  if (n < 3 || !(n % 2) || (t[0] != 'v' && t[0] != 'z'))
-    return false;
-  raw = arena_alloc(a, n / 2 + 1);
-  if (!raw)
-    return false;
-  for (i = 0; i < n / 2; i++) {
-    int h = hexval(t[1 + 2 * i]), l = hexval(t[2 + 2 * i]);
-    if (h < 0 || l < 0)
-      return false;
-    raw[i] = (char)(h << 4 | l);
-  }
-  raw[n / 2] = '\0';
-  sep = memchr(raw, 0x1f, n / 2);
-  if (!sep || !odata_is_guid(sep + 1, strlen(sep + 1)))
-    return false;
-  out->id = sep + 1;
-  out->sort = t[0] == 'v' ? raw : NULL;
-  out->sort_len = (size_t)(sep - raw);
-  return true;
-}
-
 /* GET <set>?$filter=<col> eq <v>[ and ...][&$select][&$orderby][&$top][&$count=true]
  * [&$skiptoken], Prefer: odata.maxpagesize=n. Served from an index the
  * mapping declares (tables.<t>.indexes or a single-column key): one round
@@ -911,7 +1070,7 @@ static enum app_result read_list(struct readapi *api, struct arena *a,
     }
     nrows++;
   }
-  sort_req = q;
+  sort_desc = q->orderby_desc;
   if (nrows > 1)
     qsort(rows, nrows, sizeof *rows, cmp_rows);
   if (q->skiptoken)

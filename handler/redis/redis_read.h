@@ -90,4 +90,15 @@ APP_NODISCARD enum app_result redis_read_set(struct redis_mux *mux, struct arena
                                              int64_t deadline_ms, const char ***out_members,
                                              size_t *out_n, struct app_err *err);
 
+/* The record (table, id) and up to max members of each set set_keys[i]
+ * (index sets, map/altkey.h), in one pipelined round trip: for $expand of
+ * collections, whose index keys are known from the id. members[i] and
+ * nmembers[i] (arrays of nsets) are filled. Same results as
+ * redis_read_record. */
+APP_NODISCARD enum app_result
+redis_read_record_sets(struct redis_mux *mux, const char *prefix, struct arena *a,
+                       const char *table, const char *id, const char *const *set_keys, size_t nsets,
+                       size_t max, int64_t deadline_ms, struct redis_record *out,
+                       const char ***members, size_t *nmembers, struct app_err *err);
+
 #endif

@@ -40,7 +40,8 @@ contact c7.json 7 "$ACC" "t-g" $((T0 + 1000))
 contact c7moved.json 7 "$OTHER" "t-g" $((T0 + 2000))
 log "deliveries: c7's move to another account first, then its older change, twice"
 ra_deliver "$APP" "$T/c7moved.json" "$T/c1.json" "$T/c2.json" "$T/c3.json"
-ra_deliver "$APP" "$T/c4.json" "$T/c5.json" "$T/c6.json" "$T/c7.json" "$T/c7.json" "$T/c1.json"
+ra_deliver "$APP" "$T/c4.json" "$T/c5.json" "$T/c6.json" "$T/c7.json" "$T/c7.json" "$T/c1.json" \
+  "$FIX/create_account.json"
 
 ra_start "$APP"
 F="\$filter=_parentcustomerid_value%20eq%20$ACC"
@@ -54,6 +55,23 @@ titles=$(echo "$b" | grep -o '"jobtitle":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' ')
 expect_eq "ordered by jobtitle, the moved contact left out" "$titles" "t-a t-b t-c t-d t-e "
 expect_not "no nextLink" "$b" "nextLink"
 [ -n "$(ra_header "$T/l1" x-cdc-freshness-ms)" ] || die "no x-cdc-freshness-ms on a list"
+
+log "\$expand of the 1:N collection contact_customer_accounts, with nested options"
+ra_get "$T/x1" "$API/accounts($ACC)?\$select=name&\$expand=contact_customer_accounts(\$select=jobtitle;\$orderby=jobtitle%20desc;\$top=3),primarycontactid(\$select=jobtitle)"
+ra_expect "collection expand" "$T/x1" 200
+b=$(ra_body "$T/x1")
+expect_has "collection expand context" "$b" '#accounts(name,contact_customer_accounts(jobtitle),primarycontactid(jobtitle))/$entity"'
+expect_has "collection expand" "$b" '"contact_customer_accounts":[{"@odata.etag":'
+titles=$(echo "$b" | grep -o '"jobtitle":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' ')
+expect_eq "collection: ordered desc, top 3, the moved contact left out" "$titles" "t-e t-d t-c "
+expect_has "lookup next to it" "$b" '"primarycontactid":null}'
+ra_get "$T/x2" "$API/accounts($ACC)?\$expand=contact_customer_accounts(\$filter=jobtitle%20eq%20't-b')"
+ra_expect "collection filter" "$T/x2" 200
+expect_eq "collection filter" "$(ra_body "$T/x2" | grep -o '"contactid":"[^"]*"' | cut -d'"' -f4)" "$(cid 4)"
+ra_get "$T/x3" "$API/accounts($ACC)?\$expand=primarycontactid(\$top=1)"
+ra_expect "\$top on a lookup" "$T/x3" 400
+ra_get "$T/x4" "$API/accounts($OTHER)?\$expand=contact_customer_accounts"
+ra_expect "collection of an account the replica does not hold" "$T/x4" 404
 
 log "descending and \$top"
 ra_get "$T/l2" "$API/contacts?$F&\$select=jobtitle&\$orderby=jobtitle%20desc&\$top=2"

@@ -359,9 +359,16 @@ static const struct bad_case bad[] = {
      "mapping.json: tables.account.navigation.a-b: \"a-b\" is not a navigation property name "
      "(letters, digits and '_')"},
     {T("{\"navigation\":{\"p\":{\"table\":\"contact\"}}}"),
-     "mapping.json: tables.account.navigation.p: needs \"table\" (the related table's logical "
-     "name) and \"lookup\" (the lookup column that holds the related record's id); "
-     "collection-valued navigation (1:N, N:N) is not supported yet"},
+     "mapping.json: tables.account.navigation.p: needs \"table\" and either \"lookup\" (this "
+     "table's lookup column) or \"referencing\" (the related table's lookup column: a 1:N "
+     "collection)"},
+    {T("{\"navigation\":{\"p\":{\"table\":\"contact\",\"lookup\":\"x\",\"referencing\":\"y\"}}}"),
+     "mapping.json: tables.account.navigation.p: \"lookup\" (single-valued) and \"referencing\" "
+     "(a collection) exclude each other"},
+    {"{\"tables\":{\"*\":{},\"account\":{\"navigation\":{\"cs\":{\"table\":\"contact\","
+     "\"referencing\":\"parentcustomerid\"}}}}}",
+     "mapping.json: tables.account.navigation.cs.referencing: a collection needs an index on the "
+     "referencing column: add \"parentcustomerid\" to tables.contact.indexes"},
     {T("{\"navigation\":{\"p\":{\"table\":\"contact\",\"lookup\":\"x\",\"kind\":1}}}"),
      "mapping.json: tables.account.navigation.p: unknown key \"kind\""},
     {T("{\"navigation\":{\"p\":{\"table\":\"Contact\",\"lookup\":\"x\"}}}"),

@@ -125,13 +125,18 @@ static void test_parse_errors(void)
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a,a", 400, "'a' is expanded twice"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a(", 400, "unbalanced parentheses"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a)", 400, "unbalanced parentheses"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a((x))", 400, "only $select is served"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a((x))", 400,
+       "$select, and for a collection $filter, $orderby and $top"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a()", 400,
        "must be written a($select=a,b)"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($top=1)", 400,
-       "only $select is served"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($top=0)", 400,
+       "'$top' inside '$expand=a(...)' must be 1 to 5000"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($expand=b)", 400,
+       "(no nested $expand)"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($orderby=x%20up)", 400,
+       "write <column> [asc|desc]"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($select=x;$filter=y)", 400,
-       "only $select is served"},
+       "Syntax error in '$filter'"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($select=)", 400,
        "needs a list of column names"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($select=x-y)", 400,
@@ -282,7 +287,7 @@ static void test_lists(void)
 static void test_expand(void)
 {
   struct arena a;
-  struct odata_request r, sub;
+  struct odata_request r, r2, sub;
   struct odata_error e;
   struct buf b;
   static const struct odata_prop props[] = {{"name", "\"C\"", 3, NULL, 0}};
@@ -321,6 +326,18 @@ static void test_expand(void)
                       "\"@odata.etag\":\"W/\\\"V1\\\"\",\"name\":\"C\",\"accountid\":\"" GUIDL "\","
                       "\"primarycontactid\":{\"@odata.etag\":\"W/\\\"V2\\\"\",\"fullname\":\"J\","
                       "\"emailaddress1\":null,\"contactid\":\"c1\"},\"createdby\":null}");
+  TEST_CASE("$expand of a collection: $select;$filter;$orderby;$top");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")",
+                    "$expand=contact_customer_accounts($select=fullname;$filter=statecode%20eq%200"
+                    "%20and%20lastname%20eq%20'a;b';$orderby=fullname%20desc;$top=10)",
+                    NULL, NULL, "https://h", &r2, &e) == APP_OK);
+  CHECK_INTEQ(r2.nexpand, 1);
+  CHECK_INTEQ(r2.expand[0].nselect, 1);
+  CHECK_INTEQ(r2.expand[0].nfilter, 2);
+  CHECK_STREQ(r2.expand[0].filter[1].canon, "sa;b");
+  CHECK_STREQ(r2.expand[0].orderby, "fullname");
+  CHECK(r2.expand[0].orderby_desc);
+  CHECK_INTEQ(r2.expand[0].top, 10);
   buf_cleanup(&b);
   arena_cleanup(&a);
 }
