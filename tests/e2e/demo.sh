@@ -74,13 +74,15 @@ has '"name": "Contoso Pharmaceuticals (Zürich)",' "$dir/section"
 has '"primarycontactid": {' "$dir/section"
 has '"contactid": "6d81597f-2b4e-ef11-a317-000d3a2c9e1b",' "$dir/section"
 has '"jobtitle": "Head of Procurement",' "$dir/section"
+has '"contact_customer_accounts": [' "$dir/section"
+has '"fullname": "Aoife O'"'"'Sullivan"' "$dir/section"
 # the alternate key: Northwind's record is deleted, so CP-10042 is Contoso's
 section 'Found by its account number' 'The contacts of an account'
 has "HTTP/1.1 200 OK" "$dir/section"
 has '"accountnumber": "CP-10042",' "$dir/section"
 has '"accountid": "5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1",' "$dir/section"
 
-# a filtered list: the contact of 14 has parentcustomerid Fabrikam (b76b3f4b...)
+# a filtered list: the contact of 14 has parentcustomerid Contoso (generate.py)
 section 'The contacts of an account' 'Related records'
 has "HTTP/1.1 200 OK" "$dir/section"
 has '"@odata.count": 1,' "$dir/section"
