@@ -384,6 +384,19 @@ static const char *lookup_id(struct arena *a, const struct redis_record *rec, co
   return id;
 }
 
+/* Is the expansion ordered by the key (no $orderby, or on the key)? */
+static bool by_key(const struct odata_expand *x, const char *key_name)
+{
+  return !x->orderby || !strcmp(x->orderby, key_name);
+}
+
+static int cmp_ref_ids(const void *pa, const void *pb)
+{
+  const struct doc_related *x = pa, *y = pb;
+  int c = strcmp(x->id, y->id);
+  return sort_desc ? -c : c;
+}
+
 /* The rows of a collection expansion: candidates (the index set) that are
  * live, reference the record (nav->property holds its id) and pass the
  * nested $filter; sorted by the nested $orderby (else the key), cut at
@@ -448,6 +461,7 @@ static enum app_result read_expanded(struct readapi *api, struct arena *a,
   struct map_table_info *tis = arena_alloc(a, nx * sizeof *tis);
   struct odata_request *subs = arena_alloc(a, nx * sizeof *subs);
   size_t *first = arena_alloc(a, nx * sizeof *first), *count = arena_alloc(a, nx * sizeof *count);
+  size_t *loaded = arena_alloc(a, nx * sizeof *loaded);
   struct list_row **rows = arena_alloc(a, nx * sizeof *rows);
   struct doc_related *refs;
   struct redis_record *recs;
@@ -457,7 +471,7 @@ static enum app_result read_expanded(struct readapi *api, struct arena *a,
   struct app_err err;
   enum app_result r;
 
-  if (!tis || !subs || !first || !count || !rows)
+  if (!tis || !subs || !first || !count || !rows || !loaded)
     return APP_ERR_LIMIT;
   for (i = 0; i < nx; i++)
     total += navs[i].collection ? nmembers[i] : 0;
@@ -499,11 +513,38 @@ static enum app_result read_expanded(struct readapi *api, struct arena *a,
       nref++;
       count[i]++;
     }
+    /* ordered by the key (no $orderby on a column): the answer is the
+     * first $top candidates in key order that pass, so read them in that
+     * order, $top at first, more only when some did not pass */
+    if (by_key(&q->expand[i], tis[i].key_name) && q->expand[i].top) {
+      sort_desc = q->expand[i].orderby_desc;
+      qsort(refs + first[i], count[i], sizeof *refs, cmp_ref_ids);
+      loaded[i] = count[i] < (size_t)q->expand[i].top ? count[i] : (size_t)q->expand[i].top;
+    } else {
+      loaded[i] = count[i];
+    }
   }
-  if (nref) {
-    r = redis_read_records(api->mux, api->prefix, a, refs, nref, deadline, recs, &err);
-    if (r != APP_OK)
-      return read_failed(a, res, r, &err);
+  {
+    /* one pipelined round trip for everything to read at first */
+    struct doc_related *rd = arena_alloc(a, (nref ? nref : 1) * sizeof *rd);
+    struct redis_record *rr = arena_alloc(a, (nref ? nref : 1) * sizeof *rr);
+    size_t *pos = arena_alloc(a, (nref ? nref : 1) * sizeof *pos), nrd = 0, j;
+    if (!rd || !rr || !pos)
+      return APP_ERR_LIMIT;
+    for (i = 0; i < nx; i++) {
+      size_t upto = navs[i].collection ? loaded[i] : count[i];
+      for (j = 0; j < upto; j++) {
+        rd[nrd] = refs[first[i] + j];
+        pos[nrd++] = first[i] + j;
+      }
+    }
+    if (nrd) {
+      r = redis_read_records(api->mux, api->prefix, a, rd, nrd, deadline, rr, &err);
+      if (r != APP_OK)
+        return read_failed(a, res, r, &err);
+    }
+    for (j = 0; j < nrd; j++)
+      recs[pos[j]] = rr[j];
   }
   for (i = 0; i < nx; i++) {
     bool known_all = true;
@@ -513,7 +554,21 @@ static enum app_result read_expanded(struct readapi *api, struct arena *a,
       return APP_ERR_LIMIT;
     if (navs[i].collection) {
       n = collection_rows(a, &q->expand[i], &navs[i], tis[i].key_name, q->id, recs + first[i],
-                          refs + first[i], count[i], rows[i]);
+                          refs + first[i], loaded[i], rows[i]);
+      /* some candidates did not pass (stale index entries, the nested
+       * $filter): read the next ones, one more round trip each time */
+      while (loaded[i] < count[i] && q->expand[i].top && n < (size_t)q->expand[i].top) {
+        size_t more = 2 * ((size_t)q->expand[i].top - n) + 8;
+        if (more > count[i] - loaded[i])
+          more = count[i] - loaded[i];
+        r = redis_read_records(api->mux, api->prefix, a, refs + first[i] + loaded[i], more,
+                               deadline, recs + first[i] + loaded[i], &err);
+        if (r != APP_OK)
+          return read_failed(a, res, r, &err);
+        loaded[i] += more;
+        n = collection_rows(a, &q->expand[i], &navs[i], tis[i].key_name, q->id, recs + first[i],
+                            refs + first[i], loaded[i], rows[i]);
+      }
     } else {
       n = count[i] && recs[first[i]].state == RREC_LIVE ? 1 : 0;
       if (n) {

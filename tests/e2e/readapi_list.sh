@@ -105,6 +105,14 @@ while [ -n "$tok" ]; do
 done
 expect_eq "every row once; the one written before the cursor not repeated" "$all" "t-a t-b t-c t-d t-e t-z "
 
+log "a collection in key order reads \$top candidates first, more only when some do not pass"
+# ids descending: 9, 8, then 7 (moved to another account: its index entry is stale), then 5
+ra_get "$T/x5" "$API/accounts($ACC)?\$select=name&\$expand=contact_customer_accounts(\$select=jobtitle;\$orderby=contactid%20desc;\$top=3)"
+ra_expect "collection by key" "$T/x5" 200
+expect_eq "collection by key, desc, top 3, past a stale entry" \
+  "$(ra_body "$T/x5" | grep -o '"contactid":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' ')" \
+  "$(cid 9) $(cid 8) $(cid 5) "
+
 log "an unindexed column, no filter, bad options"
 ra_get "$T/e1" "$API/contacts?\$filter=jobtitle%20eq%20'x'"
 ra_expect "unindexed" "$T/e1" 400
