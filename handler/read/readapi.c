@@ -1016,6 +1016,8 @@ static enum app_result read_list(struct readapi *api, struct arena *a,
   struct doc_related *refs;
   struct redis_record *recs;
   struct list_row *rows, after;
+  size_t lo, loaded;
+  bool keyorder;
   const struct redis_record *oldest = NULL;
   struct odata_error e;
   struct app_err err;
@@ -1092,46 +1094,70 @@ static enum app_result read_list(struct readapi *api, struct arena *a,
     k++;
   }
   n = k;
-  if (n) {
-    r = redis_read_records(api->mux, api->prefix, a, refs, n, deadline, recs, &err);
+  page = q->top ? (size_t)q->top : q->maxpagesize ? (size_t)q->maxpagesize : ODATA_MAX_TOP;
+  /* in key order without $count, the page is the first candidates in key
+   * order that pass: read page + 1 of them (the one more tells whether a
+   * next page exists), more only when some do not pass */
+  keyorder = !q->count && (!q->orderby || !strcmp(q->orderby, ti->key_name));
+  if (keyorder) {
+    sort_desc = q->orderby_desc;
+    qsort(refs, n, sizeof *refs, cmp_ref_ids);
+    if (q->skiptoken) {
+      size_t f = 0;
+      while (f < n &&
+             (sort_desc ? -strcmp(refs[f].id, after.id) : strcmp(refs[f].id, after.id)) <= 0)
+        f++;
+      refs += f;
+      n -= f;
+    }
+  }
+  loaded = keyorder && n > page + 1 ? page + 1 : n;
+  for (lo = 0; lo < loaded;) {
+    r = redis_read_records(api->mux, api->prefix, a, refs + lo, loaded - lo, deadline, recs + lo,
+                           &err);
     if (r != APP_OK)
       return read_failed(a, res, r, &err);
-  }
-  for (i = 0; i < n; i++) {
-    bool match = recs[i].state == RREC_LIVE;
-    for (k = 0; match && k < q->nfilter; k++) {
-      const struct redis_read_prop *p = find_prop(&recs[i], q->filter[k].prop);
-      const char *c;
-      size_t cl;
-      match = p && altkey_canon_json(a, p->json, p->json_len, &c, &cl) &&
-              cl == q->filter[k].canon_len && !memcmp(c, q->filter[k].canon, cl);
-    }
-    if (!match)
-      continue;
-    rows[nrows].rec = &recs[i];
-    rows[nrows].id = refs[i].id;
-    rows[nrows].sort = NULL;
-    rows[nrows].sort_len = 0;
-    if (q->orderby) {
-      const struct redis_read_prop *p = find_prop(&recs[i], q->orderby);
-      if (!strcmp(q->orderby, ti->key_name)) {
-        rows[nrows].sort = NULL;
-      } else if (p && !altkey_canon_json(a, p->json, p->json_len, &rows[nrows].sort,
-                                         &rows[nrows].sort_len)) {
-        /* dates, booleans: ordered by their JSON text */
-        rows[nrows].sort = p->json_len == 4 && !memcmp(p->json, "null", 4) ? NULL : p->json;
-        rows[nrows].sort_len = p->json_len;
+    for (i = lo; i < loaded; i++) {
+      bool match = recs[i].state == RREC_LIVE;
+      for (k = 0; match && k < q->nfilter; k++) {
+        const struct redis_read_prop *p = find_prop(&recs[i], q->filter[k].prop);
+        const char *c;
+        size_t cl;
+        match = p && altkey_canon_json(a, p->json, p->json_len, &c, &cl) &&
+                cl == q->filter[k].canon_len && !memcmp(c, q->filter[k].canon, cl);
       }
+      if (!match)
+        continue;
+      rows[nrows].rec = &recs[i];
+      rows[nrows].id = refs[i].id;
+      rows[nrows].sort = NULL;
+      rows[nrows].sort_len = 0;
+      if (q->orderby) {
+        const struct redis_read_prop *p = find_prop(&recs[i], q->orderby);
+        if (!strcmp(q->orderby, ti->key_name)) {
+          rows[nrows].sort = NULL;
+        } else if (p && !altkey_canon_json(a, p->json, p->json_len, &rows[nrows].sort,
+                                           &rows[nrows].sort_len)) {
+          /* dates, booleans: ordered by their JSON text */
+          rows[nrows].sort = p->json_len == 4 && !memcmp(p->json, "null", 4) ? NULL : p->json;
+          rows[nrows].sort_len = p->json_len;
+        }
+      }
+      nrows++;
     }
-    nrows++;
+    lo = loaded;
+    if (keyorder && nrows <= page && loaded < n) {
+      size_t more = 2 * (page + 1 - nrows) + 8;
+      loaded = loaded + more < n ? loaded + more : n;
+    }
   }
+  n = loaded;
   sort_desc = q->orderby_desc;
   if (nrows > 1)
     qsort(rows, nrows, sizeof *rows, cmp_rows);
   if (q->skiptoken)
     while (first < nrows && cmp_rows(&rows[first], &after) <= 0)
       first++;
-  page = q->top ? (size_t)q->top : q->maxpagesize ? (size_t)q->maxpagesize : ODATA_MAX_TOP;
   shown = nrows - first < page ? nrows - first : page;
   r = check_select(api, a, q, table, ti->key_name, recs, n, deadline, &known_all, &e, &err);
   if (r != APP_OK)

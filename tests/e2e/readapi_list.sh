@@ -113,6 +113,26 @@ expect_eq "collection by key, desc, top 3, past a stale entry" \
   "$(ra_body "$T/x5" | grep -o '"contactid":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' ')" \
   "$(cid 9) $(cid 8) $(cid 5) "
 
+log "paging in key order (reads page + 1 candidates at a time) past a stale entry"
+ra_get "$T/k1" "$API/contacts?$F&\$select=jobtitle" --header "Prefer: odata.maxpagesize=2"
+ra_expect "key order page 1" "$T/k1" 200
+b=$(ra_body "$T/k1")
+all=$(echo "$b" | grep -o '"contactid":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' ')
+tok=$(echo "$b" | sed -n 's/.*"@odata.nextLink":"[^"]*\$skiptoken=\([0-9a-z]*\)".*/\1/p')
+pages=1
+while [ -n "$tok" ]; do
+  pages=$((pages + 1))
+  ra_get "$T/k$pages" "$API/contacts?$F&\$select=jobtitle&\$skiptoken=$tok" \
+    --header "Prefer: odata.maxpagesize=2"
+  ra_expect "key order page $pages" "$T/k$pages" 200
+  b=$(ra_body "$T/k$pages")
+  all="$all$(echo "$b" | grep -o '"contactid":"[^"]*"' | cut -d'"' -f4 | tr '\n' ' ')"
+  tok=$(echo "$b" | sed -n 's/.*"@odata.nextLink":"[^"]*\$skiptoken=\([0-9a-z]*\)".*/\1/p')
+  [ $pages -lt 10 ] || die "paging does not end"
+done
+expect_eq "key order pages" "$all" "$(cid 1) $(cid 2) $(cid 3) $(cid 4) $(cid 5) $(cid 8) $(cid 9) "
+expect_eq "key order: 4 pages" "$pages" 4
+
 log "an unindexed column, no filter, bad options"
 ra_get "$T/e1" "$API/contacts?\$filter=jobtitle%20eq%20'x'"
 ra_expect "unindexed" "$T/e1" 400
