@@ -132,10 +132,18 @@ curl -s -X POST "$TSURL/_revoke" >/dev/null
 rc CLIENT KILL USER "$PRINCIPAL" >/dev/null
 before=$(accounts)
 retries0=$(ra_metric retries)
+failed0=$(tstat failed)
 "$BUILD/hostemu" --connect "$HPORT" --script-root "$APP" --messages "$FIX/create_account.json" \
   --vary --batch 1 --repeat 200 --concurrency 4 --rate 50 >"$T/o.out" 2>"$T/o.err" &
 opid=$!
 sleep 3
+# at least 3 s, and until the handler has met the outage (a slow start of the
+# load generator on a busy machine must not let the writes miss it; 20 s cap)
+n=0
+while [ "$(tstat failed)" -le "$failed0" ] && [ $n -lt 100 ]; do
+  sleep 0.2
+  n=$((n + 1))
+done
 curl -s -X POST "$TSURL/_control?mode=ok" >/dev/null
 wait $opid || die "writes across the token outage failed: $(tail -5 "$T/o.out" "$T/o.err")"
 grep -q "200 generated, 200 deliveries, 200 succeeded, 0 retried, 0 dead-lettered, 0 unsettled" \
