@@ -59,6 +59,15 @@ struct doc_prop {
 };
 
 /* A record on the other side of an N:N relationship. */
+/* An alternate key the mapping declares (tables.<t>.keys): its name and
+ * the properties that make it up, in declared order. */
+struct doc_altkey {
+  bool is_index;            /* an "indexes" entry (one column, not unique) */
+  const char *name;         /* key name, e.g. "ak_accountnumber"; an index: its column */
+  const char *const *props; /* property names, e.g. {"accountnumber"} */
+  size_t nprops;
+};
+
 struct doc_related {
   const char *table;      /* logical name, e.g. "lead" */
   const char *entity_set; /* Web API entity set name, e.g. "leads" */
@@ -102,6 +111,10 @@ struct doc {
   /* From the mapping configuration */
   int64_t ttl_seconds;   /* 0 = no expiry */
   const char *sql_table; /* target table for SQL sinks, e.g. "dbo.account" */
+  /* alternate keys of the table (borrowed from the mapping, which outlives
+   * every document; doc_clone copies the pointer) */
+  const struct doc_altkey *altkeys;
+  size_t naltkeys;
 
   /* Where it came from, for logs, poison records and lineage columns */
   const struct cdc_origin *origin;

@@ -1191,6 +1191,8 @@ enum app_result docmap_build(const struct docmap_rules *r, struct arena *a,
   out->order_uncertain = ch->order_uncertain;
   out->ttl_seconds = r->ttl_seconds;
   out->sql_table = r->sql_table;
+  out->altkeys = r->altkeys;
+  out->naltkeys = r->naltkeys;
   out->origin = &ch->origin;
   out->subordinate_id = ch->subordinate_id;
 

@@ -81,6 +81,8 @@ struct docmap_rules {
   enum docmap_image post_image;
   const struct docmap_column *cols; /* sorted by name (strcmp), no duplicates */
   size_t ncols;
+  const struct doc_altkey *altkeys; /* "keys" (alternate keys), copied into each doc */
+  size_t naltkeys;
   const unsigned char *salt; /* for DOCMAP_MASK_HASH; never logged */
   size_t salt_len;
   /* Entity set of another table (Associate/Disassociate targets); returns

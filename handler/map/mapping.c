@@ -102,6 +102,8 @@ struct map_table {
   unsigned messages;         /* enum msg_bit set */
   bool all_relationships;
   struct strlist relationships;
+  const struct map_nav *navs; /* "navigation", in file order */
+  size_t nnavs;
 };
 
 struct map_config {
@@ -390,13 +392,16 @@ enum spec_key {
   K_RELATIONSHIPS,
   K_POST_IMAGE,
   K_COMMENT,
+  K_NAVIGATION,
+  K_KEYS,
+  K_INDEXES,
   K_COUNT
 };
 
 static const char *const table_keys[K_COUNT] = {
-    "keep",        "drop",      "rename",        "mask",       "required",
-    "lookups",     "date_only", "ttl_seconds",   "sql_table",  "entity_set",
-    "primary_key", "messages",  "relationships", "post_image", "comment"};
+    "keep",          "drop",        "rename",    "mask",       "required",    "lookups",
+    "date_only",     "ttl_seconds", "sql_table", "entity_set", "primary_key", "messages",
+    "relationships", "post_image",  "comment",   "navigation", "keys",        "indexes"};
 
 struct rename {
   const char *from, *to;
@@ -422,6 +427,11 @@ struct spec {
   const char *sql_table, *entity_set, *primary_key;
   unsigned messages;
   enum docmap_image post_image;
+  struct map_nav *navs; /* "navigation" (issue 14) */
+  size_t nnavs;
+  struct doc_altkey *keys; /* "keys" then "indexes" (issue 14) */
+  size_t nkeys;
+  struct strlist indexes;
 };
 
 static enum app_result parse_column_list(struct pctx *p, const cJSON *v, bool allow_star,
@@ -620,6 +630,118 @@ static enum app_result parse_relationships(struct pctx *p, const cJSON *v, struc
   return APP_OK;
 }
 
+/* "navigation": {"<name>": {"table": "<target>", "lookup": "<column>"}}:
+ * single-valued navigation properties ($expand) through a lookup column. */
+static enum app_result parse_navigation(struct pctx *p, const cJSON *v, struct spec *s)
+{
+  static const char *const nav_keys[] = {"table", "lookup", "referencing", "comment"};
+  char got_[64];
+  const cJSON *it;
+  size_t i = 0, j;
+
+  APP_RETURN_IF_FAILED(expect_object(p, v, "an object of navigation properties"));
+  s->nnavs = (size_t)cJSON_GetArraySize(v);
+  s->navs = pmem(p, (s->nnavs ? s->nnavs : 1) * sizeof *s->navs);
+  for (it = v->child; it; it = it->next, i++) {
+    size_t old = path_push_key(p, it->string);
+    const cJSON *t, *l;
+    struct map_nav *n = &s->navs[i];
+    if (!is_ident(it->string, strlen(it->string)) || strlen(it->string) > MAP_MAX_NAME)
+      return perr(p, "\"%.60s\" is not a navigation property name (letters, digits and '_')",
+                  it->string);
+    for (j = 0; j < i; j++)
+      if (strcmp(s->navs[j].name, it->string) == 0)
+        return perr(p, "duplicate navigation property \"%s\"", it->string);
+    APP_RETURN_IF_FAILED(expect_object(p, it, "an object with \"table\" and \"lookup\""));
+    APP_RETURN_IF_FAILED(check_keys(p, it, nav_keys, sizeof nav_keys / sizeof nav_keys[0]));
+    t = cJSON_GetObjectItemCaseSensitive(it, "table");
+    l = cJSON_GetObjectItemCaseSensitive(it, "lookup");
+    if (l && cJSON_GetObjectItemCaseSensitive(it, "referencing"))
+      return perr(p, "\"lookup\" (single-valued) and \"referencing\" (a collection) exclude "
+                     "each other");
+    if (!l && (l = cJSON_GetObjectItemCaseSensitive(it, "referencing")) != NULL)
+      n->collection = true;
+    if (!t || !l)
+      return perr(p, "needs \"table\" and either \"lookup\" (this table's lookup column) or "
+                     "\"referencing\" (the related table's lookup column: a 1:N collection)");
+    if (!cJSON_IsString(t) || !is_lower_ident(t->valuestring))
+      return perr(p, "table: %s is not a table logical name", GOT(t));
+    if (!cJSON_IsString(l) || !is_lower_ident(l->valuestring))
+      return perr(p,
+                  "%s: %s is not a column logical name (write \"primarycontactid\", not "
+                  "\"_primarycontactid_value\")",
+                  n->collection ? "referencing" : "lookup", GOT(l));
+    n->name = pstr(p, it->string);
+    n->table = pstr(p, t->valuestring);
+    n->lookup = pstr(p, l->valuestring);
+    {
+      size_t ln = strlen(l->valuestring);
+      char *prop = pmem(p, ln + 8);
+      prop[0] = '_';
+      memcpy(prop + 1, l->valuestring, ln);
+      memcpy(prop + 1 + ln, "_value", 7);
+      n->property = prop;
+    }
+    path_pop(p, old);
+  }
+  return APP_OK;
+}
+
+/* "keys": {"<key name>": ["col", ...]}: alternate keys (single or
+ * composite), for GET <set>(col='v'). */
+static enum app_result parse_keys(struct pctx *p, const cJSON *v, struct spec *s)
+{
+  char got_[64];
+  const cJSON *it;
+  size_t i = 0, j;
+
+  APP_RETURN_IF_FAILED(expect_object(p, v, "an object of alternate keys (name: [columns])"));
+  s->nkeys = (size_t)cJSON_GetArraySize(v);
+  if (s->nkeys > MAP_MAX_KEYS)
+    return perr(p, "more than %d alternate keys", MAP_MAX_KEYS);
+  s->keys = pmem(p, (s->nkeys ? s->nkeys : 1) * sizeof *s->keys);
+  for (it = v->child; it; it = it->next, i++) {
+    size_t old = path_push_key(p, it->string), n = 0;
+    const cJSON *c;
+    const char **props;
+    int ncols = cJSON_IsArray(it) ? cJSON_GetArraySize(it) : 0;
+    if (!is_ident(it->string, strlen(it->string)) || strlen(it->string) > MAP_MAX_NAME)
+      return perr(p, "\"%.60s\" is not a key name (letters, digits and '_')", it->string);
+    if (ncols < 1 || ncols > MAP_MAX_KEY_COLUMNS)
+      return perr(p, "expected an array of 1 to %d column names, got %s", MAP_MAX_KEY_COLUMNS,
+                  GOT(it));
+    props = pmem(p, (size_t)ncols * sizeof *props);
+    for (c = it->child; c; c = c->next, n++) {
+      size_t o2 = path_push_index(p, n);
+      if (!cJSON_IsString(c) || !is_lower_ident(c->valuestring))
+        return perr(p,
+                    "%s is not a column logical name (lower-case letters, digits and '_', "
+                    "starting with a letter)",
+                    GOT(c));
+      for (j = 0; j < n; j++)
+        if (strcmp(props[j], c->valuestring) == 0)
+          return perr(p, "column \"%s\" is listed twice", c->valuestring);
+      props[n] = pstr(p, c->valuestring);
+      path_pop(p, o2);
+    }
+    for (j = 0; j < i; j++) {
+      size_t k, same = 0;
+      if (s->keys[j].nprops != n)
+        continue;
+      for (k = 0; k < n; k++)
+        for (size_t m = 0; m < n; m++)
+          same += strcmp(s->keys[j].props[k], props[m]) == 0;
+      if (same == n)
+        return perr(p, "the same columns as key \"%s\"", s->keys[j].name);
+    }
+    s->keys[i].name = pstr(p, it->string);
+    s->keys[i].props = props;
+    s->keys[i].nprops = n;
+    path_pop(p, old);
+  }
+  return APP_OK;
+}
+
 static enum app_result parse_table(struct pctx *p, const cJSON *obj, struct spec *s)
 {
   char got_[64];
@@ -727,6 +849,26 @@ static enum app_result parse_table(struct pctx *p, const cJSON *obj, struct spec
     case K_COMMENT:
       if (!cJSON_IsString(it))
         return perr(p, "expected a string, got %s", GOT(it));
+      break;
+    case K_NAVIGATION:
+      if (star)
+        return perr(p, "not allowed in the \"*\" default (navigation names one table's related "
+                       "tables)");
+      APP_RETURN_IF_FAILED(parse_navigation(p, it, s));
+      break;
+    case K_INDEXES: {
+      bool unused = false;
+      if (star)
+        return perr(p, "not allowed in the \"*\" default (indexes are one table's)");
+      APP_RETURN_IF_FAILED(parse_column_list(p, it, false, &unused, &s->indexes));
+      if (s->indexes.n > MAP_MAX_KEYS)
+        return perr(p, "more than %d indexes", MAP_MAX_KEYS);
+      break;
+    }
+    case K_KEYS:
+      if (star)
+        return perr(p, "not allowed in the \"*\" default (alternate keys are one table's)");
+      APP_RETURN_IF_FAILED(parse_keys(p, it, s));
       break;
     case K_COUNT: break;
     }
@@ -1005,6 +1147,23 @@ static void build_table(struct pctx *p, const struct eff *e, const char *name, s
   t->all_relationships = !rl->has[K_RELATIONSHIPS] || rl->all_relationships;
   t->relationships = rl->relationships;
   t->sql_template = sq->sql_table ? sq->sql_table : "{table}";
+  t->navs = e->own->navs;
+  t->nnavs = e->own->nnavs;
+  {
+    /* keys, then one single-column entry per index */
+    size_t nk = e->own->nkeys, ni = e->own->indexes.n, k;
+    struct doc_altkey *all = pmem(p, (nk + ni ? nk + ni : 1) * sizeof *all);
+    for (k = 0; k < nk; k++)
+      all[k] = e->own->keys[k];
+    for (k = 0; k < ni; k++) {
+      all[nk + k].is_index = true;
+      all[nk + k].name = e->own->indexes.v[k];
+      all[nk + k].props = &e->own->indexes.v[k];
+      all[nk + k].nprops = 1;
+    }
+    t->rules.altkeys = all;
+    t->rules.naltkeys = nk + ni;
+  }
   if (!star) {
     char set[MAP_MAX_NAME + 8];
     const char *key = e->own->primary_key;
@@ -1323,6 +1482,47 @@ static enum app_result parse_doc(struct pctx *p, const cJSON *root, config_looku
 }
 
 static const char *entity_set_of(const void *ctx, const char *table, struct arena *a);
+static const struct map_table *table_rules(const struct map_config *cfg, const char *name,
+                                           bool *listed);
+
+/* Every navigation property's table must be one the mapping accepts: an
+ * $expand must never return a record that GET <set>(<id>) would refuse. */
+static enum app_result check_navigation(struct pctx *p)
+{
+  size_t i, k;
+  for (i = 0; i < p->cfg->ntables; i++) {
+    const struct map_table *t = &p->cfg->tables[i];
+    for (k = 0; k < t->nnavs; k++) {
+      bool listed;
+      const struct doc_altkey *ix;
+      if (table_rules(p->cfg, t->navs[k].table, &listed) &&
+          (!t->navs[k].collection ||
+           map_index(p->cfg, t->navs[k].table, t->navs[k].lookup, &ix) == APP_OK))
+        continue;
+      if (table_rules(p->cfg, t->navs[k].table, &listed)) {
+        path_push_key(p, "tables");
+        path_push_key(p, t->name);
+        path_push_key(p, "navigation");
+        path_push_key(p, t->navs[k].name);
+        path_push_key(p, "referencing");
+        return perr(p,
+                    "a collection needs an index on the referencing column: add \"%s\" to "
+                    "tables.%s.indexes",
+                    t->navs[k].lookup, t->navs[k].table);
+      }
+      path_push_key(p, "tables");
+      path_push_key(p, t->name);
+      path_push_key(p, "navigation");
+      path_push_key(p, t->navs[k].name);
+      path_push_key(p, "table");
+      return perr(p,
+                  "table \"%s\" is not replicated by this mapping (add it to \"tables\" or "
+                  "accept_tables), so its records cannot be expanded",
+                  t->navs[k].table);
+    }
+  }
+  return APP_OK;
+}
 
 enum app_result map_config_parse(const char *text, size_t len, const char *name,
                                  config_lookup_fn lookup, struct map_config **out,
@@ -1374,6 +1574,8 @@ enum app_result map_config_parse(const char *text, size_t len, const char *name,
       goto out;
     }
   r = parse_doc(&p, root, lookup);
+  if (r == APP_OK)
+    r = check_navigation(&p);
   if (r != APP_OK)
     goto out;
   for (i = 0; i < cfg->ntables; i++) {
@@ -1777,5 +1979,74 @@ enum app_result map_table_for_entity_set(const struct map_config *cfg, const cha
     return APP_OK;
   if (entity_set[n - 1] == 's' && try_candidate(cfg, entity_set, entity_set, n - 1, out, outsz))
     return APP_OK;
+  return APP_ERR_NOTFOUND;
+}
+
+enum app_result map_navigation(const struct map_config *cfg, const char *table, const char *name,
+                               struct map_nav *out)
+{
+  const struct map_table *t;
+  bool listed = false;
+  size_t i;
+
+  t = table && is_lower_ident(table) ? table_rules(cfg, table, &listed) : NULL;
+  if (!t || !listed || !name)
+    return APP_ERR_NOTFOUND;
+  for (i = 0; i < t->nnavs; i++)
+    if (strcmp(t->navs[i].name, name) == 0) {
+      *out = t->navs[i];
+      return APP_OK;
+    }
+  return APP_ERR_NOTFOUND;
+}
+
+enum app_result map_altkey(const struct map_config *cfg, const char *table, const char *const *cols,
+                           size_t ncols, const struct doc_altkey **out)
+{
+  const struct map_table *t;
+  bool listed = false;
+  size_t i, k, m;
+
+  t = table && is_lower_ident(table) ? table_rules(cfg, table, &listed) : NULL;
+  if (!t || !listed)
+    return APP_ERR_NOTFOUND;
+  for (i = 0; i < t->rules.naltkeys; i++) {
+    const struct doc_altkey *key = &t->rules.altkeys[i];
+    size_t same = 0;
+    if (key->is_index || key->nprops != ncols)
+      continue;
+    for (k = 0; k < ncols; k++)
+      for (m = 0; m < ncols; m++)
+        same += strcmp(key->props[k], cols[m]) == 0;
+    if (same == ncols) {
+      *out = key;
+      return APP_OK;
+    }
+  }
+  return APP_ERR_NOTFOUND;
+}
+
+enum app_result map_index(const struct map_config *cfg, const char *table, const char *column,
+                          const struct doc_altkey **out)
+{
+  const struct map_table *t;
+  bool listed = false;
+  size_t i;
+
+  t = table && is_lower_ident(table) ? table_rules(cfg, table, &listed) : NULL;
+  if (!t || !listed)
+    return APP_ERR_NOTFOUND;
+  /* an index, else a single-column alternate key on that column */
+  for (i = 0; i < t->rules.naltkeys; i++)
+    if (t->rules.altkeys[i].is_index && strcmp(t->rules.altkeys[i].name, column) == 0) {
+      *out = &t->rules.altkeys[i];
+      return APP_OK;
+    }
+  for (i = 0; i < t->rules.naltkeys; i++)
+    if (!t->rules.altkeys[i].is_index && t->rules.altkeys[i].nprops == 1 &&
+        strcmp(t->rules.altkeys[i].props[0], column) == 0) {
+      *out = &t->rules.altkeys[i];
+      return APP_OK;
+    }
   return APP_ERR_NOTFOUND;
 }

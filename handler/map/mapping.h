@@ -27,6 +27,9 @@
 #define MAP_MIN_SALT_BYTES 16
 /* Longest table, column, property or entity set name. */
 #define MAP_MAX_NAME 128
+/* Most alternate keys per table, and columns per key. */
+#define MAP_MAX_KEYS        10
+#define MAP_MAX_KEY_COLUMNS 5
 /* Largest ttl_seconds (ten years). */
 #define MAP_MAX_TTL_SECONDS 315360000
 
@@ -126,6 +129,36 @@ APP_NODISCARD enum app_result map_table_info(const struct map_config *cfg, struc
 APP_NODISCARD enum app_result map_table_for_entity_set(const struct map_config *cfg,
                                                        const char *entity_set, char *out,
                                                        size_t outsz);
+
+/* A single-valued navigation property (tables.<t>.navigation.<name>):
+ * $expand=<name> reads the record of table `table` whose id is in the
+ * lookup column `lookup` (the Web API property `property`, "_<lookup>_value"). */
+struct map_nav {
+  bool collection;      /* 1:N ("referencing"): records of table whose lookup names this one */
+  const char *name;     /* e.g. "primarycontactid" */
+  const char *table;    /* target table, e.g. "contact"; accepted by the mapping */
+  const char *lookup;   /* lookup column logical name, e.g. "primarycontactid"; for a
+                           collection the related table's referencing column */
+  const char *property; /* "_primarycontactid_value" (on the related table for a collection) */
+};
+
+/* The navigation property `name` of a listed table (case-sensitive, as
+ * Dataverse). Returns APP_OK (*out borrowed from cfg) or APP_ERR_NOTFOUND. */
+APP_NODISCARD enum app_result map_navigation(const struct map_config *cfg, const char *table,
+                                             const char *name, struct map_nav *out);
+
+/* The alternate key of a listed table made of exactly the columns cols
+ * (in any order; tables.<t>.keys). APP_OK (*out borrowed from cfg) or
+ * APP_ERR_NOTFOUND. */
+APP_NODISCARD enum app_result map_altkey(const struct map_config *cfg, const char *table,
+                                         const char *const *cols, size_t ncols,
+                                         const struct doc_altkey **out);
+
+/* The index (tables.<t>.indexes, or a single-column alternate key) on
+ * column (a logical name: "parentcustomerid" for the lookup property
+ * _parentcustomerid_value). APP_OK or APP_ERR_NOTFOUND. */
+APP_NODISCARD enum app_result map_index(const struct map_config *cfg, const char *table,
+                                        const char *column, const struct doc_altkey **out);
 
 /* The default Web API entity set of a logical name, by the English rules
  * Dataverse uses for standard tables: consonant + "y" -> "ies"

@@ -1,9 +1,12 @@
 /* odata.c - Web API request parsing and response shaping for the read API. */
 #include "read/odata.h"
 
+#include "map/altkey.h"
+
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -142,12 +145,262 @@ static enum app_result split_list(struct arena *a, const char *s, char sep, cons
   return APP_OK;
 }
 
+/* "a,b,c" for $select (what names the option in messages) */
+static enum app_result parse_select(struct arena *a, const char *val, const char *what,
+                                    const char ***out, size_t *out_n, struct odata_error *e)
+{
+  const char **names = NULL;
+  size_t nn = 0, k;
+  if (!val || !*val)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "The query option '%s' needs a list of column names", what);
+  APP_RETURN_IF_FAILED(split_list(a, val, ',', &names, &nn, e));
+  if (nn == 0)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "The query option '%s' needs a list of column names", what);
+  for (k = 0; k < nn; k++)
+    if (!is_ident(names[k], strlen(names[k])))
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Syntax error in '%s': '%.60s' is not a column name", what, names[k]);
+  *out = names;
+  *out_n = nn;
+  return APP_OK;
+}
+
+static enum app_result parse_filter(struct arena *a, const char *f, struct odata_request *out,
+                                    struct odata_error *e);
+
+/* One $expand item: <name> or <name>($select=a,b). Dataverse allows only
+ * $select (and a nested $expand) inside the expansion of a single-valued
+ * navigation property; the replica serves $select. */
+static enum app_result parse_expand_item(struct arena *a, const char *s, size_t n,
+                                         struct odata_expand *x, struct odata_error *e)
+{
+  const char *open = memchr(s, '(', n);
+  size_t nl = open ? (size_t)(open - s) : n;
+  if (!is_ident(s, nl))
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "Syntax error in '$expand': '%.*s' is not a navigation property name",
+                           (int)(nl > 60 ? 60 : nl), s);
+  x->name = arena_strndup(a, s, nl);
+  if (!x->name)
+    return nomem(e);
+  if (!open)
+    return APP_OK;
+  if (s[n - 1] != ')' || n - nl < 3)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "Syntax error in '$expand': the options of '%s' must be written "
+                           "%s($select=a,b)",
+                           x->name, x->name);
+  {
+    /* options separated by ';' outside quotes: $select, and for a
+     * collection $filter, $orderby, $top (readapi.c refuses those on a
+     * lookup, as Dataverse does) */
+    const char *o = open + 1, *end = s + n - 1;
+    while (o < end) {
+      const char *q = o;
+      bool inq = false;
+      char *opt;
+      while (q < end && (inq || *q != ';')) {
+        if (*q == '\'')
+          inq = !inq;
+        q++;
+      }
+      opt = arena_strndup(a, o, (size_t)(q - o));
+      if (!opt)
+        return nomem(e);
+      if (!strncmp(opt, "$select=", 8) && !x->select) {
+        APP_RETURN_IF_FAILED(parse_select(a, opt + 8, "$select", &x->select, &x->nselect, e));
+      } else if (!strncmp(opt, "$filter=", 8) && !x->filter) {
+        struct odata_request tmp;
+        memset(&tmp, 0, sizeof tmp);
+        APP_RETURN_IF_FAILED(parse_filter(a, opt + 8, &tmp, e));
+        x->filter = tmp.filter;
+        x->nfilter = tmp.nfilter;
+      } else if (!strncmp(opt, "$orderby=", 9) && !x->orderby) {
+        char *sp = strchr(opt + 9, ' ');
+        if (!is_ident(opt + 9, sp ? (size_t)(sp - opt - 9) : strlen(opt + 9)) ||
+            (sp && strcmp(sp, " asc") != 0 && strcmp(sp, " desc") != 0))
+          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                                 "Syntax error in '$expand=%s($orderby=...)': write <column> "
+                                 "[asc|desc]",
+                                 x->name);
+        x->orderby_desc = sp && !strcmp(sp, " desc");
+        if (sp)
+          *sp = '\0';
+        x->orderby = opt + 9;
+      } else if (!strncmp(opt, "$top=", 5) && !x->top) {
+        char *te = NULL;
+        long t = strtol(opt + 5, &te, 10);
+        if (!opt[5] || *te || t < 1 || t > ODATA_MAX_TOP)
+          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                                 "'$top' inside '$expand=%s(...)' must be 1 to %d", x->name,
+                                 ODATA_MAX_TOP);
+        x->top = t;
+      } else {
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "The options of '$expand=%s(...)' are not supported by this "
+                               "replica: $select, and for a collection $filter, $orderby and "
+                               "$top, each once, separated by ';' (no nested $expand)",
+                               x->name);
+      }
+      o = q + 1;
+    }
+    if (!x->select && !x->filter && !x->orderby && !x->top)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Syntax error in '$expand': the options of '%s' must be written "
+                             "%s($select=a,b)",
+                             x->name, x->name);
+    return APP_OK;
+  }
+}
+
+static enum app_result parse_expand(struct arena *a, const char *val, struct odata_request *out,
+                                    struct odata_error *e)
+{
+  struct odata_expand *xs;
+  size_t n = 0, i, start = 0, len, k;
+  int depth = 0;
+
+  if (!val || !*val)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "The query option '$expand' needs a list of navigation properties");
+  len = strlen(val);
+  xs = arena_alloc(a, ODATA_MAX_EXPAND * sizeof *xs);
+  if (!xs)
+    return nomem(e);
+  memset(xs, 0, ODATA_MAX_EXPAND * sizeof *xs);
+  for (i = 0; i < len && depth >= 0; i++)
+    depth += val[i] == '(' ? 1 : val[i] == ')' ? -1 : 0;
+  if (depth != 0)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "Syntax error in '$expand': unbalanced parentheses");
+  for (i = 0; i <= len; i++) {
+    if (i < len && val[i] == '(')
+      depth++;
+    else if (i < len && val[i] == ')')
+      depth--;
+    if (i == len || (val[i] == ',' && depth == 0)) {
+      size_t b = start, end = i;
+      while (b < end && isspace((unsigned char)val[b]))
+        b++;
+      while (end > b && isspace((unsigned char)val[end - 1]))
+        end--;
+      if (b == end)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Syntax error in '$expand': an empty item");
+      if (n == ODATA_MAX_EXPAND)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Number of link entities in query exceeded maximum limit of %d",
+                               ODATA_MAX_EXPAND);
+      APP_RETURN_IF_FAILED(parse_expand_item(a, val + b, end - b, &xs[n], e));
+      for (k = 0; k < n; k++)
+        if (!strcmp(xs[k].name, xs[n].name))
+          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                                 "Syntax error in '$expand': '%s' is expanded twice", xs[n].name);
+      n++;
+      start = i + 1;
+    }
+  }
+  out->expand = xs;
+  out->nexpand = n;
+  return APP_OK;
+}
+
+/* "<prop> eq <literal> [and <prop> eq <literal>]..." */
+static enum app_result parse_filter(struct arena *a, const char *f, struct odata_request *out,
+                                    struct odata_error *e)
+{
+  struct odata_cond *c = arena_alloc(a, ODATA_MAX_FILTER * sizeof *c);
+  size_t n = 0, k;
+  const char *p = f;
+  if (!c)
+    return nomem(e);
+  for (;;) {
+    const char *s0;
+    while (*p == ' ')
+      p++;
+    s0 = p;
+    while (*p && *p != ' ')
+      p++;
+    if (!is_ident(s0, (size_t)(p - s0)) || strncmp(p, " eq ", 4) != 0)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Syntax error in '$filter': this replica serves <column> eq <value> "
+                             "conditions joined by 'and', e.g. _parentcustomerid_value eq "
+                             "<guid> and statecode eq 0");
+    if (n == ODATA_MAX_FILTER)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "The '$filter' has more than %d conditions",
+                             ODATA_MAX_FILTER);
+    c[n].prop = arena_strndup(a, s0, (size_t)(p - s0));
+    if (!c[n].prop)
+      return nomem(e);
+    p += 4;
+    while (*p == ' ')
+      p++;
+    if (*p == '\'') {
+      size_t o = 0;
+      char *v = arena_alloc(a, strlen(p) + 1);
+      if (!v)
+        return nomem(e);
+      v[o++] = 's';
+      for (p++;; p++) {
+        if (!*p)
+          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                                 "Syntax error in '$filter': unterminated string");
+        if (*p == '\'' && p[1] == '\'') {
+          v[o++] = '\'';
+          p++;
+        } else if (*p == '\'') {
+          p++;
+          break;
+        } else {
+          v[o++] = *p;
+        }
+      }
+      v[o] = '\0';
+      c[n].canon = v;
+      c[n].canon_len = o;
+    } else {
+      size_t vl = strcspn(p, " ");
+      if (vl == 36 && odata_is_guid(p, 36)) {
+        char *v = arena_alloc(a, 38);
+        if (!v)
+          return nomem(e);
+        v[0] = 's';
+        for (k = 0; k < 36; k++)
+          v[k + 1] = (char)tolower((unsigned char)p[k]);
+        v[37] = '\0';
+        c[n].canon = v;
+        c[n].canon_len = 37;
+      } else if (!altkey_canon_number(a, p, vl, &c[n].canon, &c[n].canon_len)) {
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Syntax error in '$filter': the value for '%s' must be a quoted "
+                               "string, a number or a GUID",
+                               c[n].prop);
+      }
+      p += vl;
+    }
+    n++;
+    while (*p == ' ')
+      p++;
+    if (!*p)
+      break;
+    if (strncmp(p, "and ", 4) != 0)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Syntax error in '$filter': conditions are joined by 'and' (no "
+                             "'or', 'not' or functions in this replica)");
+    p += 4;
+  }
+  out->filter = c;
+  out->nfilter = n;
+  return APP_OK;
+}
+
 static enum app_result parse_query(struct arena *a, const char *query, struct odata_request *out,
                                    struct odata_error *e)
 {
-  static const char *const unsupported[] = {"$filter", "$expand",   "$orderby", "$top",
-                                            "$skip",   "$count",    "$apply",   "$search",
-                                            "$format", "$skiptoken"};
+  static const char *const unsupported[] = {"$filter", "$orderby", "$top",    "$skip",     "$count",
+                                            "$apply",  "$search",  "$format", "$skiptoken"};
   const char *p = query;
   while (p && *p) {
     const char *amp = strchr(p, '&');
@@ -162,31 +415,61 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
       return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
                              "Bad Request - invalid percent-encoding in the query string");
     if (!strcmp(key, "$select")) {
-      const char **names = NULL;
-      size_t nn = 0, k;
       if (out->select)
         return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
                                "Query option '$select' was specified more than once, but it must "
                                "be specified at most once.");
-      if (!val || !*val)
+      APP_RETURN_IF_FAILED(parse_select(a, val, "$select", &out->select, &out->nselect, e));
+    } else if (!strcmp(key, "$expand")) {
+      if (out->expand)
         return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                               "The query option '$select' needs a list of column names");
-      APP_RETURN_IF_FAILED(split_list(a, val, ',', &names, &nn, e));
-      if (nn == 0)
+                               "Query option '$expand' was specified more than once, but it must "
+                               "be specified at most once.");
+      APP_RETURN_IF_FAILED(parse_expand(a, val, out, e));
+    } else if (out->kind == ODATA_LIST && !strcmp(key, "$filter")) {
+      if (out->filter)
         return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                               "The query option '$select' needs a list of column names");
-      for (k = 0; k < nn; k++)
-        if (!is_ident(names[k], strlen(names[k])))
-          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                                 "Syntax error in '$select': '%s' is not a column name", names[k]);
-      out->select = names;
-      out->nselect = nn;
+                               "Query option '$filter' was specified more than once");
+      APP_RETURN_IF_FAILED(parse_filter(a, val ? val : "", out, e));
+    } else if (out->kind == ODATA_LIST && !strcmp(key, "$orderby")) {
+      const char *sp;
+      if (out->orderby || !val || !*val)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "The query option '$orderby' needs one column, given once");
+      sp = strchr(val, ' ');
+      if (!is_ident(val, sp ? (size_t)(sp - val) : strlen(val)) ||
+          (sp && strcmp(sp, " asc") != 0 && strcmp(sp, " desc") != 0))
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Syntax error in '$orderby': write <column> [asc|desc]; this "
+                               "replica orders by one column");
+      out->orderby = arena_strndup(a, val, sp ? (size_t)(sp - val) : strlen(val));
+      if (!out->orderby)
+        return nomem(e);
+      out->orderby_desc = sp && !strcmp(sp, " desc");
+    } else if (out->kind == ODATA_LIST && !strcmp(key, "$top")) {
+      char *end = NULL;
+      long t = val ? strtol(val, &end, 10) : 0;
+      if (out->top || !val || !*val || *end || t < 1 || t > ODATA_MAX_TOP)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "The query option '$top' must be a whole number from 1 to %d, "
+                               "given once",
+                               ODATA_MAX_TOP);
+      out->top = t;
+    } else if (out->kind == ODATA_LIST && !strcmp(key, "$count")) {
+      if (!val || (strcmp(val, "true") != 0 && strcmp(val, "false") != 0))
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "The query option '$count' must be true or false");
+      out->count = !strcmp(val, "true");
+    } else if (out->kind == ODATA_LIST && !strcmp(key, "$skiptoken")) {
+      if (out->skiptoken || !val || !*val)
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "Invalid $skiptoken");
+      out->skiptoken = val;
     } else if (key[0] == '$') {
       for (i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++)
         if (!strcmp(key, unsupported[i]))
           return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
                                  "The query option '%s' is not supported by this replica; it "
-                                 "serves single records by id ($select only)",
+                                 "serves single records by id ($select and $expand only)",
                                  key);
       return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
                              "The query parameter '%s' is not supported.", key);
@@ -194,6 +477,93 @@ static enum app_result parse_query(struct arena *a, const char *query, struct od
     p = amp ? amp + 1 : NULL;
   }
   return APP_OK;
+}
+
+/* "col='v',col2=5)" after '(' of an alternate key: *out_close at the ')' */
+static enum app_result parse_altkey(struct arena *a, const char *p, struct odata_request *out,
+                                    const char **out_close, struct odata_error *e)
+{
+  struct odata_keyval *kv = arena_alloc(a, ODATA_MAX_KEY_PARTS * sizeof *kv);
+  size_t n = 0, k;
+  if (!kv)
+    return nomem(e);
+  for (;;) {
+    const char *eq = strchr(p, '=');
+    size_t nl = eq ? (size_t)(eq - p) : 0;
+    if (!eq || !is_ident(p, nl))
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Bad Request - Error in query syntax: an alternate key is written "
+                             "name='value' or name=number, separated by commas");
+    if (n == ODATA_MAX_KEY_PARTS)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Bad Request - an alternate key has at most %d columns",
+                             ODATA_MAX_KEY_PARTS);
+    kv[n].name = arena_strndup(a, p, nl);
+    if (!kv[n].name)
+      return nomem(e);
+    for (k = 0; k < n; k++)
+      if (!strcmp(kv[k].name, kv[n].name))
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Bad Request - the key column '%s' is given twice", kv[n].name);
+    p = eq + 1;
+    if (*p == '\'') {
+      /* a string literal: '' is one quote */
+      size_t cap = strlen(p), o = 0;
+      char *v = arena_alloc(a, cap + 1);
+      if (!v)
+        return nomem(e);
+      v[o++] = 's';
+      for (p++;; p++) {
+        if (!*p)
+          return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                                 "Bad Request - Error in query syntax: unterminated string in "
+                                 "the key");
+        if (*p == '\'' && p[1] == '\'') {
+          v[o++] = '\'';
+          p++;
+        } else if (*p == '\'') {
+          p++;
+          break;
+        } else {
+          v[o++] = *p;
+        }
+      }
+      v[o] = '\0';
+      kv[n].canon = v;
+      kv[n].canon_len = o;
+    } else if (strcspn(p, ",)") == 36 && odata_is_guid(p, 36)) {
+      /* a lookup key (_primarycontactid_value=<guid>) or accountid=<guid> */
+      char *v = arena_alloc(a, 38);
+      if (!v)
+        return nomem(e);
+      v[0] = 's';
+      for (k = 0; k < 36; k++)
+        v[k + 1] = (char)tolower((unsigned char)p[k]);
+      v[37] = '\0';
+      kv[n].canon = v;
+      kv[n].canon_len = 37;
+      p += 36;
+    } else {
+      size_t vl = strcspn(p, ",)");
+      if (!altkey_canon_number(a, p, vl, &kv[n].canon, &kv[n].canon_len))
+        return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                               "Bad Request - Error in query syntax: the value of key column "
+                               "'%s' must be a quoted string ('A1') or a number",
+                               kv[n].name);
+      p += vl;
+    }
+    n++;
+    if (*p == ',') {
+      p++;
+      continue;
+    }
+    if (*p != ')')
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "Bad Request - Error in query syntax.");
+    *out_close = p;
+    out->key = kv;
+    out->nkey = n;
+    return APP_OK;
+  }
 }
 
 static enum app_result parse_prefer(struct arena *a, const char *prefer, struct odata_request *out,
@@ -213,6 +583,19 @@ static enum app_result parse_prefer(struct arena *a, const char *prefer, struct 
     return nomem(e);
   if (docjson_annotations_from_prefer(&out->annotations, copy, n, &err) != APP_OK)
     return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "Invalid Prefer header: %s", err.msg);
+  if ((p = strcasestr(copy, "odata.maxpagesize")) != NULL) {
+    char *end = NULL;
+    long m;
+    v = p + 17;
+    while (*v == ' ')
+      v++;
+    m = *v == '=' ? strtol(v + 1, &end, 10) : 0;
+    if (m < 1 || m > ODATA_MAX_TOP)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "Invalid Prefer header: odata.maxpagesize must be 1 to %d",
+                             ODATA_MAX_TOP);
+    out->maxpagesize = m;
+  }
   /* echo the preference back in Preference-Applied */
   for (p = copy; (p = strcasestr(p, "odata.include-annotations")) != NULL; p++) {
     v = p + 25;
@@ -247,7 +630,7 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
                             const char *query, const char *prefer, const char *if_none_match,
                             const char *base_url, struct odata_request *out, struct odata_error *e)
 {
-  const char *p, *set, *open, *close, *rest;
+  const char *p, *set, *open, *close = NULL, *rest;
   char *dpath;
   size_t plen, setlen, version_len;
   char *base;
@@ -290,31 +673,46 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
     if (!is_ident(set, strlen(set)))
       return odata_error_set(e, 404, ODATA_CODE_SEGMENT, "Resource not found for the segment '%s'.",
                              set);
-    return odata_error_set(e, 501, ODATA_CODE_SYNTAX,
-                           "Listing the entity set '%s' is not supported by this replica; read a "
-                           "record by id: %s(<guid>)",
-                           set, set);
+    out->kind = ODATA_LIST;
+    out->entity_set = arena_strndup(a, set, strlen(set));
+    out->query = query ? arena_strndup(a, query, strlen(query)) : NULL;
+    if (!out->entity_set || (query && !out->query))
+      return nomem(e);
+    APP_RETURN_IF_FAILED(parse_query(a, query, out, e));
+    if (out->expand)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                             "The query option '$expand' is served on a record (%s(<guid>)), not "
+                             "on a list",
+                             set);
+    if (!out->filter)
+      return odata_error_set(e, 501, ODATA_CODE_SYNTAX,
+                             "Listing the entity set '%s' needs a $filter on an indexed column "
+                             "(e.g. %s?$filter=<column> eq <value>); this replica never scans "
+                             "the whole store",
+                             set, set);
+    APP_RETURN_IF_FAILED(parse_prefer(a, prefer, out, e));
+    goto base;
   }
   setlen = (size_t)(open - set);
   if (!is_ident(set, setlen))
     return odata_error_set(e, 404, ODATA_CODE_SEGMENT, "Resource not found for the segment '%.*s'.",
                            (int)setlen, set);
-  close = strchr(open, ')');
-  if (!close)
-    return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "Bad Request - Error in query syntax.");
-  if (!odata_is_guid(open + 1, (size_t)(close - open - 1))) {
-    if (memchr(open + 1, '=', (size_t)(close - open - 1)))
+  if (!memchr(open + 1, '=', strcspn(open + 1, ")"))) {
+    close = strchr(open, ')');
+    if (!close)
+      return odata_error_set(e, 400, ODATA_CODE_SYNTAX, "Bad Request - Error in query syntax.");
+    if (!odata_is_guid(open + 1, (size_t)(close - open - 1)))
       return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                             "Alternate keys are not supported by this replica; use the "
-                             "record's GUID: %.*s(<guid>)",
-                             (int)setlen, set);
-    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
-                           "Bad Request - Error in query syntax: '%.*s' is not a GUID",
-                           (int)(close - open - 1), open + 1);
+                             "Bad Request - Error in query syntax: '%.*s' is not a GUID",
+                             (int)(close - open - 1 > 80 ? 80 : close - open - 1), open + 1);
+    out->id = lower_dup(a, open + 1, 36);
+    if (!out->id)
+      return nomem(e);
+  } else {
+    APP_RETURN_IF_FAILED(parse_altkey(a, open + 1, out, &close, e));
   }
   out->entity_set = arena_strndup(a, set, setlen);
-  out->id = lower_dup(a, open + 1, 36);
-  if (!out->entity_set || !out->id)
+  if (!out->entity_set)
     return nomem(e);
   rest = close + 1;
   if (*rest == '\0') {
@@ -330,26 +728,31 @@ enum app_result odata_parse(struct arena *a, const char *method, const char *pat
   }
 
   APP_RETURN_IF_FAILED(parse_query(a, query, out, e));
+  if (out->expand && out->kind != ODATA_RECORD)
+    return odata_error_set(e, 400, ODATA_CODE_SYNTAX,
+                           "The query option '$expand' is served on a record (%s(<guid>)), not on "
+                           "'%s'",
+                           out->entity_set, out->navigation);
   APP_RETURN_IF_FAILED(parse_prefer(a, prefer, out, e));
   if (if_none_match && *if_none_match) {
     out->if_none_match = arena_strndup(a, if_none_match, strlen(if_none_match));
     if (!out->if_none_match)
       return nomem(e);
   }
-  {
-    const char *b = base_url ? base_url : "";
-    size_t blen = strlen(b);
-    while (blen && b[blen - 1] == '/')
-      blen--;
-    base = arena_alloc(a, blen + version_len + 2);
-    if (!base)
-      return nomem(e);
-    memcpy(base, b, blen);
-    memcpy(base + blen, dpath, version_len);
-    base[blen + version_len] = '/';
-    base[blen + version_len + 1] = '\0';
-    out->base_url = base;
-  }
+base : {
+  const char *b = base_url ? base_url : "";
+  size_t blen = strlen(b);
+  while (blen && b[blen - 1] == '/')
+    blen--;
+  base = arena_alloc(a, blen + version_len + 2);
+  if (!base)
+    return nomem(e);
+  memcpy(base, b, blen);
+  memcpy(base + blen, dpath, version_len);
+  base[blen + version_len] = '/';
+  base[blen + version_len + 1] = '\0';
+  out->base_url = base;
+}
   return APP_OK;
 }
 
@@ -432,10 +835,71 @@ static enum app_result put_member(struct buf *out, bool *first, const char *name
   }
 }
 
+/* "(a,b,nav(c,d))" after the entity set in @odata.context: $select and
+ * the $expand items with their nested $select */
+static enum app_result put_select_list(const struct odata_request *req, struct buf *ctx)
+{
+  enum app_result r = APP_OK;
+  size_t i, k;
+  bool first = true;
+  if (!req->select && !req->expand)
+    return APP_OK;
+  r = buf_append_char(ctx, '(');
+  for (i = 0; r == APP_OK && req->select && i < req->nselect; i++, first = false) {
+    if (!first)
+      r = buf_append_char(ctx, ',');
+    if (r == APP_OK)
+      r = buf_append_str(ctx, req->select[i]);
+  }
+  for (i = 0; r == APP_OK && req->expand && i < req->nexpand; i++, first = false) {
+    const struct odata_expand *x = &req->expand[i];
+    if (!first)
+      r = buf_append_char(ctx, ',');
+    if (r == APP_OK)
+      r = buf_append_str(ctx, x->name);
+    if (r == APP_OK)
+      r = buf_append_char(ctx, '(');
+    for (k = 0; r == APP_OK && x->select && k < x->nselect; k++) {
+      if (k)
+        r = buf_append_char(ctx, ',');
+      if (r == APP_OK)
+        r = buf_append_str(ctx, x->select[k]);
+    }
+    if (r == APP_OK)
+      r = buf_append_char(ctx, ')');
+  }
+  if (r == APP_OK)
+    r = buf_append_char(ctx, ')');
+  return r;
+}
+
 enum app_result odata_render_record(const struct odata_request *req, const char *entity_set,
                                     const char *key_name, const char *id, const char *version_text,
                                     const struct odata_prop *props, size_t nprops,
                                     bool with_context, struct buf *out)
+{
+  APP_RETURN_IF_FAILED(odata_render_record_open(req, entity_set, key_name, id, version_text, props,
+                                                nprops, with_context, out));
+  return buf_append_char(out, '}');
+}
+
+enum app_result odata_render_expanded(const struct odata_request *req, const char *name,
+                                      const char *key_name, const char *id,
+                                      const char *version_text, const struct odata_prop *props,
+                                      size_t nprops, struct buf *out)
+{
+  APP_RETURN_IF_FAILED(buf_append_char(out, ','));
+  APP_RETURN_IF_FAILED(buf_append_json_str(out, name, strlen(name)));
+  APP_RETURN_IF_FAILED(buf_append_char(out, ':'));
+  if (!id)
+    return buf_append_str(out, "null");
+  return odata_render_record(req, NULL, key_name, id, version_text, props, nprops, false, out);
+}
+
+enum app_result odata_render_record_open(const struct odata_request *req, const char *entity_set,
+                                         const char *key_name, const char *id,
+                                         const char *version_text, const struct odata_prop *props,
+                                         size_t nprops, bool with_context, struct buf *out)
 {
   size_t i, k;
   bool first = true, key_seen = false;
@@ -446,17 +910,8 @@ enum app_result odata_render_record(const struct odata_request *req, const char 
     enum app_result r;
     buf_init(&ctx, 0);
     r = buf_printf(&ctx, "%s$metadata#%s", req->base_url ? req->base_url : "", entity_set);
-    if (r == APP_OK && req->select) {
-      r = buf_append_char(&ctx, '(');
-      for (i = 0; r == APP_OK && i < req->nselect; i++) {
-        if (i)
-          r = buf_append_char(&ctx, ',');
-        if (r == APP_OK)
-          r = buf_append_str(&ctx, req->select[i]);
-      }
-      if (r == APP_OK)
-        r = buf_append_char(&ctx, ')');
-    }
+    if (r == APP_OK)
+      r = put_select_list(req, &ctx);
     if (r == APP_OK)
       r = buf_append_str(&ctx, "/$entity");
     if (r == APP_OK)
@@ -500,7 +955,7 @@ enum app_result odata_render_record(const struct odata_request *req, const char 
     APP_RETURN_IF_FAILED(put_member(out, &first, key_name, NULL, NULL));
     APP_RETURN_IF_FAILED(buf_append_json_str(out, id, strlen(id)));
   }
-  return buf_append_char(out, '}');
+  return APP_OK;
 }
 
 /* "<base>$metadata#<tail>" as a JSON string member value */
@@ -585,4 +1040,58 @@ enum app_result odata_render_error(const struct odata_error *e, struct buf *out)
     APP_RETURN_IF_FAILED(buf_append_json_str(out, e->correlation_id, strlen(e->correlation_id)));
   }
   return buf_append_str(out, "}}");
+}
+
+enum app_result odata_render_list_open(const struct odata_request *req, const char *entity_set,
+                                       long count, struct buf *out)
+{
+  struct buf ctx;
+  enum app_result r;
+  APP_RETURN_IF_FAILED(buf_append_str(out, "{\"@odata.context\":"));
+  buf_init(&ctx, 0);
+  r = buf_printf(&ctx, "%s$metadata#%s", req->base_url ? req->base_url : "", entity_set);
+  if (r == APP_OK)
+    r = put_select_list(req, &ctx);
+  if (r == APP_OK)
+    r = buf_append_json_str(out, ctx.data, ctx.len);
+  buf_cleanup(&ctx);
+  APP_RETURN_IF_FAILED(r);
+  if (count >= 0)
+    APP_RETURN_IF_FAILED(buf_printf(out, ",\"@odata.count\":%ld", count));
+  return buf_append_str(out, ",\"value\":[");
+}
+
+enum app_result odata_render_list_close(const struct odata_request *req, const char *entity_set,
+                                        const char *next_token, struct buf *out)
+{
+  struct buf link;
+  enum app_result r = APP_OK;
+  const char *p = req->query;
+  bool any = false;
+  if (!next_token)
+    return buf_append_str(out, "]}");
+  buf_init(&link, 0);
+  r = buf_printf(&link, "%s%s?", req->base_url ? req->base_url : "", entity_set);
+  while (r == APP_OK && p && *p) {
+    const char *amp = strchr(p, '&');
+    size_t n = amp ? (size_t)(amp - p) : strlen(p);
+    if (n && !(n >= 10 && !strncmp(p, "$skiptoken", 10)) &&
+        !(n >= 12 && !strncmp(p, "%24skiptoken", 12))) {
+      if (any)
+        r = buf_append_char(&link, '&');
+      if (r == APP_OK)
+        r = buf_append(&link, p, n);
+      any = true;
+    }
+    p = amp ? amp + 1 : NULL;
+  }
+  if (r == APP_OK)
+    r = buf_printf(&link, "%s$skiptoken=%s", any ? "&" : "", next_token);
+  if (r == APP_OK)
+    r = buf_append_str(out, "],\"@odata.nextLink\":");
+  if (r == APP_OK)
+    r = buf_append_json_str(out, link.data, link.len);
+  buf_cleanup(&link);
+  APP_RETURN_IF_FAILED(r);
+  return buf_append_char(out, '}');
 }

@@ -9,9 +9,12 @@
 #include "redis/redis_cluster.h"
 #include "redis/redis_pool.h"
 #include "redis/redis_read.h"
+#include "map/altkey.h"
 #include "map/sink.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <time.h>
 
@@ -201,6 +204,17 @@ static const struct redis_read_prop *find_prop(const struct redis_record *rec, c
 /* A read that failed: a name that cannot be a key is the client's fault
  * (400), a record too large for the arena ours (500), anything else means
  * Redis did not answer properly in time (503, retry later). */
+/* Most index entries read for one alternate-key lookup (records that held
+ * the value once included: altkey.h). */
+#define READAPI_MAX_KEY_CANDIDATES 64
+/* Most index entries read for one list (all pages are cut from them). */
+#define READAPI_MAX_LIST_CANDIDATES 5000
+
+static int hexval(char c)
+{
+  return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
 static enum app_result read_failed(struct arena *a, struct readapi_response *res, enum app_result r,
                                    const struct app_err *err)
 {
@@ -282,6 +296,351 @@ static void ok_headers(struct arena *a, const struct odata_request *q, struct re
     add_header(a, res, "Preference-Applied", q->preference_applied);
 }
 
+/* A list row: the record and its sort key */
+struct list_row {
+  const struct redis_record *rec;
+  const char *id;
+  const char *sort; /* canonical value of $orderby's column, or NULL (null sorts first) */
+  size_t sort_len;
+};
+
+static _Thread_local bool sort_desc; /* qsort has no context argument */
+
+static int cmp_canon(const char *a, size_t al, const char *b, size_t bl)
+{
+  if (!a || !b)
+    return a ? 1 : b ? -1 : 0;
+  if (al && bl && a[0] == 'n' && b[0] == 'n') {
+    double x = strtod(a + 1, NULL), y = strtod(b + 1, NULL);
+    if (x != y)
+      return x < y ? -1 : 1;
+    return 0;
+  }
+  {
+    int c = memcmp(a, b, al < bl ? al : bl);
+    return c ? c : al < bl ? -1 : al > bl ? 1 : 0;
+  }
+}
+
+static int cmp_rows(const void *pa, const void *pb)
+{
+  const struct list_row *x = pa, *y = pb;
+  int c = cmp_canon(x->sort, x->sort_len, y->sort, y->sort_len);
+  if (!c)
+    c = strcmp(x->id, y->id);
+  return sort_desc ? -c : c;
+}
+
+/* hex of "<sort canon>\x1f<id>": opaque to the client, a position in the
+ * order (keyset), so it stays valid while records change */
+static const char *make_token(struct arena *a, const struct list_row *r)
+{
+  static const char hx[] = "0123456789abcdef";
+  size_t sl = r->sort ? r->sort_len : 0, n = sl + 1 + strlen(r->id), i;
+  char *raw = arena_alloc(a, n), *t = arena_alloc(a, 2 * n + 2);
+  if (!raw || !t)
+    return NULL;
+  if (sl)
+    memcpy(raw, r->sort, sl);
+  raw[sl] = 0x1f;
+  memcpy(raw + sl + 1, r->id, n - sl - 1);
+  t[0] = r->sort ? 'v' : 'z';
+  for (i = 0; i < n; i++) {
+    t[1 + 2 * i] = hx[(unsigned char)raw[i] >> 4];
+    t[2 + 2 * i] = hx[(unsigned char)raw[i] & 15];
+  }
+  t[1 + 2 * n] = '\0';
+  return t;
+}
+
+static bool parse_token(struct arena *a, const char *t, struct list_row *out)
+{
+  size_t n = strlen(t), i;
+  char *raw, *sep;
+  if (n < 3 || !(n % 2) || (t[0] != 'v' && t[0] != 'z'))
+    return false;
+  raw = arena_alloc(a, n / 2 + 1);
+  if (!raw)
+    return false;
+  for (i = 0; i < n / 2; i++) {
+    int h = hexval(t[1 + 2 * i]), l = hexval(t[2 + 2 * i]);
+    if (h < 0 || l < 0)
+      return false;
+    raw[i] = (char)(h << 4 | l);
+  }
+  raw[n / 2] = '\0';
+  sep = memchr(raw, 0x1f, n / 2);
+  if (!sep || !odata_is_guid(sep + 1, strlen(sep + 1)))
+    return false;
+  out->id = sep + 1;
+  out->sort = t[0] == 'v' ? raw : NULL;
+  out->sort_len = (size_t)(sep - raw);
+  return true;
+}
+
+/* The lookup's value as a lower-case GUID, or NULL (absent, null, not a
+ * GUID string). */
+static const char *lookup_id(struct arena *a, const struct redis_record *rec, const char *property)
+{
+  const struct redis_read_prop *p = find_prop(rec, property);
+  char *id;
+  size_t i;
+  if (!p || p->json_len != 38 || p->json[0] != '"' || p->json[37] != '"' ||
+      !odata_is_guid(p->json + 1, 36))
+    return NULL;
+  id = arena_strndup(a, p->json + 1, 36);
+  for (i = 0; id && id[i]; i++)
+    id[i] = (char)tolower((unsigned char)id[i]);
+  return id;
+}
+
+/* Is the expansion ordered by the key (no $orderby, or on the key)? */
+static bool by_key(const struct odata_expand *x, const char *key_name)
+{
+  return !x->orderby || !strcmp(x->orderby, key_name);
+}
+
+static int cmp_ref_ids(const void *pa, const void *pb)
+{
+  const struct doc_related *x = pa, *y = pb;
+  int c = strcmp(x->id, y->id);
+  return sort_desc ? -c : c;
+}
+
+/* The rows of a collection expansion: candidates (the index set) that are
+ * live, reference the record (nav->property holds its id) and pass the
+ * nested $filter; sorted by the nested $orderby (else the key), cut at
+ * $top. */
+static size_t collection_rows(struct arena *a, const struct odata_expand *x,
+                              const struct map_nav *nav, const char *key_name, const char *id,
+                              struct redis_record *recs, const struct doc_related *refs, size_t n,
+                              struct list_row *rows)
+{
+  size_t i, k, nrows = 0;
+  for (i = 0; i < n; i++) {
+    const struct redis_read_prop *p = find_prop(&recs[i], nav->property);
+    const char *c;
+    size_t cl;
+    bool match = recs[i].state == RREC_LIVE && p &&
+                 altkey_canon_json(a, p->json, p->json_len, &c, &cl) && cl == 37 && c[0] == 's' &&
+                 !memcmp(c + 1, id, 36);
+    for (k = 0; match && k < x->nfilter; k++) {
+      p = find_prop(&recs[i], x->filter[k].prop);
+      match = p && altkey_canon_json(a, p->json, p->json_len, &c, &cl) &&
+              cl == x->filter[k].canon_len && !memcmp(c, x->filter[k].canon, cl);
+    }
+    if (!match)
+      continue;
+    rows[nrows].rec = &recs[i];
+    rows[nrows].id = refs[i].id;
+    rows[nrows].sort = NULL;
+    rows[nrows].sort_len = 0;
+    if (x->orderby && strcmp(x->orderby, key_name) != 0) {
+      p = find_prop(&recs[i], x->orderby);
+      if (p &&
+          !altkey_canon_json(a, p->json, p->json_len, &rows[nrows].sort, &rows[nrows].sort_len)) {
+        rows[nrows].sort = p->json_len == 4 && !memcmp(p->json, "null", 4) ? NULL : p->json;
+        rows[nrows].sort_len = p->json_len;
+      }
+    }
+    nrows++;
+  }
+  sort_desc = x->orderby_desc;
+  if (nrows > 1)
+    qsort(rows, nrows, sizeof *rows, cmp_rows);
+  if (x->top && nrows > (size_t)x->top)
+    nrows = (size_t)x->top;
+  return nrows;
+}
+
+/* GET <set>(<id>)?$expand=<nav>[(options)],...: navs were resolved and the
+ * record read together with the index set of every collection (one round
+ * trip, read_record); here every expanded record, lookups' targets and
+ * collections' candidates alike, is read in one more pipelined round trip,
+ * whatever the number of navigation properties; one more (SISMEMBER,
+ * schema.h) only when a nested $select names a column none of the records
+ * holds. */
+static enum app_result read_expanded(struct readapi *api, struct arena *a,
+                                     const struct odata_request *q, const struct map_table_info *ti,
+                                     const struct redis_record *rec, const char *etag,
+                                     const struct map_nav *navs, const char ***members,
+                                     const size_t *nmembers, int64_t deadline,
+                                     struct readapi_response *res)
+{
+  size_t nx = q->nexpand, i, k, nref = 0, total = nx;
+  struct map_table_info *tis = arena_alloc(a, nx * sizeof *tis);
+  struct odata_request *subs = arena_alloc(a, nx * sizeof *subs);
+  size_t *first = arena_alloc(a, nx * sizeof *first), *count = arena_alloc(a, nx * sizeof *count);
+  size_t *loaded = arena_alloc(a, nx * sizeof *loaded);
+  struct list_row **rows = arena_alloc(a, nx * sizeof *rows);
+  struct doc_related *refs;
+  struct redis_record *recs;
+  const struct redis_record *oldest = rec;
+  const struct odata_prop *props;
+  struct odata_error e;
+  struct app_err err;
+  enum app_result r;
+
+  if (!tis || !subs || !first || !count || !rows || !loaded)
+    return APP_ERR_LIMIT;
+  for (i = 0; i < nx; i++)
+    total += navs[i].collection ? nmembers[i] : 0;
+  refs = arena_alloc(a, total * sizeof *refs);
+  recs = arena_alloc(a, total * sizeof *recs);
+  if (!refs || !recs)
+    return APP_ERR_LIMIT;
+  for (i = 0; i < nx; i++) {
+    const struct odata_expand *x = &q->expand[i];
+    if (map_table_info(api->map, a, navs[i].table, &tis[i], &err) != APP_OK)
+      return APP_ERR_LIMIT;
+    subs[i] = *q;
+    subs[i].select = x->select;
+    subs[i].nselect = x->nselect;
+    subs[i].expand = NULL;
+    subs[i].nexpand = 0;
+    first[i] = nref;
+    count[i] = 0;
+    /* every record returned passes the mapping (issue 17's rule) */
+    if (!tis[i].accepted)
+      continue;
+    if (!navs[i].collection) {
+      const char *rid = lookup_id(a, rec, navs[i].property);
+      if (rid) {
+        refs[nref].table = navs[i].table;
+        refs[nref].id = rid;
+        refs[nref].entity_set = tis[i].entity_set;
+        nref++;
+        count[i] = 1;
+      }
+      continue;
+    }
+    for (k = 0; k < nmembers[i]; k++) {
+      if (!odata_is_guid(members[i][k], strlen(members[i][k])))
+        continue;
+      refs[nref].table = navs[i].table;
+      refs[nref].id = members[i][k];
+      refs[nref].entity_set = tis[i].entity_set;
+      nref++;
+      count[i]++;
+    }
+    /* ordered by the key (no $orderby on a column): the answer is the
+     * first $top candidates in key order that pass, so read them in that
+     * order, $top at first, more only when some did not pass */
+    if (by_key(&q->expand[i], tis[i].key_name) && q->expand[i].top) {
+      sort_desc = q->expand[i].orderby_desc;
+      qsort(refs + first[i], count[i], sizeof *refs, cmp_ref_ids);
+      loaded[i] = count[i] < (size_t)q->expand[i].top ? count[i] : (size_t)q->expand[i].top;
+    } else {
+      loaded[i] = count[i];
+    }
+  }
+  {
+    /* one pipelined round trip for everything to read at first */
+    struct doc_related *rd = arena_alloc(a, (nref ? nref : 1) * sizeof *rd);
+    struct redis_record *rr = arena_alloc(a, (nref ? nref : 1) * sizeof *rr);
+    size_t *pos = arena_alloc(a, (nref ? nref : 1) * sizeof *pos), nrd = 0, j;
+    if (!rd || !rr || !pos)
+      return APP_ERR_LIMIT;
+    for (i = 0; i < nx; i++) {
+      size_t upto = navs[i].collection ? loaded[i] : count[i];
+      for (j = 0; j < upto; j++) {
+        rd[nrd] = refs[first[i] + j];
+        pos[nrd++] = first[i] + j;
+      }
+    }
+    if (nrd) {
+      r = redis_read_records(api->mux, api->prefix, a, rd, nrd, deadline, rr, &err);
+      if (r != APP_OK)
+        return read_failed(a, res, r, &err);
+    }
+    for (j = 0; j < nrd; j++)
+      recs[pos[j]] = rr[j];
+  }
+  for (i = 0; i < nx; i++) {
+    bool known_all = true;
+    size_t n;
+    rows[i] = arena_alloc(a, (count[i] ? count[i] : 1) * sizeof **rows);
+    if (!rows[i])
+      return APP_ERR_LIMIT;
+    if (navs[i].collection) {
+      n = collection_rows(a, &q->expand[i], &navs[i], tis[i].key_name, q->id, recs + first[i],
+                          refs + first[i], loaded[i], rows[i]);
+      /* some candidates did not pass (stale index entries, the nested
+       * $filter): read the next ones, one more round trip each time */
+      while (loaded[i] < count[i] && q->expand[i].top && n < (size_t)q->expand[i].top) {
+        size_t more = 2 * ((size_t)q->expand[i].top - n) + 8;
+        if (more > count[i] - loaded[i])
+          more = count[i] - loaded[i];
+        r = redis_read_records(api->mux, api->prefix, a, refs + first[i] + loaded[i], more,
+                               deadline, recs + first[i] + loaded[i], &err);
+        if (r != APP_OK)
+          return read_failed(a, res, r, &err);
+        loaded[i] += more;
+        n = collection_rows(a, &q->expand[i], &navs[i], tis[i].key_name, q->id, recs + first[i],
+                            refs + first[i], loaded[i], rows[i]);
+      }
+    } else {
+      n = count[i] && recs[first[i]].state == RREC_LIVE ? 1 : 0;
+      if (n) {
+        rows[i][0].rec = &recs[first[i]];
+        rows[i][0].id = refs[first[i]].id;
+      }
+    }
+    count[i] = n;
+    r = check_select(api, a, &subs[i], navs[i].table, tis[i].key_name, recs + first[i],
+                     navs[i].collection ? (size_t)0 : n, deadline, &known_all, &e, &err);
+    if (r != APP_OK)
+      return read_failed(a, res, r, &err);
+    if (!known_all)
+      return answer_error(a, res, &e);
+    for (k = 0; k < n; k++)
+      if (rows[i][k].rec->op_time_ms &&
+          (!oldest->op_time_ms || rows[i][k].rec->op_time_ms < oldest->op_time_ms))
+        oldest = rows[i][k].rec;
+  }
+
+  props = props_view(a, rec);
+  if (!props)
+    return APP_ERR_LIMIT;
+  res->status = 200;
+  add_header(a, res, "ETag", etag);
+  ok_headers(a, q, res);
+  freshness(a, res, oldest); /* of the oldest record in the answer */
+  if (rec->needs_reread)
+    add_header(a, res, "x-cdc-needs-reread", "true");
+  APP_RETURN_IF_FAILED(odata_render_record_open(q, ti->entity_set, ti->key_name, q->id,
+                                                rec->version_text, props, rec->nprops, true,
+                                                &res->body));
+  for (i = 0; i < nx; i++) {
+    if (!navs[i].collection) {
+      const struct redis_record *m = count[i] ? rows[i][0].rec : NULL;
+      const struct odata_prop *mp = m ? props_view(a, m) : NULL;
+      if (m && !mp)
+        return APP_ERR_LIMIT;
+      APP_RETURN_IF_FAILED(odata_render_expanded(
+          &subs[i], q->expand[i].name, tis[i].key_name, m ? rows[i][0].id : NULL,
+          m ? m->version_text : NULL, mp, m ? m->nprops : 0, &res->body));
+      continue;
+    }
+    APP_RETURN_IF_FAILED(buf_append_char(&res->body, ','));
+    APP_RETURN_IF_FAILED(
+        buf_append_json_str(&res->body, q->expand[i].name, strlen(q->expand[i].name)));
+    APP_RETURN_IF_FAILED(buf_append_str(&res->body, ":["));
+    for (k = 0; k < count[i]; k++) {
+      const struct odata_prop *mp = props_view(a, rows[i][k].rec);
+      if (!mp)
+        return APP_ERR_LIMIT;
+      if (k)
+        APP_RETURN_IF_FAILED(buf_append_char(&res->body, ','));
+      APP_RETURN_IF_FAILED(odata_render_record(&subs[i], NULL, tis[i].key_name, rows[i][k].id,
+                                               rows[i][k].rec->version_text, mp,
+                                               rows[i][k].rec->nprops, false, &res->body));
+    }
+    APP_RETURN_IF_FAILED(buf_append_char(&res->body, ']'));
+  }
+  return buf_append_char(&res->body, '}');
+}
+
 /* GET <set>(<id>): one HGETALL, plus one SISMEMBER round trip only when
  * $select names a column this record does not hold and this process has
  * not seen for the table yet. */
@@ -297,8 +656,72 @@ static enum app_result read_record(struct readapi *api, struct arena *a,
   char etag[CDC_VERSION_TEXT_LEN + 8];
   bool known_all;
   enum app_result r;
+  struct map_nav *navs = NULL;
+  const char **skeys = NULL;
+  const char ***members = NULL;
+  size_t *nmembers = NULL, nsk = 0;
 
-  r = redis_read_record(api->mux, api->prefix, a, table, q->id, deadline, &rec, &err);
+  if (q->nexpand) {
+    size_t i;
+    navs = arena_alloc(a, q->nexpand * sizeof *navs);
+    skeys = arena_alloc(a, q->nexpand * sizeof *skeys);
+    members = arena_alloc(a, q->nexpand * sizeof *members);
+    nmembers = arena_alloc(a, q->nexpand * sizeof *nmembers);
+    if (!navs || !skeys || !members || !nmembers)
+      return APP_ERR_LIMIT;
+    for (i = 0; i < q->nexpand; i++) {
+      const struct odata_expand *x = &q->expand[i];
+      members[i] = NULL;
+      nmembers[i] = 0;
+      if (map_navigation(api->map, table, x->name, &navs[i]) != APP_OK) {
+        odata_error_set(&e, 400, ODATA_CODE_PROPERTY,
+                        "Could not find a property named '%s' on type "
+                        "'Microsoft.Dynamics.CRM.%s'. Navigation properties are declared in the "
+                        "mapping file (tables.%s.navigation, docs/mapping.md).",
+                        x->name, table, table);
+        return answer_error(a, res, &e);
+      }
+      if (!navs[i].collection && (x->filter || x->orderby || x->top)) {
+        odata_error_set(&e, 400, ODATA_CODE_SYNTAX,
+                        "'%s' is a single-valued navigation property: only $select is allowed "
+                        "inside its $expand",
+                        x->name);
+        return answer_error(a, res, &e);
+      }
+      if (navs[i].collection) {
+        const struct doc_altkey *ix;
+        struct buf kb;
+        char canon[40];
+        canon[0] = 's';
+        memcpy(canon + 1, q->id, 37);
+        if (map_index(api->map, navs[i].table, navs[i].lookup, &ix) != APP_OK)
+          return APP_ERR_LIMIT; /* checked at start-up */
+        buf_init(&kb, 0);
+        if (altkey_set_key(&kb, api->prefix, navs[i].table, ix, canon, 37) != APP_OK ||
+            !(skeys[nsk] = arena_strndup(a, kb.data, kb.len))) {
+          buf_cleanup(&kb);
+          return APP_ERR_LIMIT;
+        }
+        buf_cleanup(&kb);
+        nsk++;
+      }
+    }
+  }
+  if (nsk) {
+    const char ***sm = arena_alloc(a, nsk * sizeof *sm);
+    size_t *sn = arena_alloc(a, nsk * sizeof *sn), i, k = 0;
+    if (!sm || !sn)
+      return APP_ERR_LIMIT;
+    r = redis_read_record_sets(api->mux, api->prefix, a, table, q->id, skeys, nsk,
+                               READAPI_MAX_LIST_CANDIDATES, deadline, &rec, sm, sn, &err);
+    for (i = 0; r == APP_OK && i < q->nexpand; i++)
+      if (navs[i].collection) {
+        members[i] = sm[k];
+        nmembers[i] = sn[k++];
+      }
+  } else {
+    r = redis_read_record(api->mux, api->prefix, a, table, q->id, deadline, &rec, &err);
+  }
   if (r != APP_OK)
     return read_failed(a, res, r, &err);
   if (rec.state != RREC_LIVE) {
@@ -319,6 +742,8 @@ static enum app_result read_record(struct readapi *api, struct arena *a,
     return read_failed(a, res, r, &err);
   if (!known_all)
     return answer_error(a, res, &e);
+  if (q->nexpand)
+    return read_expanded(api, a, q, ti, &rec, etag, navs, members, nmembers, deadline, res);
   props = props_view(a, &rec);
   if (!props)
     return APP_ERR_LIMIT;
@@ -475,6 +900,324 @@ static enum app_result read_nav(struct readapi *api, struct arena *a, const stru
   return odata_render_list_end(&res->body);
 }
 
+/* <set>(col='v'[,...]): the record whose alternate key (tables.<t>.keys)
+ * has these values. Round trips: SRANDMEMBER of the index set of the first
+ * key column's value, then every candidate record, pipelined; each
+ * candidate must be live and hold every requested value itself (the index
+ * may list records that held the value once: altkey.h), so the answer
+ * never names a record whose key is not the one asked for. Then the usual
+ * read of the record by its id (one more round trip: the answer is the
+ * record as it is then, with its own etag). On success q->id is set and
+ * *out_resolved is true; otherwise *res is the answer (400 no such key,
+ * 404 no record, 409 more than one, 503). */
+static enum app_result resolve_altkey(struct readapi *api, struct arena *a, struct odata_request *q,
+                                      const char *table, const struct map_table_info *ti,
+                                      int64_t deadline, struct readapi_response *res,
+                                      bool *out_resolved)
+{
+  const char *cols[ODATA_MAX_KEY_PARTS];
+  const struct doc_altkey *ak;
+  const struct odata_keyval *first = NULL;
+  const char **ids = NULL, *found = NULL;
+  struct doc_related *refs;
+  struct redis_record *recs;
+  struct odata_error e;
+  struct app_err err;
+  struct buf key;
+  size_t i, k, n = 0, nfound = 0;
+  enum app_result r;
+
+  *out_resolved = false;
+  /* accounts(accountid=<guid>) is the primary key written as a key */
+  if (q->nkey == 1 && ti->key_name && !strcmp(q->key[0].name, ti->key_name) &&
+      q->key[0].canon_len == 37) {
+    q->id = q->key[0].canon + 1;
+    *out_resolved = true;
+    return APP_OK;
+  }
+  for (i = 0; i < q->nkey; i++)
+    cols[i] = q->key[i].name;
+  if (map_altkey(api->map, table, cols, q->nkey, &ak) != APP_OK) {
+    odata_error_set(&e, 400, ODATA_CODE_SYNTAX,
+                    "No alternate key of table '%s' is made of the columns given (%s%s); declare "
+                    "it in the mapping file (tables.%s.keys, docs/mapping.md)",
+                    table, q->key[0].name, q->nkey > 1 ? ", ..." : "", table);
+    return answer_error(a, res, &e);
+  }
+  for (i = 0; i < q->nkey; i++)
+    if (!strcmp(q->key[i].name, ak->props[0]))
+      first = &q->key[i];
+  if (!first)
+    return APP_ERR_LIMIT; /* map_altkey matched every column */
+  buf_init(&key, 0);
+  r = altkey_index_key(&key, api->prefix, table, ak->name, first->canon, first->canon_len);
+  if (r == APP_OK)
+    r = redis_read_set(api->mux, a, key.data, key.len, READAPI_MAX_KEY_CANDIDATES, deadline, &ids,
+                       &n, &err);
+  else
+    app_err_set(&err, r, "alternate key: cannot build the index key");
+  buf_cleanup(&key);
+  if (r != APP_OK)
+    return read_failed(a, res, r, &err);
+  refs = arena_alloc(a, (n ? n : 1) * sizeof *refs);
+  recs = arena_alloc(a, (n ? n : 1) * sizeof *recs);
+  if (!refs || !recs)
+    return APP_ERR_LIMIT;
+  for (i = 0, k = 0; i < n; i++) {
+    if (!odata_is_guid(ids[i], strlen(ids[i])))
+      continue; /* not an id the sink writes: ignored */
+    refs[k].table = table;
+    refs[k].id = ids[i];
+    refs[k].entity_set = ti->entity_set;
+    k++;
+  }
+  n = k;
+  if (n) {
+    r = redis_read_records(api->mux, api->prefix, a, refs, n, deadline, recs, &err);
+    if (r != APP_OK)
+      return read_failed(a, res, r, &err);
+  }
+  for (i = 0; i < n; i++) {
+    bool match = recs[i].state == RREC_LIVE;
+    for (k = 0; match && k < q->nkey; k++) {
+      const struct redis_read_prop *p = find_prop(&recs[i], q->key[k].name);
+      const char *c;
+      size_t cl;
+      match = p && altkey_canon_json(a, p->json, p->json_len, &c, &cl) &&
+              cl == q->key[k].canon_len && !memcmp(c, q->key[k].canon, cl);
+    }
+    if (match) {
+      nfound++;
+      found = refs[i].id;
+    }
+  }
+  if (nfound == 0) {
+    odata_error_set(&e, 404, ODATA_CODE_NOT_FOUND,
+                    "A record with the specified key values does not exist in %s entity", table);
+    return answer_error(a, res, &e);
+  }
+  if (nfound > 1) {
+    odata_error_set(&e, 409, ODATA_CODE_DUPLICATE_KEY,
+                    "More than one record of %s has the values of key %s in the replica (%zu "
+                    "records); Dataverse keeps key values unique, so a change that moves the key "
+                    "has not reached the replica yet. Retry later or read by id.",
+                    table, ak->name, nfound);
+    return answer_error(a, res, &e);
+  }
+  q->id = found;
+  *out_resolved = true;
+  return APP_OK;
+}
+
+/* GET <set>?$filter=<col> eq <v>[ and ...][&$select][&$orderby][&$top][&$count=true]
+ * [&$skiptoken], Prefer: odata.maxpagesize=n. Served from an index the
+ * mapping declares (tables.<t>.indexes or a single-column key): one round
+ * trip for the index set, one pipelined for the candidate records; every
+ * candidate is checked against every condition (the index is a superset,
+ * altkey.h) and passes the mapping. Never a scan. */
+static enum app_result read_list(struct readapi *api, struct arena *a,
+                                 const struct odata_request *q, const char *table,
+                                 const struct map_table_info *ti, int64_t deadline,
+                                 struct readapi_response *res)
+{
+  const struct doc_altkey *ix = NULL;
+  const struct odata_cond *used = NULL;
+  const char **ids = NULL;
+  struct doc_related *refs;
+  struct redis_record *recs;
+  struct list_row *rows, after;
+  size_t lo, loaded;
+  bool keyorder;
+  const struct redis_record *oldest = NULL;
+  struct odata_error e;
+  struct app_err err;
+  struct buf key;
+  size_t i, k, n = 0, nrows = 0, first = 0, page, shown;
+  bool known_all;
+  enum app_result r;
+
+  for (i = 0; i < q->nfilter && !ix; i++) {
+    const char *col = q->filter[i].prop;
+    size_t l = strlen(col);
+    if (l > 7 && col[0] == '_' && !strcmp(col + l - 6, "_value")) {
+      char *c = arena_strndup(a, col + 1, l - 7);
+      if (!c)
+        return APP_ERR_LIMIT;
+      col = c;
+    }
+    if (map_index(api->map, table, col, &ix) == APP_OK)
+      used = &q->filter[i];
+  }
+  if (!ix) {
+    odata_error_set(&e, 400, ODATA_CODE_SYNTAX,
+                    "The $filter column '%s' has no index in this replica, which never scans the "
+                    "whole store; declare it in the mapping file (tables.%s.indexes: [\"%s\"], "
+                    "docs/mapping.md; a lookup by its column name)",
+                    q->filter[0].prop, table, q->filter[0].prop);
+    return answer_error(a, res, &e);
+  }
+  if (q->orderby) {
+    const char *name = q->orderby;
+    bool known = true;
+    r = schema_known(api->schema, api->pool, table, &name, 1, &known, deadline, &err);
+    if (r != APP_OK)
+      return read_failed(a, res, r, &err);
+    if (!known && strcmp(q->orderby, ti->key_name) != 0) {
+      odata_error_set(&e, 400, ODATA_CODE_PROPERTY,
+                      "Could not find a property named '%s' on type 'Microsoft.Dynamics.CRM.%s'.",
+                      q->orderby, table);
+      return answer_error(a, res, &e);
+    }
+  }
+  if (q->skiptoken && !parse_token(a, q->skiptoken, &after)) {
+    odata_error_set(&e, 400, ODATA_CODE_SYNTAX, "Invalid $skiptoken");
+    return answer_error(a, res, &e);
+  }
+  buf_init(&key, 0);
+  r = altkey_set_key(&key, api->prefix, table, ix, used->canon, used->canon_len);
+  if (r == APP_OK)
+    r = redis_read_set(api->mux, a, key.data, key.len, READAPI_MAX_LIST_CANDIDATES + 1, deadline,
+                       &ids, &n, &err);
+  else
+    app_err_set(&err, r, "list: cannot build the index key");
+  buf_cleanup(&key);
+  if (r != APP_OK)
+    return read_failed(a, res, r, &err);
+  if (n > READAPI_MAX_LIST_CANDIDATES) {
+    odata_error_set(&e, 400, ODATA_CODE_SYNTAX,
+                    "More than %d records of %s have %s in this replica's index; narrow the "
+                    "$filter with an indexed column",
+                    READAPI_MAX_LIST_CANDIDATES, table, used->prop);
+    return answer_error(a, res, &e);
+  }
+  refs = arena_alloc(a, (n ? n : 1) * sizeof *refs);
+  recs = arena_alloc(a, (n ? n : 1) * sizeof *recs);
+  rows = arena_alloc(a, (n ? n : 1) * sizeof *rows);
+  if (!refs || !recs || !rows)
+    return APP_ERR_LIMIT;
+  for (i = 0, k = 0; i < n; i++) {
+    if (!odata_is_guid(ids[i], strlen(ids[i])))
+      continue;
+    refs[k].table = table;
+    refs[k].id = ids[i];
+    refs[k].entity_set = ti->entity_set;
+    k++;
+  }
+  n = k;
+  page = q->top ? (size_t)q->top : q->maxpagesize ? (size_t)q->maxpagesize : ODATA_MAX_TOP;
+  /* in key order without $count, the page is the first candidates in key
+   * order that pass: read page + 1 of them (the one more tells whether a
+   * next page exists), more only when some do not pass */
+  keyorder = !q->count && (!q->orderby || !strcmp(q->orderby, ti->key_name));
+  if (keyorder) {
+    sort_desc = q->orderby_desc;
+    qsort(refs, n, sizeof *refs, cmp_ref_ids);
+    if (q->skiptoken) {
+      size_t f = 0;
+      while (f < n &&
+             (sort_desc ? -strcmp(refs[f].id, after.id) : strcmp(refs[f].id, after.id)) <= 0)
+        f++;
+      refs += f;
+      n -= f;
+    }
+  }
+  loaded = keyorder && n > page + 1 ? page + 1 : n;
+  for (lo = 0; lo < loaded;) {
+    r = redis_read_records(api->mux, api->prefix, a, refs + lo, loaded - lo, deadline, recs + lo,
+                           &err);
+    if (r != APP_OK)
+      return read_failed(a, res, r, &err);
+    for (i = lo; i < loaded; i++) {
+      bool match = recs[i].state == RREC_LIVE;
+      for (k = 0; match && k < q->nfilter; k++) {
+        const struct redis_read_prop *p = find_prop(&recs[i], q->filter[k].prop);
+        const char *c;
+        size_t cl;
+        match = p && altkey_canon_json(a, p->json, p->json_len, &c, &cl) &&
+                cl == q->filter[k].canon_len && !memcmp(c, q->filter[k].canon, cl);
+      }
+      if (!match)
+        continue;
+      rows[nrows].rec = &recs[i];
+      rows[nrows].id = refs[i].id;
+      rows[nrows].sort = NULL;
+      rows[nrows].sort_len = 0;
+      if (q->orderby) {
+        const struct redis_read_prop *p = find_prop(&recs[i], q->orderby);
+        if (!strcmp(q->orderby, ti->key_name)) {
+          rows[nrows].sort = NULL;
+        } else if (p && !altkey_canon_json(a, p->json, p->json_len, &rows[nrows].sort,
+                                           &rows[nrows].sort_len)) {
+          /* dates, booleans: ordered by their JSON text */
+          rows[nrows].sort = p->json_len == 4 && !memcmp(p->json, "null", 4) ? NULL : p->json;
+          rows[nrows].sort_len = p->json_len;
+        }
+      }
+      nrows++;
+    }
+    lo = loaded;
+    if (keyorder && nrows <= page && loaded < n) {
+      size_t more = 2 * (page + 1 - nrows) + 8;
+      loaded = loaded + more < n ? loaded + more : n;
+    }
+  }
+  n = loaded;
+  sort_desc = q->orderby_desc;
+  if (nrows > 1)
+    qsort(rows, nrows, sizeof *rows, cmp_rows);
+  if (q->skiptoken)
+    while (first < nrows && cmp_rows(&rows[first], &after) <= 0)
+      first++;
+  shown = nrows - first < page ? nrows - first : page;
+  r = check_select(api, a, q, table, ti->key_name, recs, n, deadline, &known_all, &e, &err);
+  if (r != APP_OK)
+    return read_failed(a, res, r, &err);
+  if (!known_all)
+    return answer_error(a, res, &e);
+
+  res->status = 200;
+  add_header(a, res, "OData-Version", "4.0");
+  if (q->maxpagesize || q->preference_applied) {
+    size_t cap = 64 + (q->preference_applied ? strlen(q->preference_applied) : 0);
+    char *pa = arena_alloc(a, cap);
+    int plen = 0;
+    if (!pa)
+      return APP_ERR_LIMIT;
+    pa[0] = '\0';
+    if (q->maxpagesize)
+      plen = snprintf(pa, cap, "odata.maxpagesize=%ld", q->maxpagesize);
+    if (q->preference_applied && plen >= 0 && (size_t)plen < cap)
+      snprintf(pa + plen, cap - (size_t)plen, "%s%s", plen ? "," : "", q->preference_applied);
+    add_header(a, res, "Preference-Applied", pa);
+  }
+  for (i = first; i < first + shown; i++)
+    if (!oldest || (rows[i].rec->op_time_ms && rows[i].rec->op_time_ms < oldest->op_time_ms))
+      oldest = rows[i].rec;
+  if (oldest)
+    freshness(a, res, oldest);
+  APP_RETURN_IF_FAILED(
+      odata_render_list_open(q, ti->entity_set, q->count ? (long)nrows : -1, &res->body));
+  for (i = first; i < first + shown; i++) {
+    const struct odata_prop *props = props_view(a, rows[i].rec);
+    if (!props)
+      return APP_ERR_LIMIT;
+    if (i > first)
+      APP_RETURN_IF_FAILED(buf_append_char(&res->body, ','));
+    APP_RETURN_IF_FAILED(odata_render_record(q, ti->entity_set, ti->key_name, rows[i].id,
+                                             rows[i].rec->version_text, props, rows[i].rec->nprops,
+                                             false, &res->body));
+  }
+  {
+    const char *next = NULL;
+    if (!q->top && first + shown < nrows) {
+      next = make_token(a, &rows[first + shown - 1]);
+      if (!next)
+        return APP_ERR_LIMIT;
+    }
+    return odata_render_list_close(q, ti->entity_set, next, &res->body);
+  }
+}
+
 enum app_result readapi_handle(struct readapi *api, struct arena *a,
                                const struct readapi_request *req, size_t max_bytes,
                                struct readapi_response *res)
@@ -507,8 +1250,23 @@ enum app_result readapi_handle(struct readapi *api, struct arena *a,
     snprintf(e.correlation_id, sizeof e.correlation_id, "%s", cid);
     return answer_error(a, res, &e);
   }
-  r = q.kind == ODATA_RECORD ? read_record(api, a, &q, table, &ti, deadline, res)
-                             : read_nav(api, a, &q, table, &ti, deadline, res);
+  if (q.key) {
+    bool resolved = false;
+    r = resolve_altkey(api, a, &q, table, &ti, deadline, res, &resolved);
+    if (r != APP_OK || !resolved) {
+      if (r != APP_OK) {
+        res->nheaders = 0;
+        odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "The answer is larger than allowed");
+        return answer_error(a, res, &e);
+      }
+      return APP_OK;
+    }
+  }
+  if (q.kind == ODATA_LIST)
+    r = read_list(api, a, &q, table, &ti, deadline, res);
+  else
+    r = q.kind == ODATA_RECORD ? read_record(api, a, &q, table, &ti, deadline, res)
+                               : read_nav(api, a, &q, table, &ti, deadline, res);
   if (r != APP_OK) {
     res->nheaders = 0;
     odata_error_set(&e, 500, ODATA_CODE_SYNTAX, "The answer is larger than allowed");

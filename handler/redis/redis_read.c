@@ -400,3 +400,147 @@ out:
   buf_cleanup(&key);
   return r;
 }
+
+enum app_result redis_read_set(struct redis_mux *mux, struct arena *a, const char *key,
+                               size_t key_len, size_t max, int64_t deadline_ms,
+                               const char ***out_members, size_t *out_n, struct app_err *err)
+{
+  struct buf cmds;
+  redisReply *x = NULL;
+  const char **m = NULL;
+  size_t i, nread = 0;
+  enum app_result r;
+
+  *out_members = NULL;
+  *out_n = 0;
+  buf_init(&cmds, 0);
+  r = redis_cmd_begin(&cmds, 3);
+  if (r == APP_OK)
+    r = redis_cmd_arg(&cmds, "SRANDMEMBER", 11);
+  if (r == APP_OK)
+    r = redis_cmd_arg(&cmds, key, key_len);
+  if (r == APP_OK)
+    r = redis_cmd_arg_i64(&cmds, (int64_t)max);
+  if (r != APP_OK) {
+    r = app_err_set(err, r, "redis read: cannot build the request");
+    goto out;
+  }
+  r = roundtrip(mux, &cmds, 1, deadline_ms, &x, &nread, err);
+  if (r != APP_OK)
+    goto out;
+  if (redis_reply_classify(x) != RREPLY_OK) {
+    r = redis_reply_error(x, err, "redis read of a set");
+    goto out;
+  }
+  if (x->type != REDIS_REPLY_ARRAY) {
+    r = app_err_set(err, APP_ERR_REDIS, "redis read: an index key is not a set");
+    goto out;
+  }
+  if (x->elements) {
+    m = arena_alloc(a, x->elements * sizeof *m);
+    if (!m) {
+      r = arena_full(err);
+      goto out;
+    }
+  }
+  for (i = 0; i < x->elements; i++) {
+    const redisReply *v = x->element[i];
+    if (v->type != REDIS_REPLY_STRING) {
+      r = app_err_set(err, APP_ERR_REDIS, "redis read: an index member is not a string");
+      goto out;
+    }
+    m[i] = arena_strndup(a, v->str, v->len);
+    if (!m[i]) {
+      r = arena_full(err);
+      goto out;
+    }
+  }
+  *out_members = m;
+  *out_n = x->elements;
+out:
+  if (nread)
+    freeReplyObject(x);
+  buf_cleanup(&cmds);
+  return r;
+}
+
+/* copy the members of one SRANDMEMBER reply into the arena */
+static enum app_result set_members(struct arena *a, const redisReply *x, const char ***out,
+                                   size_t *out_n, struct app_err *err)
+{
+  const char **m = NULL;
+  size_t i;
+  *out = NULL;
+  *out_n = 0;
+  if (redis_reply_classify(x) != RREPLY_OK)
+    return redis_reply_error(x, err, "redis read of a set");
+  if (x->type != REDIS_REPLY_ARRAY)
+    return app_err_set(err, APP_ERR_REDIS, "redis read: an index key is not a set");
+  if (x->elements && !(m = arena_alloc(a, x->elements * sizeof *m)))
+    return arena_full(err);
+  for (i = 0; i < x->elements; i++) {
+    if (x->element[i]->type != REDIS_REPLY_STRING)
+      return app_err_set(err, APP_ERR_REDIS, "redis read: an index member is not a string");
+    if (!(m[i] = arena_strndup(a, x->element[i]->str, x->element[i]->len)))
+      return arena_full(err);
+  }
+  *out = m;
+  *out_n = x->elements;
+  return APP_OK;
+}
+
+enum app_result redis_read_record_sets(struct redis_mux *mux, const char *prefix, struct arena *a,
+                                       const char *table, const char *id,
+                                       const char *const *set_keys, size_t nsets, size_t max,
+                                       int64_t deadline_ms, struct redis_record *out,
+                                       const char ***members, size_t *nmembers, struct app_err *err)
+{
+  struct buf cmds, key;
+  redisReply **replies = NULL;
+  size_t i, nread = 0;
+  enum app_result r;
+
+  APP_RETURN_IF_FAILED(check_names(table, id, err));
+  buf_init(&cmds, 0);
+  buf_init(&key, 0);
+  r = redis_sink_record_key(&key, prefix, table, id);
+  if (r == APP_OK)
+    r = redis_cmd_begin(&cmds, 2);
+  if (r == APP_OK)
+    r = redis_cmd_arg(&cmds, "HGETALL", 7);
+  if (r == APP_OK)
+    r = redis_cmd_arg(&cmds, key.data, key.len);
+  for (i = 0; i < nsets && r == APP_OK; i++) {
+    r = redis_cmd_begin(&cmds, 3);
+    if (r == APP_OK)
+      r = redis_cmd_arg(&cmds, "SRANDMEMBER", 11);
+    if (r == APP_OK)
+      r = redis_cmd_arg(&cmds, set_keys[i], strlen(set_keys[i]));
+    if (r == APP_OK)
+      r = redis_cmd_arg_i64(&cmds, (int64_t)max);
+  }
+  if (r != APP_OK) {
+    r = app_err_set(err, r, "redis read: cannot build the request");
+    goto out;
+  }
+  replies = calloc(nsets + 1, sizeof *replies);
+  if (!replies) {
+    r = app_err_set(err, APP_ERR_NOMEM, "redis read: no memory for replies");
+    goto out;
+  }
+  r = roundtrip(mux, &cmds, nsets + 1, deadline_ms, replies, &nread, err);
+  if (r == APP_OK) {
+    const char *t = arena_strndup(a, table, strlen(table));
+    const char *d = arena_strndup(a, id, strlen(id));
+    r = t && d ? decode_record(a, t, d, replies[0], out, err) : arena_full(err);
+  }
+  for (i = 0; r == APP_OK && i < nsets; i++)
+    r = set_members(a, replies[i + 1], &members[i], &nmembers[i], err);
+out:
+  if (replies)
+    free_replies(replies, nread);
+  free(replies);
+  buf_cleanup(&cmds);
+  buf_cleanup(&key);
+  return r;
+}

@@ -81,4 +81,24 @@ APP_NODISCARD enum app_result redis_read_related(struct redis_mux *mux, const ch
                                                  struct doc_related **out_members, size_t *out_n,
                                                  struct app_err *err);
 
+/* Up to max members of the set at key (SRANDMEMBER key max: all of them
+ * when the set has at most max), in one round trip; an absent key is an
+ * empty set. For alternate-key indexes (map/altkey.h). Same results as
+ * redis_read_record (APP_ERR_REDIS also when key holds something else). */
+APP_NODISCARD enum app_result redis_read_set(struct redis_mux *mux, struct arena *a,
+                                             const char *key, size_t key_len, size_t max,
+                                             int64_t deadline_ms, const char ***out_members,
+                                             size_t *out_n, struct app_err *err);
+
+/* The record (table, id) and up to max members of each set set_keys[i]
+ * (index sets, map/altkey.h), in one pipelined round trip: for $expand of
+ * collections, whose index keys are known from the id. members[i] and
+ * nmembers[i] (arrays of nsets) are filled. Same results as
+ * redis_read_record. */
+APP_NODISCARD enum app_result
+redis_read_record_sets(struct redis_mux *mux, const char *prefix, struct arena *a,
+                       const char *table, const char *id, const char *const *set_keys, size_t nsets,
+                       size_t max, int64_t deadline_ms, struct redis_record *out,
+                       const char ***members, size_t *nmembers, struct app_err *err);
+
 #endif

@@ -1,6 +1,8 @@
 /* redis_sink.c - pipelined, version-guarded writes with retry. */
 #include "redis/redis_sink.h"
 
+#include "map/altkey.h"
+
 #include "common/log.h"
 #include "redis/redis_entra.h"
 
@@ -185,8 +187,9 @@ void redis_sink_destroy(struct redis_sink *s)
 
 /* CMD_SCRIPT: a document's write (counted as applied/stale); CMD_MARK: the
  * re-read marker added for a change of uncertain order or a tie (not
- * counted); CMD_ZADD: the record in <prefix>:reread; CMD_XADD: poison. */
-enum cmd_kind { CMD_SCRIPT, CMD_MARK, CMD_ZADD, CMD_XADD };
+ * counted); CMD_ZADD: the record in <prefix>:reread; CMD_XADD: poison;
+ * CMD_AKEY: the record in an alternate key's index set (altkey.h). */
+enum cmd_kind { CMD_SCRIPT, CMD_MARK, CMD_ZADD, CMD_XADD, CMD_AKEY };
 
 struct cmd {
   size_t off, len; /* bytes in the prepared pipeline */
@@ -213,7 +216,7 @@ static size_t doc_ncmds(const struct doc *d)
   /* a change of uncertain order also marks its record for a re-read */
   if (d->op == CDC_OP_ASSOCIATE || d->op == CDC_OP_DISASSOCIATE)
     return 1 + d->nrelated + (d->order_uncertain ? 2 : 0);
-  return 1 + (d->order_uncertain ? 2 : 0);
+  return 1 + (d->order_uncertain ? 2 : 0) + (d->op == CDC_OP_DELETE ? 0 : d->naltkeys);
 }
 
 /* Room for k more commands. */
@@ -465,10 +468,53 @@ static enum app_result plan_doc_main(struct plan *p, const struct redis_sink *s,
   }
 }
 
+/* Alternate keys (issue 14): for each key the mapping declares whose first
+ * column this change writes, SADD the record's id to the index set of that
+ * value. A separate single-key command in the same pipeline, like the
+ * re-read ZADD: the index is in another hash slot than the record (Redis
+ * Cluster), and SADD is idempotent and order-free, so duplicated and
+ * shuffled deliveries leave the same set. The set may also hold ids of
+ * records that held the value once (a key that moved, a stale change, a
+ * deleted record): the read API checks every candidate against the record
+ * itself, so an entry never answers for the wrong record. */
+static enum app_result plan_altkeys(struct plan *p, const struct redis_sink *s, const struct doc *d,
+                                    size_t i, struct buf *key, struct buf *tmp)
+{
+  size_t k, j;
+  if (d->needs_reread || d->op == CDC_OP_DELETE || d->op == CDC_OP_ASSOCIATE ||
+      d->op == CDC_OP_DISASSOCIATE)
+    return APP_OK;
+  for (k = 0; k < d->naltkeys; k++) {
+    const struct doc_altkey *ak = &d->altkeys[k];
+    for (j = 0; j < d->nprops; j++) {
+      bool ok = false;
+      size_t start;
+      if (strcmp(d->props[j].name, ak->props[0]) != 0 &&
+          !(ak->is_index && d->props[j].column && !strcmp(d->props[j].column, ak->props[0])))
+        continue;
+      buf_reset(tmp);
+      APP_RETURN_IF_FAILED(altkey_canon_prop(&d->props[j], tmp, &ok));
+      if (!ok)
+        break;
+      buf_reset(key);
+      APP_RETURN_IF_FAILED(altkey_set_key(key, s->prefix, d->table, ak, tmp->data, tmp->len));
+      start = p->all.len;
+      APP_RETURN_IF_FAILED(redis_cmd_begin(&p->all, 3));
+      APP_RETURN_IF_FAILED(redis_cmd_arg(&p->all, "SADD", 4));
+      APP_RETURN_IF_FAILED(redis_cmd_arg(&p->all, key->data, key->len));
+      APP_RETURN_IF_FAILED(redis_cmd_arg_str(&p->all, d->id));
+      APP_RETURN_IF_FAILED(add_cmd(p, start, i, CMD_AKEY));
+      break;
+    }
+  }
+  return APP_OK;
+}
+
 static enum app_result plan_doc(struct plan *p, const struct redis_sink *s, const struct doc *d,
                                 const char *ver, size_t i, struct buf *key, struct buf *tmp)
 {
   APP_RETURN_IF_FAILED(plan_doc_main(p, s, d, ver, i, key, tmp));
+  APP_RETURN_IF_FAILED(plan_altkeys(p, s, d, i, key, tmp));
   if (d->order_uncertain && !d->needs_reread)
     return plan_reread(p, s, d, ver, i, key, tmp, CMD_MARK);
   return APP_OK;
@@ -611,6 +657,7 @@ static const char *cmd_what(const struct cmd *c)
 {
   return c->kind == CMD_XADD   ? "poison record"
          : c->kind == CMD_ZADD ? "re-read list"
+         : c->kind == CMD_AKEY ? "alternate-key index"
          : c->kind == CMD_MARK ? "re-read marker"
                                : "write";
 }
@@ -655,7 +702,8 @@ static void take_replies(struct cmd *cmds, const size_t *idx, size_t n, redisRep
       c->noscript = true;
       continue;
     }
-    if (k == RREPLY_FATAL && d && batch->refused && c->kind != CMD_ZADD && message_fault(x)) {
+    if (k == RREPLY_FATAL && d && batch->refused && c->kind != CMD_ZADD && c->kind != CMD_AKEY &&
+        message_fault(x)) {
       struct sink_refusal *f = &batch->refused[c->item];
       if (!f->refused)
         snprintf(f->reason, sizeof f->reason, "redis %s of %s %s (%s): %.*s", cmd_what(c), d->table,

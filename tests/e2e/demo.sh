@@ -60,12 +60,33 @@ hasnt 'FormattedValue' "$dir/section"
 # the etag is the version of the newest change (01: OperationCreatedOn + 1 day)
 has 'ETag: W/"001731139507412000000000000000000001800514812"' "$dir/section"
 
-section 'The same with' 'Related records'
+section 'The same with' 'Contoso with its primary contact'
 has '"revenue@OData.Community.Display.V1.FormattedValue": "€3,100,000.00",' "$dir/section"
 has '"_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "systemuser",' "$dir/section"
 has '"revenue": 3100000,' "$dir/section"
 has '"telephone1": "+41 44 555 09 99"' "$dir/section"
 hasnt '"accountnumber"' "$dir/section"
+
+# $expand: Contoso's primary contact (set by 04) is the contact of 14
+section 'Contoso with its primary contact' 'Found by its account number'
+has "HTTP/1.1 200 OK" "$dir/section"
+has '"name": "Contoso Pharmaceuticals (Zürich)",' "$dir/section"
+has '"primarycontactid": {' "$dir/section"
+has '"contactid": "6d81597f-2b4e-ef11-a317-000d3a2c9e1b",' "$dir/section"
+has '"jobtitle": "Head of Procurement",' "$dir/section"
+has '"contact_customer_accounts": [' "$dir/section"
+has '"fullname": "Aoife O'"'"'Sullivan"' "$dir/section"
+# the alternate key: Northwind's record is deleted, so CP-10042 is Contoso's
+section 'Found by its account number' 'The contacts of an account'
+has "HTTP/1.1 200 OK" "$dir/section"
+has '"accountnumber": "CP-10042",' "$dir/section"
+has '"accountid": "5f1c7a2e-a89d-ef11-8a69-000d3a30b0c1",' "$dir/section"
+
+# a filtered list: the contact of 14 has parentcustomerid Contoso (generate.py)
+section 'The contacts of an account' 'Related records'
+has "HTTP/1.1 200 OK" "$dir/section"
+has '"@odata.count": 1,' "$dir/section"
+has '"fullname": "Aoife O'"'"'Sullivan",' "$dir/section"
 
 # 11 (Disassociate Ben, newer) arrived before 12 (Associate Ana and Ben, older)
 section 'A complete replica' 'A change made only in Dataverse'

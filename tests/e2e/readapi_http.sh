@@ -27,8 +27,8 @@ FWD_APP=$(ra_app forward true)
 # a record that is replicated.
 FRESH=9d0c6a11-0000-4000-8000-00000000f00d
 FRESH_OP=$(($(now_ms) - 1500))
-sed -e "s/1731053107412/$FRESH_OP/g" -e "s/$ACC/$FRESH/g" "$FIX/create_account.json" \
-  >"$T/fresh_account.json"
+sed -e "s/1731053107412/$FRESH_OP/g" -e "s/$ACC/$FRESH/g" -e "s/CP-10042/CP-FRESH/g" \
+  "$FIX/create_account.json" >"$T/fresh_account.json"
 sed -e "s/$ASSOC/$ACC/g" "$FIX/associate.json" >"$T/associate_live.json"
 
 log "writing through the pipeline: the fixtures delivered by hostemu"
@@ -122,10 +122,13 @@ check_style() {
   ra_get "$o/badid" "$API/accounts(123)"
   ra_expect "$style malformed id" "$o/badid" 400 \
     "$ERR_SYNTAX"'"Bad Request - Error in query syntax: '"'123'"' is not a GUID"}}'
-  ra_get "$o/altkey" "$API/accounts(accountnumber='CP-10042')"
-  ra_expect "$style alternate key" "$o/altkey" 400
-  expect_has "$style alternate key" "$(ra_body "$o/altkey")" "Alternate keys are not supported"
-  for q in '$top=1' '$expand=primarycontactid' '$filter=name%20eq%20%27x%27' '$select=' \
+  ra_get "$o/altkey" "$API/accounts(accountnumber='CP-10042')?\$select=name"
+  ra_expect "$style alternate key" "$o/altkey" 200
+  expect_has "$style alternate key" "$(ra_body "$o/altkey")" "$NAME"
+  ra_get "$o/altkey" "$API/accounts(name='x')"
+  ra_expect "$style undeclared alternate key" "$o/altkey" 400
+  expect_has "$style undeclared alternate key" "$(ra_body "$o/altkey")" "tables.account.keys"
+  for q in '$top=1' '$expand=primarycontactid($top=1)' '$filter=name%20eq%20%27x%27' '$select=' \
     '$select=na-me' '$bogus=1'; do
     ra_get "$o/badq" "$API/accounts($ACC)?$q"
     ra_expect "$style query $q" "$o/badq" 400

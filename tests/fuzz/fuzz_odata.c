@@ -6,8 +6,10 @@
  * fields are absent headers / no query). Invariants checked (abort on
  * violation):
  *   - accepted: a known kind, a non-empty entity set, a lower-case GUID,
- *     non-empty $select names; every rendered answer (record, related
- *     list, property) is valid JSON by our own parser;
+ *     non-empty $select names; $expand only on a record, at most
+ *     ODATA_MAX_EXPAND distinct non-empty names with non-empty nested
+ *     $select names; every rendered answer (record, record with its
+ *     expansions, related list, property) is valid JSON by our own parser;
  *   - refused: a status the read API answers (400/404/405/500/501), a
  *     message, an error body that is valid JSON. */
 #include "common/arena.h"
@@ -46,9 +48,39 @@ static void render_accepted(struct arena *a, const struct odata_request *r)
   struct buf b;
   size_t i;
 
-  if (r->kind != ODATA_RECORD && r->kind != ODATA_RELATED)
+  if (r->kind != ODATA_RECORD && r->kind != ODATA_RELATED && r->kind != ODATA_LIST)
     abort();
-  if (!r->entity_set || !*r->entity_set || !r->id || !odata_is_guid(r->id, strlen(r->id)))
+  if (!r->entity_set || !*r->entity_set)
+    abort();
+  if (r->kind == ODATA_LIST) {
+    /* a list: at least one condition, each a name and a canonical value */
+    if (!r->nfilter || r->nfilter > ODATA_MAX_FILTER || r->id || r->expand || r->top < 0 ||
+        r->top > ODATA_MAX_TOP || r->maxpagesize < 0 || r->maxpagesize > ODATA_MAX_TOP)
+      abort();
+    for (i = 0; i < r->nfilter; i++)
+      if (!*r->filter[i].prop || !r->filter[i].canon_len ||
+          (r->filter[i].canon[0] != 's' && r->filter[i].canon[0] != 'n'))
+        abort();
+    buf_init(&b, 1 << 20);
+    if (odata_render_list_open(r, r->entity_set, 3, &b) == APP_OK &&
+        odata_render_record(r, r->entity_set, "contactid", "c", ver, props, 3, false, &b) ==
+            APP_OK &&
+        odata_render_list_close(r, r->entity_set, "v1f00", &b) == APP_OK)
+      must_be_json(a, &b);
+    buf_cleanup(&b);
+    return;
+  }
+  if (r->key) {
+    /* an alternate key: the read API resolves the id */
+    if (r->id || !r->nkey || r->nkey > ODATA_MAX_KEY_PARTS)
+      abort();
+    for (i = 0; i < r->nkey; i++)
+      if (!*r->key[i].name || !r->key[i].canon_len ||
+          (r->key[i].canon[0] != 's' && r->key[i].canon[0] != 'n'))
+        abort();
+    return;
+  }
+  if (!r->id || !odata_is_guid(r->id, strlen(r->id)))
     abort();
   for (i = 0; r->id[i]; i++)
     if (r->id[i] >= 'A' && r->id[i] <= 'F')
@@ -58,12 +90,44 @@ static void render_accepted(struct arena *a, const struct odata_request *r)
   for (i = 0; i < r->nselect; i++)
     if (!r->select || !r->select[i] || !*r->select[i])
       abort();
+  if (r->nexpand > ODATA_MAX_EXPAND || (r->nexpand && (!r->expand || r->kind != ODATA_RECORD)))
+    abort();
+  for (i = 0; i < r->nexpand; i++) {
+    size_t k;
+    if (!r->expand[i].name || !*r->expand[i].name)
+      abort();
+    for (k = 0; k < i; k++)
+      if (!strcmp(r->expand[k].name, r->expand[i].name))
+        abort();
+    for (k = 0; k < r->expand[i].nselect; k++)
+      if (!r->expand[i].select || !r->expand[i].select[k] || !*r->expand[i].select[k])
+        abort();
+  }
   (void)odata_etag_matches(r, ver);
   (void)odata_annotation_wanted(r, ann[0].name);
 
   buf_init(&b, 1 << 20);
   if (odata_render_record(r, r->entity_set, "accountid", r->id, ver, props, 3, true, &b) == APP_OK)
     must_be_json(a, &b);
+  buf_reset(&b);
+  {
+    /* the record with its expansions: every other one null */
+    enum app_result res =
+        odata_render_record_open(r, r->entity_set, "accountid", r->id, ver, props, 3, true, &b);
+    for (i = 0; res == APP_OK && i < r->nexpand; i++) {
+      struct odata_request sub = *r;
+      sub.select = r->expand[i].select;
+      sub.nselect = r->expand[i].nselect;
+      sub.expand = NULL;
+      sub.nexpand = 0;
+      res = i % 2 ? odata_render_expanded(&sub, r->expand[i].name, "contactid", NULL, NULL, NULL, 0,
+                                          &b)
+                  : odata_render_expanded(&sub, r->expand[i].name, "contactid", r->id, ver, props,
+                                          3, &b);
+    }
+    if (res == APP_OK && buf_append_char(&b, '}') == APP_OK)
+      must_be_json(a, &b);
+  }
   buf_reset(&b);
   if (odata_render_list_begin(r, "leads", &b) == APP_OK &&
       odata_render_record(r, "leads", "leadid", r->id, ver, props, 3, false, &b) == APP_OK &&

@@ -1,7 +1,8 @@
 /* itest_redis_bench.c - throughput of redis_sink_apply against a local
  * redis-server (tests/scripts/redis_bench.sh drives it).
  *
- *   itest_redis_bench apply BATCH TOTAL   apply TOTAL new full-row documents
+ *   itest_redis_bench apply BATCH TOTAL [indexes]   apply TOTAL new full-row documents
+ *                                         (with two declared indexes: issue 14)
  *                                         (10 properties, 3 annotations, like
  *                                         an account Create) in batches of
  *                                         BATCH; print changes/s and round
@@ -17,17 +18,16 @@
 
 static struct doc *bench_doc(struct arena *a, const char *id)
 {
-  return itest_doc(a, CDC_OP_CREATE, "account", id, T0, true, "accountid",
-                   "\"5f1c2a3b-9d7e-4c1a-8b2f-0a1b2c3d4e5f\"", "name",
-                   "\"Contoso Pharmaceuticals (sample)\"", "accountnumber", "\"ACC-000123\"",
-                   "revenue", "1234567.8900000000",
-                   "revenue@OData.Community.Display.V1.FormattedValue", "\"$1,234,567.89\"",
-                   "numberofemployees", "250", "statecode", "0",
-                   "statecode@OData.Community.Display.V1.FormattedValue", "\"Active\"",
-                   "_ownerid_value", "\"11111111-2222-3333-4444-555555555555\"",
-                   "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname", "\"systemuser\"",
-                   "emailaddress1", "\"someone@example.com\"", "telephone1", "\"555-0123\"",
-                   "modifiedon", "\"2024-11-08T08:05:06Z\"", NULL);
+  return itest_doc(
+      a, CDC_OP_CREATE, "account", id, T0, true, "accountid",
+      "\"5f1c2a3b-9d7e-4c1a-8b2f-0a1b2c3d4e5f\"", "name", "\"Contoso Pharmaceuticals (sample)\"",
+      "accountnumber", "\"ACC-000123\"", "revenue", "1234567.8900000000",
+      "revenue@OData.Community.Display.V1.FormattedValue", "\"$1,234,567.89\"", "numberofemployees",
+      "250", "statecode", "0", "statecode@OData.Community.Display.V1.FormattedValue", "\"Active\"",
+      "_ownerid_value", "\"11111111-2222-3333-4444-555555555555\"",
+      "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname", "\"systemuser\"", "emailaddress1",
+      "\"someone@example.com\"", "telephone1", "\"555-0123\"", "modifiedon",
+      "\"2024-11-08T08:05:06Z\"", NULL);
 }
 
 static int args(struct redis_sink *s)
@@ -70,7 +70,13 @@ out:
   return rc;
 }
 
-static int apply(struct redis_sink *s, size_t batch, size_t total)
+/* two declared indexes (issue 14): an alternate key on accountnumber and an
+ * index on statecode, as a mapping with "keys" and "indexes" gives them */
+static const char *const ak_cols[] = {"accountnumber"}, *const ix_cols[] = {"statecode"};
+static const struct doc_altkey bench_keys[] = {{false, "ak_accountnumber", ak_cols, 1},
+                                               {true, "statecode", ix_cols, 1}};
+
+static int apply(struct redis_sink *s, size_t batch, size_t total, bool indexes)
 {
   struct arena a;
   struct doc **docs;
@@ -90,6 +96,10 @@ static int apply(struct redis_sink *s, size_t batch, size_t total)
       char *id = arena_alloc(&a, 40);
       snprintf(id, 40, "00000000-0000-%04u-0000-%012zu", run % 10000, done + i);
       docs[i] = bench_doc(&a, id);
+      if (indexes) {
+        docs[i]->altkeys = bench_keys;
+        docs[i]->naltkeys = 2;
+      }
     }
     build += sink_now_ms() - t;
     if (itest_apply(s, docs, n, &st, &err) != APP_OK || st.applied != n) {
@@ -101,9 +111,10 @@ static int apply(struct redis_sink *s, size_t batch, size_t total)
     arena_reset(&a);
   }
   t = sink_now_ms() - t0 - build;
-  printf("batch=%zu changes=%zu ms=%lld changes_per_s=%.0f round_trips_per_change=%.4f\n", batch,
-         total, (long long)t, t > 0 ? (double)total * 1000.0 / (double)t : 0.0,
-         (double)rt / (double)total);
+  printf(
+      "batch=%zu indexes=%d changes=%zu ms=%lld changes_per_s=%.0f round_trips_per_change=%.4f\n",
+      batch, indexes ? 2 : 0, total, (long long)t, t > 0 ? (double)total * 1000.0 / (double)t : 0.0,
+      (double)rt / (double)total);
   free(docs);
   arena_cleanup(&a);
   return 0;
@@ -117,14 +128,15 @@ int main(int argc, char **argv)
   TEST_CASE("bench");
   log_set_level(LOG_LEVEL_WARN);
   s = itest_sink(&cfg);
-  if (argc == 4 && !strcmp(argv[1], "apply"))
-    rc = apply(s, (size_t)atol(argv[2]), (size_t)atol(argv[3]));
+  if ((argc == 4 || argc == 5) && !strcmp(argv[1], "apply"))
+    rc = apply(s, (size_t)atol(argv[2]), (size_t)atol(argv[3]),
+               argc == 5 && !strcmp(argv[4], "indexes"));
   else if (argc == 2 && !strcmp(argv[1], "args"))
     rc = args(s);
   else if (argc == 2 && !strcmp(argv[1], "script"))
     rc = fputs(redis_sink_script(), stdout) < 0;
   else
-    fprintf(stderr, "usage: itest_redis_bench apply BATCH TOTAL | args | script\n");
+    fprintf(stderr, "usage: itest_redis_bench apply BATCH TOTAL [indexes] | args | script\n");
   itest_mux_free();
   redis_sink_destroy(s);
   config_cleanup(&cfg);

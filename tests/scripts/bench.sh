@@ -226,6 +226,35 @@ wrk_row() {
   done
 }
 wrk_row read "$read_path"
+# issue 14: 50 contacts of the read account (update_contact.json with its
+# parentcustomerid pointed at it), for an $expand of a lookup (primarycontactid:
+# the bench account has none, so it answers null) plus a collection of 10, and
+# a list page of 50 from the parentcustomerid index (function_app/mapping.json)
+mkdir -p "$dir/rel"
+cid=$(sed -n 's/.*"PrimaryEntityId":"\([0-9a-f-]*\)".*/\1/p' "$dir/msgs/update_contact.json")
+parent=$(grep -o '"Id":"[0-9a-f-]*","KeyAttributes":\[\],"LogicalName":"account"' \
+  "$dir/msgs/update_contact.json" | head -1 | cut -d'"' -f4)
+[ -n "$cid" ] && [ -n "$parent" ] || die "update_contact.json: no contact id or parent account"
+i=10
+while [ $i -lt 60 ]; do
+  sed -e "s/$cid/${cid%????????????}0000000000$i/g" -e "s/$parent/$read_id/g" \
+    "$dir/msgs/update_contact.json" >"$dir/rel/c$i.json"
+  i=$((i + 1))
+done
+"$HE" --connect "$BPORT" --script-root "$dir/app-batch" --messages "$dir/rel" --batch 10 -q \
+  >"$dir/seed-rel.out" 2>&1 || die "seeding the contacts failed: $(tail -3 "$dir/seed-rel.out")"
+expand_path="$read_path?\$expand=primarycontactid,contact_customer_accounts(\$top=10)"
+list_path="/api/data/v9.2/contacts?\$filter=_parentcustomerid_value%20eq%20$read_id&\$top=50"
+"$HE" --connect "$BPORT" --script-root "$dir/app-batch" --http GET "$expand_path" -q \
+  >"$dir/expand.answer" 2>&1
+[ "$(grep -o '"contactid"' "$dir/expand.answer" | wc -l)" = 10 ] ||
+  die "the expand row does not return 10 contacts: $(head -c 300 "$dir/expand.answer")"
+"$HE" --connect "$BPORT" --script-root "$dir/app-batch" --http GET "$list_path" -q \
+  >"$dir/list.answer" 2>&1
+[ "$(grep -o '"contactid"' "$dir/list.answer" | wc -l)" = 50 ] ||
+  die "the list row does not return 50 contacts: $(head -c 300 "$dir/list.answer")"
+wrk_row readexpand "$expand_path"
+wrk_row readlist "$list_path"
 wrk_row readfloor /
 # what one GET needs from Redis on its own: the same HGETALL, unpipelined,
 # from as many clients (the read API's second floor, reported, not a ratio)
@@ -353,6 +382,12 @@ rf1000=$(median <"$dir/rfloor1000")
 read_rps=$(col read 1)
 read_p50=$(col read 2)
 read_p99=$(col read 3)
+rx_rps=$(col readexpand 1)
+rx_p50=$(col readexpand 2)
+rx_p99=$(col readexpand 3)
+rl_rps=$(col readlist 1)
+rl_p50=$(col readlist 2)
+rl_p99=$(col readlist 3)
 rfl_rps=$(col readfloor 1)
 rfl_p99=$(col readfloor 3)
 hget_rps=$(median <"$dir/hgetall")
@@ -424,6 +459,8 @@ OperationCreatedOn). The rows:
 | batches of 1000 Updates, $BATCH_CONC in flight | $(fmt0 "$b1000") changes/s | | $(fmt2 "$b1000_p99") ms per batch | $(fmt0 "$rf1000") calls/s (Redis, -P 1000) | $(ratio "$b1000" "$rf1000") | $(row_values batch1000 messagesPerSecond) |
 | Redis Cluster (3 primaries + 3 replicas): batches of 1000 Updates, $BATCH_CONC in flight | $(fmt0 "$cb1000") changes/s | | $(fmt2 "$cb1000_p99") ms per batch | $(fmt0 "$crf1000") calls/s (redis-benchmark --cluster, -P 1000) | $(ratio "$cb1000" "$crf1000") | $([ "$cb1000" != 0 ] && row_values cbatch1000 messagesPerSecond) |
 | read API, single-record GET, $CONC connections | $(fmt0 "$read_rps") GETs/s | $(fmt2 "$read_p50") ms | $(fmt2 "$read_p99") ms | $(fmt0 "$rfl_rps") requests/s (HTTP, p99 $(fmt2 "$rfl_p99") ms) | $(ratio "$read_rps" "$rfl_rps") | $(col_values read 1) |
+| read API, \$expand of a lookup (null) + a collection of 10 | $(fmt0 "$rx_rps") GETs/s | $(fmt2 "$rx_p50") ms | $(fmt2 "$rx_p99") ms | single-record GET $(fmt0 "$read_rps")/s | $(ratio "$rx_rps" "$read_rps") of the single GET | $(col_values readexpand 1) |
+| read API, list page of 50 (\$filter on an index) | $(fmt0 "$rl_rps") GETs/s | $(fmt2 "$rl_p50") ms | $(fmt2 "$rl_p99") ms | single-record GET $(fmt0 "$read_rps")/s | $(ratio "$rl_rps" "$read_rps") of the single GET | $(col_values readlist 1) |
 | Redis alone: the same HGETALL, $CONC clients, unpipelined | $(fmt0 "$hget_rps") calls/s | | | one GET = HTTP floor + one such call: at most $(fmt0 "$read_bound")/s when both share the cores | $(ratio "$read_bound" "$rfl_rps") of the HTTP floor | $(tr '\n' ' ' <"$dir/hgetall" | awk '{for (i = 1; i <= NF; i++) printf "%.0f ", $i}') |
 | cold start (exec to first \`GET /\` answer) | $(fmt2 "$cold_ms") ms | | | | | 20 |
 | RSS idle (after start-up and 10 requests) | $rss_idle KiB | | | RSS at readiness: $cold_rss KiB | | |
@@ -443,6 +480,7 @@ invocation, GET /api/cdc/metrics): one per primary ($c_nodes), all in flight at 
 | single-message >= 25% of the HTTP floor | $(ratio "$single_ips" "$sfloor_ips") | $(verdict "$s_ratio >= 0.25") |
 | single-message p99 < 5 ms | $(fmt2 "$single_p99") ms | $(verdict "$single_p99 < 5") |
 | read API >= 50% of the HTTP floor | $(ratio "$read_rps" "$rfl_rps") | $(verdict "$r_ratio >= 0.5") |
+| \$expand (lookup + 10) >= 50% of the single GET | $(ratio "$rx_rps" "$read_rps") | $(verdict "$rx_rps >= 0.5 * $read_rps") |
 | cold start < 10 ms | $(fmt2 "$cold_ms") ms | $(verdict "$cold_ms < 10") |
 | RSS < 32 MB at peak | $(awk -v k="$rss_peak" 'BEGIN {printf "%.1f MB", k/1024}') | $(verdict "$rss_peak < 32768") |
 

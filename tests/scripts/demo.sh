@@ -103,7 +103,7 @@ cat <<'EOF'
    01  Update  account Contoso   revenue 3,100,000        (made a day after the Create, delivered first)
    02  Create  account Contoso   the full record
    03  Create  account Contoso   the same message again   (Service Bus redelivery: same MessageId)
-   04  Update  account Contoso   telephone1               (older than 01, delivered after it)
+   04  Update  account Contoso   telephone1, primary contact (older than 01, delivered after it)
    05  Update  account Contoso   = 01 under another MessageId (Dataverse posted it twice)
    06  Create  account Northwind
    07  Delete  account Northwind
@@ -167,6 +167,12 @@ read_api "Contoso: the Create and both partial updates merged, whatever the orde
 read_api "The same with \$select, and annotations (formatted values, lookup names) as Prefer asks" 200 \
   "/api/data/v9.2/accounts($CONTOSO)?\$select=name,revenue,telephone1,_ownerid_value" \
   --header 'Prefer: odata.include-annotations="*"'
+read_api "Contoso with its primary contact and its contacts in one request (\$expand of a lookup and a 1:N collection the mapping declares)" 200 \
+  "/api/data/v9.2/accounts($CONTOSO)?\$select=name,telephone1&\$expand=primarycontactid(\$select=jobtitle,telephone1),contact_customer_accounts(\$select=fullname;\$orderby=fullname;\$top=10)"
+read_api "Found by its account number (an alternate key the mapping declares)" 200 \
+  "/api/data/v9.2/accounts(accountnumber='CP-10042')?\$select=name,accountnumber"
+read_api "The contacts of an account, from an index the mapping declares (\$filter on a lookup, \$count)" 200 \
+  "/api/data/v9.2/contacts?\$filter=_parentcustomerid_value%20eq%20$CONTOSO&\$select=fullname,jobtitle&\$count=true"
 read_api "Related records (N:N accountleads_association): Ben Okafor's later Disassociate wins" 200 \
   "/api/data/v9.2/accounts($CONTOSO)/accountleads_association?\$select=fullname,subject"
 read_api "Northwind: deleted; the late older update did not bring it back" 404 \

@@ -331,6 +331,58 @@ static const struct bad_case bad[] = {
     {T("{\"messages\":[\"Create\"],\"relationships\":[\"accountleads_association\"]}"),
      "mapping.json: tables.account.relationships: has no effect: tables.account.messages has "
      "neither Associate nor Disassociate"},
+    /* alternate keys (issue 14) */
+    {T("{\"keys\":[\"accountnumber\"]}"),
+     "mapping.json: tables.account.keys: expected an object of alternate keys (name: [columns]), "
+     "got an array"},
+    {T("{\"keys\":{\"k\":[]}}"),
+     "mapping.json: tables.account.keys.k: expected an array of 1 to 5 column names, got an "
+     "array"},
+    {T("{\"keys\":{\"k\":[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\"]}}"),
+     "mapping.json: tables.account.keys.k: expected an array of 1 to 5 column names, got an "
+     "array"},
+    {T("{\"keys\":{\"k\":[\"Name\"]}}"),
+     "mapping.json: tables.account.keys.k[0]: \"Name\" is not a column logical name (lower-case "
+     "letters, digits and '_', starting with a letter)"},
+    {T("{\"keys\":{\"k\":[\"a\",\"a\"]}}"),
+     "mapping.json: tables.account.keys.k[1]: column \"a\" is listed twice"},
+    {T("{\"keys\":{\"k\":[\"a\",\"b\"],\"k2\":[\"b\",\"a\"]}}"),
+     "mapping.json: tables.account.keys.k2: the same columns as key \"k\""},
+    {"{\"tables\":{\"*\":{\"keys\":{}}}}",
+     "mapping.json: tables.*.keys: not allowed in the \"*\" default (alternate keys are one "
+     "table's)"},
+    /* navigation (issue 14) */
+    {T("{\"navigation\":[]}"),
+     "mapping.json: tables.account.navigation: expected an object of navigation properties, got "
+     "an array"},
+    {T("{\"navigation\":{\"a-b\":{\"table\":\"contact\",\"lookup\":\"x\"}}}"),
+     "mapping.json: tables.account.navigation.a-b: \"a-b\" is not a navigation property name "
+     "(letters, digits and '_')"},
+    {T("{\"navigation\":{\"p\":{\"table\":\"contact\"}}}"),
+     "mapping.json: tables.account.navigation.p: needs \"table\" and either \"lookup\" (this "
+     "table's lookup column) or \"referencing\" (the related table's lookup column: a 1:N "
+     "collection)"},
+    {T("{\"navigation\":{\"p\":{\"table\":\"contact\",\"lookup\":\"x\",\"referencing\":\"y\"}}}"),
+     "mapping.json: tables.account.navigation.p: \"lookup\" (single-valued) and \"referencing\" "
+     "(a collection) exclude each other"},
+    {"{\"tables\":{\"*\":{},\"account\":{\"navigation\":{\"cs\":{\"table\":\"contact\","
+     "\"referencing\":\"parentcustomerid\"}}}}}",
+     "mapping.json: tables.account.navigation.cs.referencing: a collection needs an index on the "
+     "referencing column: add \"parentcustomerid\" to tables.contact.indexes"},
+    {T("{\"navigation\":{\"p\":{\"table\":\"contact\",\"lookup\":\"x\",\"kind\":1}}}"),
+     "mapping.json: tables.account.navigation.p: unknown key \"kind\""},
+    {T("{\"navigation\":{\"p\":{\"table\":\"Contact\",\"lookup\":\"x\"}}}"),
+     "mapping.json: tables.account.navigation.p: table: \"Contact\" is not a table logical name"},
+    {T("{\"navigation\":{\"p\":{\"table\":\"contact\",\"lookup\":\"_x_value\"}}}"),
+     "mapping.json: tables.account.navigation.p: lookup: \"_x_value\" is not a column logical "
+     "name (write \"primarycontactid\", not \"_primarycontactid_value\")"},
+    {"{\"tables\":{\"*\":{\"navigation\":{}}}}",
+     "mapping.json: tables.*.navigation: not allowed in the \"*\" default (navigation names one "
+     "table's related tables)"},
+    {"{\"accept_tables\":[\"account\"],\"tables\":{\"*\":{},\"account\":{\"navigation\":"
+     "{\"p\":{\"table\":\"contact\",\"lookup\":\"primarycontactid\"}}}}}",
+     "mapping.json: tables.account.navigation.p.table: table \"contact\" is not replicated by "
+     "this mapping (add it to \"tables\" or accept_tables), so its records cannot be expanded"},
     {T("{\"post_image\":\"yes\"}"),
      "mapping.json: tables.account.post_image: expected \"full\", \"partial\" or \"ignore\", got "
      "\"yes\""},
@@ -415,6 +467,38 @@ static enum map_verdict verdict(const struct map_config *cfg, const struct cdc_c
   }
   arena_cleanup(&a);
   return v;
+}
+
+static void test_navigation(void)
+{
+  struct map_config *cfg =
+      parse_ok("{\"tables\":{\"*\":{},\"account\":{\"navigation\":{\"primarycontactid\":"
+               "{\"table\":\"contact\",\"lookup\":\"primarycontactid\",\"comment\":\"c\"},"
+               "\"owninguser\":{\"table\":\"systemuser\",\"lookup\":\"owninguser\"}}}}}");
+  struct map_nav n;
+  TEST_CASE("navigation");
+  {
+    struct map_config *kc = parse_ok("{\"tables\":{\"account\":{\"keys\":{\"ak_n\":"
+                                     "[\"accountnumber\"],\"ak_two\":[\"name\",\"city\"]}}}}");
+    const struct doc_altkey *ak = NULL;
+    const char *one[] = {"accountnumber"}, *two[] = {"city", "name"}, *other[] = {"name"};
+    CHECK(map_altkey(kc, "account", one, 1, &ak) == APP_OK && !strcmp(ak->name, "ak_n"));
+    CHECK(map_altkey(kc, "account", two, 2, &ak) == APP_OK && !strcmp(ak->name, "ak_two"));
+    CHECK_STREQ(ak->props[0], "name");
+    CHECK(map_altkey(kc, "account", other, 1, &ak) == APP_ERR_NOTFOUND);
+    CHECK(map_altkey(kc, "contact", one, 1, &ak) == APP_ERR_NOTFOUND);
+    map_config_free(kc);
+  }
+  CHECK(map_navigation(cfg, "account", "primarycontactid", &n) == APP_OK);
+  CHECK_STREQ(n.table, "contact");
+  CHECK_STREQ(n.lookup, "primarycontactid");
+  CHECK_STREQ(n.property, "_primarycontactid_value");
+  CHECK(map_navigation(cfg, "account", "owninguser", &n) == APP_OK);
+  CHECK_STREQ(n.property, "_owninguser_value");
+  CHECK(map_navigation(cfg, "account", "PrimaryContactId", &n) == APP_ERR_NOTFOUND);
+  CHECK(map_navigation(cfg, "contact", "primarycontactid", &n) == APP_ERR_NOTFOUND);
+  CHECK(map_navigation(cfg, "Account", "primarycontactid", &n) == APP_ERR_NOTFOUND);
+  map_config_free(cfg);
 }
 
 static void test_defaults(void)
@@ -780,6 +864,7 @@ int main(void)
 {
   test_bad_configs();
   test_good_configs();
+  test_navigation();
   test_defaults();
   test_filters();
   test_bad_changes();

@@ -106,15 +106,49 @@ static void test_parse_errors(void)
       {"GET", "/api/data/v9.2/acc-ounts(" GUID ")", NULL, 404,
        "Resource not found for the segment 'acc-ounts'"},
       {"GET", "/api/data/v9.2/accounts(123)", NULL, 400, "'123' is not a GUID"},
-      {"GET", "/api/data/v9.2/accounts(accountnumber='A1')", NULL, 400,
-       "Alternate keys are not supported"},
+      {"GET", "/api/data/v9.2/accounts(accountnumber='A1)", NULL, 400, "unterminated string"},
+      {"GET", "/api/data/v9.2/accounts(accountnumber=A1)", NULL, 400,
+       "must be a quoted string ('A1') or a number"},
+      {"GET", "/api/data/v9.2/accounts(a='1',a='2')", NULL, 400, "'a' is given twice"},
+      {"GET", "/api/data/v9.2/accounts(=1)", NULL, 400, "is written name='value'"},
+      {"GET", "/api/data/v9.2/accounts(a='1'x)", NULL, 400, "Error in query syntax"},
+      {"GET", "/api/data/v9.2/accounts(a=1,b=2,c=3,d=4,e=5,f=6)", NULL, 400, "at most 5 columns"},
+      {"GET", "/api/data/v9.2/accounts(a=1.2.3)", NULL, 400, "or a number"},
       {"GET", "/api/data/v9.2/accounts(" GUID, NULL, 400, "Error in query syntax"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")/name/$value", NULL, 400,
        "after the key is not supported"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$filter=name eq 'x'", 400,
        "'$filter' is not supported by this replica"},
-      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=primarycontactid", 400,
-       "'$expand' is not supported"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=", 400,
+       "'$expand' needs a list of navigation properties"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a,,b", 400, "an empty item"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a,a", 400, "'a' is expanded twice"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a(", 400, "unbalanced parentheses"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a)", 400, "unbalanced parentheses"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a((x))", 400,
+       "$select, and for a collection $filter, $orderby and $top"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a()", 400,
+       "must be written a($select=a,b)"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($top=0)", 400,
+       "'$top' inside '$expand=a(...)' must be 1 to 5000"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($expand=b)", 400,
+       "(no nested $expand)"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($orderby=x%20up)", 400,
+       "write <column> [asc|desc]"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($select=x;$filter=y)", 400,
+       "Syntax error in '$filter'"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($select=)", 400,
+       "needs a list of column names"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a($select=x-y)", 400,
+       "'x-y' is not a column name"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=na-me", 400,
+       "'na-me' is not a navigation property name"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a&$expand=b", 400,
+       "'$expand' was specified more than once"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")", "$expand=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", 400,
+       "exceeded maximum limit of 15"},
+      {"GET", "/api/data/v9.2/accounts(" GUID ")/name", "$expand=a", 400,
+       "'$expand' is served on a record"},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$bogus=1", 400,
        "The query parameter '$bogus' is not supported."},
       {"GET", "/api/data/v9.2/accounts(" GUID ")", "$select=", 400, "needs a list of column names"},
@@ -155,6 +189,157 @@ static void test_parse_errors(void)
       CHECK_STREQ(e.code, ODATA_CODE_SYNTAX);
     arena_cleanup(&a);
   }
+}
+
+static void test_altkeys(void)
+{
+  struct arena a;
+  struct odata_request r;
+  struct odata_error e;
+
+  arena_init(&a, 0);
+  TEST_CASE("alternate keys: string with '' and ')', number, GUID, composite");
+  CHECK(odata_parse(&a, "GET",
+                    "/api/data/v9.2/contacts(firstname='Jo''s%20(x)',n=007.50,"
+                    "_parentcustomerid_value=" GUID ")/name",
+                    NULL, NULL, NULL, "", &r, &e) == APP_OK);
+  CHECK(r.id == NULL);
+  CHECK_INTEQ(r.kind, ODATA_RELATED);
+  CHECK_STREQ(r.navigation, "name");
+  CHECK_INTEQ(r.nkey, 3);
+  CHECK_STREQ(r.key[0].name, "firstname");
+  CHECK_STREQ(r.key[0].canon, "sJo's (x)");
+  CHECK_STREQ(r.key[1].canon, "n7.5");
+  CHECK_STREQ(r.key[2].name, "_parentcustomerid_value");
+  CHECK_STREQ(r.key[2].canon, "s" GUIDL);
+  CHECK_STREQ(r.entity_set, "contacts");
+  arena_cleanup(&a);
+}
+
+static void test_lists(void)
+{
+  struct arena a;
+  struct odata_request r;
+  struct odata_error e;
+  struct buf b;
+
+  arena_init(&a, 0);
+  TEST_CASE("list: $filter with and, $orderby desc, $top, $count, maxpagesize");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/contacts",
+                    "$filter=_parentcustomerid_value%20eq%20" GUID
+                    "%20and%20lastname%20eq%20'O''Brien'%20and%20statecode%20eq%200"
+                    "&$select=fullname&$orderby=lastname%20desc&$top=50&$count=true",
+                    "odata.maxpagesize=10", NULL, "https://h", &r, &e) == APP_OK);
+  CHECK_INTEQ(r.kind, ODATA_LIST);
+  CHECK_STREQ(r.entity_set, "contacts");
+  CHECK_INTEQ(r.nfilter, 3);
+  CHECK_STREQ(r.filter[0].prop, "_parentcustomerid_value");
+  CHECK_STREQ(r.filter[0].canon, "s" GUIDL);
+  CHECK_STREQ(r.filter[1].canon, "sO'Brien");
+  CHECK_STREQ(r.filter[2].canon, "n0");
+  CHECK_STREQ(r.orderby, "lastname");
+  CHECK(r.orderby_desc);
+  CHECK_INTEQ(r.top, 50);
+  CHECK(r.count);
+  CHECK_INTEQ(r.maxpagesize, 10);
+
+  TEST_CASE("list: count and nextLink rendering");
+  buf_init(&b, 0);
+  CHECK(odata_render_list_open(&r, "contacts", 7, &b) == APP_OK);
+  CHECK(odata_render_list_close(&r, "contacts", "v00", &b) == APP_OK);
+  CHECK_CONTAINS(b.data, "{\"@odata.context\":\"https://h/api/data/v9.2/$metadata#contacts("
+                         "fullname)\",\"@odata.count\":7,\"value\":[],\"@odata.nextLink\":");
+  CHECK_CONTAINS(b.data, "&$count=true&$skiptoken=v00\"}");
+  buf_cleanup(&b);
+
+  TEST_CASE("list: refusals");
+  {
+    static const char *const bad[] = {
+        "$filter=a%20eq%201%20or%20b%20eq%202",
+        "$filter=a%20ne%201",
+        "$filter=a%20eq%20x",
+        "$filter=a%20eq%20'x",
+        "$filter=a%20eq%201&$top=0",
+        "$filter=a%20eq%201&$top=5001",
+        "$filter=a%20eq%201&$orderby=a,b",
+        "$filter=a%20eq%201&$orderby=a%20up",
+        "$filter=a%20eq%201&$count=1",
+        "$filter=a%20eq%201&$expand=b",
+        "$filter=a%20eq%201&$filter=a%20eq%201",
+        "$filter=a%20eq%201%20and%20b%20eq%201%20and%20c%20eq%201%20and%20d%20eq%201%20and%20e%20"
+        "eq%201%20and%20f%20eq%201"};
+    size_t i;
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+      CHECK_MSG(odata_parse(&a, "GET", "/api/data/v9.2/contacts", bad[i], NULL, NULL, "", &r, &e) ==
+                    APP_ERR_INPUT,
+                "%s", bad[i]);
+      CHECK_INTEQ(e.status, 400);
+    }
+    CHECK(odata_parse(&a, "GET", "/api/data/v9.2/contacts", "$filter=a%20eq%201",
+                      "odata.maxpagesize=0", NULL, "", &r, &e) == APP_ERR_INPUT);
+    CHECK(odata_parse(&a, "GET", "/api/data/v9.2/contacts", "$select=a", NULL, NULL, "", &r, &e) ==
+          APP_ERR_INPUT);
+    CHECK_INTEQ(e.status, 501);
+  }
+  arena_cleanup(&a);
+}
+
+static void test_expand(void)
+{
+  struct arena a;
+  struct odata_request r, r2, sub;
+  struct odata_error e;
+  struct buf b;
+  static const struct odata_prop props[] = {{"name", "\"C\"", 3, NULL, 0}};
+  static const struct odata_prop cprops[] = {{"fullname", "\"J\"", 3, NULL, 0},
+                                             {"telephone1", "\"1\"", 3, NULL, 0}};
+
+  arena_init(&a, 0);
+  TEST_CASE("$expand with nested $select, percent-encoded");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")",
+                    "$select=name&%24expand=primarycontactid(%24select%3Dfullname%2Cemailaddress1)"
+                    ",%20createdby",
+                    NULL, NULL, "https://h", &r, &e) == APP_OK);
+  CHECK_INTEQ(r.nexpand, 2);
+  CHECK_STREQ(r.expand[0].name, "primarycontactid");
+  CHECK_INTEQ(r.expand[0].nselect, 2);
+  CHECK_STREQ(r.expand[0].select[1], "emailaddress1");
+  CHECK_STREQ(r.expand[1].name, "createdby");
+  CHECK(r.expand[1].select == NULL);
+
+  TEST_CASE("an expanded record: context, etag, nested $select, null");
+  buf_init(&b, 0);
+  CHECK(odata_render_record_open(&r, "accounts", "accountid", GUIDL, "V1", props, 1, true, &b) ==
+        APP_OK);
+  sub = r;
+  sub.select = r.expand[0].select;
+  sub.nselect = r.expand[0].nselect;
+  sub.expand = NULL;
+  sub.nexpand = 0;
+  CHECK(odata_render_expanded(&sub, "primarycontactid", "contactid", "c1", "V2", cprops, 2, &b) ==
+        APP_OK);
+  CHECK(odata_render_expanded(&sub, "createdby", "systemuserid", NULL, NULL, NULL, 0, &b) ==
+        APP_OK);
+  CHECK(buf_append_char(&b, '}') == APP_OK);
+  CHECK_STREQ(b.data, "{\"@odata.context\":\"https://h/api/data/v9.2/$metadata#accounts(name,"
+                      "primarycontactid(fullname,emailaddress1),createdby())/$entity\","
+                      "\"@odata.etag\":\"W/\\\"V1\\\"\",\"name\":\"C\",\"accountid\":\"" GUIDL "\","
+                      "\"primarycontactid\":{\"@odata.etag\":\"W/\\\"V2\\\"\",\"fullname\":\"J\","
+                      "\"emailaddress1\":null,\"contactid\":\"c1\"},\"createdby\":null}");
+  TEST_CASE("$expand of a collection: $select;$filter;$orderby;$top");
+  CHECK(odata_parse(&a, "GET", "/api/data/v9.2/accounts(" GUID ")",
+                    "$expand=contact_customer_accounts($select=fullname;$filter=statecode%20eq%200"
+                    "%20and%20lastname%20eq%20'a;b';$orderby=fullname%20desc;$top=10)",
+                    NULL, NULL, "https://h", &r2, &e) == APP_OK);
+  CHECK_INTEQ(r2.nexpand, 1);
+  CHECK_INTEQ(r2.expand[0].nselect, 1);
+  CHECK_INTEQ(r2.expand[0].nfilter, 2);
+  CHECK_STREQ(r2.expand[0].filter[1].canon, "sa;b");
+  CHECK_STREQ(r2.expand[0].orderby, "fullname");
+  CHECK(r2.expand[0].orderby_desc);
+  CHECK_INTEQ(r2.expand[0].top, 10);
+  buf_cleanup(&b);
+  arena_cleanup(&a);
 }
 
 static void test_render(void)
@@ -234,6 +419,9 @@ int main(void)
 {
   test_parse_ok();
   test_parse_errors();
+  test_expand();
+  test_altkeys();
+  test_lists();
   test_render();
   return check_report("test_odata");
 }
