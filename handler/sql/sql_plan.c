@@ -673,14 +673,18 @@ enum app_result sql_plan_fill_full_rows(struct arena *a, struct sql_group *g,
       g->rows[i].cells = c;
     }
   }
-  /* every column a full-row change did not write is NULL as of it */
+  /* every column a full-row change did not write is NULL as of it, unless
+   * a change of the batch newer than the full row by newer() of
+   * docs/versioning.md wrote it (row versions first: an Update stamped
+   * before a Restore but with a higher versionnumber keeps its value, as in
+   * the Lua script, which drops only what the full row is newer than) */
   for (i = 0; i < g->nrows; i++) {
     struct sql_row *r = &g->rows[i];
     if (!r->full_version[0] || strcmp(r->full_version, r->deleted_version) < 0)
       continue;
     for (j = 0; j < g->ncols; j++) {
       struct sql_cell *c = &r->cells[j];
-      if (!c->version || strcmp(c->version, r->full_version) < 0) {
+      if (!c->version || cdc_version_text_order(c->version, r->full_version) < 0) {
         c->version = r->full_version;
         c->text = NULL;
         c->len = 0;

@@ -9,7 +9,9 @@
 #     one wins in either order and nothing is marked;
 #   nested: a Depth 2 Update of its parent's row is applied and marked;
 #   restore: Create, Delete, Restore (post image), Update of telephone1:
-#     every column of the post image is back (Redis and SQL);
+#     every column of the post image is back (Redis and SQL); a Restore
+#     and an Update with a higher versionnumber stamped before it, in one
+#     batch: the Update's value stays (Redis and SQL);
 #   tombstones: kept without expiry by default; with
 #     CDC_TOMBSTONE_TTL_SECONDS a change older than the horizon is poison;
 #   one bad message in a batch: an Associate with RelatedEntities [] (Redis)
@@ -135,6 +137,29 @@ expect_read "$BUILD/app" "$A($RS)?\$select=name,accountnumber,telephone1" \
 expect_eq "$(pg_psql "SELECT name || '|' || accountnumber || '|' || telephone1 || '|' || _cdc_deleted FROM account WHERE accountid = '$RS'")" \
   "RS back|N-RS|P4|false" "sql: restored row with its post image, then the update"
 expect_eq "$(in_reread "$RN")" "$((T + 3000))" "restore without a post image: marked for a re-read"
+pg_psql "DROP TABLE IF EXISTS account, _cdc_poison" >/dev/null
+
+# a Restore (post image versionnumber 901) and an Update the database wrote
+# after it (902) but stamped 100 ms before it, in one batch: the Update's
+# column wins by row version in both sinks (property test seed 1796602503:
+# the SQL batch's full-row fill compared the texts and reset the column)
+m=$dir/restore_skew
+mkdir -p "$m"
+RK=${IDP}13
+msg_create "$m/01" "$RK" $((T + 1000)) "RK v1" N-RK P1 100
+msg_delete "$m/02" "$RK" $((T + 2000))
+restore "$m/03" "$RK" $((T + 3000)) \
+  "$(kv name '"RK back"'),$(kv accountnumber '"N-RK"'),$(kv telephone1 '"P1"'),$(kv accountid "\"$RK\""),$(kv versionnumber 901)"
+upd_vn "$m/04" "$RK" $((T + 2900)) telephone1 "P-skew" 902
+for tgt in redis sql; do
+  PL_ENV="--env CDC_TARGET=$tgt --env SqlConnectionString=$PG_ODBC $BASE_ENV"
+  hostemu "$BUILD/app" "restore_skew_$tgt" --messages "$m" --batch 10 --concurrency 1 --stop ||
+    bad "restore_skew $tgt: hostemu exited $?"
+  settled "restore_skew_$tgt" "$(count_msgs "$m")"
+done
+expect_eq "$(phone "$RK")" '"P-skew"' "restore and a later-by-row-version update in one batch (Redis)"
+expect_eq "$(pg_psql "SELECT name || '|' || accountnumber || '|' || coalesce(telephone1, 'NULL') || '|' || _cdc_deleted FROM account WHERE accountid = '$RK'")" \
+  "RK back|N-RK|P-skew|false" "sql: restore and a later-by-row-version update in one batch"
 pg_psql "DROP TABLE IF EXISTS account, _cdc_poison" >/dev/null
 
 # ---- tombstones -------------------------------------------------------------------

@@ -163,6 +163,38 @@ static void collapse(void)
     CHECK_STREQ(text(cell(mg, 1, "phone")), "<not written>"); /* not a full row */
   }
   free_all(t, 3);
+
+  /* property test seed 1796602503, record ...0052: a Restore (full row,
+   * post image versionnumber 1001) and an Update stamped 4 ms before it
+   * with versionnumber 1002 (clock skew) in one batch. The Update is newer
+   * by the row-version-first rule, so filling the Restore's full row must
+   * not reset its column (it did: plain strcmp of the version texts). */
+  TEST_CASE("full rows: a column newer by row version than the full row keeps its value");
+  t[0] = td_new(CDC_OP_RESTORE, "account", "accountid", K1, 1731000915246LL, 1);
+  t[0]->d.full_row = true;
+  t[0]->d.version.row_version = 1001;
+  cdc_version_text(&t[0]->d.version, t[0]->d.version_text);
+  td_str(t[0], "name", DOC_T_TEXT, "n82");
+  td_str(t[0], "telephone1", DOC_T_TEXT, "p82");
+  t[1] = td_new(CDC_OP_UPDATE, "account", "accountid", K1, 1731000915242LL, 2);
+  t[1]->d.version.row_version = 1002;
+  cdc_version_text(&t[1]->d.version, t[1]->d.version_text);
+  td_str(t[1], "telephone1", DOC_T_TEXT, "u2_915863_0");
+  CHECK(plan(t, 2, &p, &e) == APP_OK);
+  {
+    struct sql_column known[] = {
+        {"name", DOC_T_TEXT}, {"telephone1", DOC_T_TEXT}, {"fax", DOC_T_TEXT}};
+    struct sql_group *mg = &p.groups[0];
+    CHECK_STREQ(text(cell(mg, 0, "telephone1")), "u2_915863_0"); /* the collapse */
+    CHECK(sql_plan_fill_full_rows(&a, mg, known, 3, &e) == APP_OK);
+    CHECK_STREQ(mg->rows[0].full_version, t[0]->d.version_text);
+    CHECK_STREQ(text(cell(mg, 0, "telephone1")), "u2_915863_0");
+    CHECK_STREQ(cell(mg, 0, "telephone1")->version, t[1]->d.version_text);
+    CHECK_STREQ(text(cell(mg, 0, "name")), "n82");
+    CHECK_STREQ(text(cell(mg, 0, "fax")), "<null>");
+    CHECK_STREQ(cell(mg, 0, "fax")->version, t[0]->d.version_text);
+  }
+  free_all(t, 2);
 }
 
 static void groups_and_links(void)
