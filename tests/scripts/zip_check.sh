@@ -68,13 +68,18 @@ run_in() {
   (cd "$r/home/site/wwwroot" && unzip -q "$ZIP") || die "unzip failed"
   $DEBROOT mount "$r" || die "cannot mount in $r"
   MOUNTED="$MOUNTED $r"
+  # the demo hands the handler files it writes under /tmp (a stricter
+  # mapping, say): the chrooted handler sees the host's /tmp (unmounted with
+  # the rest by debroot.sh unmount; remove refuses while it is mounted)
+  mount --bind /tmp "$r/tmp" || die "cannot bind /tmp into $r"
   chroot "$r" /home/site/wwwroot/handler --version >"$W/version-$suite" 2>&1 ||
     { cat "$W/version-$suite"; die "$suite: handler --version failed"; }
   log "   $(cat "$W/version-$suite")"
   grep -q "(app)" "$W/version-$suite" || die "$suite: no library was loaded from the app's lib/"
   b=$W/b-$suite
   mkdir -p "$b/app"
-  (cd "$r/home/site/wwwroot" && cp -a host.json mapping.json Changes DataApi Metrics "$b/app/")
+  # host.json, the mapping and every function folder (not the handler, not lib/)
+  (cd "$r/home/site/wwwroot" && cp -a host.json mapping.json $(ls -d */function.json | sed 's,/function.json$,,') "$b/app/")
   cat >"$b/app/handler" <<EOF
 #!/bin/sh
 # started by the host emulator: the zip's handler, chrooted, in its script root
