@@ -105,6 +105,10 @@ wait $rpid || die "read load failed: $(tail -5 "$T/r1.out" "$T/r1.err")"
 # (a kill would fail a read in flight: the read API answers 503 rather than
 # retry, as for any connection Redis drops, so none is in flight now)
 log "  every live token revoked in Redis, the handler's connections killed"
+# the next token requests wait 300 ms: a renewal that happens to start now
+# cannot hand the reconnecting connections a fresh token before they try
+# the revoked one (the case this step is about; seen under ASan)
+curl -s -X POST "$TSURL/_control?mode=delay&ms=300&count=3" >/dev/null
 curl -s -X POST "$TSURL/_revoke" >/dev/null
 rc CLIENT KILL USER "$PRINCIPAL" >/dev/null
 reads r2 4 || die "read load failed: $(tail -5 "$T/r2.out" "$T/r2.err")"
