@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "dataverse/dvapi.h"
+#include "identity/idhttp.h"
 #include "map/sink.h"
 
 #include <curl/curl.h>
@@ -98,22 +99,10 @@ void dvclient_get_stats(struct dvclient *c, struct dvclient_stats *out)
 }
 
 struct xfer {
-  struct buf *body;
-  bool too_big;
+  struct idhttp_body b; /* first: the capped body */
   char retry_after[64];
   long burst_remaining;
 };
-
-static size_t on_data(char *p, size_t size, size_t nmemb, void *userdata)
-{
-  struct xfer *x = userdata;
-  size_t n = size * nmemb;
-  if (buf_append(x->body, p, n) != APP_OK) {
-    x->too_big = true;
-    return 0;
-  }
-  return n;
-}
 
 /* header value of line when its name is name, trimmed into out */
 static bool header_is(const char *line, size_t n, const char *name, char *out, size_t outsz)
@@ -147,22 +136,6 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *userdata)
   return n;
 }
 
-static enum app_result from_curl(CURLcode cc, struct app_err *err)
-{
-  enum app_result r;
-  switch (cc) {
-  case CURLE_OPERATION_TIMEDOUT: r = APP_ERR_TIMEOUT; break;
-  case CURLE_SSL_CONNECT_ERROR:
-  case CURLE_PEER_FAILED_VERIFICATION:
-  case CURLE_SSL_CERTPROBLEM:
-  case CURLE_SSL_CIPHER:
-  case CURLE_SSL_CACERT_BADFILE: r = APP_ERR_TLS; break;
-  case CURLE_OUT_OF_MEMORY: r = APP_ERR_NOMEM; break;
-  default: r = APP_ERR_IO;
-  }
-  return app_err_set(err, r, "Dataverse Web API: %s", curl_easy_strerror(cc));
-}
-
 /* One exchange. Returns APP_OK with *status set, or a transport error. */
 static enum app_result exchange(struct dvclient *c, const char *url, const char *auth,
                                 const char *prefer, int timeout_ms, struct xfer *x, long *status,
@@ -186,33 +159,18 @@ static enum app_result exchange(struct dvclient *c, const char *url, const char 
     if (lines[i] && (t = curl_slist_append(hdrs, lines[i])) != NULL)
       hdrs = t;
   curl_easy_reset(c->h); /* keeps the connection cache */
-  curl_easy_setopt(c->h, CURLOPT_URL, url);
-  curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-  curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-  curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-  curl_easy_setopt(c->h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
+  idhttp_setup(c->h, url, timeout_ms, &x->b);
   curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, hdrs);
   curl_easy_setopt(c->h, CURLOPT_ACCEPT_ENCODING, "");
-  curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(c->h, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(c->h, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c->h, CURLOPT_HEADERDATA, x);
-  curl_easy_setopt(c->h, CURLOPT_USERAGENT, "d365-cdc-handler");
   cc = curl_easy_perform(c->h);
   curl_slist_free_all(hdrs);
   c->st.requests++;
-  if (cc == CURLE_WRITE_ERROR && x->too_big)
-    return app_err_set(err, APP_ERR_LIMIT, "Dataverse Web API: answer larger than %zu bytes",
-                       c->opt.max_bytes);
   if (cc != CURLE_OK)
-    return from_curl(cc, err);
+    return idhttp_result(cc, &x->b, "Dataverse Web API", c->opt.max_bytes, err);
   curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, status);
-  c->st.bytes += x->body->len;
+  c->st.bytes += x->b.body->len;
   return APP_OK;
 }
 
@@ -244,7 +202,7 @@ enum app_result dvclient_get(struct dvclient *c, const char *url, bool track_cha
     goto done;
   }
   for (;;) {
-    struct xfer x = {body, false, "", -1};
+    struct xfer x = {{body, false}, "", -1};
     struct azid_token tok = {0};
     int64_t now = sink_now_ms(), left;
     /* throttled earlier: nothing goes out before that time */

@@ -5,14 +5,9 @@
 
 #include <string.h>
 
-struct sink_ctx {
-  struct buf *body;
-  bool too_big;
-};
-
 static size_t on_data(char *p, size_t size, size_t nmemb, void *userdata)
 {
-  struct sink_ctx *s = userdata;
+  struct idhttp_body *s = userdata;
   size_t n = size * nmemb;
   if (buf_append(s->body, p, n) != APP_OK) {
     s->too_big = true;
@@ -21,9 +16,33 @@ static size_t on_data(char *p, size_t size, size_t nmemb, void *userdata)
   return n;
 }
 
-static enum app_result fail_from_curl(CURLcode c, const char *kind, struct app_err *err)
+void idhttp_setup(CURL *h, const char *url, int timeout_ms, struct idhttp_body *b)
+{
+  if (timeout_ms < 1)
+    timeout_ms = 1;
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+  curl_easy_setopt(h, CURLOPT_USERAGENT, "d365-cdc-handler");
+}
+
+enum app_result idhttp_result(CURLcode c, const struct idhttp_body *b, const char *kind,
+                              size_t max_bytes, struct app_err *err)
 {
   enum app_result r;
+  if (c == CURLE_OK)
+    return APP_OK;
+  if (c == CURLE_WRITE_ERROR && b->too_big)
+    return app_err_set(err, APP_ERR_LIMIT, "%s: answer larger than %zu bytes", kind, max_bytes);
   switch (c) {
   case CURLE_OPERATION_TIMEDOUT: r = APP_ERR_TIMEOUT; break;
   case CURLE_SSL_CONNECT_ERROR:
@@ -42,9 +61,9 @@ enum app_result idhttp_fetch(const struct idreq *req, const char *kind, int time
 {
   CURL *h;
   struct curl_slist *hdrs = NULL, *t;
-  struct sink_ctx sc = {body, false};
+  struct idhttp_body sc = {body, false};
   CURLcode c;
-  enum app_result r = APP_OK;
+  enum app_result r;
 
   *status = 0;
   body->max = max_bytes;
@@ -59,33 +78,16 @@ enum app_result idhttp_fetch(const struct idreq *req, const char *kind, int time
   if (req->post &&
       (t = curl_slist_append(hdrs, "Content-Type: application/x-www-form-urlencoded")) != NULL)
     hdrs = t;
-  if (timeout_ms < 1)
-    timeout_ms = 1;
-  curl_easy_setopt(h, CURLOPT_URL, req->url);
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
+  idhttp_setup(h, req->url, timeout_ms, &sc);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &sc);
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "d365-cdc-handler");
   if (req->post) {
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body.data ? req->body.data : "");
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)req->body.len);
   }
   c = curl_easy_perform(h);
-  if (c == CURLE_WRITE_ERROR && sc.too_big)
-    r = app_err_set(err, APP_ERR_LIMIT, "%s: response larger than %zu bytes", kind, max_bytes);
-  else if (c != CURLE_OK)
-    r = fail_from_curl(c, kind, err);
-  else
+  r = idhttp_result(c, &sc, kind, max_bytes, err);
+  if (r == APP_OK)
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
   curl_slist_free_all(hdrs);
   curl_easy_cleanup(h);
